@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layers point one way: WeightFormats knows files, not math; TensorCore knows math, not files;
+// only the `modelforget` executable imports ArgumentParser.
+let package = Package(
+    name: "modelforget",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "modelforget", targets: ["modelforget"]),
+        .library(name: "WeightFormats", targets: ["WeightFormats"]),
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - System libraries (Debian packages named in `providers`)
+        .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
+                       providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLapacke", path: "Sources/CLapacke", pkgConfig: "lapacke",
+                       providers: [.apt(["liblapacke-dev"])]),
+
+        // MARK: - Libraries
+        .target(name: "WeightFormats", dependencies: ["CJSONC", "CArchive"]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CLapacke"]),
+
+        // MARK: - Command-line tool
+        .executableTarget(
+            name: "modelforget",
+            dependencies: [
+                "WeightFormats", "TensorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: - Tests
+        .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore"],
+                path: "Tests/_TestSupport"),
+        .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "_TestSupport"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["modelforget", "_TestSupport"]),
+    ]
+)

@@ -1,0 +1,84 @@
+/// A readable set of named tensors: one weight file (or a sharded set) of any supported format.
+///
+/// Readers parse headers only on open; tensor data is reached through ``withBytes(of:_:)``,
+/// zero-copy where the file stores it as little-endian C-order bytes (memory-mapped), otherwise
+/// through one converted or decompressed buffer of that single tensor.
+public protocol CheckpointReader: AnyObject {
+    /// The file that was opened (for a sharded set, its index file).
+    var path: String { get }
+    var format: WeightFormat { get }
+    /// Free-form string metadata (safetensors `__metadata__`; ONNX model properties), kept verbatim.
+    var metadata: [String: String] { get }
+    /// Every tensor, in the order the file stores them.
+    var tensors: [TensorInfo] { get }
+    /// Calls `body` with the tensor's `byteCount` bytes: little-endian, C order, tightly packed.
+    /// - Throws: ``CheckpointError/tensorNotFound(name:)`` or the format's own error for bad data.
+    func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+}
+
+extension CheckpointReader {
+    /// The tensor named `name`, or `nil`.
+    public func info(named name: String) -> TensorInfo? {
+        tensors.first { $0.name == name }
+    }
+
+    /// A copy of the tensor's bytes.
+    public func bytes(of name: String) throws -> [UInt8] {
+        try withBytes(of: name) { Array($0) }
+    }
+}
+
+/// Supplies the bytes of one tensor to a writer: call `consume` exactly once with exactly
+/// `info.byteCount` bytes (little-endian, C order).
+public typealias TensorBytesProvider =
+    (_ info: TensorInfo, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
+/// Errors that do not belong to one format: recognising a file, finding a tensor.
+public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unrecognizedFormat(reason: String)
+    case extensionMismatch(extension: String, detected: WeightFormat)
+    case tensorNotFound(name: String)
+    case unsupportedOutputExtension(String)
+    case byteCountMismatch(tensor: String, expected: Int, actual: Int)
+
+    public var description: String {
+        switch self {
+        case .unrecognizedFormat(let reason):
+            "not a safetensors, .npy, .npz or ONNX file (\(reason))"
+        case .extensionMismatch(let ext, let detected):
+            "the name ends in .\(ext) but the contents are \(detected.displayName); rename the file"
+        case .tensorNotFound(let name):
+            "no tensor named '\(name)'"
+        case .unsupportedOutputExtension(let ext):
+            "cannot write '.\(ext)' files; use .safetensors, .npz or .onnx"
+        case .byteCountMismatch(let tensor, let expected, let actual):
+            "tensor '\(tensor)' was given \(actual) bytes, but its dtype and shape need \(expected)"
+        }
+    }
+}
+
+/// An error from a named file: printed as `PATH: what is wrong`.
+public struct WeightFileError: Error, CustomStringConvertible {
+    public let path: String
+    public let underlying: any Error
+
+    public init(path: String, underlying: any Error) {
+        self.path = path
+        self.underlying = underlying
+    }
+
+    public var description: String { "\(path): \(underlying)" }
+}
+
+extension WeightFormat {
+    /// How messages name the format.
+    public var displayName: String {
+        switch self {
+        case .safetensors: "a safetensors file"
+        case .shardedSafetensors: "a sharded safetensors index"
+        case .npy: "a NumPy .npy array"
+        case .npz: "a NumPy .npz archive"
+        case .onnx: "an ONNX model"
+        }
+    }
+}

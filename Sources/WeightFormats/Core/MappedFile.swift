@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only, private memory mapping of a whole file; unmapped when the last reference goes.
+///
+/// Reads are zero-copy: tensor bytes are views into the mapping. The file must not be truncated
+/// by another process while it is mapped (that would raise SIGBUS); modelforget itself never
+/// writes to a path in place (see ``AtomicFileWriter``).
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    /// The whole file's bytes. Empty for an empty file.
+    public let bytes: UnsafeRawBufferPointer
+    private let mapping: UnsafeMutableRawPointer?
+
+    public init(path: String) throws(FileAccessError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(path: path) }
+        let size = Int(info.st_size)
+        if size == 0 {
+            mapping = nil
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
+            throw .cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+        }
+        mapping = pointer
+        bytes = UnsafeRawBufferPointer(start: pointer, count: size)
+    }
+
+    /// Tells the kernel the mapping will be read front to back (a hint; errors are ignored).
+    public func adviseSequential() {
+        if let mapping { _ = madvise(mapping, bytes.count, MADV_SEQUENTIAL) }
+    }
+
+    deinit {
+        if let mapping { munmap(mapping, bytes.count) }
+    }
+}
+
+/// Errors opening, reading or writing files, independent of their format.
+public enum FileAccessError: Error, Equatable, Sendable, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case notARegularFile(path: String)
+    case cannotWrite(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(_, let reason): "cannot open: \(reason)"
+        case .notARegularFile: "not a regular file"
+        case .cannotWrite(_, let reason): "cannot write: \(reason)"
+        }
+    }
+}
