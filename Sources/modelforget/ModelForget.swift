@@ -1,9 +1,57 @@
 import ArgumentParser
+import Foundation
+import WeightFormats
 
 @main
 struct ModelForget: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modelforget",
         abstract: "Remove whole classes from trained classifiers by editing their weight files.",
-        version: "0.1.0")
+        discussion: """
+            modelforget reads and writes safetensors (single and sharded), NumPy .npy/.npz and the \
+            initializers of ONNX models. Errors are printed as one line, FILE: what is wrong, \
+            with exit status 1; usage errors exit with status 64. Output files are written to a \
+            temporary file and renamed, so a failed run leaves no partial output, and inputs are \
+            never modified.
+            """,
+        version: ModelForget.version,
+        subcommands: [])
+
+    static let version = "0.1.0"
+
+    /// Runs the command; file errors print as `FILE: what is wrong` and exit 1.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as WeightFileError {
+            Terminal.error(error.description)
+            Foundation.exit(1)
+        } catch let error as CommandFailure {
+            Terminal.error(error.message)
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// A failure the user can act on that is not tied to one input file's contents.
+struct CommandFailure: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+enum Terminal {
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static func note(_ line: String) {
+        FileHandle.standardError.write(Data(("note: " + line + "\n").utf8))
+    }
+
+    static func print(_ text: String) {
+        FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
 }
