@@ -15,7 +15,7 @@ struct ModelForget: ParsableCommand {
             never modified.
             """,
         version: ModelForget.version,
-        subcommands: [])
+        subcommands: [Inspect.self, Convert.self])
 
     static let version = "0.1.0"
 

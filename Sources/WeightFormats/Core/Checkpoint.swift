@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Opening and writing checkpoints of any supported format.
 public enum Checkpoint {
     /// Opens a weight file, recognising its format from its bytes (never from its name alone).
@@ -8,6 +14,9 @@ public enum Checkpoint {
     /// - Throws: ``WeightFileError`` wrapping the format's own error, with the offending path.
     public static func open(_ path: String) throws(WeightFileError) -> any CheckpointReader {
         do {
+            if let index = try shardIndex(inFolder: path) {
+                return try ShardedSafeTensors(indexPath: index)
+            }
             let format = try detectFormat(path)
             switch format {
             case .safetensors: return try SafeTensorsFile(path: path)
@@ -21,6 +30,30 @@ public enum Checkpoint {
         } catch {
             throw WeightFileError(path: path, underlying: error)
         }
+    }
+
+    /// For a folder: the one `*.safetensors.index.json` in it (an error if there is none or several).
+    /// For anything else: `nil`.
+    static func shardIndex(inFolder path: String) throws -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        guard let directory = opendir(path) else {
+            throw FileAccessError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { closedir(directory) }
+        var indexes: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasSuffix(".safetensors.index.json") { indexes.append(name) }
+        }
+        guard indexes.count == 1 else {
+            throw CheckpointError.unrecognizedFormat(reason: indexes.isEmpty
+                ? "a folder without a *.safetensors.index.json"
+                : "a folder with \(indexes.count) *.safetensors.index.json files; name one")
+        }
+        return (path.hasSuffix("/") ? path : path + "/") + indexes[0]
     }
 
     /// The format of the file at `path`, from its first bytes (and, only where the bytes match no

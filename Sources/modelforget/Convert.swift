@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import WeightFormats
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a weight file to safetensors, npz or ONNX.",
+        discussion: """
+            Reads any supported format and writes OUT in the format its extension names: \
+            .safetensors (sharded with --max-shard-size), .npz, or .onnx (ONNX input only: the model \
+            is copied with everything else preserved). Tensors are streamed one at a time, so peak \
+            memory is bounded by the largest tensor, not the file. Safetensors metadata is kept; \
+            formats without metadata drop it with a note on stderr.
+
+            Examples:
+              $ modelforget convert model.onnx model.safetensors
+              $ modelforget convert model.safetensors model.npz --dtype F32
+              $ modelforget convert big.safetensors out/model.safetensors --max-shard-size 2GB
+            """)
+
+    @Argument(help: "The weight file to read.")
+    var input: String
+
+    @Argument(help: "The file to write (.safetensors, .npz or .onnx).")
+    var output: String
+
+    @Option(help: ArgumentHelp(
+        "Cast every floating-point tensor (F16, BF16, F32, F64) to this dtype; others are copied.",
+        valueName: "F32|F16|BF16|F64"))
+    var dtype: FloatDType?
+
+    @Option(help: ArgumentHelp(
+        "Split safetensors output into shards of at most SIZE bytes of tensor data (e.g. 500MB, 2GiB), with an index.",
+        valueName: "SIZE"))
+    var maxShardSize: ByteSize?
+
+    @Flag(help: "Deflate npz members (like numpy.savez_compressed); stored otherwise.")
+    var compress = false
+
+    enum FloatDType: String, ExpressibleByArgument, CaseIterable {
+        case F32, F16, BF16, F64
+        var dtype: DType { DType(rawValue: rawValue)! }
+    }
+
+    func validate() throws {
+        let outputFormat = Checkpoint.formatForExtension(of: output)
+        guard let outputFormat, [.safetensors, .npz, .onnx].contains(outputFormat) else {
+            throw ValidationError("OUT must end in .safetensors, .npz or .onnx: \(output)")
+        }
+        if maxShardSize != nil && outputFormat != .safetensors {
+            throw ValidationError("--max-shard-size needs a .safetensors output")
+        }
+        if compress && outputFormat != .npz {
+            throw ValidationError("--compress needs a .npz output")
+        }
+        if outputFormat == .onnx && dtype != nil {
+            throw ValidationError("--dtype cannot be used with .onnx output: the graph's types would no longer match its initializers")
+        }
+    }
+
+    func run() throws {
+        let reader = try Checkpoint.open(input)
+        let outputFormat = Checkpoint.formatForExtension(of: output)!
+        do {
+            if outputFormat == .onnx {
+                guard let model = reader as? ONNXModel else {
+                    throw CommandFailure("\(output): only an ONNX input can be written as ONNX (\(input) is \(reader.format.displayName))")
+                }
+                try model.write(to: output, replacing: [], bytes: { _, _ in })
+                return
+            }
+            let plan = ConversionPlan(tensors: reader.tensors, targetDType: dtype?.dtype)
+            let container: CheckpointWriteOptions.Container
+            switch outputFormat {
+            case .npz: container = .npz(compress ? .deflated : .stored)
+            default: container = maxShardSize.map { .shardedSafetensors(maxShardSize: $0.bytes) } ?? .safetensors
+            }
+            var metadata = reader.metadata
+            var dropped = 0
+            if case .npz = container, !metadata.isEmpty {
+                dropped = metadata.count
+                metadata = [:]
+            }
+            if reader.format == .onnx {
+                metadata = [:]   // ONNX model properties are not checkpoint metadata
+            }
+            try Checkpoint.write(
+                to: output, tensors: plan.outputTensors,
+                options: CheckpointWriteOptions(container: container, metadata: metadata),
+                bytes: { info, consume in
+                    let source = plan.source(of: info.name)
+                    try reader.withBytes(of: source.name) { raw in
+                        if source.dtype == info.dtype {
+                            try consume(raw)
+                        } else {
+                            let converted = DTypeConversion.convert(raw, from: source.dtype, to: info.dtype)
+                            try converted.withUnsafeBytes { try consume($0) }
+                        }
+                    }
+                })
+            if dropped > 0 {
+                Terminal.note("npz files have no metadata; dropped \(dropped) key(s) from \(input)")
+            }
+        } catch let error as WeightFileError {
+            throw error
+        } catch let error as CommandFailure {
+            throw error
+        } catch {
+            throw WeightFileError(path: output, underlying: error)
+        }
+    }
+}
+
+/// Which tensors a conversion writes, and in which dtype.
+struct ConversionPlan {
+    let inputTensors: [String: TensorInfo]
+    let outputTensors: [TensorInfo]
+
+    init(tensors: [TensorInfo], targetDType: DType?) {
+        inputTensors = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        outputTensors = tensors.map { info in
+            guard let targetDType, DTypeConversion.canConvert(from: info.dtype, to: targetDType) else { return info }
+            var converted = info
+            converted.dtype = targetDType
+            return converted
+        }
+    }
+
+    func source(of name: String) -> TensorInfo { inputTensors[name]! }
+}
