@@ -43,6 +43,16 @@ public final class MappedFile: @unchecked Sendable {
         if let mapping { _ = madvise(mapping, bytes.count, MADV_SEQUENTIAL) }
     }
 
+    /// Drops the resident pages of `range` (rounded out to whole pages) so that streaming through a
+    /// large file keeps memory bounded; the bytes stay readable and fault back in from the file.
+    public func release(_ range: Range<Int>) {
+        guard let mapping, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        let end = min(bytes.count, (range.upperBound + page - 1) / page * page)
+        _ = madvise(mapping + start, end - start, MADV_DONTNEED)
+    }
+
     deinit {
         if let mapping { munmap(mapping, bytes.count) }
     }

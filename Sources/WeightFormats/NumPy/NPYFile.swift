@@ -37,6 +37,7 @@ public final class NPYFile: CheckpointReader, @unchecked Sendable {
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard name == tensors[0].name else { throw CheckpointError.tensorNotFound(name: name) }
         let data = UnsafeRawBufferPointer(rebasing: file.bytes[dataOffset...])
+        defer { file.release(dataOffset..<file.bytes.count) }
         if let converted = NPYLayout.normalized(data, header: header) {
             return try converted.withUnsafeBytes(body)
         }

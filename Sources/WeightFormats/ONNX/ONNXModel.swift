@@ -128,12 +128,14 @@ public final class ONNXModel: CheckpointReader, @unchecked Sendable {
     public func withBytes<R>(of tensor: ONNXTensor, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         switch tensor.storage {
         case .raw(let range):
+            defer { file.release(range) }
             return try body(UnsafeRawBufferPointer(rebasing: file.bytes[range]))
         case .typed:
             return try tensor.decodeTyped(file.bytes).withUnsafeBytes(body)
         case .external(let location, let offset, let length):
             let external = try openExternal(location, tensor: tensor.info.name)
             let count = length ?? tensor.info.byteCount!
+            defer { external.release(offset..<(offset + count)) }
             return try body(UnsafeRawBufferPointer(rebasing: external.bytes[offset..<(offset + count)]))
         case .empty:
             return try body(UnsafeRawBufferPointer(start: nil, count: 0))

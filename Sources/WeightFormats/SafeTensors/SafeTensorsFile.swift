@@ -37,7 +37,9 @@ public final class SafeTensorsFile: CheckpointReader, @unchecked Sendable {
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let range = ranges[name] else { throw CheckpointError.tensorNotFound(name: name) }
         let start = 8 + headerSize
-        return try body(UnsafeRawBufferPointer(rebasing: file.bytes[(start + range.lowerBound)..<(start + range.upperBound)]))
+        let fileRange = (start + range.lowerBound)..<(start + range.upperBound)
+        defer { file.release(fileRange) }
+        return try body(UnsafeRawBufferPointer(rebasing: file.bytes[fileRange]))
     }
 
     struct Entry {
