@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "modelforget", targets: ["modelforget"]),
         .library(name: "WeightFormats", targets: ["WeightFormats"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "ModelRuntime", targets: ["ModelRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,20 +29,23 @@ let package = Package(
         // MARK: - Libraries
         .target(name: "WeightFormats", dependencies: ["CJSONC", "CArchive"]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CLapacke"]),
+        // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
+        .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats"]),
 
         // MARK: - Command-line tool
         .executableTarget(
             name: "modelforget",
             dependencies: [
-                "WeightFormats", "TensorCore",
+                "WeightFormats", "TensorCore", "ModelRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: - Tests
-        .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore"],
+        .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime"],
                 path: "Tests/_TestSupport"),
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "_TestSupport"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+        .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "_TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["modelforget", "_TestSupport"]),
     ]
 )

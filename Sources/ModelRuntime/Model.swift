@@ -1,0 +1,36 @@
+import TensorCore
+import WeightFormats
+
+/// A classifier ready to run: its graph, where its architecture came from, and the names and
+/// shapes of its input and output.
+public struct Model {
+    public enum Source: Sendable, Equatable {
+        case onnxGraph(path: String)
+        case recognizedLayout(String)
+        case architectureSpec(path: String)
+    }
+
+    public var graph: ComputeGraph
+    public var source: Source
+    public var inputName: String
+    public var outputName: String
+    /// The shape of one input sample, where the architecture states it (ONNX inputs do).
+    public var sampleShape: [Int]?
+    /// Non-fatal findings while loading, e.g. tensors the architecture does not use.
+    public var warnings: [String]
+
+    public init(graph: ComputeGraph, source: Source, inputName: String, outputName: String, sampleShape: [Int]?, warnings: [String] = []) {
+        self.graph = graph
+        self.source = source
+        self.inputName = inputName
+        self.outputName = outputName
+        self.sampleShape = sampleShape
+        self.warnings = warnings
+    }
+
+    /// Logits for a batch `[N, sample shape...]`.
+    public func logits(_ batch: Tensor) throws -> Tensor {
+        let (outputs, _) = try graph.forward([inputName: batch])
+        return outputs[outputName]!
+    }
+}

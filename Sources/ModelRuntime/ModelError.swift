@@ -1,0 +1,28 @@
+import WeightFormats
+
+/// Errors turning weight files into runnable models; each says which tensor or option to fix.
+public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
+    case missingTensor(name: String, expectedShape: [Int])
+    case shapeMismatch(name: String, expected: [Int], actual: [Int])
+    case unsupportedDType(name: String, dtype: DType)
+    case unrecognizedLayout(reason: String)
+    case noGraphInput
+    case invalidArchitecture(reason: String)
+    case dataKeyMissing(key: String, available: [String])
+    case invalidData(reason: String)
+    case inputShapeMismatch(expected: [Int], actual: [Int])
+
+    public var description: String {
+        switch self {
+        case .missingTensor(let name, let shape): "missing tensor '\(name)' (expected shape \(shape))"
+        case .shapeMismatch(let name, let expected, let actual): "tensor '\(name)' has shape \(actual), the architecture needs \(expected)"
+        case .unsupportedDType(let name, let dtype): "tensor '\(name)' has dtype \(dtype), which cannot be computed on; convert it to F32"
+        case .unrecognizedLayout(let reason): "cannot tell the architecture from the tensor names (\(reason)); give --arch with an ONNX file or an architecture spec"
+        case .noGraphInput: "the ONNX graph has no input that is not an initializer"
+        case .invalidArchitecture(let reason): "invalid architecture: \(reason)"
+        case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", "))); choose one with --x-key/--y-key"
+        case .invalidData(let reason): "invalid data: \(reason)"
+        case .inputShapeMismatch(let expected, let actual): "inputs have shape \(actual) per sample, the model expects \(expected)"
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import TensorCore
+import WeightFormats
+
+extension Model {
+    /// A model from an ONNX graph; `checkpoint`, when given, supplies the weights by initializer
+    /// name (an `Identity` alias of an initializer whose output name the checkpoint holds becomes a
+    /// parameter of its own).
+    public static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)? = nil) throws -> Model {
+        var parameters: [String: Tensor] = [:]
+        var constants: [String: Value] = [:]
+        for info in onnx.tensors {
+            let value = try onnx.withBytes(of: info.name) { try TensorLoading.value($0, info: info) }
+            switch value {
+            case .float(let t): parameters[info.name] = t
+            case .int: constants[info.name] = value
+            }
+        }
+        var nodes: [GraphNode] = []
+        for (index, node) in onnx.graph.nodes.enumerated() {
+            var attributes: [String: Attribute] = [:]
+            for (name, attribute) in node.attributes {
+                switch attribute {
+                case .int(let v): attributes[name] = .int(v)
+                case .float(let v): attributes[name] = .float(v)
+                case .ints(let v): attributes[name] = .ints(v)
+                case .floats(let v): attributes[name] = .floats(v)
+                case .string(let v): attributes[name] = .string(v)
+                case .strings, .unsupported: break
+                case .tensor(let tensor):
+                    attributes[name] = .tensor(try onnx.withBytes(of: tensor) { try TensorLoading.value($0, info: tensor.info) })
+                }
+            }
+            nodes.append(GraphNode(name: node.name.isEmpty ? "\(node.opType)_\(index)" : node.name, opType: node.opType,
+                                   inputs: node.inputs, outputs: node.outputs, attributes: attributes))
+        }
+        var warnings: [String] = []
+        if let checkpoint {
+            var available = Dictionary(checkpoint.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            // Identity aliases of initializers that the checkpoint holds separately.
+            nodes.removeAll { node in
+                guard node.opType == "Identity", let output = node.outputs.first, available[output] != nil,
+                      parameters[node.inputs[0]] != nil else { return false }
+                parameters[output] = parameters[node.inputs[0]]
+                return true
+            }
+            for name in parameters.keys.sorted() {
+                guard let info = available.removeValue(forKey: name) else {
+                    throw ModelError.missingTensor(name: name, expectedShape: parameters[name]!.shape)
+                }
+                guard info.shape == parameters[name]!.shape else {
+                    throw ModelError.shapeMismatch(name: name, expected: parameters[name]!.shape, actual: info.shape)
+                }
+                parameters[name] = try TensorLoading.floatTensor(checkpoint, info)
+            }
+            for name in constants.keys { available[name] = nil }
+            if !available.isEmpty {
+                warnings.append("tensors not used by the architecture: " + available.keys.sorted().joined(separator: ", "))
+            }
+        }
+        let initializerNames = Set(onnx.tensors.map(\.name))
+        guard let input = onnx.graph.inputs.first(where: { !initializerNames.contains($0.name) }) else { throw ModelError.noGraphInput }
+        guard let output = onnx.graph.outputs.first else { throw ModelError.invalidArchitecture(reason: "the ONNX graph has no output") }
+        var sampleShape: [Int]?
+        if let dims = input.shape, dims.count >= 1 {
+            let rest = dims.dropFirst().compactMap { dim -> Int? in if case .value(let v) = dim { v } else { nil } }
+            if rest.count == dims.count - 1 { sampleShape = rest }
+        }
+        let graph = ComputeGraph(nodes: nodes, parameters: parameters, constants: constants,
+                                 inputNames: [input.name], outputNames: [output.name])
+        return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
+                     sampleShape: sampleShape, warnings: warnings)
+    }
+}

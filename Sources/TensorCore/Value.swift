@@ -1,0 +1,94 @@
+/// A value flowing through a ``ComputeGraph``: a float tensor, or a small integer tensor (shapes,
+/// indices, masks — ONNX int64/bool), which only shape arithmetic produces and which never
+/// carries a gradient.
+public enum Value: Sendable, Equatable {
+    case float(Tensor)
+    case int(IntTensor)
+
+    public var shape: [Int] {
+        switch self {
+        case .float(let t): t.shape
+        case .int(let t): t.shape
+        }
+    }
+}
+
+/// Integer elements (ONNX INT64/INT32/BOOL) in row-major order.
+public struct IntTensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var data: [Int]
+
+    public init(shape: [Int], data: [Int]) {
+        precondition(shape.reduce(1, *) == data.count, "shape \(shape) needs \(shape.reduce(1, *)) elements, got \(data.count)")
+        self.shape = shape
+        self.data = data
+    }
+
+    public init(_ values: [Int]) { self.init(shape: [values.count], data: values) }
+    public init(scalar: Int) { self.init(shape: [], data: [scalar]) }
+}
+
+/// An attribute of a graph node (ONNX attribute semantics).
+public enum Attribute: Sendable {
+    case int(Int)
+    case float(Float)
+    case ints([Int])
+    case floats([Float])
+    case string(String)
+    case tensor(Value)
+}
+
+/// One operator application: ONNX operator name, attribute values and named inputs/outputs
+/// (an empty input name is an omitted optional input).
+public struct GraphNode: Sendable {
+    public var name: String
+    public var opType: String
+    public var inputs: [String]
+    public var outputs: [String]
+    public var attributes: [String: Attribute]
+
+    public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
+        self.name = name
+        self.opType = opType
+        self.inputs = inputs
+        self.outputs = outputs
+        self.attributes = attributes
+    }
+
+    func int(_ key: String, _ fallback: Int) -> Int {
+        if case .int(let v) = attributes[key] { return v }
+        return fallback
+    }
+
+    func float(_ key: String, _ fallback: Float) -> Float {
+        if case .float(let v) = attributes[key] { return v }
+        return fallback
+    }
+
+    func ints(_ key: String) -> [Int]? {
+        if case .ints(let v) = attributes[key] { return v }
+        return nil
+    }
+
+    func string(_ key: String, _ fallback: String) -> String {
+        if case .string(let v) = attributes[key] { return v }
+        return fallback
+    }
+}
+
+/// Errors running a graph: each names the node and what to change.
+public enum GraphError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unsupportedOperator(node: String, opType: String)
+    case missingValue(node: String, name: String)
+    case invalidInput(node: String, opType: String, reason: String)
+    case missingGraphInput(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedOperator(let node, let op): "node '\(node)': operator \(op) is not supported"
+        case .missingValue(let node, let name): "node '\(node)': input '\(name)' is not computed by any earlier node"
+        case .invalidInput(let node, let op, let reason): "node '\(node)' (\(op)): \(reason)"
+        case .missingGraphInput(let name): "no value given for graph input '\(name)'"
+        }
+    }
+}
