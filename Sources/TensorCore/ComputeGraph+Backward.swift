@@ -173,9 +173,9 @@ extension ComputeGraph {
             return none
         case "BatchNormalization":
             guard let x = float(0), let scale = float(1), let mean = float(3), let variance = float(4) else { return none }
-            let (dx, dscale, dbias) = Normalization.batchNormBackward(x, scale: scale, mean: mean, variance: variance,
-                                                                      epsilon: node.float("epsilon", 1e-5), outputGradient: dy)
-            none[0] = dx; none[1] = dscale; none[2] = dbias
+            let g = Normalization.batchNormBackward(x, scale: scale, mean: mean, variance: variance,
+                                                    epsilon: node.float("epsilon", 1e-5), outputGradient: dy)
+            none[0] = g.input; none[1] = g.scale; none[2] = g.bias; none[3] = g.mean; none[4] = g.variance
             return none
         case "Gemm":
             guard let a = float(0), let b = float(1) else { return none }

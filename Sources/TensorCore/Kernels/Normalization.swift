@@ -19,11 +19,14 @@ public enum Normalization {
         return y
     }
 
+    /// Gradients of ``batchNorm`` with respect to the input, scale, bias, running mean and running
+    /// variance (the statistics are constants of the layer, but their gradients are exact too).
     public static func batchNormBackward(_ x: Tensor, scale: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, outputGradient dy: Tensor)
-        -> (input: Tensor, scale: Tensor, bias: Tensor)
+        -> (input: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor)
     {
         var dx = dy
         var dscale = Tensor(zeros: scale.shape), dbias = Tensor(zeros: scale.shape)
+        var dmean = Tensor(zeros: scale.shape), dvariance = Tensor(zeros: scale.shape)
         let channels = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
         for n in 0..<x.shape[0] {
             for c in 0..<channels {
@@ -38,9 +41,11 @@ public enum Normalization {
                 }
                 dbias.data[c] += sumG
                 dscale.data[c] += sumGX
+                dmean.data[c] -= sumG * scale.data[c] * invStd
+                dvariance.data[c] -= 0.5 * sumGX * scale.data[c] * invStd * invStd
             }
         }
-        return (dx, dscale, dbias)
+        return (dx, dscale, dbias, dmean, dvariance)
     }
 
     /// Normalises over the axes from `axis` to the end: `y = (x − μ)/sqrt(σ² + ε) · scale + bias`.
