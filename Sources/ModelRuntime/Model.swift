@@ -28,6 +28,15 @@ public struct Model {
         self.warnings = warnings
     }
 
+    /// "N tensors not used by the architecture: …", with BatchNorm step counters summarised.
+    static func unusedTensorsWarning(_ names: [String]) -> String {
+        let counters = names.filter { $0.hasSuffix("num_batches_tracked") }
+        let others = names.filter { !$0.hasSuffix("num_batches_tracked") }
+        var parts = others
+        if !counters.isEmpty { parts.append("\(counters.count) BatchNorm num_batches_tracked counter(s)") }
+        return "\(names.count) tensor(s) not used by the architecture: " + parts.joined(separator: ", ")
+    }
+
     /// Logits for a batch `[N, sample shape...]`.
     public func logits(_ batch: Tensor) throws -> Tensor {
         let (outputs, _) = try graph.forward([inputName: batch])

@@ -54,7 +54,7 @@ extension Model {
             }
             for name in constants.keys { available[name] = nil }
             if !available.isEmpty {
-                warnings.append("tensors not used by the architecture: " + available.keys.sorted().joined(separator: ", "))
+                warnings.append(Model.unusedTensorsWarning(available.keys.sorted()))
             }
         }
         let initializerNames = Set(onnx.tensors.map(\.name))

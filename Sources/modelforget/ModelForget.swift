@@ -15,7 +15,7 @@ struct ModelForget: ParsableCommand {
             never modified.
             """,
         version: ModelForget.version,
-        subcommands: [Inspect.self, Convert.self])
+        subcommands: [Inspect.self, Convert.self, Eval.self, Predict.self])
 
     static let version = "0.1.0"
 

@@ -1,0 +1,85 @@
+import TensorCore
+
+/// Accuracy of a classifier on labelled samples, overall, per class, and for the forget and
+/// retain classes of an unlearning request.
+public struct EvaluationReport: Codable, Sendable, Equatable {
+    public var accuracy: Double
+    /// Keyed by class index (as a string, for JSON); classes without samples are absent.
+    public var perClassAccuracy: [String: Double]
+    /// Accuracy on samples of the forget classes, or `nil` when none were given (or none present).
+    public var forgetAccuracy: Double?
+    /// Accuracy on samples of every other class.
+    public var retainAccuracy: Double?
+    /// `confusion[true][predicted]` counts.
+    public var confusion: [[Int]]
+    public var samples: Int
+
+    enum CodingKeys: String, CodingKey {
+        case accuracy, confusion, samples
+        case perClassAccuracy = "per_class_accuracy"
+        case forgetAccuracy = "forget_accuracy"
+        case retainAccuracy = "retain_accuracy"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(accuracy, forKey: .accuracy)
+        try c.encode(perClassAccuracy, forKey: .perClassAccuracy)
+        try c.encode(forgetAccuracy, forKey: .forgetAccuracy)   // null when absent: keys are stable
+        try c.encode(retainAccuracy, forKey: .retainAccuracy)
+        try c.encode(confusion, forKey: .confusion)
+        try c.encode(samples, forKey: .samples)
+    }
+}
+
+public enum Evaluation {
+    /// Runs `model` over `inputs` in batches of `batchSize`; `progress(done, total)` after each.
+    public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
+        var all: [Float] = []
+        var classes = 0
+        var start = 0
+        while start < inputs.count {
+            let end = min(start + batchSize, inputs.count)
+            let logits = try model.logits(inputs.batch(start..<end))
+            classes = logits.shape.last ?? 0
+            all += logits.data
+            start = end
+            progress?(end, inputs.count)
+        }
+        return Tensor(shape: [inputs.count, classes], data: all)
+    }
+
+    /// The index of the largest logit of each row (the first on ties).
+    public static func predictions(_ logits: Tensor) -> [Int] {
+        let classes = logits.shape[1]
+        return (0..<logits.shape[0]).map { row in
+            var best = 0
+            for c in 1..<max(classes, 1) where logits.data[row * classes + c] > logits.data[row * classes + best] { best = c }
+            return best
+        }
+    }
+
+    /// Accuracies and the confusion matrix for predictions against labels.
+    public static func report(predictions: [Int], labels: [Int], classes: Int, forget: Set<Int>) -> EvaluationReport {
+        let n = max(classes, (labels.max() ?? -1) + 1, (predictions.max() ?? -1) + 1)
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: n), count: n)
+        for (p, y) in zip(predictions, labels) { confusion[y][p] += 1 }
+        var perClass: [String: Double] = [:]
+        for c in 0..<n {
+            let total = confusion[c].reduce(0, +)
+            if total > 0 { perClass[String(c)] = Double(confusion[c][c]) / Double(total) }
+        }
+        func accuracy(_ include: (Int) -> Bool) -> Double? {
+            var correct = 0, total = 0
+            for (p, y) in zip(predictions, labels) where include(y) {
+                total += 1
+                if p == y { correct += 1 }
+            }
+            return total == 0 ? nil : Double(correct) / Double(total)
+        }
+        return EvaluationReport(accuracy: accuracy { _ in true } ?? 0, perClassAccuracy: perClass,
+                                forgetAccuracy: forget.isEmpty ? nil : accuracy { forget.contains($0) },
+                                retainAccuracy: forget.isEmpty ? nil : accuracy { !forget.contains($0) },
+                                confusion: confusion, samples: labels.count)
+    }
+}

@@ -1,0 +1,37 @@
+import TensorCore
+import WeightFormats
+
+extension Model {
+    /// Loads the model stored at `path`.
+    ///
+    /// The architecture comes from, in order: the file itself when it is ONNX; `architecture`,
+    /// an ONNX file whose initializer names match the checkpoint's tensors or an architecture
+    /// spec (`Formats/arch.md`); otherwise the checkpoint's names (a plain MLP, torchvision ResNet
+    /// or VGG). `sampleShape` (one input's shape, from the data) helps layouts that need it.
+    public static func load(_ path: String, architecture: String? = nil, sampleShape: [Int]? = nil) throws -> Model {
+        let checkpoint = try Checkpoint.open(path)
+        if let architecture {
+            do {
+                let archFormat = try? Checkpoint.detectFormat(architecture)
+                if archFormat == .onnx {
+                    return try fromONNX(try ONNXModel(path: architecture), checkpoint: checkpoint)
+                }
+                return try ArchitectureSpec.load(architecture).model(checkpoint: checkpoint)
+            } catch let error as WeightFileError {
+                throw error
+            } catch let error as ModelError {
+                throw WeightFileError(path: path, underlying: error)
+            } catch {
+                throw WeightFileError(path: architecture, underlying: error)
+            }
+        }
+        do {
+            if let onnx = checkpoint as? ONNXModel { return try fromONNX(onnx) }
+            return try RecognizedLayouts.model(from: checkpoint, sampleShape: sampleShape)
+        } catch let error as WeightFileError {
+            throw error
+        } catch {
+            throw WeightFileError(path: path, underlying: error)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import ModelRuntime
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a classifier's accuracy: overall, per class, forget and retain classes.",
+        discussion: """
+            Runs MODEL on the labelled samples of --data and reports the overall accuracy, the \
+            accuracy of every class, the accuracy on the --classes to forget and on all other \
+            classes, and the confusion matrix.
+
+            Examples:
+              $ modelforget eval Samples/cnn.onnx --data Samples/digits-test.npz --classes 5,7
+              $ modelforget eval Samples/resnet.safetensors --data Samples/digits-test.npz --json
+            """)
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: ArgumentHelp("Labelled samples (npz or safetensors with x and y).", valueName: "file"))
+    var data: String
+
+    @OptionGroup var keys: DataKeys
+
+    @Option(help: ArgumentHelp("Classes to forget, e.g. 5,7: their accuracy is reported apart.", valueName: "list"))
+    var classes: ClassList?
+
+    @Flag(help: "Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples.")
+    var json = false
+
+    func run() throws {
+        let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
+        let model = try options.load(sampleShape: dataset.sampleShape)
+        try checkSampleShape(model, dataset, path: data)
+        let logits = try runModel { try Evaluation.logits(model, dataset, batchSize: options.batchSize, progress: options.progress("eval")) }
+        let report = Evaluation.report(predictions: Evaluation.predictions(logits), labels: dataset.labels ?? [],
+                                       classes: logits.shape[1], forget: Set(classes?.classes ?? []))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            Terminal.print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            Terminal.print(text(report))
+        }
+    }
+
+    func runModel<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw CommandFailure("\(options.model): \(error)") }
+    }
+
+    func text(_ r: EvaluationReport) -> String {
+        func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
+        var lines = ["samples: \(r.samples)", "accuracy: \(percent(r.accuracy))"]
+        if let forget = classes?.classes {
+            lines.append("forget accuracy (classes \(forget.map(String.init).joined(separator: ","))): \(percent(r.forgetAccuracy))")
+            lines.append("retain accuracy: \(percent(r.retainAccuracy))")
+        }
+        lines.append("per class:")
+        let rows = r.perClassAccuracy.keys.sorted { Int($0)! < Int($1)! }.map { c in
+            [c, percent(r.perClassAccuracy[c]), String(r.confusion[Int(c)!].reduce(0, +))]
+        }
+        lines += alignedTable(header: ["CLASS", "ACCURACY", "SAMPLES"], rows: rows, rightAligned: [1, 2]).map { "  " + $0 }
+        lines.append("confusion (rows: true class, columns: predicted):")
+        let width = String(r.confusion.flatMap { $0 }.max() ?? 0).count
+        for row in r.confusion { lines.append("  " + row.map { String(repeating: " ", count: width - String($0).count) + String($0) }.joined(separator: " ")) }
+        return lines.joined(separator: "\n")
+    }
+}
