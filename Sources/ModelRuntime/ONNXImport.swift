@@ -30,7 +30,8 @@ extension Model {
                     attributes[name] = .tensor(try onnx.withBytes(of: tensor) { try TensorLoading.value($0, info: tensor.info) })
                 }
             }
-            nodes.append(GraphNode(name: node.name.isEmpty ? "\(node.opType)_\(index)" : node.name, opType: node.opType,
+            let opType = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)"
+            nodes.append(GraphNode(name: node.name.isEmpty ? "\(node.opType)_\(index)" : node.name, opType: opType,
                                    inputs: node.inputs, outputs: node.outputs, attributes: attributes))
         }
         var warnings: [String] = []
@@ -67,6 +68,9 @@ extension Model {
         }
         let graph = ComputeGraph(nodes: nodes, parameters: parameters, constants: constants,
                                  inputNames: [input.name], outputNames: [output.name])
+        if let node = graph.firstUnsupportedNode {
+            throw GraphError.unsupportedOperator(node: node.name, opType: node.opType)
+        }
         return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
                      sampleShape: sampleShape, warnings: warnings)
     }

@@ -27,6 +27,20 @@ public final class ComputeGraph: @unchecked Sendable {
         weightLayers = findWeightLayers()
     }
 
+    /// The ONNX operators this runtime evaluates.
+    public static let supportedOperators: Set<String> = [
+        "Constant", "Identity", "Dropout", "Cast", "Shape", "ConstantOfShape", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+        "Transpose", "Gather", "Concat", "Split", "Slice", "Expand", "Equal", "Less", "Greater", "Where",
+        "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Relu", "Erf", "Sqrt", "Sigmoid", "Tanh", "Neg", "Exp", "Log", "Abs",
+        "Reciprocal", "Gelu", "Softmax", "LayerNormalization", "BatchNormalization", "Gemm", "MatMul", "Conv",
+        "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceSum",
+    ]
+
+    /// The first node whose operator is not supported, if any.
+    public var firstUnsupportedNode: GraphNode? {
+        nodes.first { !Self.supportedOperators.contains($0.opType) }
+    }
+
     /// A layer whose weight the engines edit.
     public struct WeightLayer: Sendable, Equatable {
         public enum Kind: Sendable, Equatable { case linear, convolution }

@@ -188,3 +188,26 @@ struct ActivationCaptureTests {
         #expect(gradients.inputs[model.inputName]?.shape == x.shape)
     }
 }
+
+@Suite("ONNX operators outside the supported set")
+struct UnsupportedONNXTests {
+    @Test("loading a graph with an unsupported operator fails at load time, naming the node and operator")
+    func unsupportedAtLoad() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path("topk.onnx")
+        let made = try ProcessRunner.python("""
+            import sys, onnx
+            from onnx import helper, TensorProto
+            node = helper.make_node("TopK", ["x", "k"], ["v", "i"], name="pick")
+            k = helper.make_tensor("k", TensorProto.INT64, [1], [2])
+            g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                                  [helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 2])], initializer=[k])
+            onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), sys.argv[1])
+            """, [path])
+        try #require(made.status == 0, "\(made.stderr)")
+        #expect(throws: GraphError.unsupportedOperator(node: "pick", opType: "TopK")) { try Model.fromONNX(ONNXModel(path: path)) }
+        let cli = try ProcessRunner.modelforget(["eval", path, "--data", Fixtures.path("Samples/digits-test.npz")])
+        #expect(cli.status == 1)
+        #expect(cli.stderr == "\(path): node 'pick': operator TopK is not supported\n")
+    }
+}
