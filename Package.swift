@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "WeightFormats", targets: ["WeightFormats"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "ModelRuntime", targets: ["ModelRuntime"]),
+        .library(name: "Unlearning", targets: ["Unlearning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,21 +32,24 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["CBLAS", "CLapacke"]),
         // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
         .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats"]),
+        // The unlearning engines.
+        .target(name: "Unlearning", dependencies: ["ModelRuntime", "TensorCore", "WeightFormats"]),
 
         // MARK: - Command-line tool
         .executableTarget(
             name: "modelforget",
             dependencies: [
-                "WeightFormats", "TensorCore", "ModelRuntime",
+                "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: - Tests
-        .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime"],
+        .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime", "Unlearning"],
                 path: "Tests/_TestSupport"),
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "_TestSupport"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
         .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "_TestSupport"]),
+        .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "_TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["modelforget", "_TestSupport"]),
     ]
 )

@@ -35,3 +35,10 @@ extension Model {
         }
     }
 }
+
+extension Model {
+    /// A model from an ONNX file's own graph.
+    public static func fromONNXFile(_ path: String) throws -> Model {
+        try fromONNX(try ONNXModel(path: path))
+    }
+}

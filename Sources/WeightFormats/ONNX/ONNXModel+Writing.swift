@@ -8,7 +8,10 @@ extension ONNXModel {
     /// the output when it goes to another folder. With nothing replaced, the output equals the
     /// input byte for byte.
     /// - Throws: ``ONNXError/notAnInitializer(_:)`` for a name the graph does not have.
-    public func write(to path: String, replacing replacements: [TensorInfo], bytes: TensorBytesProvider) throws {
+    /// `addingMetadata` entries are appended to the model's `metadata_props` (an existing key is
+    /// not rewritten; readers see the last value).
+    public func write(to path: String, replacing replacements: [TensorInfo], addingMetadata: [String: String] = [:],
+                      bytes: TensorBytesProvider) throws {
         let replacementsByName = Dictionary(replacements.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
         for name in replacementsByName.keys where !tensors.contains(where: { $0.name == name }) {
             throw ONNXError.notAnInitializer(name)
@@ -52,6 +55,10 @@ extension ONNXModel {
                 }
             }
             try copy(graphPayload.upperBound..<source.count)
+        }
+        for key in addingMetadata.keys.sorted() {
+            let entry = ProtobufWriter.lengthDelimited(1, Array(key.utf8)) + ProtobufWriter.lengthDelimited(2, Array(addingMetadata[key]!.utf8))
+            try writer.write(ProtobufWriter.lengthDelimited(14, entry))
         }
         try copyExternalData(toDirectoryOf: path, replaced: Set(replacementsByName.keys))
         try writer.commit()

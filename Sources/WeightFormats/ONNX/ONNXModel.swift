@@ -62,7 +62,7 @@ public final class ONNXModel: CheckpointReader, @unchecked Sendable {
                     default: try entry.skip(wireType: inner.wireType)
                     }
                 }
-                metadata[key] = value
+                metadata[key] = value   // a repeated key: the last one wins
             default: try reader.skip(wireType: field.wireType)
             }
         }

@@ -156,7 +156,16 @@ extension SafeTensorsWriter {
             currentSize += size
         }
         if !current.isEmpty || groups.isEmpty { groups.append(current) }
-        if groups.count == 1 {
+        return try writeSharded(to: path, groups: groups, metadata: metadata, bytes: bytes)
+    }
+
+    /// Writes one shard per group of tensors (as given), plus the index; a single group is a
+    /// plain file without an index.
+    public static func writeSharded(
+        to path: String, groups: [[TensorInfo]], metadata: [String: String]?, bytes: TensorBytesProvider
+    ) throws -> [String] {
+        let tensors = groups.flatMap { $0 }
+        if groups.count <= 1 {
             try write(to: path, tensors: tensors, metadata: metadata, bytes: bytes)
             return [path]
         }

@@ -1,0 +1,66 @@
+import TensorCore
+import WeightFormats
+
+/// Writes a checkpoint with some tensors replaced, in the format of the original.
+///
+/// Guarantees: safetensors stays safetensors (sharded stays sharded, with the same grouping of
+/// tensors into shards), npz stays npz, ONNX stays ONNX; every tensor keeps its dtype and shape
+/// (edited values are cast back from float32, rounding to nearest even); tensors not edited are
+/// copied byte for byte; safetensors metadata is kept and `provenance` added to it.
+public enum EditedCheckpoint {
+    /// `NAME.forget-5-7.EXT` beside the input (for a sharded set: beside its index).
+    public static func defaultOutputPath(for input: String, classes: [Int]) -> String {
+        let tag = "forget-" + classes.map(String.init).joined(separator: "-")
+        if input.hasSuffix(".safetensors.index.json") {
+            return String(input.dropLast(".safetensors.index.json".count)) + ".\(tag).safetensors"
+        }
+        let slash = input.lastIndex(of: "/").map { input.index(after: $0) } ?? input.startIndex
+        if let dot = input[slash...].lastIndex(of: "."), dot != slash {
+            return String(input[..<dot]) + ".\(tag)" + String(input[dot...])
+        }
+        return input + ".\(tag)"
+    }
+
+    /// The bytes of `tensor` in `dtype`.
+    public static func bytes(of tensor: Tensor, as dtype: DType) -> [UInt8] {
+        let f32 = tensor.data.withUnsafeBytes { Array($0) }
+        if dtype == .F32 { return f32 }
+        return f32.withUnsafeBytes { DTypeConversion.convert($0, from: .F32, to: dtype) }
+    }
+
+    /// Writes `source` with `edits` to `path`; returns the files written.
+    @discardableResult
+    public static func write(_ source: any CheckpointReader, edits: [String: Tensor], to path: String,
+                             provenance: [String: String]) throws -> [String] {
+        let provider: TensorBytesProvider = { info, consume in
+            if let edited = edits[info.name] {
+                try bytes(of: edited, as: info.dtype).withUnsafeBytes { try consume($0) }
+            } else {
+                try source.withBytes(of: info.name) { try consume($0) }
+            }
+        }
+        for name in edits.keys {
+            guard let info = source.info(named: name), info.dtype.isConvertibleFloat else {
+                throw CheckpointError.tensorNotFound(name: name)
+            }
+        }
+        let metadata = source.metadata.merging(provenance) { $1 }
+        switch source {
+        case let onnx as ONNXModel:
+            try onnx.write(to: path, replacing: onnx.tensors.filter { edits[$0.name] != nil }, addingMetadata: provenance, bytes: provider)
+            return [path]
+        case let sharded as ShardedSafeTensors:
+            var groups: [[TensorInfo]] = []
+            var groupOf: [String: Int] = [:]
+            for info in sharded.tensors {
+                let shard = sharded.shardPath(of: info.name)!
+                if groupOf[shard] == nil { groupOf[shard] = groups.count; groups.append([]) }
+                groups[groupOf[shard]!].append(info)
+            }
+            return try SafeTensorsWriter.writeSharded(to: path, groups: groups, metadata: metadata, bytes: provider)
+        default:
+            let container: CheckpointWriteOptions.Container = source.format == .npz || source.format == .npy ? .npz(.stored) : .safetensors
+            return try Checkpoint.write(to: path, tensors: source.tensors, options: CheckpointWriteOptions(container: container, metadata: metadata), bytes: provider)
+        }
+    }
+}

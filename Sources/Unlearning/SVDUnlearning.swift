@@ -1,0 +1,146 @@
+import ModelRuntime
+import TensorCore
+
+/// One SVD-projection unlearning run: sample selection, statistics, optional α search, edited
+/// weights, and what the audit record says about it.
+public struct SVDUnlearning {
+    public struct Configuration: Sendable, Equatable, Codable {
+        public var forgetClasses: [Int]
+        public var retainSamples = 900
+        public var forgetSamples = 900
+        public var alphaRetain = 100.0
+        public var alphaForget = 3.0
+        public var search = false
+        /// Share of every class held out for the search (only with `search`).
+        public var validationFraction = 0.2
+        public var seed: UInt64 = 0
+        public var batchSize = 256
+
+        public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
+
+        enum CodingKeys: String, CodingKey {
+            case forgetClasses = "classes", retainSamples = "retain_samples", forgetSamples = "forget_samples"
+            case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", search, validationFraction = "validation_fraction"
+            case seed, batchSize = "batch_size"
+        }
+    }
+
+    /// The grid of `ALGORITHMS.md` §1.6.
+    public static let searchGrid: [(Double, Double)] = [10.0, 30, 100, 300, 1000].flatMap { r in [1.0, 3, 10, 30, 100].map { (r, $0) } }
+
+    public struct SearchPoint: Codable, Sendable, Equatable {
+        public var alphaRetain: Double
+        public var alphaForget: Double
+        public var retainAccuracy: Double
+        public var forgetAccuracy: Double
+        public var score: Double
+
+        enum CodingKeys: String, CodingKey {
+            case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", retainAccuracy = "retain_accuracy"
+            case forgetAccuracy = "forget_accuracy", score
+        }
+    }
+
+    public struct LayerReport: Codable, Sendable, Equatable {
+        public var weight: String
+        public var node: String
+        public var kind: String
+        public var dimension: Int
+        public var groups: Int
+        public var retainEffectiveRank: Double
+        public var forgetEffectiveRank: Double
+        public var changeNorm: Double
+        public var relativeChange: Double
+
+        enum CodingKeys: String, CodingKey {
+            case weight, node, kind, dimension, groups
+            case retainEffectiveRank = "retain_effective_rank", forgetEffectiveRank = "forget_effective_rank"
+            case changeNorm = "change_norm", relativeChange = "relative_change"
+        }
+    }
+
+    public struct Result {
+        public var editedWeights: [String: Tensor]
+        public var alphaRetain: Double
+        public var alphaForget: Double
+        public var selection: SampleSelection
+        public var layers: [LayerReport]
+        public var grid: [SearchPoint]
+        public var timings: [String: Double]
+    }
+
+    /// Runs the engine on `model` with the labelled `data`.
+    /// - Parameter clock: seconds since some origin, for the timings in the report.
+    public static func run(_ model: Model, data: Dataset, configuration c: Configuration, clock: () -> Double,
+                           progress: ((String, Int, Int) -> Void)? = nil) throws -> Result {
+        guard let labels = data.labels else { throw UnlearningError.noLabels }
+        guard !model.graph.weightLayers.isEmpty else { throw UnlearningError.noWeightLayers }
+        var timings: [String: Double] = [:]
+        var t = clock()
+        func lap(_ phase: String) { let now = clock(); timings[phase] = now - t; t = now }
+        let forget = Set(c.forgetClasses)
+        let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
+                                             validationFraction: c.search ? c.validationFraction : 0, seed: c.seed)
+        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+        guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
+        lap("select_samples")
+        let retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.batchSize,
+                                                          progress: progress.map { p in { p("retain statistics", $0, $1) } })
+        let forgetGrams = try ActivationStatistics.collect(model, data: data, indices: selection.forget, batchSize: c.batchSize,
+                                                          progress: progress.map { p in { p("forget statistics", $0, $1) } })
+        lap("collect_statistics")
+        let projection = try SVDProjection(retainGrams: retainGrams, forgetGrams: forgetGrams)
+        lap("eigendecomposition")
+        var alphaRetain = c.alphaRetain, alphaForget = c.alphaForget
+        var grid: [SearchPoint] = []
+        if c.search {
+            let original = model.graph.parameters
+            defer { model.graph.parameters = original }
+            for (index, (r, f)) in searchGrid.enumerated() {
+                model.graph.parameters = original.merging(projection.editedWeights(model.graph, alphaRetain: r, alphaForget: f)) { $1 }
+                let (retainAccuracy, forgetAccuracy) = try accuracies(model, data: data, indices: selection.validation, labels: labels,
+                                                                     forget: forget, batchSize: c.batchSize)
+                grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: retainAccuracy, forgetAccuracy: forgetAccuracy,
+                                        score: retainAccuracy * (1 - forgetAccuracy)))
+                progress?("search", index + 1, searchGrid.count)
+            }
+            // Highest score; ties go to the earlier grid point (smaller α), so the result is deterministic.
+            let best = grid.enumerated().max { a, b in a.element.score < b.element.score || (a.element.score == b.element.score && a.offset > b.offset) }!.element
+            alphaRetain = best.alphaRetain
+            alphaForget = best.alphaForget
+            lap("search")
+        }
+        let edited = projection.editedWeights(model.graph, alphaRetain: alphaRetain, alphaForget: alphaForget)
+        lap("update_weights")
+        var layers: [LayerReport] = []
+        for (index, layer) in model.graph.weightLayers.enumerated() {
+            guard let before = model.graph.parameters[layer.weight], let after = edited[layer.weight] else { continue }
+            let keys = (0..<layer.groups).map { GramKey(layer: index, group: $0) }
+            var change = 0.0, norm = 0.0
+            for (a, b) in zip(before.data, after.data) { change += Double(b - a) * Double(b - a); norm += Double(a) * Double(a) }
+            layers.append(LayerReport(weight: layer.weight, node: layer.nodeName, kind: layer.kind == .convolution ? "conv" : "linear",
+                                      dimension: projection.retain[keys[0]]?.dimension ?? 0, groups: layer.groups,
+                                      retainEffectiveRank: keys.compactMap { projection.retain[$0]?.effectiveRank }.reduce(0, +) / Double(layer.groups),
+                                      forgetEffectiveRank: keys.compactMap { projection.forget[$0]?.effectiveRank }.reduce(0, +) / Double(layer.groups),
+                                      changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
+        }
+        return Result(editedWeights: edited, alphaRetain: alphaRetain, alphaForget: alphaForget, selection: selection, layers: layers,
+                      grid: grid, timings: timings)
+    }
+
+    /// Retain-class and forget-class accuracy on `indices`.
+    public static func accuracies(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws -> (Double, Double) {
+        let subset = Dataset(x: gather(data, indices), labels: indices.map { labels[$0] })
+        let logits = try Evaluation.logits(model, subset, batchSize: batchSize)
+        let report = Evaluation.report(predictions: Evaluation.predictions(logits), labels: subset.labels!, classes: logits.shape[1], forget: forget)
+        return (report.retainAccuracy ?? 0, report.forgetAccuracy ?? 0)
+    }
+
+    static func gather(_ data: Dataset, _ indices: [Int]) -> Tensor {
+        let size = data.sampleShape.reduce(1, *)
+        var values: [Float] = []
+        values.reserveCapacity(indices.count * size)
+        for i in indices { values += data.x.data[(i * size)..<((i + 1) * size)] }
+        return Tensor(shape: [indices.count] + data.sampleShape, data: values)
+    }
+}

@@ -1,0 +1,126 @@
+import Testing
+import TensorCore
+import ModelRuntime
+import Unlearning
+import _TestSupport
+
+/// A Gram from explicit rows.
+func gram(_ rows: [[Double]], layer: Int = 0) -> LayerGram {
+    var g = LayerGram(layer: layer, group: 0, dimension: rows[0].count)
+    let d = rows[0].count
+    for row in rows { for i in 0..<d { for j in 0..<d { g.gram[i * d + j] += row[i] * row[j] } } }
+    g.rows = rows.count
+    return g
+}
+
+@Suite("SVD projection: the specification's invariants")
+struct SVDProjectionTests {
+    @Test("importance table: α = 10 gives λ(0.1) = 0.5263, λ(0.01) = 0.0917; α = 100 gives λ(0.01) = 0.5025")
+    func importanceTable() {
+        // Eigenvalues whose energy ratios are 0.1, 0.01 and the rest.
+        let values = [0.89, 0.1, 0.01]
+        let ten = SVDProjection.importances(values, alpha: 10)
+        #expect(abs(ten[1] - 0.5263) < 5e-5)
+        #expect(abs(ten[2] - 0.0917) < 5e-5)
+        #expect(abs(SVDProjection.importances(values, alpha: 100)[2] - 0.5025) < 5e-5)
+        #expect(SVDProjection.importances(values, alpha: 1) == values)   // α = 1 gives λ = r
+    }
+
+    @Test("W Pᵀ equals W − W (I − M_r) M_f")
+    func updateIdentity() throws {
+        var rng = SeededGenerator(seed: 3)
+        let d = 4
+        let retainRows = (0..<6).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &rng) } }
+        let forgetRows = (0..<5).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &rng) } }
+        let projection = try SVDProjection(retainGrams: [GramKey(layer: 0, group: 0): gram(retainRows)],
+                                           forgetGrams: [GramKey(layer: 0, group: 0): gram(forgetRows)])
+        let key = GramKey(layer: 0, group: 0)
+        let p = try #require(projection.projection(key, alphaRetain: 30, alphaForget: 3))
+        let mr = SVDProjection.scaledSpace(projection.retain[key]!, alpha: 30), mf = SVDProjection.scaledSpace(projection.forget[key]!, alpha: 3)
+        let w = (0..<(3 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
+        for r in 0..<3 {
+            for c in 0..<d {
+                let wpt = (0..<d).reduce(0.0) { $0 + w[r * d + $1] * p[c * d + $1] }
+                // W (I − M_r) M_f
+                var correction = 0.0
+                for k in 0..<d {
+                    let wIminusMr = (0..<d).reduce(0.0) { $0 + w[r * d + $1] * ((($1 == k) ? 1 : 0) - mr[$1 * d + k]) }
+                    correction += wIminusMr * mf[k * d + c]
+                }
+                #expect(abs(wpt - (w[r * d + c] - correction)) < 1e-12)
+            }
+        }
+    }
+
+    @Test("identical retain and forget sets with α → ∞ leave the weights unchanged (P = I)")
+    func identicalSetsKeepWeights() throws {
+        var rng = SeededGenerator(seed: 5)
+        let rows = (0..<8).map { _ in (0..<3).map { _ in Double.random(in: -1...1, using: &rng) } }
+        let key = GramKey(layer: 0, group: 0)
+        let projection = try SVDProjection(retainGrams: [key: gram(rows)], forgetGrams: [key: gram(rows)])
+        let p = try #require(projection.projection(key, alphaRetain: 1e12, alphaForget: 1e12))
+        for i in 0..<3 { for j in 0..<3 { #expect(abs(p[i * 3 + j] - (i == j ? 1 : 0)) < 1e-6) } }
+    }
+
+    @Test("a forget direction outside the retain space is removed from the layer's response")
+    func removesForgetDirection() throws {
+        // Retain inputs live in span(e0, e1); forget inputs along e2.
+        let key = GramKey(layer: 0, group: 0)
+        let projection = try SVDProjection(retainGrams: [key: gram([[1, 0, 0], [0, 1, 0], [1, 1, 0]])],
+                                           forgetGrams: [key: gram([[0, 0, 1], [0, 0, 2]])])
+        let p = try #require(projection.projection(key, alphaRetain: 100, alphaForget: 1e9))
+        // P e2 ≈ 0 (the forget direction vanishes), P e0 = e0 (retain directions untouched).
+        #expect((0..<3).allSatisfy { abs(p[$0 * 3 + 2]) < 1e-6 })
+        #expect(abs(p[0] - 1) < 1e-9 && abs(p[3]) < 1e-9 && abs(p[6]) < 1e-9)
+    }
+}
+
+@Suite("SVD unlearning end to end")
+struct SVDUnlearningTests {
+    @Test("removing class 3 from the sample MLP: forget accuracy falls to ≤ 2%, the others keep theirs")
+    func mlpForgetsOneClass() throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/mlp.onnx"))
+        let train = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let test = try Dataset.load(Fixtures.path("Samples/digits-test.npz"))
+        var configuration = SVDUnlearning.Configuration(forgetClasses: [3])
+        configuration.alphaRetain = 300
+        configuration.alphaForget = 30
+        let result = try SVDUnlearning.run(model, data: train, configuration: configuration, clock: { 0 })
+        // Every forget class is excluded from the retain set.
+        #expect(result.selection.retain.allSatisfy { train.labels![$0] != 3 })
+        #expect(result.selection.forget.allSatisfy { train.labels![$0] == 3 })
+        let (retainBefore, _) = try SVDUnlearning.accuracies(model, data: test, indices: Array(0..<test.count), labels: test.labels!, forget: [3], batchSize: 256)
+        model.graph.parameters.merge(result.editedWeights) { $1 }
+        let (retainAfter, forgetAfter) = try SVDUnlearning.accuracies(model, data: test, indices: Array(0..<test.count), labels: test.labels!, forget: [3], batchSize: 256)
+        #expect(forgetAfter <= 0.02)
+        #expect(retainAfter >= retainBefore - 0.02)
+        #expect(result.layers.count == 3 && result.layers.allSatisfy { $0.relativeChange > 0 })
+    }
+
+    @Test("the same data and seed select the same samples and give identical weights")
+    func deterministic() throws {
+        let train = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let configuration = SVDUnlearning.Configuration(forgetClasses: [5, 7])
+        let a = try SVDUnlearning.run(try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx")), data: train, configuration: configuration, clock: { 0 })
+        let b = try SVDUnlearning.run(try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx")), data: train, configuration: configuration, clock: { 0 })
+        #expect(a.selection == b.selection)
+        #expect(a.editedWeights == b.editedWeights)
+        var other = configuration
+        other.seed = 1
+        let c = try SVDUnlearning.run(try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx")), data: train, configuration: other, clock: { 0 })
+        #expect(c.selection != a.selection)
+    }
+
+    @Test("balanced selection: retain samples spread evenly over the retained classes, none from any forget class")
+    func selection() {
+        let labels = (0..<300).map { $0 % 10 }
+        let s = SampleSelection.make(labels: labels, forget: [5, 7], retainCount: 80, forgetCount: 20, validationFraction: 0, seed: 9)
+        let retainCounts = SampleSelection.countsPerClass(s.retain, labels: labels)
+        #expect(retainCounts.keys.sorted() == ["0", "1", "2", "3", "4", "6", "8", "9"])
+        #expect(retainCounts.values.allSatisfy { $0 == 10 })
+        #expect(SampleSelection.countsPerClass(s.forget, labels: labels) == ["5": 10, "7": 10])
+        let v = SampleSelection.make(labels: labels, forget: [5], retainCount: 900, forgetCount: 900, validationFraction: 0.2, seed: 9)
+        #expect(Set(v.validation).isDisjoint(with: v.retain + v.forget))
+        #expect(v.validation.count == 60)
+    }
+}
