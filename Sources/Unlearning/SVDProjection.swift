@@ -91,11 +91,12 @@ public struct SVDProjection {
         return p
     }
 
-    /// The edited weights of every weight layer of `graph` (keyed by parameter name).
-    public func editedWeights(_ graph: ComputeGraph, alphaRetain: Double, alphaForget: Double) -> [String: Tensor] {
+    /// The edited weights of every weight layer of `graph`, computed from `original` (the
+    /// weights the statistics were collected with), keyed by parameter name.
+    public func editedWeights(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: Double, alphaForget: Double) -> [String: Tensor] {
         var edited: [String: Tensor] = [:]
         for (index, layer) in graph.weightLayers.enumerated() {
-            guard var weight = edited[layer.weight] ?? graph.parameters[layer.weight] else { continue }
+            guard var weight = edited[layer.weight] ?? original[layer.weight] else { continue }
             for group in 0..<layer.groups {
                 let key = GramKey(layer: index, group: group)
                 guard let p = projection(key, alphaRetain: alphaRetain, alphaForget: alphaForget) else { continue }
