@@ -37,7 +37,11 @@ extension ComputeGraph {
                 nodeInputs.append(value)
             }
             let layerCapture: ((Int, Tensor) -> Void)? = capture.flatMap { hook in
-                layerOfNode[index].map { layer in { group, rows in hook(LayerInput(layer: layer, group: group, rows: rows)) } }
+                layerOfNode[index].map { layer in
+                    { group, vectors in
+                        hook(LayerInput(layer: layer, group: group, vectors: vectors, vectorsAreColumns: node.opType == "Conv"))
+                    }
+                }
             }
             let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture)
             for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = value }

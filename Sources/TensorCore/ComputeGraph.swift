@@ -60,12 +60,24 @@ public final class ComputeGraph: @unchecked Sendable {
         public var groups: Int
     }
 
-    /// The rows a weight layer multiplies during a forward pass: every input vector `x` of the
-    /// layer as a row of `rows` ([n, d]); for convolutions the unfolded patches of one group.
+    /// The input vectors a weight layer multiplies during a forward pass: for linear layers every
+    /// input row (tokens flattened) as the rows of `vectors` ([n, d]); for convolutions the unfolded
+    /// patches of one group as the *columns* of `vectors` ([d, n], `vectorsAreColumns`).
     public struct LayerInput {
         public var layer: Int
         public var group: Int
-        public var rows: Tensor
+        public var vectors: Tensor
+        public var vectorsAreColumns: Bool
+
+        /// The vectors as rows ([n, d]), transposing if needed.
+        public var rows: Tensor {
+            guard vectorsAreColumns else { return vectors }
+            let (data, shape) = Permutation.apply(vectors.data, shape: vectors.shape, perm: [1, 0])
+            return Tensor(shape: shape, data: data)
+        }
+
+        /// The dimension d of one vector.
+        public var dimension: Int { vectorsAreColumns ? vectors.shape[0] : vectors.shape[1] }
     }
 
     /// What a forward pass keeps for backward.

@@ -20,15 +20,17 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     public var patchLength: Int { groupChannels * kernelH * kernelW }
     public var positions: Int { outHeight * outWidth }
 
-    /// Unfolds group `g` of sample `n` into `columns` ([patchLength, positions], row-major).
-    public func im2col(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, into columns: UnsafeMutablePointer<Float>) {
+    /// Unfolds group `g` of sample `n` into `columns` ([patchLength, positions], row-major, rows
+    /// `rowStride` apart; the default packs them).
+    public func im2col(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, into columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
         let oh = outHeight, ow = outWidth
+        let stride = rowStride ?? oh * ow
         var row = 0
         for c in 0..<groupChannels {
             let plane = input + ((n * channels) + g * groupChannels + c) * height * width
             for ki in 0..<kernelH {
                 for kj in 0..<kernelW {
-                    let out = columns + row * oh * ow
+                    let out = columns + row * stride
                     for y in 0..<oh {
                         let iy = y * strideH - padTop + ki * dilationH
                         if iy < 0 || iy >= height {
@@ -71,48 +73,42 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 }
 
 public enum Convolution {
-    /// Forward convolution; `patches`, when given, receives every group's unfolded patches as a
-    /// `[N·OH·OW, patchLength]` tensor (for activation statistics).
+    /// Forward convolution. All samples of a group are unfolded side by side and multiplied in one
+    /// `sgemm`; `patches`, when given, receives every group's unfolded patches as a
+    /// `[patchLength, N·OH·OW]` tensor whose columns are the patches (for activation statistics).
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
                                patches: ((Int, Tensor) -> Void)? = nil) -> Tensor {
         var y = Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth])
-        let k = gm.patchLength, p = gm.positions
-        var columns = [Float](repeating: 0, count: k * p)
-        var collected: [[Float]] = patches == nil ? [] : Array(repeating: [], count: gm.groups)
+        let k = gm.patchLength, p = gm.positions, n = gm.batch, mg = gm.groupOutChannels
+        let columnsWide = n * p
+        var columns = [Float](repeating: 0, count: k * columnsWide)
+        var product = [Float](repeating: 0, count: mg * columnsWide)
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
                 y.data.withUnsafeMutableBufferPointer { yp in
-                    for n in 0..<gm.batch {
-                        for g in 0..<gm.groups {
-                            columns.withUnsafeMutableBufferPointer { cp in
-                                gm.im2col(xp.baseAddress!, sample: n, group: g, into: cp.baseAddress!)
-                                BLAS.sgemm(transA: false, transB: false, m: gm.groupOutChannels, n: p, k: k,
-                                           a: wp.baseAddress! + g * gm.groupOutChannels * k, lda: k,
-                                           b: cp.baseAddress!, ldb: p, beta: 0,
-                                           c: yp.baseAddress! + (n * gm.outChannels + g * gm.groupOutChannels) * p, ldc: p)
+                    for g in 0..<gm.groups {
+                        columns.withUnsafeMutableBufferPointer { cp in
+                            for sample in 0..<n {
+                                gm.im2col(xp.baseAddress!, sample: sample, group: g, into: cp.baseAddress! + sample * p, rowStride: columnsWide)
                             }
-                            if patches != nil {
-                                // transpose [k, p] → rows of length k
-                                var rows = [Float](repeating: 0, count: k * p)
-                                for r in 0..<k { for c in 0..<p { rows[c * k + r] = columns[r * p + c] } }
-                                collected[g] += rows
-                            }
-                        }
-                    }
-                    if let bias {
-                        for n in 0..<gm.batch {
-                            for m in 0..<gm.outChannels {
-                                let base = (n * gm.outChannels + m) * p
-                                let b = bias.data[m]
-                                for i in 0..<p { yp[base + i] += b }
+                            product.withUnsafeMutableBufferPointer { pp in
+                                BLAS.sgemm(transA: false, transB: false, m: mg, n: columnsWide, k: k,
+                                           a: wp.baseAddress! + g * mg * k, lda: k, b: cp.baseAddress!, ldb: columnsWide,
+                                           beta: 0, c: pp.baseAddress!, ldc: columnsWide)
+                                for m in 0..<mg {
+                                    let b = bias?.data[g * mg + m] ?? 0
+                                    for sample in 0..<n {
+                                        let source = pp.baseAddress! + m * columnsWide + sample * p
+                                        let target = yp.baseAddress! + (sample * gm.outChannels + g * mg + m) * p
+                                        for i in 0..<p { target[i] = source[i] + b }
+                                    }
+                                }
                             }
                         }
+                        if let patches { patches(g, Tensor(shape: [k, columnsWide], data: columns)) }
                     }
                 }
             }
-        }
-        if let patches {
-            for g in 0..<gm.groups { patches(g, Tensor(shape: [gm.batch * p, k], data: collected[g])) }
         }
         return y
     }
