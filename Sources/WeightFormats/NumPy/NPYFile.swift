@@ -29,7 +29,9 @@ public final class NPYFile: CheckpointReader, @unchecked Sendable {
     }
 
     static func checkDataSize(info: TensorInfo, available: Int) throws(NPYError) {
-        guard let needed = info.byteCount else { throw .invalidShape("\(info.shape)") }
+        guard let needed = info.byteCount else {
+            throw .invalidShape(NPYHeader.pythonTuple(info.shape) + " holds more bytes than a file can")
+        }
         if available < needed { throw .truncatedData(expected: needed, actual: available) }
         if available > needed { throw .extraBytes(count: available - needed) }
     }

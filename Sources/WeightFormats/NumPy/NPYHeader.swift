@@ -78,7 +78,9 @@ public struct NPYHeader: Equatable, Sendable {
 
         let descrText = values["descr"]!
         guard let descr = unquote(descrText) else {
-            if descrText.hasPrefix("[") { throw .unsupportedDescr(descrText) }
+            // A structured dtype: a list of (name, descr) tuples. With an object field its records
+            // are pickles too.
+            if descrText.hasPrefix("["), containsObjectField(descrText) { throw .objectArray }
             throw .unsupportedDescr(descrText)
         }
         let (dtype, bigEndian) = try parseDescr(descr)
@@ -90,6 +92,11 @@ public struct NPYHeader: Equatable, Sendable {
         }
         return NPYHeader(dtype: dtype, bigEndian: bigEndian, fortranOrder: fortran,
                          shape: try parseShape(values["shape"]!), majorVersion: 1)
+    }
+
+    /// A shape as Python's `repr` of a tuple: `()`, `(5,)`, `(2, 3)`.
+    static func pythonTuple(_ shape: [Int]) -> String {
+        shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
     }
 
     static func parseShape(_ text: String) throws(NPYError) -> [Int] {
@@ -141,6 +148,19 @@ public struct NPYHeader: Equatable, Sendable {
             if code.hasPrefix("V") { throw .voidDescr(descr) }
             throw .unsupportedDescr(descr)
         }
+    }
+
+    /// Whether a structured descr such as `[('a', '<f4'), ('b', '|O')]` has an object field.
+    private static func containsObjectField(_ descr: String) -> Bool {
+        var scanner = HeaderScanner(Array(descr.unicodeScalars))
+        while !scanner.atEnd {
+            if let text = scanner.quotedString() {
+                if ["O", "|O", "<O", ">O", "=O"].contains(text) || text.hasPrefix("|O") { return true }
+            } else {
+                scanner.position += 1
+            }
+        }
+        return false
     }
 
     private static func unquote(_ text: String) -> String? {

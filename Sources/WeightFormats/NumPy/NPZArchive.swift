@@ -1,27 +1,37 @@
 import CArchive
 
-/// A NumPy `.npz` archive read with libarchive: stored and deflated members, zip64.
+/// A NumPy `.npz` archive: a ZIP of `.npy` members (stored or deflated, zip64 included), read
+/// with libarchive. The tensor of member `KEY.npy` is named `KEY`.
 ///
-/// Opening reads only each member's `.npy` header, so its time does not grow with the data;
-/// a tensor's bytes are read (and their CRC checked by libarchive) when they are asked for.
-/// Keys are the member names without `.npy`.
+/// Guarantees:
+/// - Opening reads only each member's `.npy` header (a deflated member is decompressed just far
+///   enough), so its time does not grow with the data; every member must be a `.npy` array of a
+///   supported dtype whose declared size matches its shape, or opening fails.
+/// - ``withBytes(of:_:)`` hands out data whose CRC-32 was checked. Stored members (`np.savez`)
+///   are read in place from the memory-mapped file (zero-copy unless big-endian or Fortran
+///   order); deflated ones are decompressed into one buffer of that tensor.
 public final class NPZArchive: CheckpointReader, @unchecked Sendable {
     public let path: String
     public var format: WeightFormat { .npz }
     public var metadata: [String: String] { [:] }
     public let tensors: [TensorInfo]
-    private var members: [String: Member] = [:]
+    private let file: MappedFile
+    private let members: [String: Member]
 
     struct Member {
         var entryName: String
         var header: NPYHeader
+        /// Offset of the array data in the member.
         var dataOffset: Int
+        /// The member's bytes in the mapped file, when stored uncompressed.
+        var stored: ZIPStoredMembers.Location?
     }
 
     public init(path: String) throws {
         self.path = path
-        // Fail with the usual "cannot open" before libarchive's own wording.
-        _ = try MappedFile(path: path)
+        let file = try MappedFile(path: path)
+        self.file = file
+        let stored = ZIPStoredMembers(file.bytes).locations
         var tensors: [TensorInfo] = []
         var members: [String: Member] = [:]
         try Self.withArchive(path) { archive, entry, name in
@@ -29,21 +39,23 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
             let key = String(name.dropLast(4))
             guard members[key] == nil else { throw NPZError.duplicateKey(key) }
             let prefix = try Self.readPrefix(archive, member: name)
-            let parsed = prefix.withUnsafeBytes { raw in
-                Result { () throws(NPYError) in try NPYHeader.parse(raw) }
-            }
-            guard case .success(let (header, offset)) = parsed else {
-                throw NPZError.member(name, parsed.failureValue!)
-            }
+            let (header, offset) = try Self.parseHeader(prefix, member: name)
             let info = TensorInfo(name: key, dtype: header.dtype, shape: header.shape)
+            var location: ZIPStoredMembers.Location?
             if archive_entry_size_is_set(entry) != 0 {
-                if case .failure(let error) = Result(catching: { () throws(NPYError) in
-                    try NPYFile.checkDataSize(info: info, available: Int(archive_entry_size(entry)) - offset)
-                }) {
+                let size = Int(archive_entry_size(entry))
+                do throws(NPYError) {
+                    try NPYFile.checkDataSize(info: info, available: size - offset)
+                } catch {
                     throw NPZError.member(name, error)
                 }
+                // Read in place only where the directory and libarchive agree on the bytes.
+                if let candidate = stored[name], candidate.range.count == size,
+                   UnsafeRawBufferPointer(rebasing: file.bytes[candidate.range]).starts(with: prefix) {
+                    location = candidate
+                }
             }
-            members[key] = Member(entryName: name, header: header, dataOffset: offset)
+            members[key] = Member(entryName: name, header: header, dataOffset: offset, stored: location)
             tensors.append(info)
             return false
         }
@@ -51,33 +63,65 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         self.members = members
     }
 
+    /// Whether the tensor's member is stored uncompressed and read in place from the mapped file
+    /// (then ``withBytes(of:_:)`` copies nothing unless the data is big-endian or Fortran order).
+    public func readsInPlace(_ name: String) -> Bool {
+        members[name]?.stored != nil
+    }
+
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let member = members[name], let info = tensors.first(where: { $0.name == name }) else {
+        guard let member = members[name], let info = info(named: name), let byteCount = info.byteCount else {
             throw CheckpointError.tensorNotFound(name: name)
+        }
+        if let stored = member.stored {
+            let bytes = UnsafeRawBufferPointer(rebasing: file.bytes[stored.range])
+            defer { file.release(stored.range) }
+            guard CRC32.checksum(bytes) == stored.crc else { throw NPZError.checksumMismatch(member: member.entryName) }
+            return try Self.hand(UnsafeRawBufferPointer(rebasing: bytes[member.dataOffset...]), member.header, body)
         }
         var data: [UInt8] = []
         try Self.withArchive(path) { archive, _, entryName in
             guard entryName == member.entryName else { return false }
-            data = try Self.readAll(archive, member: entryName, expected: member.dataOffset + info.byteCount!)
+            data = try Self.readAll(archive, member: entryName, expected: member.dataOffset + byteCount)
             return true
         }
-        let needed = member.dataOffset + info.byteCount!
+        let needed = member.dataOffset + byteCount
         guard data.count == needed else {
             throw NPZError.member(member.entryName, data.count < needed
-                ? .truncatedData(expected: info.byteCount!, actual: max(0, data.count - member.dataOffset))
+                ? .truncatedData(expected: byteCount, actual: max(0, data.count - member.dataOffset))
                 : .extraBytes(count: data.count - needed))
         }
         return try data.withUnsafeBytes { raw in
-            let payload = UnsafeRawBufferPointer(rebasing: raw[member.dataOffset...])
-            if let converted = NPYLayout.normalized(payload, header: member.header) {
-                return try converted.withUnsafeBytes(body)
-            }
-            return try body(payload)
+            try Self.hand(UnsafeRawBufferPointer(rebasing: raw[member.dataOffset...]), member.header, body)
         }
     }
 
-    /// Opens the archive and calls `visit` for each entry until it returns `true`.
+    /// Calls `body` with `payload` in little-endian C order.
+    private static func hand<R>(
+        _ payload: UnsafeRawBufferPointer, _ header: NPYHeader, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R {
+        if let converted = NPYLayout.normalized(payload, header: header) {
+            return try converted.withUnsafeBytes(body)
+        }
+        return try body(payload)
+    }
+
+    private static func parseHeader(_ prefix: [UInt8], member: String) throws(NPZError) -> (NPYHeader, Int) {
+        switch prefix.withUnsafeBytes({ raw in Result { () throws(NPYError) in try NPYHeader.parse(raw) } }) {
+        case .success(let parsed): return parsed
+        case .failure(.objectArray): throw .objectMember(member)
+        case .failure(let error): throw .member(member, error)
+        }
+    }
+
+    /// Opens the archive and calls `visit` with each entry and its name until it returns `true`.
     private static func withArchive(
+        _ path: String, _ visit: (OpaquePointer, OpaquePointer, String) throws -> Bool
+    ) throws {
+        try ArchiveLocale.utf8 { try iterate(path, visit) }
+    }
+
+    private static func iterate(
         _ path: String, _ visit: (OpaquePointer, OpaquePointer, String) throws -> Bool
     ) throws {
         guard let archive = archive_read_new() else { throw NPZError.notAZip(reason: "out of memory") }
@@ -87,28 +131,30 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
             throw NPZError.notAZip(reason: message(archive))
         }
         var entry: OpaquePointer?
+        var first = true
         while true {
             let status = archive_read_next_header(archive, &entry)
             if status == ARCHIVE_EOF { return }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
-                throw NPZError.corrupt(reason: message(archive))
+                throw first ? NPZError.notAZip(reason: message(archive)) : NPZError.corrupt(reason: message(archive))
             }
-            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+            first = false
+            let name = (archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry)).map { String(cString: $0) } ?? ""
             if try visit(archive, entry, name) { return }
         }
     }
 
-    /// Reads enough of the current member to hold its `.npy` header.
+    /// Reads enough of the current member to hold its `.npy` header (or all of a shorter member).
     private static func readPrefix(_ archive: OpaquePointer, member: String) throws -> [UInt8] {
         var prefix: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while prefix.count <= NPYHeader.maximumHeaderLength + 16 {
             let count = chunk.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
-            if count < 0 { throw NPZError.corrupt(reason: "\(member): " + message(archive)) }
+            if count < 0 { throw readError(archive, member: member) }
             if count == 0 { break }
             prefix += chunk[0..<count]
             let complete = prefix.withUnsafeBytes { raw -> Bool in
-                if case .truncatedHeader = Result(catching: { () throws(NPYError) in try NPYHeader.parse(raw) }).failureValue {
+                if case .failure(.truncatedHeader) = Result(catching: { () throws(NPYError) in try NPYHeader.parse(raw) }) {
                     return false
                 }
                 return true
@@ -118,7 +164,7 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         return prefix
     }
 
-    /// Reads the current member completely.
+    /// Reads the current member completely (libarchive checks its CRC at the end).
     private static func readAll(_ archive: OpaquePointer, member: String, expected: Int) throws -> [UInt8] {
         var data = [UInt8](repeating: 0, count: expected + 1)
         var filled = 0
@@ -127,7 +173,7 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
             let count = data.withUnsafeMutableBytes {
                 archive_read_data(archive, $0.baseAddress! + filled, $0.count - filled)
             }
-            if count < 0 { throw NPZError.corrupt(reason: "\(member): " + message(archive)) }
+            if count < 0 { throw readError(archive, member: member) }
             if count == 0 { break }
             filled += count
         }
@@ -135,43 +181,12 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         return data
     }
 
+    private static func readError(_ archive: OpaquePointer, member: String) -> NPZError {
+        let text = message(archive)
+        return text.contains("CRC") ? .checksumMismatch(member: member) : .unreadableMember(member, reason: text)
+    }
+
     static func message(_ archive: OpaquePointer) -> String {
         archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
-    }
-}
-
-extension Result {
-    var failureValue: Failure? {
-        if case .failure(let error) = self { return error }
-        return nil
-    }
-}
-
-/// How `.npz` members are stored.
-public enum NPZCompression: Sendable, Equatable {
-    /// Like `numpy.savez`.
-    case stored
-    /// Like `numpy.savez_compressed`.
-    case deflated
-}
-
-/// Defects of an `.npz` archive.
-public enum NPZError: Error, Equatable, Sendable, CustomStringConvertible {
-    case notAZip(reason: String)
-    case corrupt(reason: String)
-    case notAnArray(member: String)
-    case duplicateKey(String)
-    case member(String, NPYError)
-    case cannotWrite(reason: String)
-
-    public var description: String {
-        switch self {
-        case .notAZip(let reason): "not a readable zip archive: \(reason)"
-        case .corrupt(let reason): "corrupt archive: \(reason)"
-        case .notAnArray(let member): "member '\(member)' is not a .npy array"
-        case .duplicateKey(let key): "two members are named '\(key).npy'"
-        case .member(let member, let error): "member '\(member)': \(error)"
-        case .cannotWrite(let reason): "cannot write archive: \(reason)"
-        }
     }
 }
