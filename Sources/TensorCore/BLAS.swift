@@ -31,7 +31,8 @@ public enum BLAS {
     }
 
     /// Adds `XᵀX` of the n × d row-major float64 matrix `x` to the d × d Gram `gram`
-    /// (upper triangle through `cblas_dsyrk`, then mirrored).
+    /// (upper triangle through `cblas_dsyrk`, then mirrored: `gram` stays fully symmetric).
+    /// Indices are 32-bit (LP64 OpenBLAS): `n`, `d` must be below 2³¹.
     public static func accumulateGram(_ gram: inout [Double], rows x: [Double], n: Int, d: Int) {
         precondition(gram.count == d * d && x.count == n * d)
         guard n > 0 else { return }
@@ -42,6 +43,35 @@ public enum BLAS {
             }
         }
         for i in 0..<d { for j in 0..<i { gram[i * d + j] = gram[j * d + i] } }
+    }
+
+    /// Adds `XᵀX` of the n × d row-major float32 matrix `rows` to the d × d float64 Gram `gram`.
+    /// Rows are widened to float64 in blocks (at most 64 Ki elements at a time), so the
+    /// accumulation is in float64 without copying all of `rows`.
+    public static func accumulateGram(_ gram: inout [Double], rows: UnsafeBufferPointer<Float>, n: Int, d: Int) {
+        precondition(gram.count == d * d && rows.count == n * d)
+        guard n > 0, d > 0 else { return }
+        let blockRows = max(1, 65_536 / d)
+        var block = [Double](repeating: 0, count: min(n, blockRows) * d)
+        var start = 0
+        gram.withUnsafeMutableBufferPointer { gp in
+            block.withUnsafeMutableBufferPointer { bp in
+                while start < n {
+                    let count = min(blockRows, n - start)
+                    for i in 0..<(count * d) { bp[i] = Double(rows[start * d + i]) }
+                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1, bp.baseAddress, Int32(d),
+                                1, gp.baseAddress, Int32(d))
+                    start += count
+                }
+            }
+            for i in 0..<d { for j in 0..<i { gp[i * d + j] = gp[j * d + i] } }
+        }
+    }
+
+    /// `accumulateGram` for a float32 `[n, d]` tensor.
+    public static func accumulateGram(_ gram: inout [Double], rows x: Tensor) {
+        precondition(x.rank == 2, "Gram rows must be [n, d], got \(x.shape)")
+        x.data.withUnsafeBufferPointer { accumulateGram(&gram, rows: $0, n: x.shape[0], d: x.shape[1]) }
     }
 
     /// Eigendecomposition of a symmetric d × d float64 matrix with `LAPACKE_dsyevd`.
