@@ -289,7 +289,7 @@ extension ComputeGraph {
 
     // MARK: - Helpers shared with backward
 
-    func reshapeTarget(_ operation: Operation, _ shape: [Int], _ operands: Operands) throws -> [Int] {
+    func reshapeTarget(_ operation: GraphOperation, _ shape: [Int], _ operands: Operands) throws -> [Int] {
         let target: [Int]?
         switch operation {
         case .flatten(let axis): target = Shapes.flattenTarget(shape, axis: axis)

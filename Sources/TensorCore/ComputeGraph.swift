@@ -1,4 +1,4 @@
-/// A dataflow graph of ``Operation``s over named values, run forward and backward on the CPU.
+/// A dataflow graph of ``GraphOperation``s over named values, run forward and backward on the CPU.
 ///
 /// Values are float tensors or small integer tensors (shape arithmetic, indices). Float
 /// parameters are the weights; integer initializers are constants. Nodes run in the given order
@@ -33,7 +33,7 @@ public final class ComputeGraph: @unchecked Sendable {
     }
 
     /// The ONNX operators this runtime evaluates.
-    public static var supportedOperators: Set<String> { Operation.onnxOperators }
+    public static var supportedOperators: Set<String> { GraphOperation.onnxOperators }
 
     /// The first node whose operator is not supported, if any.
     public var firstUnsupportedNode: GraphNode? {

@@ -28,7 +28,7 @@ public struct IntTensor: Sendable, Equatable {
     public init(scalar: Int) { self.init(shape: [], data: [scalar]) }
 }
 
-/// An ONNX node attribute, the input of ``Operation/init(onnxType:attributes:)``.
+/// An ONNX node attribute, the input of ``GraphOperation/init(onnxType:attributes:)``.
 public enum Attribute: Sendable, Equatable {
     case int(Int)
     case float(Float)

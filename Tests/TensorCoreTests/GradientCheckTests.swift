@@ -8,7 +8,7 @@ struct GradientCase: CustomTestStringConvertible, Sendable {
     enum Values: Sendable { case uniform, positive, distinct }
 
     let label: String
-    let operation: Operation
+    let operation: GraphOperation
     let floats: [(name: String, shape: [Int])]
     var ints: [String: IntTensor]
     var order: [String]
@@ -18,7 +18,7 @@ struct GradientCase: CustomTestStringConvertible, Sendable {
 
     var testDescription: String { label }
 
-    init(_ label: String, _ operation: Operation, _ floats: [(String, [Int])], ints: [String: IntTensor] = [:], order: [String]? = nil,
+    init(_ label: String, _ operation: GraphOperation, _ floats: [(String, [Int])], ints: [String: IntTensor] = [:], order: [String]? = nil,
          parameters: Set<String> = [], values: Values = .uniform, outputs: [String] = ["y"]) {
         self.label = label
         self.operation = operation

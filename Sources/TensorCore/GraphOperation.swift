@@ -8,7 +8,7 @@
 /// Every float input has a gradient rule (``ComputeGraph/backward(_:outputGradients:)``), except for
 /// the integer-only operations (``shape(start:end:)``, ``constantOfShape(fill:)``, ``compare(_:)``,
 /// ``cast(toFloat:)`` to integers), which carry no gradient.
-public enum Operation: Sendable, Equatable {
+public enum GraphOperation: Sendable, Equatable {
     // MARK: Structure (no arithmetic)
 
     /// `y = x`.
@@ -219,24 +219,24 @@ public struct SliceArguments: Sendable, Equatable {
     }
 }
 
-/// One operator application: an ``Operation`` and the names of the values it reads and writes.
+/// One operator application: an ``GraphOperation`` and the names of the values it reads and writes.
 /// An empty input name is an omitted optional input; an empty output name is not stored.
 public struct GraphNode: Sendable, Equatable {
     public var name: String
-    public var operation: Operation
+    public var operation: GraphOperation
     public var inputs: [String]
     public var outputs: [String]
 
-    public init(name: String, operation: Operation, inputs: [String], outputs: [String]) {
+    public init(name: String, operation: GraphOperation, inputs: [String], outputs: [String]) {
         self.name = name
         self.operation = operation
         self.inputs = inputs
         self.outputs = outputs
     }
 
-    /// A node from an ONNX operator name and attributes (see ``Operation/init(onnxType:attributes:)``).
+    /// A node from an ONNX operator name and attributes (see ``GraphOperation/init(onnxType:attributes:)``).
     public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
-        self.init(name: name, operation: Operation(onnxType: opType, attributes: attributes), inputs: inputs, outputs: outputs)
+        self.init(name: name, operation: GraphOperation(onnxType: opType, attributes: attributes), inputs: inputs, outputs: outputs)
     }
 
     /// The ONNX operator name of ``operation`` (the original name for unsupported operators).

@@ -1,4 +1,4 @@
-extension Operation {
+extension GraphOperation {
     /// The ONNX operators ``init(onnxType:attributes:)`` maps to an operation (plus
     /// `com.microsoft`-free standard names only).
     public static let onnxOperators: Set<String> = [
