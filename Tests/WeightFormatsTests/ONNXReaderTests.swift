@@ -81,6 +81,14 @@ struct ONNXReaderTests {
         #expect(!model.tensors.contains { $0.name == "c_value" })
     }
 
+    @Test("a tensor of a larger model is refused, not read out of bounds")
+    func foreignTensor() throws {
+        let large = try ONNXModel(path: onnxFixture("typed_fields.onnx"))
+        let small = try ONNXModel(path: onnxFixture("mlp_raw.onnx"))
+        let last = try #require(large.initializers.last)
+        #expect(throws: CheckpointError.tensorNotFound(name: last.info.name)) { try small.withBytes(of: last) { $0.count } }
+    }
+
     @Test("external data at its offsets, mapped from the model's folder")
     func externalData() throws {
         let model = try ONNXModel(path: onnxFixture("external.onnx"))

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension ONNXModel {
     /// Writes the model to `path` with the named initializers replaced (same name; a new dtype and
     /// shape are allowed) and every other byte kept.
@@ -251,12 +257,6 @@ extension ONNXModel {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Creates `path` and its missing parents (existing folders are fine).
 func makeDirectories(_ path: String) {

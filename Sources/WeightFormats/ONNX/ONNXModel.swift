@@ -137,8 +137,12 @@ public final class ONNXModel: CheckpointReader, @unchecked Sendable {
     /// Calls `body` with the little-endian element bytes of a tensor of this model (an initializer
     /// or a node attribute's tensor, such as a `Constant` node's value): a view into the mapped
     /// file for `raw_data` and external data, a decoded buffer for the typed fields.
-    /// A tensor from another model is not valid here.
+    /// A tensor from another model is not valid here (one lying past the end of this file throws
+    /// ``CheckpointError/tensorNotFound(name:)``; others read this file's bytes at the tensor's offsets).
     public func withBytes<R>(of tensor: ONNXTensor, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard tensor.messageRange.upperBound <= file.bytes.count else {
+            throw CheckpointError.tensorNotFound(name: tensor.info.name)   // a tensor of a larger model
+        }
         switch tensor.storage {
         case .raw(let range):
             defer { file.release(range) }
