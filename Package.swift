@@ -47,7 +47,8 @@ let package = Package(
         .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime", "Unlearning"],
                 path: "Tests/_TestSupport"),
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "_TestSupport"]),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+        // Fixtures/ holds the NumPy reference generator and its JSON output, read by path.
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "_TestSupport"]),
         .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "_TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["modelforget", "_TestSupport"]),

@@ -3,10 +3,6 @@ import CLapacke
 
 /// Thin, documented entry points into OpenBLAS and LAPACKE; every GEMM and decomposition goes here.
 public enum BLAS {
-    /// OpenBLAS's threaded build is not safe to enter from several threads at once (its buffer
-    /// pool races); every call below holds this lock. The tool itself runs one model at a time.
-    private static let lock = BLASLock()
-
     /// The OpenBLAS build configuration string (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...").
     public static var configuration: String { String(cString: openblas_get_config()) }
 
@@ -21,7 +17,6 @@ public enum BLAS {
             if beta == 0 { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
             return
         }
-        lock.lock(); defer { lock.unlock() }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -31,17 +26,16 @@ public enum BLAS {
                              a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                              beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int) {
         guard m > 0, n > 0, k > 0 else { return }
-        lock.lock(); defer { lock.unlock() }
         cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// Adds `XᵀX` of the n × d row-major float64 matrix `x` to the d × d Gram `gram`
-    /// (upper triangle through `cblas_dsyrk`, then mirrored).
+    /// (upper triangle through `cblas_dsyrk`, then mirrored: `gram` stays fully symmetric).
+    /// Indices are 32-bit (LP64 OpenBLAS): `n`, `d` must be below 2³¹.
     public static func accumulateGram(_ gram: inout [Double], rows x: [Double], n: Int, d: Int) {
         precondition(gram.count == d * d && x.count == n * d)
         guard n > 0 else { return }
-        lock.lock(); defer { lock.unlock() }
         x.withUnsafeBufferPointer { xp in
             gram.withUnsafeMutableBufferPointer { gp in
                 cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, xp.baseAddress, Int32(d),
@@ -51,19 +45,33 @@ public enum BLAS {
         for i in 0..<d { for j in 0..<i { gram[i * d + j] = gram[j * d + i] } }
     }
 
-    /// Adds `C Cᵀ` of the d × n row-major float64 matrix `columns` (its columns are the vectors)
-    /// to the d × d Gram `gram`.
-    public static func accumulateGram(_ gram: inout [Double], columns c: [Double], d: Int, n: Int) {
-        precondition(gram.count == d * d && c.count == n * d)
-        guard n > 0 else { return }
-        lock.lock(); defer { lock.unlock() }
-        c.withUnsafeBufferPointer { cp in
-            gram.withUnsafeMutableBufferPointer { gp in
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(d), Int32(n), 1, cp.baseAddress, Int32(n),
-                            1, gp.baseAddress, Int32(d))
+    /// Adds `XᵀX` of the n × d row-major float32 matrix `rows` to the d × d float64 Gram `gram`.
+    /// Rows are widened to float64 in blocks (at most 64 Ki elements at a time), so the
+    /// accumulation is in float64 without copying all of `rows`.
+    public static func accumulateGram(_ gram: inout [Double], rows: UnsafeBufferPointer<Float>, n: Int, d: Int) {
+        precondition(gram.count == d * d && rows.count == n * d)
+        guard n > 0, d > 0 else { return }
+        let blockRows = max(1, 65_536 / d)
+        var block = [Double](repeating: 0, count: min(n, blockRows) * d)
+        var start = 0
+        gram.withUnsafeMutableBufferPointer { gp in
+            block.withUnsafeMutableBufferPointer { bp in
+                while start < n {
+                    let count = min(blockRows, n - start)
+                    for i in 0..<(count * d) { bp[i] = Double(rows[start * d + i]) }
+                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1, bp.baseAddress, Int32(d),
+                                1, gp.baseAddress, Int32(d))
+                    start += count
+                }
             }
+            for i in 0..<d { for j in 0..<i { gp[i * d + j] = gp[j * d + i] } }
         }
-        for i in 0..<d { for j in 0..<i { gram[i * d + j] = gram[j * d + i] } }
+    }
+
+    /// `accumulateGram` for a float32 `[n, d]` tensor.
+    public static func accumulateGram(_ gram: inout [Double], rows x: Tensor) {
+        precondition(x.rank == 2, "Gram rows must be [n, d], got \(x.shape)")
+        x.data.withUnsafeBufferPointer { accumulateGram(&gram, rows: $0, n: x.shape[0], d: x.shape[1]) }
     }
 
     /// Eigendecomposition of a symmetric d × d float64 matrix with `LAPACKE_dsyevd`.
@@ -74,7 +82,6 @@ public enum BLAS {
         guard d > 0 else { return ([], []) }
         var a = matrix
         var w = [Double](repeating: 0, count: d)
-        lock.lock(); defer { lock.unlock() }
         let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(d), &a, Int32(d), &w)
         guard info == 0 else { return nil }
         // LAPACK returns ascending order: reverse columns.
@@ -86,17 +93,4 @@ public enum BLAS {
         }
         return (values, vectors)
     }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A pthread mutex usable from any thread.
-final class BLASLock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    func lock() { pthread_mutex_lock(&mutex) }
-    func unlock() { pthread_mutex_unlock(&mutex) }
-    deinit { pthread_mutex_destroy(&mutex) }
 }

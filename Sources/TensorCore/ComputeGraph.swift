@@ -1,20 +1,25 @@
-/// A dataflow graph of ONNX-semantics operators over named values, run forward and backward on
-/// the CPU.
+/// A dataflow graph of ``GraphOperation``s over named values, run forward and backward on the CPU.
 ///
-/// Values are float tensors or small integer tensors (shape arithmetic). Float parameters are
-/// the trainable weights; integer initializers are constants. ``forward(_:recording:capture:)``
-/// evaluates the nodes in order (shape arithmetic is evaluated on the concrete input shapes at run
-/// time); with `recording`, it keeps what ``backward(_:outputGradients:)`` needs for reverse-mode
-/// gradients of every float input and parameter.
+/// Values are float tensors or small integer tensors (shape arithmetic, indices). Float
+/// parameters are the weights; integer initializers are constants. Nodes run in the given order
+/// (each input must be a graph input, a parameter, a constant or an earlier node's output).
+/// ``forward(_:recording:capture:)`` evaluates the graph; with `recording`, its ``Record`` keeps
+/// what ``backward(_:outputGradients:)`` needs for reverse-mode gradients of every float graph
+/// input and parameter. The graph itself holds no run state: one graph may run on several threads
+/// at once as long as nobody mutates it.
+///
+/// Integer support is limited to what ONNX shape arithmetic needs (Shape, Gather, Concat, Slice,
+/// Unsqueeze, Add/Sub/Mul/Div on integers, …): a loader that folds constant shape arithmetic
+/// before building the graph may ignore it.
 public final class ComputeGraph: @unchecked Sendable {
-    public var nodes: [GraphNode]
-    /// Float initializers: the weights.
+    public private(set) var nodes: [GraphNode]
+    /// Float initializers: the weights (mutable: engines write edited weights back).
     public var parameters: [String: Tensor]
     /// Non-float initializers (integer constants).
-    public var constants: [String: Value]
-    public var inputNames: [String]
-    public var outputNames: [String]
-    /// The weight layers (Conv, Gemm, MatMul with a parameter weight), in node order.
+    public let constants: [String: Value]
+    public let inputNames: [String]
+    public let outputNames: [String]
+    /// The weight layers, in node order (see ``WeightLayer``).
     public private(set) var weightLayers: [WeightLayer] = []
 
     public init(nodes: [GraphNode], parameters: [String: Tensor], constants: [String: Value] = [:],
@@ -28,78 +33,81 @@ public final class ComputeGraph: @unchecked Sendable {
     }
 
     /// The ONNX operators this runtime evaluates.
-    public static let supportedOperators: Set<String> = [
-        "Constant", "Identity", "Dropout", "Cast", "Shape", "ConstantOfShape", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-        "Transpose", "Gather", "Concat", "Split", "Slice", "Expand", "Equal", "Less", "Greater", "Where",
-        "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Relu", "Erf", "Sqrt", "Sigmoid", "Tanh", "Neg", "Exp", "Log", "Abs",
-        "Reciprocal", "Gelu", "Softmax", "LayerNormalization", "BatchNormalization", "Gemm", "MatMul", "Conv",
-        "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceSum",
-    ]
+    public static var supportedOperators: Set<String> { GraphOperation.onnxOperators }
 
     /// The first node whose operator is not supported, if any.
     public var firstUnsupportedNode: GraphNode? {
-        nodes.first { !Self.supportedOperators.contains($0.opType) }
+        nodes.first { if case .unsupported = $0.operation { true } else { false } }
     }
 
-    /// A layer whose weight the engines edit.
+    /// A layer whose weight the engines edit: a Conv, a Linear, a Gemm or MatMul whose weight is a
+    /// parameter (possibly through Identity or a 2-D Transpose), or one of the two projections of
+    /// a multi-head attention.
+    ///
+    /// The weight flattened to `W ∈ ℝ^{out × d}` (``WeightLayout/outputsByInputs``) or stored as
+    /// `Wᵀ` (``WeightLayout/inputsByOutputs``) acts on the input vectors this layer's capture
+    /// reports (``LayerInput``).
     public struct WeightLayer: Sendable, Equatable {
         public enum Kind: Sendable, Equatable { case linear, convolution }
-        public enum Layout: Sendable, Equatable {
-            /// Rows are outputs: `y = W x` (PyTorch Linear, Conv, Gemm with transB = 1).
-            case outputsByInputs
-            /// Rows are inputs: `y = xᵀ W` (ONNX MatMul, Gemm with transB = 0).
-            case inputsByOutputs
-        }
+        public typealias Layout = WeightLayout
 
+        /// The node's name (attention: the node name plus `.in_proj` or `.out_proj`).
         public var nodeName: String
         public var nodeIndex: Int
         /// The parameter holding the weight.
         public var weight: String
         public var kind: Kind
+        /// How the stored weight (after any Transpose between it and the node) is laid out.
         public var layout: Layout
+        /// Convolution groups: one input space per group (1 for linear layers).
         public var groups: Int
     }
 
-    /// The input vectors a weight layer multiplies during a forward pass: for linear layers every
-    /// input row (tokens flattened) as the rows of `vectors` ([n, d]); for convolutions the unfolded
-    /// patches of one group as the *columns* of `vectors` ([d, n], `vectorsAreColumns`).
-    public struct LayerInput {
+    /// The input vectors one weight layer multiplies during a forward pass.
+    ///
+    /// `rows` is `[n, d]`: for linear layers every input row (leading axes flattened, so each token
+    /// is a row); for convolutions the unfolded patches of group `group` in OIHW order (channel,
+    /// kernel row, kernel column) taken with the layer's own stride, padding and dilation, one row
+    /// per sample and output position.
+    public struct LayerInput: Sendable {
+        /// Index into ``ComputeGraph/weightLayers``.
         public var layer: Int
         public var group: Int
-        public var vectors: Tensor
-        public var vectorsAreColumns: Bool
-
-        /// The vectors as rows ([n, d]), transposing if needed.
-        public var rows: Tensor {
-            guard vectorsAreColumns else { return vectors }
-            let (data, shape) = Permutation.apply(vectors.data, shape: vectors.shape, perm: [1, 0])
-            return Tensor(shape: shape, data: data)
-        }
-
-        /// The dimension d of one vector.
-        public var dimension: Int { vectorsAreColumns ? vectors.shape[0] : vectors.shape[1] }
+        public var rows: Tensor
+        /// The layer's ``WeightLayer/nodeName``.
+        public var name: String
+        /// The layer's weight parameter name.
+        public var weight: String
     }
 
-    /// What a forward pass keeps for backward.
-    public struct Record {
-        var steps: [(node: Int, inputs: [Value?], outputs: [Value], saved: Saved)] = []
+    /// What a forward pass keeps for backward (opaque).
+    public struct Record: Sendable {
+        var steps: [Step] = []
     }
 
-    enum Saved {
+    struct Step: Sendable {
+        var node: Int
+        var inputs: [Value?]
+        var outputs: [Value]
+        var saved: Saved
+    }
+
+    enum Saved: Sendable {
         case none
-        case argmax([Int])
+        case indices([Int])
         case layerNorm(mean: [Float], invStd: [Float])
         case convolution(ConvolutionGeometry)
         case pool(PoolGeometry)
+        case attention(Attention.Saved)
     }
 
-    /// Gradients of a scalar loss.
-    public struct Gradients {
+    /// Gradients of a scalar loss with respect to parameters and graph inputs, by name.
+    public struct Gradients: Sendable {
         public var parameters: [String: Tensor]
         public var inputs: [String: Tensor]
     }
 
-    /// Follows Identity nodes and a 2-D Transpose back to a parameter: (name, transposed).
+    /// Follows Identity nodes and 2-D Transposes back to a parameter: (name, transposed).
     func resolveParameter(_ name: String, producers: [String: Int]) -> (String, Bool)? {
         var current = name
         var transposed = false
@@ -107,9 +115,9 @@ public final class ComputeGraph: @unchecked Sendable {
             if parameters[current] != nil { return (current, transposed) }
             guard let index = producers[current] else { return nil }
             let node = nodes[index]
-            switch node.opType {
-            case "Identity": current = node.inputs[0]
-            case "Transpose" where node.ints("perm") == nil || node.ints("perm") == [1, 0]:
+            switch node.operation {
+            case .identity: current = node.inputs[0]
+            case .transpose(let perm) where perm == nil || perm == [1, 0]:
                 transposed.toggle()
                 current = node.inputs[0]
             default: return nil
@@ -121,24 +129,41 @@ public final class ComputeGraph: @unchecked Sendable {
     private func findWeightLayers() -> [WeightLayer] {
         var producers: [String: Int] = [:]
         for (index, node) in nodes.enumerated() { for output in node.outputs { producers[output] = index } }
+        func weight(_ node: GraphNode, _ input: Int) -> (String, Bool)? {
+            guard input < node.inputs.count, !node.inputs[input].isEmpty else { return nil }
+            return resolveParameter(node.inputs[input], producers: producers)
+        }
         var layers: [WeightLayer] = []
         for (index, node) in nodes.enumerated() {
-            switch node.opType {
-            case "Conv":
-                if let (weight, transposed) = resolveParameter(node.inputs[1], producers: producers), !transposed {
-                    layers.append(WeightLayer(nodeName: node.name, nodeIndex: index, weight: weight, kind: .convolution,
-                                              layout: .outputsByInputs, groups: node.int("group", 1)))
+            switch node.operation {
+            case .convolution(let attributes):
+                if let (w, transposed) = weight(node, 1), !transposed {
+                    layers.append(WeightLayer(nodeName: node.name, nodeIndex: index, weight: w, kind: .convolution,
+                                              layout: .outputsByInputs, groups: attributes.groups))
                 }
-            case "Gemm":
-                if let (weight, transposed) = resolveParameter(node.inputs[1], producers: producers) {
-                    let rowsAreOutputs = (node.int("transB", 0) == 1) != transposed
-                    layers.append(WeightLayer(nodeName: node.name, nodeIndex: index, weight: weight, kind: .linear,
+            case .gemm(let attributes):
+                if let (w, transposed) = weight(node, 1) {
+                    let rowsAreOutputs = attributes.transB != transposed
+                    layers.append(WeightLayer(nodeName: node.name, nodeIndex: index, weight: w, kind: .linear,
                                               layout: rowsAreOutputs ? .outputsByInputs : .inputsByOutputs, groups: 1))
                 }
-            case "MatMul":
-                if let (weight, transposed) = resolveParameter(node.inputs[1], producers: producers), parameters[weight]?.rank == 2 {
-                    layers.append(WeightLayer(nodeName: node.name, nodeIndex: index, weight: weight, kind: .linear,
+            case .linear(let layout):
+                if let (w, transposed) = weight(node, 1) {
+                    let flipped: WeightLayout = layout == .outputsByInputs ? .inputsByOutputs : .outputsByInputs
+                    layers.append(WeightLayer(nodeName: node.name, nodeIndex: index, weight: w, kind: .linear,
+                                              layout: transposed ? flipped : layout, groups: 1))
+                }
+            case .matMul:
+                if let (w, transposed) = weight(node, 1), parameters[w]?.rank == 2 {
+                    layers.append(WeightLayer(nodeName: node.name, nodeIndex: index, weight: w, kind: .linear,
                                               layout: transposed ? .outputsByInputs : .inputsByOutputs, groups: 1))
+                }
+            case .multiHeadAttention:
+                for (input, suffix) in [(1, "in_proj"), (3, "out_proj")] {
+                    if let (w, transposed) = weight(node, input), !transposed {
+                        layers.append(WeightLayer(nodeName: "\(node.name).\(suffix)", nodeIndex: index, weight: w, kind: .linear,
+                                                  layout: .outputsByInputs, groups: 1))
+                    }
                 }
             default: break
             }

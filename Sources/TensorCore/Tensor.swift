@@ -1,23 +1,31 @@
 /// A dense float32 tensor: a shape and its elements in row-major (C) order.
 ///
 /// Value semantics (copy-on-write through the array). Shapes are `[Int]`; a 0-d tensor has
-/// shape `[]` and one element.
+/// shape `[]` and one element. Every initializer checks that the element count matches the shape.
 public struct Tensor: Sendable, Equatable {
     public var shape: [Int]
+    /// The elements, row-major.
     public var data: [Float]
 
+    /// A tensor of `shape` holding `data` (row-major); `data.count` must equal the shape's product.
     public init(shape: [Int], data: [Float]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         precondition(shape.reduce(1, *) == data.count, "shape \(shape) needs \(shape.reduce(1, *)) elements, got \(data.count)")
         self.shape = shape
         self.data = data
     }
 
+    /// A 0-d tensor.
+    public init(scalar: Float) {
+        self.init(shape: [], data: [scalar])
+    }
+
     public init(zeros shape: [Int]) {
-        self.shape = shape
-        data = [Float](repeating: 0, count: shape.reduce(1, *))
+        self.init(repeating: 0, shape: shape)
     }
 
     public init(repeating value: Float, shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         self.shape = shape
         data = [Float](repeating: value, count: shape.reduce(1, *))
     }
@@ -45,37 +53,21 @@ public struct Tensor: Sendable, Equatable {
 
     /// An axis in `0..<rank`, from a possibly negative index.
     public func normalizedAxis(_ axis: Int) -> Int { axis < 0 ? axis + rank : axis }
-}
 
-/// Decoding stored element bytes into Float (widening is exact).
-public enum FloatDecoding {
-    public enum Source: Sendable { case f32, f16, bf16, f64 }
-
-    /// Decodes little-endian elements into Floats.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, as source: Source) -> [Float] {
-        switch source {
-        case .f32:
-            let count = bytes.count / 4
-            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                _ = memcpy(buffer.baseAddress!, bytes.baseAddress!, count * 4)
-                initialized = count
-            }
-        case .f16:
-            return (0..<(bytes.count / 2)).map {
-                Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))))
-            }
-        case .bf16:
-            return (0..<(bytes.count / 2)).map {
-                Float(bitPattern: UInt32(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))) << 16)
-            }
-        case .f64:
-            return (0..<(bytes.count / 8)).map {
-                Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))))
-            }
+    /// The flat (row-major) position of a multi-index; traps when out of range.
+    public func flatIndex(_ indices: [Int]) -> Int {
+        precondition(indices.count == rank, "\(indices.count) indices for a rank-\(rank) tensor")
+        var offset = 0
+        for (axis, index) in indices.enumerated() {
+            precondition(index >= 0 && index < shape[axis], "index \(index) out of range for axis \(axis) of size \(shape[axis])")
+            offset = offset * shape[axis] + index
         }
+        return offset
+    }
+
+    /// The element at a multi-index, e.g. `t[0, 2, 1]`.
+    public subscript(_ indices: Int...) -> Float {
+        get { data[flatIndex(indices)] }
+        set { data[flatIndex(indices)] = newValue }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -28,52 +28,14 @@ public struct IntTensor: Sendable, Equatable {
     public init(scalar: Int) { self.init(shape: [], data: [scalar]) }
 }
 
-/// An attribute of a graph node (ONNX attribute semantics).
-public enum Attribute: Sendable {
+/// An ONNX node attribute, the input of ``GraphOperation/init(onnxType:attributes:)``.
+public enum Attribute: Sendable, Equatable {
     case int(Int)
     case float(Float)
     case ints([Int])
     case floats([Float])
     case string(String)
     case tensor(Value)
-}
-
-/// One operator application: ONNX operator name, attribute values and named inputs/outputs
-/// (an empty input name is an omitted optional input).
-public struct GraphNode: Sendable {
-    public var name: String
-    public var opType: String
-    public var inputs: [String]
-    public var outputs: [String]
-    public var attributes: [String: Attribute]
-
-    public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
-        self.name = name
-        self.opType = opType
-        self.inputs = inputs
-        self.outputs = outputs
-        self.attributes = attributes
-    }
-
-    func int(_ key: String, _ fallback: Int) -> Int {
-        if case .int(let v) = attributes[key] { return v }
-        return fallback
-    }
-
-    func float(_ key: String, _ fallback: Float) -> Float {
-        if case .float(let v) = attributes[key] { return v }
-        return fallback
-    }
-
-    func ints(_ key: String) -> [Int]? {
-        if case .ints(let v) = attributes[key] { return v }
-        return nil
-    }
-
-    func string(_ key: String, _ fallback: String) -> String {
-        if case .string(let v) = attributes[key] { return v }
-        return fallback
-    }
 }
 
 /// Errors running a graph: each names the node and what to change.

@@ -20,6 +20,22 @@ struct LinearAlgebraTests {
         }
     }
 
+    @Test("Grams from float32 rows (blocked widening) equal XᵀX in float64")
+    func gramFromFloatRows() {
+        var rng = SeededGenerator(seed: 4)
+        let d = 3, n = 70_000   // more rows than one widening block holds
+        let x = Tensor.random([n, d], using: &rng)
+        var gram = [Double](repeating: 0, count: d * d)
+        BLAS.accumulateGram(&gram, rows: x)
+        for i in 0..<d {
+            for j in 0..<d {
+                var expected = 0.0
+                for r in 0..<n { expected += Double(x.data[r * d + i]) * Double(x.data[r * d + j]) }
+                #expect(abs(gram[i * d + j] - expected) < 1e-9 * max(1, abs(expected)), "G[\(i), \(j)]")
+            }
+        }
+    }
+
     @Test("symmetric eigendecomposition: descending values, orthonormal vectors, U Λ Uᵀ = A")
     func eigen() throws {
         var rng = SeededGenerator(seed: 2)

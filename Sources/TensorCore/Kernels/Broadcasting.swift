@@ -21,32 +21,59 @@ public enum Broadcasting {
         }
     }
 
-    /// Calls `body(outputIndex, offsetA, offsetB)` for every element of `target`.
+    /// Calls `body(outputIndex, offsetA, offsetB)` for every element of `target`, in row-major
+    /// order. For hot loops prefer ``forEachRow(_:_:_:_:)``, which calls once per innermost row.
     @inline(__always)
     public static func forEach(_ target: [Int], _ stridesA: [Int], _ stridesB: [Int], _ body: (Int, Int, Int) -> Void) {
+        forEachRow(target, stridesA, stridesB) { out, a, b, count, innerA, innerB in
+            var a = a, b = b
+            for o in out..<(out + count) {
+                body(o, a, b)
+                a += innerA; b += innerB
+            }
+        }
+    }
+
+    /// Walks `target` one innermost row at a time: `body(outputStart, offsetA, offsetB, rowLength,
+    /// innerStrideA, innerStrideB)`; element `i` of the row is output `outputStart + i`, operand A
+    /// at `offsetA + i·innerStrideA`, operand B at `offsetB + i·innerStrideB`. Trailing axes that
+    /// are contiguous in the output and in both operands are merged first, so same-shape and
+    /// row-broadcast cases become long rows.
+    @inline(__always)
+    public static func forEachRow(_ target: [Int], _ stridesA: [Int], _ stridesB: [Int],
+                                  _ body: (Int, Int, Int, Int, Int, Int) -> Void) {
         let count = target.reduce(1, *)
         guard count > 0 else { return }
-        let rank = target.count
-        if rank == 0 { body(0, 0, 0); return }
-        var index = [Int](repeating: 0, count: rank)
-        var offsetA = 0, offsetB = 0
-        let inner = target[rank - 1], innerA = stridesA[rank - 1], innerB = stridesB[rank - 1]
-        var out = 0
-        while out < count {
-            var a = offsetA, b = offsetB
-            for _ in 0..<inner {
-                body(out, a, b)
-                out += 1; a += innerA; b += innerB
+        if target.isEmpty { body(0, 0, 0, 1, 0, 0); return }
+        // Merge axis pairs (i-1, i) while each operand steps through both as one axis.
+        var shape = target, sa = stridesA, sb = stridesB
+        var axis = shape.count - 1
+        while axis > 0 {
+            let n = shape[axis]
+            if sa[axis - 1] == sa[axis] * n && sb[axis - 1] == sb[axis] * n {
+                shape[axis - 1] *= n
+                sa[axis - 1] = sa[axis]
+                sb[axis - 1] = sb[axis]
+                shape.remove(at: axis); sa.remove(at: axis); sb.remove(at: axis)
             }
-            // advance the outer odometer
+            axis -= 1
+        }
+        let rank = shape.count
+        let inner = shape[rank - 1], innerA = sa[rank - 1], innerB = sb[rank - 1]
+        if rank == 1 { body(0, 0, 0, inner, innerA, innerB); return }
+        var index = [Int](repeating: 0, count: rank)
+        var offsetA = 0, offsetB = 0, out = 0
+        while out < count {
+            body(out, offsetA, offsetB, inner, innerA, innerB)
+            out += inner
             var axis = rank - 2
             while axis >= 0 {
                 index[axis] += 1
-                offsetA += stridesA[axis]
-                offsetB += stridesB[axis]
-                if index[axis] < target[axis] { break }
-                offsetA -= stridesA[axis] * target[axis]
-                offsetB -= stridesB[axis] * target[axis]
+                offsetA += sa[axis]
+                offsetB += sb[axis]
+                if index[axis] < shape[axis] { break }
+                offsetA -= sa[axis] * shape[axis]
+                offsetB -= sb[axis] * shape[axis]
                 index[axis] = 0
                 axis -= 1
             }
@@ -54,15 +81,23 @@ public enum Broadcasting {
         }
     }
 
-    /// Sums `gradient` (shaped `target`) down to `shape`, undoing a broadcast.
+    /// Sums `gradient` (shaped like the broadcast result) down to `shape`, undoing a broadcast.
     public static func reduce(_ gradient: Tensor, to shape: [Int]) -> Tensor {
         if gradient.shape == shape { return gradient }
         var result = Tensor(zeros: shape)
         let s = strides(of: shape, broadcastTo: gradient.shape)
-        let zero = [Int](repeating: 0, count: gradient.shape.count)
+        let own = Tensor.strides(for: gradient.shape)
         gradient.data.withUnsafeBufferPointer { g in
             result.data.withUnsafeMutableBufferPointer { r in
-                forEach(gradient.shape, s, zero) { out, a, _ in r[a] += g[out] }
+                forEachRow(gradient.shape, s, own) { _, a, b, count, sa, sg in
+                    if sa == 0 {
+                        var sum: Float = 0
+                        for i in 0..<count { sum += g[b + i * sg] }
+                        r[a] += sum
+                    } else {
+                        for i in 0..<count { r[a + i * sa] += g[b + i * sg] }
+                    }
+                }
             }
         }
         return result
@@ -74,7 +109,11 @@ public enum Broadcasting {
         let zero = [Int](repeating: 0, count: target.count)
         var result = [T]()
         result.reserveCapacity(target.reduce(1, *))
-        forEach(target, s, zero) { _, a, _ in result.append(data[a]) }
+        data.withUnsafeBufferPointer { d in
+            forEachRow(target, s, zero) { _, a, _, count, sa, _ in
+                for i in 0..<count { result.append(d[a + i * sa]) }
+            }
+        }
         return result
     }
 }
@@ -89,7 +128,11 @@ public enum Permutation {
         let zero = [Int](repeating: 0, count: perm.count)
         var result = [T]()
         result.reserveCapacity(data.count)
-        Broadcasting.forEach(outShape, permuted, zero) { _, a, _ in result.append(data[a]) }
+        data.withUnsafeBufferPointer { d in
+            Broadcasting.forEachRow(outShape, permuted, zero) { _, a, _, count, sa, _ in
+                for i in 0..<count { result.append(d[a + i * sa]) }
+            }
+        }
         return (result, outShape)
     }
 

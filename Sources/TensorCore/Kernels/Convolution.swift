@@ -10,6 +10,46 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     public var padTop, padLeft, padBottom, padRight: Int
     public var groups: Int
 
+    public init(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, kernelH: Int, kernelW: Int,
+                strideH: Int = 1, strideW: Int = 1, dilationH: Int = 1, dilationW: Int = 1,
+                padTop: Int = 0, padLeft: Int = 0, padBottom: Int = 0, padRight: Int = 0, groups: Int = 1) {
+        self.batch = batch; self.channels = channels; self.height = height; self.width = width
+        self.outChannels = outChannels; self.kernelH = kernelH; self.kernelW = kernelW
+        self.strideH = strideH; self.strideW = strideW; self.dilationH = dilationH; self.dilationW = dilationW
+        self.padTop = padTop; self.padLeft = padLeft; self.padBottom = padBottom; self.padRight = padRight
+        self.groups = groups
+    }
+
+    /// The geometry of an ONNX Conv on input `[N, C, W]` or `[N, C, H, W]` with weight
+    /// `[M, C/groups, (kh,) kw]`, or the reason the shapes and attributes do not fit.
+    public static func resolve(input x: [Int], weight w: [Int], _ a: ConvolutionAttributes) -> Result<ConvolutionGeometry, ShapeMismatch> {
+        guard x.count == 4 || x.count == 3, w.count == x.count else {
+            return .failure(ShapeMismatch("Conv needs 3-D or 4-D input and weight of the same rank, got \(x) and \(w)"))
+        }
+        let spatial = x.count - 2
+        guard let window = SpatialWindow.resolve(input: Array(x.dropFirst(2)), kernel: a.kernelShape ?? Array(w.dropFirst(2)),
+                                                 strides: a.strides, pads: a.pads, dilations: a.dilations, autoPad: a.autoPad,
+                                                 ceilMode: false) else {
+            return .failure(ShapeMismatch("Conv attributes do not fit \(spatial) spatial axes"))
+        }
+        guard window.kernel == Array(w.dropFirst(2)) else { return .failure(ShapeMismatch("kernel_shape \(window.kernel) differs from the weight \(w)")) }
+        guard a.groups >= 1, x[1] == w[1] * a.groups, w[0] % a.groups == 0 else {
+            return .failure(ShapeMismatch("input channels \(x[1]) do not match weight \(w) with \(a.groups) group(s)"))
+        }
+        let g = ConvolutionGeometry(batch: x[0], channels: x[1], height: window.size(0), width: window.size(1), outChannels: w[0],
+                                    kernelH: window.kernelSize(0), kernelW: window.kernelSize(1),
+                                    strideH: window.stride(0), strideW: window.stride(1), dilationH: window.dilation(0), dilationW: window.dilation(1),
+                                    padTop: window.padBegin(0), padLeft: window.padBegin(1), padBottom: window.padEnd(0), padRight: window.padEnd(1),
+                                    groups: a.groups)
+        guard g.outHeight > 0, g.outWidth > 0 else { return .failure(ShapeMismatch("the kernel does not fit the padded input \(x)")) }
+        return .success(g)
+    }
+
+    /// `[N, M, OW]` for rank 3, `[N, M, OH, OW]` for rank 4.
+    public func outputShape(rank: Int) -> [Int] {
+        rank == 3 ? [batch, outChannels, outWidth] : [batch, outChannels, outHeight, outWidth]
+    }
+
     public var outHeight: Int { (height + padTop + padBottom - dilationH * (kernelH - 1) - 1) / strideH + 1 }
     public var outWidth: Int { (width + padLeft + padRight - dilationW * (kernelW - 1) - 1) / strideW + 1 }
     /// Input channels per group.
@@ -20,17 +60,15 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     public var patchLength: Int { groupChannels * kernelH * kernelW }
     public var positions: Int { outHeight * outWidth }
 
-    /// Unfolds group `g` of sample `n` into `columns` ([patchLength, positions], row-major, rows
-    /// `rowStride` apart; the default packs them).
-    public func im2col(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, into columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+    /// Unfolds group `g` of sample `n` into `columns` ([patchLength, positions], row-major).
+    public func im2col(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, into columns: UnsafeMutablePointer<Float>) {
         let oh = outHeight, ow = outWidth
-        let stride = rowStride ?? oh * ow
         var row = 0
         for c in 0..<groupChannels {
             let plane = input + ((n * channels) + g * groupChannels + c) * height * width
             for ki in 0..<kernelH {
                 for kj in 0..<kernelW {
-                    let out = columns + row * stride
+                    let out = columns + row * oh * ow
                     for y in 0..<oh {
                         let iy = y * strideH - padTop + ki * dilationH
                         if iy < 0 || iy >= height {
@@ -72,92 +110,129 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     }
 }
 
+/// Convolution kernels (see ``ConvolutionGeometry``): forward as im2col + one sgemm per sample and
+/// group, backward as two sgemms + col2im.
 public enum Convolution {
-    /// Forward convolution. All samples of a group are unfolded side by side and multiplied in one
-    /// `sgemm`; `patches`, when given, receives every group's unfolded patches as a
-    /// `[patchLength, N·OH·OW]` tensor whose columns are the patches (for activation statistics).
+    /// Forward convolution of `x` (`[N, C, (H,) W]`) by `weight` (`[M, C/groups, (kh,) kw]`); the
+    /// result is `[N, M, OH, OW]` (reshape for 1-D). `patches`, when given, receives every group's
+    /// unfolded patches as a `[N·OH·OW, (C/groups)·kh·kw]` tensor (OIHW order).
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
                                patches: ((Int, Tensor) -> Void)? = nil) -> Tensor {
         var y = Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth])
-        let k = gm.patchLength, p = gm.positions, n = gm.batch, mg = gm.groupOutChannels
-        let columnsWide = n * p
-        var columns = [Float](repeating: 0, count: k * columnsWide)
-        var product = [Float](repeating: 0, count: mg * columnsWide)
-        x.data.withUnsafeBufferPointer { xp in
-            weight.data.withUnsafeBufferPointer { wp in
-                y.data.withUnsafeMutableBufferPointer { yp in
+        let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
+        var columns = [Float](repeating: 0, count: k * p)
+        var collected: [[Float]] = patches == nil ? [] : Array(repeating: [Float](repeating: 0, count: gm.batch * p * k), count: gm.groups)
+        x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
+            columns.withUnsafeMutableBufferPointer { cp in
+                for n in 0..<gm.batch {
                     for g in 0..<gm.groups {
-                        columns.withUnsafeMutableBufferPointer { cp in
-                            for sample in 0..<n {
-                                gm.im2col(xp.baseAddress!, sample: sample, group: g, into: cp.baseAddress! + sample * p, rowStride: columnsWide)
-                            }
-                            product.withUnsafeMutableBufferPointer { pp in
-                                BLAS.sgemm(transA: false, transB: false, m: mg, n: columnsWide, k: k,
-                                           a: wp.baseAddress! + g * mg * k, lda: k, b: cp.baseAddress!, ldb: columnsWide,
-                                           beta: 0, c: pp.baseAddress!, ldc: columnsWide)
-                                for m in 0..<mg {
-                                    let b = bias?.data[g * mg + m] ?? 0
-                                    for sample in 0..<n {
-                                        let source = pp.baseAddress! + m * columnsWide + sample * p
-                                        let target = yp.baseAddress! + (sample * gm.outChannels + g * mg + m) * p
-                                        for i in 0..<p { target[i] = source[i] + b }
-                                    }
-                                }
+                        gm.im2col(xp.baseAddress!, sample: n, group: g, into: cp.baseAddress!)
+                        BLAS.sgemm(transA: false, transB: false, m: mg, n: p, k: k, a: wp.baseAddress! + g * mg * k, lda: k,
+                                   b: cp.baseAddress!, ldb: p, beta: 0, c: yp.baseAddress! + (n * gm.outChannels + g * mg) * p, ldc: p)
+                        if patches != nil {
+                            // [k, p] columns → rows n·p ..< (n+1)·p of length k
+                            collected[g].withUnsafeMutableBufferPointer { rp in
+                                let rows = rp.baseAddress! + n * p * k
+                                for r in 0..<k { for c in 0..<p { rows[c * k + r] = cp[r * p + c] } }
                             }
                         }
-                        if let patches { patches(g, Tensor(shape: [k, columnsWide], data: columns)) }
                     }
                 }
             }
+            if let bias {
+                bias.data.withUnsafeBufferPointer { bp in
+                    for n in 0..<gm.batch {
+                        for m in 0..<gm.outChannels {
+                            let row = yp.baseAddress! + (n * gm.outChannels + m) * p
+                            let b = bp[m]
+                            for i in 0..<p { row[i] += b }
+                        }
+                    }
+                }
+            }
+        } } }
+        if let patches {
+            for g in 0..<gm.groups { patches(g, Tensor(shape: [gm.batch * p, k], data: collected[g])) }
         }
         return y
     }
 
-    /// Gradients of the convolution with respect to input, weight and bias.
+    /// Gradients with respect to input, weight and bias (shapes as given to ``forward``).
     public static func backward(_ x: Tensor, weight: Tensor, geometry gm: ConvolutionGeometry, outputGradient dy: Tensor)
         -> (input: Tensor, weight: Tensor, bias: Tensor)
     {
         var dx = Tensor(zeros: x.shape)
         var dw = Tensor(zeros: weight.shape)
-        var db = Tensor(zeros: [gm.outChannels])
+        var db = [Float](repeating: 0, count: gm.outChannels)
         let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
         var columns = [Float](repeating: 0, count: k * p)
-        var dcolumns = [Float](repeating: 0, count: k * p)
-        x.data.withUnsafeBufferPointer { xp in
-            weight.data.withUnsafeBufferPointer { wp in
-                dy.data.withUnsafeBufferPointer { gp in
-                    dx.data.withUnsafeMutableBufferPointer { dxp in
-                        dw.data.withUnsafeMutableBufferPointer { dwp in
-                            for n in 0..<gm.batch {
-                                for g in 0..<gm.groups {
-                                    let dyg = gp.baseAddress! + (n * gm.outChannels + g * mg) * p
-                                    columns.withUnsafeMutableBufferPointer { cp in
-                                        gm.im2col(xp.baseAddress!, sample: n, group: g, into: cp.baseAddress!)
-                                        // dW_g += dY_g [mg, p] · colsᵀ [p, k]
-                                        BLAS.sgemm(transA: false, transB: true, m: mg, n: k, k: p, a: dyg, lda: p,
-                                                   b: cp.baseAddress!, ldb: p, beta: 1, c: dwp.baseAddress! + g * mg * k, ldc: k)
-                                    }
-                                    dcolumns.withUnsafeMutableBufferPointer { dcp in
-                                        // dcols = W_gᵀ [k, mg] · dY_g [mg, p]
-                                        BLAS.sgemm(transA: true, transB: false, m: k, n: p, k: mg, a: wp.baseAddress! + g * mg * k, lda: k,
-                                                   b: dyg, ldb: p, beta: 0, c: dcp.baseAddress!, ldc: p)
-                                        gm.col2im(dcp.baseAddress!, sample: n, group: g, into: dxp.baseAddress!)
-                                    }
-                                }
-                            }
+        x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in dy.data.withUnsafeBufferPointer { gp in
+            dx.data.withUnsafeMutableBufferPointer { dxp in dw.data.withUnsafeMutableBufferPointer { dwp in
+                columns.withUnsafeMutableBufferPointer { cp in
+                    for n in 0..<gm.batch {
+                        for g in 0..<gm.groups {
+                            let dyg = gp.baseAddress! + (n * gm.outChannels + g * mg) * p
+                            gm.im2col(xp.baseAddress!, sample: n, group: g, into: cp.baseAddress!)
+                            // dW_g += dY_g [mg, p] · colsᵀ [p, k]
+                            BLAS.sgemm(transA: false, transB: true, m: mg, n: k, k: p, a: dyg, lda: p,
+                                       b: cp.baseAddress!, ldb: p, beta: 1, c: dwp.baseAddress! + g * mg * k, ldc: k)
+                            // dcols = W_gᵀ [k, mg] · dY_g [mg, p], folded back into dX
+                            BLAS.sgemm(transA: true, transB: false, m: k, n: p, k: mg, a: wp.baseAddress! + g * mg * k, lda: k,
+                                       b: dyg, ldb: p, beta: 0, c: cp.baseAddress!, ldc: p)
+                            gm.col2im(cp.baseAddress!, sample: n, group: g, into: dxp.baseAddress!)
                         }
                     }
                 }
-                for n in 0..<gm.batch {
-                    for m in 0..<gm.outChannels {
-                        var sum: Float = 0
-                        let base = (n * gm.outChannels + m) * p
-                        for i in 0..<p { sum += dy.data[base + i] }
-                        db.data[m] += sum
-                    }
+            } }
+            for n in 0..<gm.batch {
+                for m in 0..<gm.outChannels {
+                    let row = gp.baseAddress! + (n * gm.outChannels + m) * p
+                    var sum: Float = 0
+                    for i in 0..<p { sum += row[i] }
+                    db[m] += sum
                 }
             }
+        } } }
+        return (dx, dw, Tensor(shape: [gm.outChannels], data: db))
+    }
+}
+
+/// Resolved sliding-window parameters for 1 or 2 spatial axes (always reported as 2: a 1-D
+/// window has height 1), shared by convolution and pooling.
+struct SpatialWindow {
+    var input: [Int], kernel: [Int], strides: [Int], dilations: [Int], begin: [Int], end: [Int]
+
+    private func at(_ values: [Int], _ axis: Int, _ fallback: Int) -> Int {
+        values.count == 1 ? (axis == 0 ? fallback : values[0]) : values[axis]
+    }
+    func size(_ axis: Int) -> Int { at(input, axis, 1) }
+    func kernelSize(_ axis: Int) -> Int { at(kernel, axis, 1) }
+    func stride(_ axis: Int) -> Int { at(strides, axis, 1) }
+    func dilation(_ axis: Int) -> Int { at(dilations, axis, 1) }
+    func padBegin(_ axis: Int) -> Int { at(begin, axis, 0) }
+    func padEnd(_ axis: Int) -> Int { at(end, axis, 0) }
+
+    /// ONNX defaults and auto_pad; `nil` if list lengths do not match the spatial rank or a value
+    /// is out of range.
+    static func resolve(input: [Int], kernel: [Int], strides: [Int]?, pads: [Int]?, dilations: [Int]?, autoPad: AutoPad,
+                        ceilMode: Bool) -> SpatialWindow? {
+        let r = input.count
+        guard r == 1 || r == 2, kernel.count == r else { return nil }
+        let s = strides ?? Array(repeating: 1, count: r), d = dilations ?? Array(repeating: 1, count: r)
+        var p = pads ?? Array(repeating: 0, count: 2 * r)
+        guard s.count == r, d.count == r, p.count == 2 * r, s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }),
+              kernel.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else { return nil }
+        switch autoPad {
+        case .notSet: break
+        case .valid: p = Array(repeating: 0, count: 2 * r)
+        case .sameUpper, .sameLower:
+            for axis in 0..<r {
+                let out = (input[axis] + s[axis] - 1) / s[axis]
+                let total = max(0, (out - 1) * s[axis] + d[axis] * (kernel[axis] - 1) + 1 - input[axis])
+                let small = total / 2, large = total - small
+                (p[axis], p[r + axis]) = autoPad == .sameUpper ? (small, large) : (large, small)
+            }
         }
-        return (dx, dw, db)
+        return SpatialWindow(input: input, kernel: kernel, strides: s, dilations: d, begin: Array(p[..<r]), end: Array(p[r...]))
     }
 }

@@ -1,55 +1,68 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
-/// Batch normalisation in inference mode and layer normalisation, with their gradients.
+/// Batch normalisation (inference), layer normalisation, softmax and softmax cross-entropy, with
+/// their gradients.
 public enum Normalization {
+    // MARK: Batch normalisation
+
     /// `y = (x − mean) / sqrt(var + ε) · scale + bias` per channel (axis 1), running statistics.
     public static func batchNorm(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) -> Tensor {
         var y = x
         let channels = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
-        for n in 0..<x.shape[0] {
+        y.data.withUnsafeMutableBufferPointer { yp in
             for c in 0..<channels {
                 let factor = scale.data[c] / (variance.data[c] + epsilon).squareRoot()
                 let shift = bias.data[c] - mean.data[c] * factor
-                let base = (n * channels + c) * inner
-                for i in 0..<inner { y.data[base + i] = x.data[base + i] * factor + shift }
+                for n in 0..<x.shape[0] {
+                    let row = yp.baseAddress! + (n * channels + c) * inner
+                    for i in 0..<inner { row[i] = row[i] * factor + shift }
+                }
             }
         }
         return y
     }
 
     /// Gradients of ``batchNorm`` with respect to the input, scale, bias, running mean and running
-    /// variance (the statistics are constants of the layer, but their gradients are exact too).
+    /// variance (the statistics are constants of an inference layer, but their gradients are exact).
     public static func batchNormBackward(_ x: Tensor, scale: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, outputGradient dy: Tensor)
         -> (input: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor)
     {
         var dx = dy
-        var dscale = Tensor(zeros: scale.shape), dbias = Tensor(zeros: scale.shape)
-        var dmean = Tensor(zeros: scale.shape), dvariance = Tensor(zeros: scale.shape)
         let channels = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
-        for n in 0..<x.shape[0] {
+        var dscale = [Float](repeating: 0, count: channels), dbias = dscale, dmean = dscale, dvariance = dscale
+        x.data.withUnsafeBufferPointer { xp in dx.data.withUnsafeMutableBufferPointer { gp in
             for c in 0..<channels {
                 let invStd = 1 / (variance.data[c] + epsilon).squareRoot()
-                let base = (n * channels + c) * inner
+                let s = scale.data[c], mu = mean.data[c]
                 var sumG: Float = 0, sumGX: Float = 0
-                for i in 0..<inner {
-                    let g = dy.data[base + i]
-                    dx.data[base + i] = g * scale.data[c] * invStd
-                    sumG += g
-                    sumGX += g * (x.data[base + i] - mean.data[c]) * invStd
+                for n in 0..<x.shape[0] {
+                    let base = (n * channels + c) * inner
+                    for i in 0..<inner {
+                        let g = gp[base + i]
+                        sumG += g
+                        sumGX += g * (xp[base + i] - mu)
+                        gp[base + i] = g * s * invStd
+                    }
                 }
-                dbias.data[c] += sumG
-                dscale.data[c] += sumGX
-                dmean.data[c] -= sumG * scale.data[c] * invStd
-                dvariance.data[c] -= 0.5 * sumGX * scale.data[c] * invStd * invStd
+                dbias[c] = sumG
+                dscale[c] = sumGX * invStd
+                dmean[c] = -sumG * s * invStd
+                dvariance[c] = -0.5 * sumGX * s * invStd * invStd * invStd
             }
-        }
-        return (dx, dscale, dbias, dmean, dvariance)
+        } }
+        return (dx, Tensor(shape: scale.shape, data: dscale), Tensor(shape: scale.shape, data: dbias),
+                Tensor(shape: mean.shape, data: dmean), Tensor(shape: variance.shape, data: dvariance))
     }
 
-    /// Normalises over the axes from `axis` to the end: `y = (x − μ)/sqrt(σ² + ε) · scale + bias`.
-    /// Also returns the per-row mean and inverse standard deviation for backward.
+    // MARK: Layer normalisation
+
+    /// Normalises over the axes from `axis` to the end: `y = (x − μ)/sqrt(σ² + ε) · scale + bias`
+    /// (biased variance, statistics in float64). Also returns the per-row mean and inverse
+    /// standard deviation for backward.
     public static func layerNorm(_ x: Tensor, scale: Tensor?, bias: Tensor?, axis: Int, epsilon: Float)
         -> (Tensor, mean: [Float], invStd: [Float])
     {
@@ -57,99 +70,127 @@ public enum Normalization {
         let inner = x.shape[a...].reduce(1, *), rows = x.count / max(inner, 1)
         var y = x
         var means = [Float](repeating: 0, count: rows), invStds = [Float](repeating: 0, count: rows)
-        for r in 0..<rows {
-            let base = r * inner
-            var mean: Double = 0
-            for i in 0..<inner { mean += Double(x.data[base + i]) }
-            mean /= Double(inner)
-            var variance: Double = 0
-            for i in 0..<inner { let d = Double(x.data[base + i]) - mean; variance += d * d }
-            variance /= Double(inner)
-            let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
-            means[r] = Float(mean); invStds[r] = invStd
-            for i in 0..<inner {
-                var v = (x.data[base + i] - Float(mean)) * invStd
-                if let scale { v *= scale.data[i] }
-                if let bias { v += bias.data[i] }
-                y.data[base + i] = v
-            }
+        let ones = [Float](repeating: 1, count: inner), zeros = [Float](repeating: 0, count: inner)
+        y.data.withUnsafeMutableBufferPointer { yp in
+            (scale?.data ?? ones).withUnsafeBufferPointer { sp in (bias?.data ?? zeros).withUnsafeBufferPointer { bp in
+                for r in 0..<rows {
+                    let row = yp.baseAddress! + r * inner
+                    var sum: Double = 0
+                    for i in 0..<inner { sum += Double(row[i]) }
+                    let mean = sum / Double(inner)
+                    var squares: Double = 0
+                    for i in 0..<inner { let d = Double(row[i]) - mean; squares += d * d }
+                    let invStd = Float(1 / (squares / Double(inner) + Double(epsilon)).squareRoot())
+                    let m = Float(mean)
+                    means[r] = m; invStds[r] = invStd
+                    for i in 0..<inner { row[i] = (row[i] - m) * invStd * sp[i] + bp[i] }
+                }
+            } }
         }
         return (y, means, invStds)
     }
 
+    /// Gradients of ``layerNorm`` for the input, scale and bias (scale and bias shaped like the
+    /// normalised trailing axes).
     public static func layerNormBackward(_ x: Tensor, scale: Tensor?, axis: Int, mean: [Float], invStd: [Float], outputGradient dy: Tensor)
         -> (input: Tensor, scale: Tensor, bias: Tensor)
     {
         let a = x.normalizedAxis(axis)
-        let inner = x.shape[a...].reduce(1, *), rows = x.count / max(inner, 1)
+        let trailing = Array(x.shape[a...])
+        let inner = trailing.reduce(1, *), rows = x.count / max(inner, 1)
         var dx = Tensor(zeros: x.shape)
-        var dscale = Tensor(zeros: Array(x.shape[a...])), dbias = Tensor(zeros: Array(x.shape[a...]))
-        for r in 0..<rows {
-            let base = r * inner
-            var sumG: Float = 0, sumGXhat: Float = 0
-            for i in 0..<inner {
-                let xhat = (x.data[base + i] - mean[r]) * invStd[r]
-                let g = dy.data[base + i]
-                dbias.data[i] += g
-                dscale.data[i] += g * xhat
-                let gs = g * (scale?.data[i] ?? 1)
-                sumG += gs
-                sumGXhat += gs * xhat
+        var dscale = [Float](repeating: 0, count: inner), dbias = [Float](repeating: 0, count: inner)
+        let ones = [Float](repeating: 1, count: inner)
+        let n = Float(inner)
+        x.data.withUnsafeBufferPointer { xp in dy.data.withUnsafeBufferPointer { gp in (scale?.data ?? ones).withUnsafeBufferPointer { sp in
+            dx.data.withUnsafeMutableBufferPointer { dp in
+                for r in 0..<rows {
+                    let base = r * inner, m = mean[r], s = invStd[r]
+                    var sumG: Float = 0, sumGXhat: Float = 0
+                    for i in 0..<inner {
+                        let xhat = (xp[base + i] - m) * s
+                        let g = gp[base + i]
+                        dbias[i] += g
+                        dscale[i] += g * xhat
+                        let gs = g * sp[i]
+                        sumG += gs
+                        sumGXhat += gs * xhat
+                    }
+                    for i in 0..<inner {
+                        let xhat = (xp[base + i] - m) * s
+                        dp[base + i] = s * (gp[base + i] * sp[i] - sumG / n - xhat * sumGXhat / n)
+                    }
+                }
             }
-            let n = Float(inner)
-            for i in 0..<inner {
-                let xhat = (x.data[base + i] - mean[r]) * invStd[r]
-                let gs = dy.data[base + i] * (scale?.data[i] ?? 1)
-                dx.data[base + i] = invStd[r] * (gs - sumG / n - xhat * sumGXhat / n)
-            }
-        }
-        return (dx, dscale, dbias)
+        } } }
+        return (dx, Tensor(shape: trailing, data: dscale), Tensor(shape: trailing, data: dbias))
     }
+
+    // MARK: Softmax
 
     /// Softmax along `axis` (max-subtracted for stability).
     public static func softmax(_ x: Tensor, axis: Int) -> Tensor {
         let a = x.normalizedAxis(axis)
         let size = x.shape[a], inner = x.shape[(a + 1)...].reduce(1, *), outer = x.count / max(size * inner, 1)
         var y = x
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * size * inner + i
-                var maxValue = -Float.infinity
-                for k in 0..<size { maxValue = max(maxValue, x.data[base + k * inner]) }
-                var sum: Float = 0
-                for k in 0..<size { let e = expf(x.data[base + k * inner] - maxValue); y.data[base + k * inner] = e; sum += e }
-                for k in 0..<size { y.data[base + k * inner] /= sum }
+        y.data.withUnsafeMutableBufferPointer { yp in
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let base = yp.baseAddress! + o * size * inner + i
+                    var maximum = -Float.infinity
+                    for k in 0..<size { maximum = max(maximum, base[k * inner]) }
+                    var sum: Float = 0
+                    for k in 0..<size { let e = expf(base[k * inner] - maximum); base[k * inner] = e; sum += e }
+                    let inverse = 1 / sum
+                    for k in 0..<size { base[k * inner] *= inverse }
+                }
             }
         }
         return y
     }
 
-    /// `dx = y ⊙ (dy − Σ dy ⊙ y)` along `axis`.
+    /// `dx = y ⊙ (dy − Σ dy ⊙ y)` along `axis`, from the softmax output `y`.
     public static func softmaxBackward(_ y: Tensor, axis: Int, outputGradient dy: Tensor) -> Tensor {
         let a = y.normalizedAxis(axis)
         let size = y.shape[a], inner = y.shape[(a + 1)...].reduce(1, *), outer = y.count / max(size * inner, 1)
         var dx = dy
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * size * inner + i
-                var dot: Float = 0
-                for k in 0..<size { dot += dy.data[base + k * inner] * y.data[base + k * inner] }
-                for k in 0..<size { dx.data[base + k * inner] = y.data[base + k * inner] * (dy.data[base + k * inner] - dot) }
+        y.data.withUnsafeBufferPointer { yp in dx.data.withUnsafeMutableBufferPointer { gp in
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let base = o * size * inner + i
+                    var dot: Float = 0
+                    for k in 0..<size { dot += gp[base + k * inner] * yp[base + k * inner] }
+                    for k in 0..<size { gp[base + k * inner] = yp[base + k * inner] * (gp[base + k * inner] - dot) }
+                }
             }
-        }
+        } }
         return dx
     }
 
-    /// Mean softmax cross-entropy of `logits` [N, C] against integer `labels`, and its gradient.
+    // MARK: Loss
+
+    /// Mean softmax cross-entropy of `logits` `[N, C]` against integer `labels` (each in `0..<C`):
+    /// `L = −(1/N) Σ_n log softmax(z_n)[y_n]`, and `∂L/∂z = (softmax(z) − onehot(y)) / N`.
+    /// The loss is accumulated in float64 from log-sum-exp (exact for large logits).
     public static func crossEntropy(logits: Tensor, labels: [Int]) -> (loss: Float, gradient: Tensor) {
+        precondition(logits.rank == 2 && labels.count == logits.shape[0], "logits \(logits.shape) and \(labels.count) labels")
         let n = logits.shape[0], c = logits.shape[1]
-        var probabilities = softmax(logits, axis: 1)
+        precondition(labels.allSatisfy { $0 >= 0 && $0 < c }, "a label is outside 0..<\(c)")
+        var gradient = softmax(logits, axis: 1)
         var loss: Double = 0
-        for i in 0..<n {
-            loss -= Double(logf(max(probabilities.data[i * c + labels[i]], .leastNormalMagnitude)))
-            probabilities.data[i * c + labels[i]] -= 1
-        }
-        for k in 0..<probabilities.count { probabilities.data[k] /= Float(n) }
-        return (Float(loss / Double(n)), probabilities)
+        logits.data.withUnsafeBufferPointer { zp in gradient.data.withUnsafeMutableBufferPointer { gp in
+            for i in 0..<n {
+                let row = zp.baseAddress! + i * c
+                var maximum = -Float.infinity
+                for k in 0..<c { maximum = max(maximum, row[k]) }
+                var sum: Double = 0
+                for k in 0..<c { sum += exp(Double(row[k] - maximum)) }
+                loss += log(sum) + Double(maximum) - Double(row[labels[i]])
+                gp[i * c + labels[i]] -= 1
+                for k in 0..<c { gp[i * c + k] /= Float(n) }
+            }
+        } }
+        return (Float(loss / Double(max(n, 1))), gradient)
     }
 }
+

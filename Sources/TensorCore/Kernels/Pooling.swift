@@ -1,4 +1,8 @@
-/// Max and average pooling over the last two axes of `[N, C, H, W]` (1-D as height 1).
+/// Max and average pooling over the spatial axes of `[N, C, H, W]` (1-D as height 1).
+///
+/// Output size per axis: `⌊(in + padBegin + padEnd − dilation·(k − 1) − 1) / stride⌋ + 1`, or with
+/// `ceilMode` rounded up, dropping a last window that would start in the trailing padding
+/// (PyTorch and ONNX Runtime agree on this rule).
 public struct PoolGeometry: Sendable, Equatable {
     public var batch, channels, height, width: Int
     public var kernelH, kernelW, strideH, strideW: Int
@@ -14,94 +18,156 @@ public struct PoolGeometry: Sendable, Equatable {
         self.dilationH = dilationH; self.dilationW = dilationW; self.ceilMode = ceilMode
     }
 
+    /// The geometry of ONNX pooling on `[N, C, W]` or `[N, C, H, W]`, or why it does not fit.
+    public static func resolve(input x: [Int], _ a: PoolAttributes) -> Result<PoolGeometry, ShapeMismatch> {
+        guard x.count == 3 || x.count == 4 else { return .failure(ShapeMismatch("pooling needs a 3-D or 4-D input, got \(x)")) }
+        guard let w = SpatialWindow.resolve(input: Array(x.dropFirst(2)), kernel: a.kernelShape, strides: a.strides, pads: a.pads,
+                                            dilations: a.dilations, autoPad: a.autoPad, ceilMode: a.ceilMode) else {
+            return .failure(ShapeMismatch("pooling attributes do not fit \(x.count - 2) spatial axes"))
+        }
+        let g = PoolGeometry(batch: x[0], channels: x[1], height: w.size(0), width: w.size(1), kernelH: w.kernelSize(0), kernelW: w.kernelSize(1),
+                             strideH: w.stride(0), strideW: w.stride(1), padTop: w.padBegin(0), padLeft: w.padBegin(1),
+                             padBottom: w.padEnd(0), padRight: w.padEnd(1), dilationH: w.dilation(0), dilationW: w.dilation(1),
+                             ceilMode: a.ceilMode)
+        guard g.outHeight > 0, g.outWidth > 0 else { return .failure(ShapeMismatch("the pooling window does not fit the padded input \(x)")) }
+        guard g.padTop < g.kernelH * g.dilationH, g.padLeft < g.kernelW * g.dilationW else {
+            return .failure(ShapeMismatch("padding must be smaller than the window"))
+        }
+        return .success(g)
+    }
+
     private func outSize(_ size: Int, _ padA: Int, _ padB: Int, _ kernel: Int, _ stride: Int, _ dilation: Int) -> Int {
         let span = size + padA + padB - dilation * (kernel - 1) - 1
+        guard span >= 0 else { return 0 }
         var out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
-        // With ceil mode, the last window must start inside the input or the leading padding.
         if ceilMode && (out - 1) * stride >= size + padA { out -= 1 }
         return out
     }
 
     public var outHeight: Int { outSize(height, padTop, padBottom, kernelH, strideH, dilationH) }
     public var outWidth: Int { outSize(width, padLeft, padRight, kernelW, strideW, dilationW) }
+
+    /// `[N, C, OW]` for rank 3, `[N, C, OH, OW]` for rank 4.
+    public func outputShape(rank: Int) -> [Int] {
+        rank == 3 ? [batch, channels, outWidth] : [batch, channels, outHeight, outWidth]
+    }
 }
 
 public enum Pooling {
-    /// Max pooling; also returns, per output, the flat input index of its maximum (for backward).
+    /// Max pooling (padding never wins); also returns, per output, the flat input index of its
+    /// maximum (the first one on ties) for backward.
     public static func maxForward(_ x: Tensor, _ g: PoolGeometry) -> (Tensor, [Int]) {
-        let oh = g.outHeight, ow = g.outWidth
+        let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width
         var y = Tensor(zeros: [g.batch, g.channels, oh, ow])
         var argmax = [Int](repeating: -1, count: y.count)
-        for plane in 0..<(g.batch * g.channels) {
-            let base = plane * g.height * g.width
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var best = -Float.infinity, bestIndex = -1
-                    for ki in 0..<g.kernelH {
-                        let iy = oy * g.strideH - g.padTop + ki * g.dilationH
-                        if iy < 0 || iy >= g.height { continue }
-                        for kj in 0..<g.kernelW {
-                            let ix = ox * g.strideW - g.padLeft + kj * g.dilationW
-                            if ix < 0 || ix >= g.width { continue }
-                            let v = x.data[base + iy * g.width + ix]
-                            if v > best || bestIndex < 0 { best = v; bestIndex = base + iy * g.width + ix }
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in argmax.withUnsafeMutableBufferPointer { ap in
+            for c in 0..<(g.batch * g.channels) {
+                let base = c * plane
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -Float.infinity, bestIndex = -1
+                        for ki in 0..<g.kernelH {
+                            let iy = oy * g.strideH - g.padTop + ki * g.dilationH
+                            if iy < 0 || iy >= g.height { continue }
+                            for kj in 0..<g.kernelW {
+                                let ix = ox * g.strideW - g.padLeft + kj * g.dilationW
+                                if ix < 0 || ix >= g.width { continue }
+                                let index = base + iy * g.width + ix
+                                let v = xp[index]
+                                if v > best || bestIndex < 0 { best = v; bestIndex = index }
+                            }
                         }
+                        let o = (c * oh + oy) * ow + ox
+                        yp[o] = best
+                        ap[o] = bestIndex
                     }
-                    let o = (plane * oh + oy) * ow + ox
-                    y.data[o] = best
-                    argmax[o] = bestIndex
                 }
             }
-        }
+        } } }
         return (y, argmax)
     }
 
+    /// Routes each output gradient to its argmax.
     public static func maxBackward(inputShape: [Int], argmax: [Int], outputGradient dy: Tensor) -> Tensor {
         var dx = Tensor(zeros: inputShape)
-        for (o, i) in argmax.enumerated() where i >= 0 { dx.data[i] += dy.data[o] }
+        dx.data.withUnsafeMutableBufferPointer { dp in dy.data.withUnsafeBufferPointer { gp in
+            for (o, i) in argmax.enumerated() where i >= 0 { dp[i] += gp[o] }
+        } }
         return dx
     }
 
-    /// Average pooling; `countIncludePad` divides by the full kernel size including padding.
+    /// Average pooling. The divisor is the number of window positions inside the input, or with
+    /// `countIncludePad` inside the input plus its explicit padding (positions beyond that, which
+    /// only ceil mode creates, never count).
     public static func averageForward(_ x: Tensor, _ g: PoolGeometry, countIncludePad: Bool) -> Tensor {
-        let oh = g.outHeight, ow = g.outWidth
-        var y = Tensor(zeros: [g.batch, g.channels, oh, ow])
-        forEachWindow(g) { plane, o, inputs, divisor in
-            var sum: Float = 0
-            for i in inputs { sum += x.data[plane * g.height * g.width + i] }
-            y.data[o] = sum / Float(countIncludePad ? divisor.padded : divisor.valid)
-        }
+        var y = Tensor(zeros: [g.batch, g.channels, g.outHeight, g.outWidth])
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+            forEachWindow(g, countIncludePad: countIncludePad) { input, output, y0, y1, x0, x1, divisor in
+                var sum: Float = 0
+                for iy in y0..<y1 { for ix in x0..<x1 { sum += xp[input + iy * g.width + ix] } }
+                yp[output] = sum / divisor
+            }
+        } }
         return y
     }
 
+    /// The adjoint of ``averageForward(_:_:countIncludePad:)``.
     public static func averageBackward(inputShape: [Int], _ g: PoolGeometry, countIncludePad: Bool, outputGradient dy: Tensor) -> Tensor {
         var dx = Tensor(zeros: inputShape)
-        forEachWindow(g) { plane, o, inputs, divisor in
-            let share = dy.data[o] / Float(countIncludePad ? divisor.padded : divisor.valid)
-            for i in inputs { dx.data[plane * g.height * g.width + i] += share }
-        }
+        dx.data.withUnsafeMutableBufferPointer { dp in dy.data.withUnsafeBufferPointer { gp in
+            forEachWindow(g, countIncludePad: countIncludePad) { input, output, y0, y1, x0, x1, divisor in
+                let share = gp[output] / divisor
+                for iy in y0..<y1 { for ix in x0..<x1 { dp[input + iy * g.width + ix] += share } }
+            }
+        } }
         return dx
     }
 
-    private static func forEachWindow(_ g: PoolGeometry, _ body: (Int, Int, [Int], (valid: Int, padded: Int)) -> Void) {
+    /// For every window with dilation 1 (average pooling has none): plane offset, output index,
+    /// the clipped input rows `y0..<y1` and columns `x0..<x1`, and the divisor.
+    private static func forEachWindow(_ g: PoolGeometry, countIncludePad: Bool,
+                                      _ body: (Int, Int, Int, Int, Int, Int, Float) -> Void) {
         let oh = g.outHeight, ow = g.outWidth
-        for plane in 0..<(g.batch * g.channels) {
+        for c in 0..<(g.batch * g.channels) {
             for oy in 0..<oh {
+                let start = oy * g.strideH - g.padTop
+                let y0 = max(start, 0), y1 = min(start + g.kernelH * g.dilationH, g.height)
+                let paddedRows = min(start + g.kernelH, g.height + g.padBottom) - max(start, -g.padTop)
                 for ox in 0..<ow {
-                    var inputs: [Int] = []
-                    var padded = 0
-                    for ki in 0..<g.kernelH {
-                        let iy = oy * g.strideH - g.padTop + ki * g.dilationH
-                        for kj in 0..<g.kernelW {
-                            let ix = ox * g.strideW - g.padLeft + kj * g.dilationW
-                            // positions inside input + explicit padding count toward "padded"
-                            if iy >= -g.padTop && iy < g.height + g.padBottom && ix >= -g.padLeft && ix < g.width + g.padRight { padded += 1 }
-                            if iy >= 0 && iy < g.height && ix >= 0 && ix < g.width { inputs.append(iy * g.width + ix) }
-                        }
-                    }
-                    body(plane, (plane * oh + oy) * ow + ox, inputs, (max(1, inputs.count), max(1, padded)))
+                    let left = ox * g.strideW - g.padLeft
+                    let x0 = max(left, 0), x1 = min(left + g.kernelW * g.dilationW, g.width)
+                    let paddedColumns = min(left + g.kernelW, g.width + g.padRight) - max(left, -g.padLeft)
+                    let count = countIncludePad ? paddedRows * paddedColumns : max(y1 - y0, 0) * max(x1 - x0, 0)
+                    body(c * g.height * g.width, (c * oh + oy) * ow + ox, y0, max(y1, y0), x0, max(x1, x0), Float(max(count, 1)))
                 }
             }
         }
+    }
+
+    /// Mean over every axis after the first two: `[N, C, …]` → `[N, C, 1, …]`.
+    public static func globalAverage(_ x: Tensor) -> Tensor {
+        let planes = x.shape[0] * x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
+        var y = Tensor(zeros: Array(x.shape.prefix(2)) + [Int](repeating: 1, count: x.rank - 2))
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+            for p in 0..<planes {
+                var sum: Float = 0
+                for i in 0..<inner { sum += xp[p * inner + i] }
+                yp[p] = sum / Float(max(inner, 1))
+            }
+        } }
+        return y
+    }
+
+    /// The adjoint of ``globalAverage(_:)``.
+    public static func globalAverageBackward(inputShape: [Int], outputGradient dy: Tensor) -> Tensor {
+        let inner = inputShape.dropFirst(2).reduce(1, *)
+        var dx = Tensor(zeros: inputShape)
+        dx.data.withUnsafeMutableBufferPointer { dp in dy.data.withUnsafeBufferPointer { gp in
+            for p in 0..<gp.count {
+                let share = gp[p] / Float(max(inner, 1))
+                for i in 0..<inner { dp[p * inner + i] = share }
+            }
+        } }
+        return dx
     }
 }

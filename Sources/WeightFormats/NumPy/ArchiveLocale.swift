@@ -11,7 +11,7 @@ import Darwin
 /// comes back empty. Only the calling thread's locale changes, and only for `body`.
 enum ArchiveLocale {
     static func utf8<R>(_ body: () throws -> R) rethrows -> R {
-        guard let locale = newlocale(Int32(1 << LC_CTYPE), "C.UTF-8", nil) else { return try body() }
+        guard let locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil) else { return try body() }
         let previous = uselocale(locale)
         defer {
             uselocale(previous)

@@ -5,10 +5,23 @@
 public struct ONNXGraph: Sendable {
     public var name: String
     public var nodes: [ONNXNode]
+    /// Graph inputs (for IR < 4 models they include the initializers).
     public var inputs: [ONNXValueInfo]
     public var outputs: [ONNXValueInfo]
+
+    /// The tensors held by node attributes (`Constant` values and other `TENSOR` attributes), in
+    /// node order.
+    public var attributeTensors: [ONNXTensor] {
+        nodes.flatMap { node in
+            node.attributes.keys.sorted().compactMap { key -> ONNXTensor? in
+                if case .tensor(let tensor) = node.attributes[key] { return tensor }
+                return nil
+            }
+        }
+    }
 }
 
+/// One node of a graph: operator, connections and attributes.
 public struct ONNXNode: Sendable {
     public var name: String
     public var opType: String
@@ -18,21 +31,25 @@ public struct ONNXNode: Sendable {
     public var attributes: [String: ONNXAttribute]
 }
 
+/// The value of a node attribute.
 public enum ONNXAttribute: Sendable {
     case float(Float)
     case int(Int)
+    /// The attribute's bytes read as UTF-8 (invalid sequences become U+FFFD).
     case string(String)
     case tensor(ONNXTensor)
     case floats([Float])
     case ints([Int])
     case strings([String])
-    /// Graphs, sparse tensors and type protos: present but not interpreted.
+    /// Graphs (type 5), lists of tensors or graphs, sparse tensors and type protos: present but
+    /// not interpreted; `type` is the `AttributeProto.AttributeType` code.
     case unsupported(type: Int)
 
     public var intValue: Int? { if case .int(let v) = self { v } else { nil } }
     public var floatValue: Float? { if case .float(let v) = self { v } else { nil } }
     public var intsValue: [Int]? { if case .ints(let v) = self { v } else { nil } }
     public var stringValue: String? { if case .string(let v) = self { v } else { nil } }
+    public var tensorValue: ONNXTensor? { if case .tensor(let v) = self { v } else { nil } }
 }
 
 /// A graph input or output: name, element type and shape.
@@ -44,8 +61,9 @@ public struct ONNXValueInfo: Sendable {
     }
 
     public var name: String
-    /// ONNX data type code of the elements (1 = float).
+    /// ONNX data type code of the elements (1 = float; 0 when the type is not a tensor type).
     public var elementType: Int
+    /// The dimensions, or `nil` when the shape is not given (unknown rank).
     public var shape: [Dimension]?
 }
 
@@ -96,32 +114,45 @@ extension ONNXNode {
         var reader = ProtobufReader(bytes, range: range)
         var name = ""
         var type = 0
-        var f: Float = 0, i = 0, s = "", t: ONNXTensor?
-        var floats: [Float] = [], ints: [UInt64] = [], strings: [String] = []
+        var f: Float?, i: Int?, s: String?, t: ONNXTensor?
+        var floats: [UInt32] = [], ints: [UInt64] = [], strings: [String] = []
+        var other: Int?
         while let field = try reader.nextField() {
             switch (field.number, field.wireType) {
             case (1, 2): name = try reader.string()
             case (2, 5): f = Float(bitPattern: try reader.fixed32())
             case (3, 0): i = Int(truncatingIfNeeded: try reader.varint())
             case (4, 2): s = try reader.string()
-            case (5, 2): t = try ONNXTensor.parse(bytes, range: try reader.lengthDelimited())
-            case (7, 5): floats.append(Float(bitPattern: try reader.fixed32()))
-            case (7, 2):
-                var inner = ProtobufReader(bytes, range: try reader.lengthDelimited())
-                while !inner.atEnd { floats.append(Float(bitPattern: try inner.fixed32())) }
-            case (8, _): try reader.appendVarints(wireType: field.wireType, to: &ints)
+            case (5, 2):
+                let span = try reader.lengthDelimited()
+                do {
+                    t = try ONNXTensor.parse(bytes, range: span)
+                } catch .unsupportedDataType, .segmentedTensor {
+                    other = 4   // e.g. a STRING constant: kept in the file, not interpreted
+                }
+            case (7, _): try reader.appendFixed32(wireType: field.wireType, fieldStart: field.start, to: &floats)
+            case (8, _): try reader.appendVarints(wireType: field.wireType, fieldStart: field.start, to: &ints)
             case (9, 2): strings.append(try reader.string())
             case (20, 0): type = Int(truncatingIfNeeded: try reader.varint())
+            case (6, _), (10, _), (11, _), (14, _), (15, _), (22, _), (23, _):
+                // graph, tensors, graphs, type protos, sparse tensors: recorded by type only
+                other = other ?? [6: 5, 10: 9, 11: 10, 14: 13, 15: 14, 22: 11, 23: 12][field.number]
+                try reader.skip(wireType: field.wireType)
             default: try reader.skip(wireType: field.wireType)
             }
         }
+        if type == 0 {
+            // Models from before IR version 0.0.2 leave `type` out: infer it from the field that is set.
+            type = f != nil ? 1 : i != nil ? 2 : s != nil ? 3 : t != nil ? 4 : !floats.isEmpty ? 6
+                : !ints.isEmpty ? 7 : !strings.isEmpty ? 8 : other ?? 0
+        }
         let value: ONNXAttribute
         switch type {
-        case 1: value = .float(f)
-        case 2: value = .int(i)
-        case 3: value = .string(s)
+        case 1: value = .float(f ?? 0)
+        case 2: value = .int(i ?? 0)
+        case 3: value = .string(s ?? "")
         case 4: value = t.map { .tensor($0) } ?? .unsupported(type: 4)
-        case 6: value = .floats(floats)
+        case 6: value = .floats(floats.map { Float(bitPattern: $0) })
         case 7: value = .ints(ints.map { Int(truncatingIfNeeded: $0) })
         case 8: value = .strings(strings)
         default: value = .unsupported(type: type)

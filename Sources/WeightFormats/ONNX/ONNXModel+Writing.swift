@@ -1,135 +1,268 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension ONNXModel {
-    /// Writes the model to `path` with the named initializers replaced and every other byte kept.
+    /// Writes the model to `path` with the named initializers replaced (same name; a new dtype and
+    /// shape are allowed) and every other byte kept.
     ///
-    /// Untouched byte ranges are copied verbatim; each replaced `TensorProto` is re-encoded with
-    /// `dims`, `data_type`, `name` and `raw_data` (its `doc_string` and `metadata_props` kept), and
-    /// the length prefix of the graph is recomputed. A replaced initializer that was stored as
-    /// external data is written inline. External data files still referenced are copied beside
-    /// the output when it goes to another folder. With nothing replaced, the output equals the
-    /// input byte for byte.
-    /// - Throws: ``ONNXError/notAnInitializer(_:)`` for a name the graph does not have.
-    /// `addingMetadata` entries are appended to the model's `metadata_props` (an existing key is
-    /// not rewritten; readers see the last value).
+    /// Guarantees:
+    /// - Untouched byte ranges are copied verbatim, unknown fields included; with nothing replaced
+    ///   and no metadata added the output equals the input byte for byte.
+    /// - A replaced `TensorProto` is re-encoded with `dims`, `data_type`, `name`, its data, and the
+    ///   original's `doc_string`, `metadata_props` and unknown fields; typed fields, `checksum` and
+    ///   other external entries are dropped. Only the graph's length prefix changes around it.
+    /// - An initializer stored inline is written as `raw_data`. One stored as external data stays
+    ///   external: when the output goes to another folder, its file is copied to the same relative
+    ///   location there with the new bytes at the same offset (same size, no other tensor sharing
+    ///   the bytes) or appended at a 4096-aligned offset; when the output goes to the input's
+    ///   folder, the input's file is left alone and the new bytes go to a new file named after the
+    ///   output (`<output name>.<location name>`). External files that the output still refers to
+    ///   are copied beside it when it goes to another folder.
+    /// - `addingMetadata` entries are appended to `metadata_props` (sorted by key; an existing key
+    ///   is not rewritten, readers see the last value).
+    /// - Every file is written through ``AtomicFileWriter``; nothing is committed unless all were
+    ///   written. `bytes` is asked once per replaced tensor for exactly its `byteCount` bytes.
+    /// - Throws: ``ONNXError/notAnInitializer(_:)`` for a name the main graph does not hold as an
+    ///   initializer, ``ONNXError/unsupportedDType(tensor:dtype:)``, ``ONNXError/invalidDims(tensor:)``,
+    ///   ``CheckpointError/byteCountMismatch(tensor:expected:actual:)`` for wrong provider bytes.
     public func write(to path: String, replacing replacements: [TensorInfo], addingMetadata: [String: String] = [:],
                       bytes: TensorBytesProvider) throws {
-        let replacementsByName = Dictionary(replacements.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
-        for name in replacementsByName.keys where !tensors.contains(where: { $0.name == name }) {
-            throw ONNXError.notAnInitializer(name)
+        var replaced: [String: Replacement] = [:]
+        for info in replacements {
+            guard let original = initializer(named: info.name) else { throw ONNXError.notAnInitializer(info.name) }
+            guard let dataType = ONNXTensor.dataType(for: info.dtype) else {
+                throw ONNXError.unsupportedDType(tensor: info.name, dtype: info.dtype)
+            }
+            guard let byteCount = info.byteCount else { throw ONNXError.invalidDims(tensor: info.name) }
+            replaced[info.name] = Replacement(original: original, info: info, dataType: dataType, byteCount: byteCount)
         }
-        let source = file.bytes
+        let outputDirectory = ONNXModel.directory(of: path)
+        let sameFolder = ONNXModel.canonicalPath(outputDirectory).map { $0 == ONNXModel.canonicalPath(directory) } ?? false
+        let references = try externalReferences()
+        var writers: [AtomicFileWriter] = []
+
+        // External files holding replaced initializers.
+        let replacedLocations = Set(replaced.values.compactMap(\.original.externalLocation))
+        var taken = Set(references.map(\.location))
+        for location in replacedLocations.sorted() {
+            let destination = sameFolder ? ONNXModel.newLocation(for: location, output: path, taken: taken) : location
+            taken.insert(destination)
+            let members = initializers.compactMap { replaced[$0.info.name] }.filter { $0.original.externalLocation == location }
+            try writers.append(writeExternalFile(
+                location, to: outputDirectory + "/" + destination, destinationLocation: destination,
+                copyingSource: !sameFolder, members: members, references: references, replaced: &replaced, bytes: bytes))
+        }
+        // External files referenced by untouched tensors, when the output goes elsewhere.
+        if !sameFolder {
+            for location in Set(references.map(\.location)).subtracting(replacedLocations).sorted() {
+                let source: MappedFile
+                do {
+                    source = try MappedFile(path: directory + "/" + location)
+                } catch {
+                    let tensor = references.first { $0.location == location }?.tensor ?? ""
+                    throw ONNXError.externalDataMissing(tensor: tensor, location: location)
+                }
+                let writer = try ONNXModel.makeWriter(outputDirectory + "/" + location)
+                try writer.write(source.bytes)
+                writers.append(writer)
+            }
+        }
+
         let writer = try AtomicFileWriter(destination: path)
-        func copy(_ range: Range<Int>) throws {
-            if !range.isEmpty { try writer.write(UnsafeRawBufferPointer(rebasing: source[range])) }
-        }
-        if replacementsByName.isEmpty {
-            try copy(0..<source.count)
+        if replaced.isEmpty {
+            try writer.write(file.bytes)
         } else {
-            // Build the new graph payload from the old one, splicing in re-encoded initializers.
-            var pieces: [Piece] = []
-            var cursor = graphPayload.lowerBound
-            var newLength = 0
-            var reader = ProtobufReader(source, range: graphPayload)
-            while let field = try reader.nextField() {
-                guard field.number == 5, field.wireType == 2 else {
-                    try reader.skip(wireType: field.wireType)
-                    continue
-                }
-                let message = try reader.lengthDelimited()
-                let tensor = try ONNXTensor.parse(source, range: message)
-                guard let replacement = replacementsByName[tensor.info.name] else { continue }
-                pieces.append(.original(cursor..<field.start))
-                newLength += field.start - cursor
-                let encoded = try encode(replacing: tensor, with: replacement, bytes: bytes)
-                pieces.append(.encoded(encoded))
-                newLength += encoded.count
-                cursor = message.upperBound
-            }
-            pieces.append(.original(cursor..<graphPayload.upperBound))
-            newLength += graphPayload.upperBound - cursor
-            try copy(0..<graphField.lowerBound)
-            try writer.write(ProtobufWriter.tag(7, 2) + ProtobufWriter.varint(UInt64(newLength)))
-            for piece in pieces {
-                switch piece {
-                case .original(let range): try copy(range)
-                case .encoded(let encoded): try writer.write(encoded)
-                }
-            }
-            try copy(graphPayload.upperBound..<source.count)
+            try writeSpliced(to: writer, replaced: replaced, bytes: bytes)
         }
         for key in addingMetadata.keys.sorted() {
-            let entry = ProtobufWriter.lengthDelimited(1, Array(key.utf8)) + ProtobufWriter.lengthDelimited(2, Array(addingMetadata[key]!.utf8))
-            try writer.write(ProtobufWriter.lengthDelimited(14, entry))
+            try writer.write(ProtobufWriter.stringEntry(14, key: key, value: addingMetadata[key]!))
         }
-        try copyExternalData(toDirectoryOf: path, replaced: Set(replacementsByName.keys))
+        // Data files first: the model never refers to files that are not there yet.
+        for external in writers { try external.commit() }
         try writer.commit()
     }
 
-    private enum Piece {
-        case original(Range<Int>)
-        case encoded([UInt8])
+    /// A replaced initializer and, once planned, where its new bytes go when they stay external.
+    struct Replacement {
+        let original: ONNXTensor
+        let info: TensorInfo
+        let dataType: Int
+        let byteCount: Int
+        var external: (location: String, offset: Int)?
     }
 
-    /// A whole initializer field (tag, length, TensorProto) for the replacement.
-    private func encode(replacing tensor: ONNXTensor, with info: TensorInfo, bytes: TensorBytesProvider) throws -> [UInt8] {
-        guard let dataType = ONNXTensor.dataType(for: info.dtype), let byteCount = info.byteCount else {
-            throw ONNXError.unsupportedDataType(tensor: info.name, dataType: -1)
-        }
-        var message: [UInt8] = []
-        for dim in info.shape { message += ProtobufWriter.tag(1, 0) + ProtobufWriter.varint(UInt64(dim)) }
-        message += ProtobufWriter.tag(2, 0) + ProtobufWriter.varint(UInt64(dataType))
-        message += ProtobufWriter.lengthDelimited(8, Array(info.name.utf8))
-        var data: [UInt8] = []
-        try bytes(info) { raw in
-            guard raw.count == byteCount else {
-                throw CheckpointError.byteCountMismatch(tensor: info.name, expected: byteCount, actual: raw.count)
-            }
-            data = Array(raw)
-        }
-        message += ProtobufWriter.lengthDelimited(9, data)
-        // Keep doc_string (12) and metadata_props (16) of the original.
-        var reader = ProtobufReader(file.bytes, range: tensor.messageRange)
+    // MARK: - The model file
+
+    /// Writes the model with the graph's replaced initializer fields re-encoded.
+    private func writeSpliced(to writer: AtomicFileWriter, replaced: [String: Replacement], bytes: TensorBytesProvider) throws {
+        let source = file.bytes
+        // The whole field span (tag to end) of each replaced initializer, in file order.
+        var fields: [(span: Range<Int>, replacement: Replacement, prefix: [UInt8])] = []
+        var reader = ProtobufReader(source, range: graphPayload)
         while let field = try reader.nextField() {
-            let start = field.start
-            try reader.skip(wireType: field.wireType)
-            if field.number == 12 || field.number == 16 {
-                message += Array(UnsafeRawBufferPointer(rebasing: file.bytes[start..<reader.position]))
+            guard field.number == 5, field.wireType == 2 else {
+                try reader.skip(wireType: field.wireType)
+                continue
             }
+            let payload = try reader.lengthDelimited()
+            guard let tensor = initializers.first(where: { $0.messageRange == payload }),
+                  let replacement = replaced[tensor.info.name] else { continue }
+            fields.append((field.start..<payload.upperBound, replacement, try encodedPrefix(replacement)))
         }
-        return ProtobufWriter.lengthDelimited(5, message)
+        var graphLength = graphPayload.count
+        for field in fields {
+            graphLength += field.prefix.count + inlineDataCount(field.replacement) - field.span.count
+        }
+        func copy(_ range: Range<Int>) throws {
+            if !range.isEmpty { try writer.write(UnsafeRawBufferPointer(rebasing: source[range])) }
+        }
+        try copy(0..<graphField.lowerBound)
+        try writer.write(ProtobufWriter.tag(7, 2) + ProtobufWriter.varint(UInt64(graphLength)))
+        var cursor = graphPayload.lowerBound
+        for field in fields {
+            try copy(cursor..<field.span.lowerBound)
+            try writer.write(field.prefix)
+            if field.replacement.external == nil {
+                try ONNXModel.provide(field.replacement, to: writer, bytes: bytes)
+            }
+            cursor = field.span.upperBound
+        }
+        try copy(cursor..<source.count)
     }
 
-    /// Copies the external data files that the output still refers to beside it, when the output
-    /// goes to another folder (the files are copied whole; offsets stay valid).
-    private func copyExternalData(toDirectoryOf output: String, replaced: Set<String>) throws {
-        let outputDirectory = output.lastIndex(of: "/").map { String(output[..<$0]) } ?? "."
-        guard outputDirectory != directory else { return }
-        let stillReferenced = Set(initializers.compactMap { tensor -> String? in
-            guard !replaced.contains(tensor.info.name), case .external(let location, _, _) = tensor.storage else { return nil }
-            return location
-        })
-        for location in stillReferenced.sorted() {
-            let source = try MappedFile(path: directory + "/" + location)
-            let destination = outputDirectory + "/" + location
-            if let slash = location.lastIndex(of: "/") {
-                _ = makeDirectories(outputDirectory + "/" + location[..<slash])
+    /// Bytes of a replacement's data written inside the model file (0 when it stays external).
+    private func inlineDataCount(_ replacement: Replacement) -> Int {
+        replacement.external == nil ? replacement.byteCount : 0
+    }
+
+    /// The initializer field of a replacement up to (not including) its `raw_data` bytes: tag,
+    /// length and the TensorProto's fields, `raw_data`'s tag and length last when it is inline.
+    private func encodedPrefix(_ replacement: Replacement) throws(ONNXError) -> [UInt8] {
+        let info = replacement.info
+        var message: [UInt8] = []
+        for dim in info.shape { message += ProtobufWriter.varintField(1, UInt64(dim)) }
+        message += ProtobufWriter.varintField(2, UInt64(replacement.dataType))
+        message += ProtobufWriter.lengthDelimited(8, Array(info.name.utf8))
+        // Keep doc_string (12), metadata_props (16) and fields unknown to onnx.proto.
+        var reader = ProtobufReader(file.bytes, range: replacement.original.messageRange)
+        while let field = try reader.nextField() {
+            try reader.skip(wireType: field.wireType)
+            if field.number == 12 || field.number >= 15 {
+                message += Array(UnsafeRawBufferPointer(rebasing: file.bytes[field.start..<reader.position]))
             }
-            let writer = try AtomicFileWriter(destination: destination)
-            try writer.write(source.bytes)
-            try writer.commit()
+        }
+        var dataLength = 0
+        if let external = replacement.external {
+            message += ProtobufWriter.stringEntry(13, key: "location", value: external.location)
+            message += ProtobufWriter.stringEntry(13, key: "offset", value: String(external.offset))
+            message += ProtobufWriter.stringEntry(13, key: "length", value: String(replacement.byteCount))
+            message += ProtobufWriter.varintField(14, 1)
+        } else {
+            dataLength = replacement.byteCount
+            message += ProtobufWriter.tag(9, 2) + ProtobufWriter.varint(UInt64(dataLength))
+        }
+        return ProtobufWriter.tag(5, 2) + ProtobufWriter.varint(UInt64(message.count + dataLength)) + message
+    }
+
+    // MARK: - External files
+
+    /// Writes the external file of replaced initializers that stay external: a copy of the
+    /// input's file with patches and appends, or (`copyingSource` false) only the new bytes.
+    private func writeExternalFile(
+        _ location: String, to destinationPath: String, destinationLocation: String, copyingSource: Bool,
+        members: [Replacement], references: [ExternalReference], replaced: inout [String: Replacement],
+        bytes: TensorBytesProvider
+    ) throws -> AtomicFileWriter {
+        let source = copyingSource ? externalFiles[location]!.bytes : UnsafeRawBufferPointer(start: nil, count: 0)
+        var patches: [Replacement] = []
+        var appends: [Replacement] = []
+        var end = source.count
+        for var member in members {
+            let range = member.original.externalRange!
+            var others = references.filter { $0.location == location }
+            if let own = others.firstIndex(where: { $0.tensor == member.info.name && $0.range.lowerBound == range.lowerBound }) {
+                others.remove(at: own)
+            }
+            let shared = others.contains { $0.range.overlaps(range) }
+            if copyingSource && member.byteCount == range.count && !shared {
+                member.external = (destinationLocation, range.lowerBound)
+                patches.append(member)
+            } else {
+                let offset = (end + ONNXModel.externalAlignment - 1) / ONNXModel.externalAlignment * ONNXModel.externalAlignment
+                member.external = (destinationLocation, offset)
+                end = offset + member.byteCount
+                appends.append(member)
+            }
+            replaced[member.info.name] = member
+        }
+        let writer = try ONNXModel.makeWriter(destinationPath)
+        var cursor = 0
+        for patch in patches.sorted(by: { $0.external!.offset < $1.external!.offset }) {
+            try writer.write(UnsafeRawBufferPointer(rebasing: source[cursor..<patch.external!.offset]))
+            try ONNXModel.provide(patch, to: writer, bytes: bytes)
+            cursor = patch.external!.offset + patch.byteCount
+        }
+        try writer.write(UnsafeRawBufferPointer(rebasing: source[cursor...]))
+        for append in appends {
+            try writer.writeZeros(append.external!.offset - writer.bytesWritten)
+            try ONNXModel.provide(append, to: writer, bytes: bytes)
+        }
+        return writer
+    }
+
+    /// Offsets of appended external data are multiples of this (the page size ExternalData.md asks for).
+    static let externalAlignment = 4096
+
+    /// The location, in the input's folder, of the new data file for `location`:
+    /// `<output name without .onnx>.<file name>` beside it, with a number added if that is taken.
+    static func newLocation(for location: String, output: String, taken: Set<String>) -> String {
+        var base = output.split(separator: "/").last.map(String.init) ?? output
+        if base.hasSuffix(".onnx") { base.removeLast(5) }
+        let slash = location.lastIndex(where: { $0 == "/" || $0 == "\\" })
+        let folder = slash.map { String(location[...$0]) } ?? ""
+        let name = slash.map { String(location[location.index(after: $0)...]) } ?? location
+        var candidate = folder + base + "." + name
+        var number = 2
+        while taken.contains(candidate) {
+            candidate = folder + base + ".\(number)." + name
+            number += 1
+        }
+        return candidate
+    }
+
+    /// An atomic writer for `path`, creating the folders above it.
+    static func makeWriter(_ path: String) throws -> AtomicFileWriter {
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            makeDirectories(String(path[..<slash]))
+        }
+        return try AtomicFileWriter(destination: path)
+    }
+
+    /// Asks `bytes` for a replacement's data and writes it, checking its size.
+    static func provide(_ replacement: Replacement, to writer: AtomicFileWriter, bytes: TensorBytesProvider) throws {
+        var written = false
+        try bytes(replacement.info) { raw in
+            guard raw.count == replacement.byteCount else {
+                throw CheckpointError.byteCountMismatch(tensor: replacement.info.name, expected: replacement.byteCount, actual: raw.count)
+            }
+            guard !written else { return }
+            try writer.write(raw)
+            written = true
+        }
+        guard written else {
+            throw CheckpointError.byteCountMismatch(tensor: replacement.info.name, expected: replacement.byteCount, actual: 0)
         }
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-@discardableResult
-func makeDirectories(_ path: String) -> Bool {
+/// Creates `path` and its missing parents (existing folders are fine).
+func makeDirectories(_ path: String) {
     var current = path.hasPrefix("/") ? "" : "."
     for component in path.split(separator: "/") {
         current += "/" + component
         _ = mkdir(current, 0o755)
     }
-    return true
 }

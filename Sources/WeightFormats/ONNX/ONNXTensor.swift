@@ -1,24 +1,55 @@
-/// A `TensorProto` of an ONNX file: its description and where its elements are stored.
+/// A `TensorProto` of an ONNX file (an initializer or the tensor of a node attribute): its
+/// description and where its elements are stored.
 ///
-/// Parsing records spans only; element data is decoded on access (zero-copy for `raw_data`).
+/// Parsing records spans only; element data is reached through ``ONNXModel/withBytes(of:_:)`` of
+/// the model the tensor came from: zero-copy for `raw_data` and external data, one decoded
+/// buffer for the typed fields.
 public struct ONNXTensor: Sendable {
     public let info: TensorInfo
     /// The ONNX `data_type` code.
     public let dataType: Int
-    /// Byte range of the whole `TensorProto` message in the file.
+    /// Byte range of the whole `TensorProto` message in the model file.
     let messageRange: Range<Int>
     let storage: Storage
 
     enum Storage: Sendable {
+        /// `raw_data`: the span of its bytes in the model file.
         case raw(Range<Int>)
-        /// Repeated typed fields: the field number and each occurrence's (wire type, payload span or value start).
-        case typed(field: Int, occurrences: [(wireType: Int, range: Range<Int>)])
-        case external(location: String, offset: Int, length: Int?)
+        /// The typed field the data type uses: each occurrence's wire type and span (the packed
+        /// payload for wire type 2, the value itself otherwise).
+        case typed(field: Int, occurrences: [Occurrence])
+        /// `data_location` = EXTERNAL: `length` is the tensor's byte count (checked against an
+        /// explicit `length` entry).
+        case external(location: String, offset: Int, length: Int)
+        /// No data and no elements.
         case empty
     }
 
-    /// ONNX data type → dtype (`Formats/onnx.md`).
-    static func dtype(forDataType code: Int) -> DType? {
+    struct Occurrence: Sendable {
+        let wireType: Int
+        let range: Range<Int>
+    }
+
+    /// The external data file holding the elements, relative to the model's folder; `nil` when
+    /// they are stored in the model file.
+    public var externalLocation: String? {
+        if case .external(let location, _, _) = storage { return location }
+        return nil
+    }
+
+    /// The byte range of the elements inside ``externalLocation``.
+    var externalRange: Range<Int>? {
+        if case .external(_, let offset, let length) = storage { return offset..<(offset + length) }
+        return nil
+    }
+}
+
+// MARK: - Data types
+
+extension ONNXTensor {
+    /// ONNX `TensorProto.DataType` → dtype; `nil` for the types modelforget refuses (STRING,
+    /// COMPLEX128, 4- and 2-bit integers, 6-bit floats, UNDEFINED, unknown codes).
+    public static func dtype(forDataType code: Int) -> DType? {
         switch code {
         case 1: .F32
         case 2: .U8
@@ -44,41 +75,105 @@ public struct ONNXTensor: Sendable {
         }
     }
 
-    static func dataType(for dtype: DType) -> Int? {
-        (0...30).first { ONNXTensor.dtype(forDataType: $0) == dtype }
+    /// dtype → ONNX data type code; `nil` for dtypes ONNX has no code modelforget writes (F6).
+    public static func dataType(for dtype: DType) -> Int? {
+        switch dtype {
+        case .F32: 1
+        case .U8: 2
+        case .I8: 3
+        case .U16: 4
+        case .I16: 5
+        case .I32: 6
+        case .I64: 7
+        case .BOOL: 9
+        case .F16: 10
+        case .F64: 11
+        case .U32: 12
+        case .U64: 13
+        case .C64: 14
+        case .BF16: 16
+        case .F8_E4M3: 17
+        case .F8_E4M3FNUZ: 18
+        case .F8_E5M2: 19
+        case .F8_E5M2FNUZ: 20
+        case .F4: 23
+        case .F8_E8M0: 24
+        case .F6_E2M3, .F6_E3M2: nil
+        }
     }
 
-    /// Parses a `TensorProto` occupying `range` of `bytes`.
+    private static let dataTypeNames = [
+        "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING", "BOOL",
+        "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN",
+        "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4", "FLOAT4E2M1", "FLOAT8E8M0",
+        "UINT2", "INT2", "FLOAT6E2M3", "FLOAT6E3M2",
+    ]
+
+    /// The name of an ONNX data type code, e.g. `STRING (8)`.
+    static func dataTypeName(_ code: Int) -> String {
+        dataTypeNames.indices.contains(code) ? "\(dataTypeNames[code]) (\(code))" : "\(code)"
+    }
+
+    /// The typed field that holds elements of `dtype` when `raw_data` is not used
+    /// (float_data 4, int32_data 5, int64_data 7, double_data 10, uint64_data 11).
+    static func typedField(for dtype: DType) -> Int {
+        switch dtype {
+        case .F32, .C64: 4
+        case .F64: 10
+        case .I64: 7
+        case .U32, .U64: 11
+        default: 5
+        }
+    }
+
+    /// Bytes one entry of `field` contributes to the little-endian element data of `dtype`.
+    static func entryWidth(field: Int, dtype: DType) -> Int {
+        switch field {
+        case 4: 4
+        case 7, 10: 8
+        case 11: dtype == .U32 ? 4 : 8
+        default: dtype == .F4 ? 1 : (dtype.byteWidth ?? 1)   // int32_data: 4-bit types hold a packed pair
+        }
+    }
+}
+
+// MARK: - Parsing
+
+extension ONNXTensor {
+    /// Parses the `TensorProto` occupying `range` of `bytes`. Element data is not read, only
+    /// counted (for typed fields) and range-checked (for `raw_data`).
     static func parse(_ bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(ONNXError) -> ONNXTensor {
         var reader = ProtobufReader(bytes, range: range)
         var dims: [UInt64] = []
         var dataType = 0
         var name = ""
         var raw: Range<Int>?
-        var typed: [Int: [(Int, Range<Int>)]] = [:]
+        var typed: [Int: [Occurrence]] = [:]
         var external: [String: String] = [:]
         var location = 0
         var segmented = false
         var strings = false
         while let field = try reader.nextField() {
             switch (field.number, field.wireType) {
-            case (1, _): try reader.appendVarints(wireType: field.wireType, to: &dims)
+            case (1, _): try reader.appendVarints(wireType: field.wireType, fieldStart: field.start, to: &dims)
             case (2, 0): dataType = Int(truncatingIfNeeded: try reader.varint())
-            case (3, 2): segmented = true; try reader.skip(wireType: 2)
+            case (3, _): segmented = true; try reader.skip(wireType: field.wireType)
             case (6, _): strings = true; try reader.skip(wireType: field.wireType)
             case (8, 2): name = try reader.string()
             case (9, 2): raw = try reader.lengthDelimited()
             case (4, _), (5, _), (7, _), (10, _), (11, _):
-                let start = reader.position
-                try reader.skip(wireType: field.wireType)
+                let allowed = switch field.number { case 4: [2, 5]; case 10: [1, 2]; default: [0, 2] }
+                let kind = switch field.number { case 4: "fixed32"; case 10: "fixed64"; default: "varint" }
+                try reader.expect(field.wireType, in: allowed, kind, fieldStart: field.start)
                 let payload: Range<Int>
                 if field.wireType == 2 {
-                    var inner = ProtobufReader(bytes, range: start..<reader.position)
-                    payload = try inner.lengthDelimited()
+                    payload = try reader.lengthDelimited()
                 } else {
+                    let start = reader.position
+                    try reader.skip(wireType: field.wireType)
                     payload = start..<reader.position
                 }
-                typed[field.number, default: []].append((field.wireType, payload))
+                typed[field.number, default: []].append(Occurrence(wireType: field.wireType, range: payload))
             case (13, 2):
                 var entry = ProtobufReader(bytes, range: try reader.lengthDelimited())
                 var key = "", value = ""
@@ -98,39 +193,27 @@ public struct ONNXTensor: Sendable {
         guard !strings, let dtype = dtype(forDataType: dataType) else {
             throw .unsupportedDataType(tensor: name, dataType: dataType)
         }
-        let shape = dims.map { Int(truncatingIfNeeded: $0) }
-        let info = TensorInfo(name: name, dtype: dtype, shape: shape)
+        guard dims.allSatisfy({ $0 <= UInt64(Int.max) }) else { throw .invalidDims(tensor: name) }
+        let info = TensorInfo(name: name, dtype: dtype, shape: dims.map { Int($0) })
         guard let byteCount = info.byteCount, let elementCount = info.elementCount else {
-            throw .dataSizeMismatch(tensor: name, expected: -1, actual: 0)
+            throw .invalidDims(tensor: name)
         }
         let storage: Storage
         if location == 1 {
-            guard let path = external["location"] else { throw .invalidExternalDataEntry(tensor: name, key: "location") }
-            guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
-                throw .externalPathNotAllowed(tensor: name, location: path)
-            }
-            guard let offset = Int(external["offset"] ?? "0"), offset >= 0 else {
-                throw .invalidExternalDataEntry(tensor: name, key: "offset")
-            }
-            var length: Int?
-            if let text = external["length"] {
-                guard let value = Int(text), value >= 0 else { throw .invalidExternalDataEntry(tensor: name, key: "length") }
-                guard value == byteCount else { throw .dataSizeMismatch(tensor: name, expected: byteCount, actual: value) }
-                length = value
-            }
-            storage = .external(location: path, offset: offset, length: length)
+            storage = try externalStorage(external, tensor: name, byteCount: byteCount)
         } else if let raw {
-            guard raw.count == byteCount else { throw .dataSizeMismatch(tensor: name, expected: byteCount, actual: raw.count) }
-            storage = .raw(raw)
-        } else if let (field, occurrences) = typed.first {
-            var tensor = ONNXTensor(info: info, dataType: dataType, messageRange: range,
-                                    storage: .typed(field: field, occurrences: occurrences))
-            let count = try tensor.decodeTyped(bytes).count / max(1, dtype.byteWidth ?? 1)
-            guard count == elementCount || (dtype.byteWidth == nil && count * 8 / dtype.bitWidth == elementCount) else {
-                throw .dataSizeMismatch(tensor: name, expected: byteCount, actual: count * (dtype.byteWidth ?? 1))
+            guard raw.count == byteCount else {
+                throw .dataSizeMismatch(tensor: name, expected: byteCount, actual: raw.count)
             }
-            tensor = ONNXTensor(info: info, dataType: dataType, messageRange: range, storage: tensor.storage)
-            return tensor
+            storage = .raw(raw)
+        } else if let occurrences = typed[typedField(for: dtype)] {
+            let field = typedField(for: dtype)
+            let entries = try countEntries(bytes, field: field, occurrences: occurrences)
+            let width = entryWidth(field: field, dtype: dtype)
+            guard entries.multipliedReportingOverflow(by: width) == (byteCount, false) else {
+                throw .dataSizeMismatch(tensor: name, expected: byteCount, actual: entries &* width)
+            }
+            storage = .typed(field: field, occurrences: occurrences)
         } else {
             guard elementCount == 0 else { throw .noData(tensor: name) }
             storage = .empty
@@ -138,33 +221,84 @@ public struct ONNXTensor: Sendable {
         return ONNXTensor(info: info, dataType: dataType, messageRange: range, storage: storage)
     }
 
-    /// Decodes typed fields into little-endian element bytes.
+    /// Validates the `external_data` entries (location, offset, length; others are ignored).
+    private static func externalStorage(_ entries: [String: String], tensor: String, byteCount: Int)
+        throws(ONNXError) -> Storage
+    {
+        guard let path = entries["location"], !path.isEmpty else {
+            throw .invalidExternalDataEntry(tensor: tensor, key: "location")
+        }
+        guard isAllowedLocation(path) else {
+            throw .externalPathNotAllowed(tensor: tensor, location: path)
+        }
+        guard let offset = Int(entries["offset"] ?? "0"), offset >= 0 else {
+            throw .invalidExternalDataEntry(tensor: tensor, key: "offset")
+        }
+        if let text = entries["length"] {
+            guard let length = Int(text), length >= 0 else {
+                throw .invalidExternalDataEntry(tensor: tensor, key: "length")
+            }
+            guard length == byteCount else { throw .dataSizeMismatch(tensor: tensor, expected: byteCount, actual: length) }
+        }
+        guard offset.addingReportingOverflow(byteCount).overflow == false else {
+            throw .externalDataOutOfRange(tensor: tensor, location: path)
+        }
+        return .external(location: path, offset: offset, length: byteCount)
+    }
+
+    /// The number of entries in the occurrences of a typed field (checks packed payloads).
+    private static func countEntries(_ bytes: UnsafeRawBufferPointer, field: Int, occurrences: [Occurrence])
+        throws(ONNXError) -> Int
+    {
+        var count = 0
+        for occurrence in occurrences {
+            guard occurrence.wireType == 2 else {
+                count += 1
+                continue
+            }
+            switch field {
+            case 4, 10:
+                let width = field == 4 ? 4 : 8
+                guard occurrence.range.count % width == 0 else { throw .truncated(offset: occurrence.range.upperBound) }
+                count += occurrence.range.count / width
+            default:
+                var reader = ProtobufReader(bytes, range: occurrence.range)
+                while !reader.atEnd {
+                    _ = try reader.varint()
+                    count += 1
+                }
+            }
+        }
+        return count
+    }
+
+    /// Decodes the typed field into little-endian element bytes (`info.byteCount` of them).
     func decodeTyped(_ bytes: UnsafeRawBufferPointer) throws(ONNXError) -> [UInt8] {
         guard case .typed(let field, let occurrences) = storage else { return [] }
         var out: [UInt8] = []
+        out.reserveCapacity(info.byteCount ?? 0)
         func append<T: FixedWidthInteger>(_ value: T) {
             withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
         }
-        for (wireType, range) in occurrences {
-            var reader = ProtobufReader(bytes, range: range)
-            switch field {
-            case 4:   // float_data: fixed32, packed or not
-                while !reader.atEnd { append(try reader.fixed32()) }
-            case 10:  // double_data: fixed64
-                while !reader.atEnd { append(try reader.fixed64()) }
-            case 7, 11:   // int64_data, uint64_data: varints
-                while !reader.atEnd { append(try reader.varint()) }
-            default:  // int32_data: varints holding the value or its bit pattern
-                while !reader.atEnd {
+        let width = ONNXTensor.entryWidth(field: field, dtype: info.dtype)
+        for occurrence in occurrences {
+            var reader = ProtobufReader(bytes, range: occurrence.range)
+            while !reader.atEnd {
+                switch field {
+                case 4: append(try reader.fixed32())
+                case 10: append(try reader.fixed64())
+                default:
+                    // Varints: int64/uint64 values, or int32_data entries holding a value or the
+                    // bit pattern of a narrower type in their low bits.
                     let value = try reader.varint()
-                    switch info.dtype.byteWidth {
+                    switch width {
+                    case 8: append(value)
                     case 4: append(UInt32(truncatingIfNeeded: value))
                     case 2: append(UInt16(truncatingIfNeeded: value))
-                    default: out.append(UInt8(truncatingIfNeeded: value))
+                    default: append(UInt8(truncatingIfNeeded: value))
                     }
                 }
             }
-            _ = wireType
         }
         return out
     }

@@ -1,0 +1,244 @@
+/// What a ``GraphNode`` computes: an operator and its attributes, with ONNX semantics.
+///
+/// Inputs are positional (see each case); an empty input name in the node is an omitted optional
+/// input. Integer arguments that ONNX passes as inputs (a Reshape target, Slice bounds, Squeeze
+/// axes, Split sizes, ReduceMean axes, an Expand shape) may be given statically in the case; when the
+/// case holds `nil`, the argument is read from the node's integer input at run time.
+///
+/// Every float input has a gradient rule (``ComputeGraph/backward(_:outputGradients:)``), except for
+/// the integer-only operations (``shape(start:end:)``, ``constantOfShape(fill:)``, ``compare(_:)``,
+/// ``cast(toFloat:)`` to integers), which carry no gradient.
+public enum GraphOperation: Sendable, Equatable {
+    // MARK: Structure (no arithmetic)
+
+    /// `y = x`.
+    case identity
+    /// Inference-mode dropout: `y = x` (a second output, the mask, is not produced).
+    case dropout
+    /// A constant output, no inputs.
+    case constant(Value)
+    /// Converts to float (`toFloat`) or to integers (truncation toward zero).
+    case cast(toFloat: Bool)
+    /// The shape of input 0 as a 1-D integer tensor, axes `start..<end` (negative values count
+    /// from the end, `nil` end is the rank).
+    case shape(start: Int, end: Int?)
+    /// A tensor of the shape given by integer input 0, filled with `fill` (a one-element value;
+    /// `nil` means float zero).
+    case constantOfShape(fill: Value?)
+    /// ONNX Reshape: `0` copies the input dimension (unless `allowZero`), `-1` is inferred.
+    /// Target from `shape`, or from integer input 1.
+    case reshape(shape: [Int]?, allowZero: Bool)
+    /// `[d0…d(axis−1), d(axis)…]` → 2-D `[Π before, Π after]`; `axis` may be negative.
+    case flatten(axis: Int)
+    /// Removes the size-1 `axes` (from the case, else integer input 1, else every size-1 axis).
+    case squeeze(axes: [Int]?)
+    /// Inserts size-1 axes at `axes` of the output (from the case, else integer input 1).
+    case unsqueeze(axes: [Int]?)
+    /// Output axis i is input axis `perm[i]`; `nil` reverses the axes.
+    case transpose(perm: [Int]?)
+    /// `y = take(x, indices, axis)`: input 0 data, integer input 1 indices (negative allowed).
+    case gather(axis: Int)
+    /// Concatenates every present input along `axis`.
+    case concat(axis: Int)
+    /// Splits input 0 along `axis` into parts of `sizes` (from the case, else integer input 1,
+    /// else equal parts, one per output, the last one shorter).
+    case split(axis: Int, sizes: [Int]?)
+    /// ONNX Slice. Bounds from the case, else from integer inputs 1 (starts), 2 (ends),
+    /// 3 (axes, optional) and 4 (steps, optional).
+    case slice(SliceArguments?)
+    /// Broadcasts input 0 to `shape` (from the case, else integer input 1) numpy-style.
+    case expand(shape: [Int]?)
+    /// Elementwise comparison with broadcasting; integer (0/1) output.
+    case compare(Comparison)
+    /// ONNX Where: integer condition (input 0) selects input 1 where non-zero, else input 2.
+    case select
+
+    // MARK: Elementwise arithmetic
+
+    /// Two-input elementwise operator with numpy broadcasting; backward sums over broadcast axes.
+    case binary(BinaryOperator)
+    /// One-input elementwise function.
+    case unary(UnaryOperator)
+    /// `x Φ(x)`: exact (erf) or the tanh approximation.
+    case gelu(GeluApproximation)
+
+    // MARK: Normalisation and reductions
+
+    /// `exp(x) / Σ exp(x)` along `axis` (max-subtracted).
+    case softmax(axis: Int)
+    /// Normalises over the axes from `axis` to the last; inputs x, scale (optional), bias
+    /// (optional), all trailing-shaped.
+    case layerNormalization(axis: Int, epsilon: Float)
+    /// Inference batch normalisation over axis 1 with running statistics; inputs x, scale, bias,
+    /// mean, variance (each `[C]`).
+    case batchNormalization(epsilon: Float)
+    /// Mean or sum over `axes` (from the case, else integer input 1, else every axis).
+    case reduce(Reduction, axes: [Int]?, keepDims: Bool)
+    /// Mean over every axis after the first two: `[N, C, …]` → `[N, C, 1, …]`.
+    case globalAveragePool
+
+    // MARK: Weight layers
+
+    /// ONNX Gemm `Y = alpha · op(A) · op(B) + beta · C`, 2-D A and B, C broadcast to Y.
+    case gemm(GemmAttributes)
+    /// A linear layer on the last axis of input 0 (any leading axes, e.g. tokens): input 1 the
+    /// weight in `layout`, input 2 an optional bias `[out]`.
+    case linear(WeightLayout)
+    /// numpy matmul for inputs of rank ≥ 2: batched over leading axes, which broadcast.
+    case matMul
+    /// Convolution, 1-D (`[N, C, W]`) or 2-D (`[N, C, H, W]`): inputs x, weight
+    /// `[M, C/groups, kh, kw]`, optional bias `[M]`.
+    case convolution(ConvolutionAttributes)
+    /// Max pooling over the spatial axes (1-D or 2-D); backward routes to the argmax.
+    case maxPool(PoolAttributes)
+    /// Average pooling; `countIncludePad` divides by the full window including padding.
+    case averagePool(PoolAttributes, countIncludePad: Bool)
+    /// PyTorch `nn.MultiheadAttention` self-attention (query = key = value, no mask, dropout off).
+    /// Inputs: x (`[N, L, E]` if `batchFirst`, else `[L, N, E]`), in_proj_weight `[3E, E]`,
+    /// in_proj_bias `[3E]` (optional), out_proj.weight `[E, E]`, out_proj.bias `[E]` (optional).
+    case multiHeadAttention(heads: Int, batchFirst: Bool)
+
+    /// An operator this runtime does not evaluate (kept so that a loader can name it).
+    case unsupported(opType: String)
+    /// A known operator whose attributes are invalid; evaluating it throws with `reason`.
+    case invalid(opType: String, reason: String)
+}
+
+/// Layout of a 2-D weight matrix.
+public enum WeightLayout: Sendable, Equatable {
+    /// Rows are outputs: `y = W x` (PyTorch Linear, Conv, ONNX Gemm with transB = 1).
+    case outputsByInputs
+    /// Rows are inputs: `y = xᵀ W` (ONNX MatMul, Gemm with transB = 0).
+    case inputsByOutputs
+}
+
+public enum BinaryOperator: String, Sendable, Equatable, CaseIterable {
+    case add, sub, mul, div
+    /// `aᵇ` (a scalar or a tensor exponent; the exponent's gradient is defined for a > 0).
+    case pow
+    /// ONNX Mod with `fmod = 1` semantics for floats (no gradient for the divisor).
+    case mod
+}
+
+public enum UnaryOperator: String, Sendable, Equatable, CaseIterable {
+    case relu, erf, sqrt, sigmoid, tanh, neg, exp, log, abs, reciprocal
+}
+
+public enum GeluApproximation: Sendable, Equatable {
+    /// `½ x (1 + erf(x / √2))`.
+    case none
+    /// `½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+    case tanh
+}
+
+public enum Comparison: Sendable, Equatable { case equal, less, greater }
+
+public enum Reduction: Sendable, Equatable { case mean, sum }
+
+/// ONNX Gemm attributes.
+public struct GemmAttributes: Sendable, Equatable {
+    public var alpha: Float
+    public var beta: Float
+    public var transA: Bool
+    public var transB: Bool
+
+    public init(alpha: Float = 1, beta: Float = 1, transA: Bool = false, transB: Bool = false) {
+        self.alpha = alpha
+        self.beta = beta
+        self.transA = transA
+        self.transB = transB
+    }
+}
+
+/// ONNX `auto_pad`.
+public enum AutoPad: Sendable, Equatable {
+    /// Use the explicit pads.
+    case notSet
+    /// Output size `ceil(in / stride)`, extra padding at the end (`SAME_UPPER`) or start.
+    case sameUpper, sameLower
+    /// No padding.
+    case valid
+}
+
+/// Convolution attributes (ONNX Conv). Spatial lists have one entry per spatial axis; `pads` is
+/// `[begin…, end…]` (2-D: top, left, bottom, right). `nil` lists take the ONNX defaults.
+public struct ConvolutionAttributes: Sendable, Equatable {
+    public var kernelShape: [Int]?
+    public var strides: [Int]?
+    public var pads: [Int]?
+    public var dilations: [Int]?
+    public var groups: Int
+    public var autoPad: AutoPad
+
+    public init(kernelShape: [Int]? = nil, strides: [Int]? = nil, pads: [Int]? = nil, dilations: [Int]? = nil,
+                groups: Int = 1, autoPad: AutoPad = .notSet) {
+        self.kernelShape = kernelShape
+        self.strides = strides
+        self.pads = pads
+        self.dilations = dilations
+        self.groups = groups
+        self.autoPad = autoPad
+    }
+}
+
+/// Pooling attributes (ONNX MaxPool/AveragePool); lists as in ``ConvolutionAttributes``.
+public struct PoolAttributes: Sendable, Equatable {
+    public var kernelShape: [Int]
+    public var strides: [Int]?
+    public var pads: [Int]?
+    public var dilations: [Int]?
+    /// Output size rounds up; a window must still start inside the input or its leading padding.
+    public var ceilMode: Bool
+    public var autoPad: AutoPad
+
+    public init(kernelShape: [Int], strides: [Int]? = nil, pads: [Int]? = nil, dilations: [Int]? = nil,
+                ceilMode: Bool = false, autoPad: AutoPad = .notSet) {
+        self.kernelShape = kernelShape
+        self.strides = strides
+        self.pads = pads
+        self.dilations = dilations
+        self.ceilMode = ceilMode
+        self.autoPad = autoPad
+    }
+}
+
+/// Static ONNX Slice bounds: per listed axis (default `0..<starts.count`), start (inclusive) and
+/// end (exclusive), negative values count from the end, clamped; steps default to 1 and may be
+/// negative.
+public struct SliceArguments: Sendable, Equatable {
+    public var starts: [Int]
+    public var ends: [Int]
+    public var axes: [Int]?
+    public var steps: [Int]?
+
+    public init(starts: [Int], ends: [Int], axes: [Int]? = nil, steps: [Int]? = nil) {
+        self.starts = starts
+        self.ends = ends
+        self.axes = axes
+        self.steps = steps
+    }
+}
+
+/// One operator application: an ``GraphOperation`` and the names of the values it reads and writes.
+/// An empty input name is an omitted optional input; an empty output name is not stored.
+public struct GraphNode: Sendable, Equatable {
+    public var name: String
+    public var operation: GraphOperation
+    public var inputs: [String]
+    public var outputs: [String]
+
+    public init(name: String, operation: GraphOperation, inputs: [String], outputs: [String]) {
+        self.name = name
+        self.operation = operation
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+
+    /// A node from an ONNX operator name and attributes (see ``GraphOperation/init(onnxType:attributes:)``).
+    public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
+        self.init(name: name, operation: GraphOperation(onnxType: opType, attributes: attributes), inputs: inputs, outputs: outputs)
+    }
+
+    /// The ONNX operator name of ``operation`` (the original name for unsupported operators).
+    public var opType: String { operation.onnxType }
+}

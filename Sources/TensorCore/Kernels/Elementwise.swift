@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Elementwise kernels: one-input functions, GELU, and two-input operators with numpy
+/// broadcasting, each with its gradient. Loops run over raw buffers, one operator switch per call.
+public enum Elementwise {
+    // MARK: One input
+
+    /// `f(x)` elementwise.
+    public static func unary(_ op: UnaryOperator, _ x: Tensor) -> Tensor {
+        var y = x
+        y.data.withUnsafeMutableBufferPointer { p in
+            let n = p.count
+            switch op {
+            case .relu: for i in 0..<n { p[i] = p[i] > 0 ? p[i] : 0 }
+            case .erf: for i in 0..<n { p[i] = erff(p[i]) }
+            case .sqrt: for i in 0..<n { p[i] = p[i].squareRoot() }
+            case .sigmoid: for i in 0..<n { p[i] = sigmoid(p[i]) }
+            case .tanh: for i in 0..<n { p[i] = tanhf(p[i]) }
+            case .neg: for i in 0..<n { p[i] = -p[i] }
+            case .exp: for i in 0..<n { p[i] = expf(p[i]) }
+            case .log: for i in 0..<n { p[i] = logf(p[i]) }
+            case .abs: for i in 0..<n { p[i] = Swift.abs(p[i]) }
+            case .reciprocal: for i in 0..<n { p[i] = 1 / p[i] }
+            }
+        }
+        return y
+    }
+
+    /// `dx = dy ⊙ f′(x)`, from the input `x` and the forward output `y`.
+    public static func unaryBackward(_ op: UnaryOperator, input x: Tensor, output y: Tensor, outputGradient dy: Tensor) -> Tensor {
+        var dx = dy
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeBufferPointer { yp in dx.data.withUnsafeMutableBufferPointer { g in
+            let n = g.count
+            switch op {
+            case .relu: for i in 0..<n where !(xp[i] > 0) { g[i] = 0 }
+            case .erf: for i in 0..<n { g[i] *= 1.1283791671 * expf(-xp[i] * xp[i]) }   // 2/√π e^{−x²}
+            case .sqrt: for i in 0..<n { g[i] *= 0.5 / yp[i] }
+            case .sigmoid: for i in 0..<n { g[i] *= yp[i] * (1 - yp[i]) }
+            case .tanh: for i in 0..<n { g[i] *= 1 - yp[i] * yp[i] }
+            case .neg: for i in 0..<n { g[i] = -g[i] }
+            case .exp: for i in 0..<n { g[i] *= yp[i] }
+            case .log: for i in 0..<n { g[i] /= xp[i] }
+            case .abs: for i in 0..<n { g[i] *= xp[i] > 0 ? 1 : (xp[i] < 0 ? -1 : 0) }
+            case .reciprocal: for i in 0..<n { g[i] *= -yp[i] * yp[i] }
+            }
+        } } }
+        return dx
+    }
+
+    @inline(__always)
+    static func sigmoid(_ x: Float) -> Float {
+        // Stable for large |x|.
+        if x >= 0 { return 1 / (1 + expf(-x)) }
+        let e = expf(x)
+        return e / (1 + e)
+    }
+
+    // MARK: GELU
+
+    static let sqrtTwoOverPi: Float = 0.7978845608028654
+    static let invSqrtTwo: Float = 0.7071067811865476
+    static let invSqrtTwoPi: Float = 0.3989422804014327
+
+    /// GELU elementwise.
+    public static func gelu(_ x: Tensor, _ approximation: GeluApproximation) -> Tensor {
+        var y = x
+        y.data.withUnsafeMutableBufferPointer { p in
+            switch approximation {
+            case .none: for i in 0..<p.count { let v = p[i]; p[i] = 0.5 * v * (1 + erff(v * invSqrtTwo)) }
+            case .tanh: for i in 0..<p.count { let v = p[i]; p[i] = 0.5 * v * (1 + tanhf(sqrtTwoOverPi * (v + 0.044715 * v * v * v))) }
+            }
+        }
+        return y
+    }
+
+    /// `dx = dy ⊙ gelu′(x)`: `Φ(x) + x φ(x)`, or the derivative of the tanh form.
+    public static func geluBackward(_ x: Tensor, _ approximation: GeluApproximation, outputGradient dy: Tensor) -> Tensor {
+        var dx = dy
+        x.data.withUnsafeBufferPointer { xp in dx.data.withUnsafeMutableBufferPointer { g in
+            switch approximation {
+            case .none:
+                for i in 0..<g.count {
+                    let v = xp[i]
+                    g[i] *= 0.5 * (1 + erff(v * invSqrtTwo)) + v * expf(-0.5 * v * v) * invSqrtTwoPi
+                }
+            case .tanh:
+                for i in 0..<g.count {
+                    let v = xp[i]
+                    let t = tanhf(sqrtTwoOverPi * (v + 0.044715 * v * v * v))
+                    g[i] *= 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * sqrtTwoOverPi * (1 + 3 * 0.044715 * v * v)
+                }
+            }
+        } }
+        return dx
+    }
+
+    // MARK: Two inputs
+
+    /// `a ∘ b` with numpy broadcasting, or `nil` if the shapes do not broadcast.
+    public static func binary(_ op: BinaryOperator, _ a: Tensor, _ b: Tensor) -> Tensor? {
+        guard let target = Broadcasting.shape(a.shape, b.shape) else { return nil }
+        var y = Tensor(zeros: target)
+        let sa = Broadcasting.strides(of: a.shape, broadcastTo: target), sb = Broadcasting.strides(of: b.shape, broadcastTo: target)
+        a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in y.data.withUnsafeMutableBufferPointer { yp in
+            Broadcasting.forEachRow(target, sa, sb) { o, i, j, n, si, sj in
+                switch op {
+                case .add: for k in 0..<n { yp[o + k] = ap[i + k * si] + bp[j + k * sj] }
+                case .sub: for k in 0..<n { yp[o + k] = ap[i + k * si] - bp[j + k * sj] }
+                case .mul: for k in 0..<n { yp[o + k] = ap[i + k * si] * bp[j + k * sj] }
+                case .div: for k in 0..<n { yp[o + k] = ap[i + k * si] / bp[j + k * sj] }
+                case .pow:
+                    for k in 0..<n {
+                        let e = bp[j + k * sj]
+                        yp[o + k] = e == 2 ? ap[i + k * si] * ap[i + k * si] : powf(ap[i + k * si], e)
+                    }
+                case .mod: for k in 0..<n { yp[o + k] = fmodf(ap[i + k * si], bp[j + k * sj]) }
+                }
+            }
+        } } }
+        return y
+    }
+
+    /// Gradients of ``binary(_:_:_:)`` for both operands, each summed back to its own shape.
+    /// For `pow`, the exponent's gradient `aᵇ log a` is taken as 0 where `a ≤ 0`; `mod` passes
+    /// the gradient to `a` and none to `b`.
+    public static func binaryBackward(_ op: BinaryOperator, _ a: Tensor, _ b: Tensor, outputGradient dy: Tensor) -> (Tensor, Tensor) {
+        let target = dy.shape
+        let sa = Broadcasting.strides(of: a.shape, broadcastTo: target), sb = Broadcasting.strides(of: b.shape, broadcastTo: target)
+        switch op {
+        case .add:
+            return (Broadcasting.reduce(dy, to: a.shape), Broadcasting.reduce(dy, to: b.shape))
+        case .sub:
+            return (Broadcasting.reduce(dy, to: a.shape), Broadcasting.reduce(unary(.neg, dy), to: b.shape))
+        case .mod:
+            return (Broadcasting.reduce(dy, to: a.shape), Tensor(zeros: b.shape))
+        case .mul, .div, .pow:
+            var ga = Tensor(zeros: target), gb = Tensor(zeros: target)
+            a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in dy.data.withUnsafeBufferPointer { g in
+                ga.data.withUnsafeMutableBufferPointer { gap in gb.data.withUnsafeMutableBufferPointer { gbp in
+                    Broadcasting.forEachRow(target, sa, sb) { o, i, j, n, si, sj in
+                        switch op {
+                        case .mul:
+                            for k in 0..<n { let d = g[o + k]; gap[o + k] = d * bp[j + k * sj]; gbp[o + k] = d * ap[i + k * si] }
+                        case .div:
+                            for k in 0..<n {
+                                let x = ap[i + k * si], y = bp[j + k * sj], d = g[o + k]
+                                gap[o + k] = d / y; gbp[o + k] = -d * x / (y * y)
+                            }
+                        default:
+                            for k in 0..<n {
+                                let x = ap[i + k * si], y = bp[j + k * sj], d = g[o + k]
+                                gap[o + k] = y == 2 ? 2 * d * x : d * y * powf(x, y - 1)
+                                gbp[o + k] = x > 0 ? d * powf(x, y) * logf(x) : 0
+                            }
+                        }
+                    }
+                } }
+            } } }
+            return (Broadcasting.reduce(ga, to: a.shape), Broadcasting.reduce(gb, to: b.shape))
+        }
+    }
+
+    /// `a + b` for tensors of equal shape (gradient accumulation).
+    static func addInPlace(_ a: inout Tensor, _ b: Tensor) {
+        precondition(a.shape == b.shape || a.count == b.count)
+        a.data.withUnsafeMutableBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in
+            for i in 0..<ap.count { ap[i] += bp[i] }
+        } }
+    }
+
+    /// `t · s`.
+    static func scaled(_ t: Tensor, _ s: Float) -> Tensor {
+        var y = t
+        y.data.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] *= s } }
+        return y
+    }
+}

@@ -1,0 +1,171 @@
+import Testing
+import TensorCore
+import _TestSupport
+
+@Suite("graph: weight layers, activation capture, ONNX mapping, errors")
+struct GraphTests {
+    /// Conv (2 groups) → Relu → Flatten → Gemm (transB) → MatMul through a Transpose → Linear.
+    func model() -> ComputeGraph {
+        var rng = SeededGenerator(seed: 11)
+        let nodes = [
+            GraphNode(name: "conv", operation: .convolution(ConvolutionAttributes(strides: [2, 2], pads: [1, 1, 1, 1], groups: 2)),
+                      inputs: ["x", "conv.w", "conv.b"], outputs: ["c"]),
+            GraphNode(name: "relu", operation: .unary(.relu), inputs: ["c"], outputs: ["r"]),
+            GraphNode(name: "flat", operation: .flatten(axis: 1), inputs: ["r"], outputs: ["f"]),
+            GraphNode(name: "fc1", operation: .gemm(GemmAttributes(transB: true)), inputs: ["f", "fc1.w", "fc1.b"], outputs: ["h"]),
+            GraphNode(name: "t", operation: .transpose(perm: [1, 0]), inputs: ["fc2.w"], outputs: ["fc2.wt"]),
+            GraphNode(name: "fc2", operation: .matMul, inputs: ["h", "fc2.wt"], outputs: ["g"]),
+            GraphNode(name: "head", operation: .linear(.inputsByOutputs), inputs: ["g", "head.w"], outputs: ["y"]),
+        ]
+        let parameters: [String: Tensor] = [
+            "conv.w": .random([4, 1, 3, 3], using: &rng), "conv.b": .random([4], using: &rng),
+            "fc1.w": .random([5, 16], using: &rng), "fc1.b": .random([5], using: &rng),
+            "fc2.w": .random([3, 5], using: &rng), "head.w": .random([3, 2], using: &rng),
+        ]
+        return ComputeGraph(nodes: nodes, parameters: parameters, inputNames: ["x"], outputNames: ["y"])
+    }
+
+    @Test("weight layers list kind, weight parameter, layout and groups in node order")
+    func weightLayers() {
+        let layers = model().weightLayers
+        #expect(layers.map(\.nodeName) == ["conv", "fc1", "fc2", "head"])
+        #expect(layers.map(\.weight) == ["conv.w", "fc1.w", "fc2.w", "head.w"])
+        #expect(layers.map(\.kind) == [.convolution, .linear, .linear, .linear])
+        // MatMul by Transpose(W [out, in]) multiplies by W's rows: outputs × inputs.
+        #expect(layers.map(\.layout) == [.outputsByInputs, .outputsByInputs, .outputsByInputs, .inputsByOutputs])
+        #expect(layers.map(\.groups) == [2, 1, 1, 1])
+    }
+
+    @Test("capture: conv patches per group in OIHW order with the layer's stride and padding; linear rows")
+    func capture() throws {
+        let graph = model()
+        var rng = SeededGenerator(seed: 12)
+        let x = Tensor.random([2, 2, 4, 4], using: &rng)
+        var captured: [String: [Int: Tensor]] = [:]
+        let y = try graph.forward(["x": x], capture: { input in
+            #expect(graph.weightLayers[input.layer].weight == input.weight)
+            captured[input.name, default: [:]][input.group] = input.rows
+        }).outputs["y"]!
+        #expect(y.shape == [2, 2])
+        // Conv: 2 samples × 2×2 positions, d = (C/groups)·3·3 = 9, one tensor per group.
+        let group1 = try #require(captured["conv"]?[1])
+        #expect(group1.shape == [8, 9])
+        // Sample 1, output position (0, 1): window rows −1…1, columns 1…3 of channel 1 (stride 2, pad 1).
+        var expected: [Float] = []
+        for ki in -1...1 { for kj in 1...3 { expected.append(ki < 0 ? 0 : x[1, 1, ki, kj]) } }
+        #expect(Array(group1.data[(5 * 9)..<(6 * 9)]) == expected)
+        // Each patch times the group's flattened weight gives the pre-bias conv output.
+        let w = graph.parameters["conv.w"]!, b = graph.parameters["conv.b"]!
+        let conv = try ComputeGraph(nodes: [GraphNode(name: "c", operation: graph.nodes[0].operation, inputs: ["x", "w", "b"], outputs: ["c"])],
+                                    parameters: ["w": w, "b": b], inputNames: ["x"], outputNames: ["c"]).outputs(for: ["x": x])["c"]!
+        for m in 2..<4 {   // output channels of group 1
+            let dot = (0..<9).reduce(Float(0)) { $0 + group1.data[5 * 9 + $1] * w.data[m * 9 + $1] }
+            #expect(abs(dot + b.data[m] - conv[1, m, 0, 1]) < 1e-5)
+        }
+        // Linear layers see their input rows.
+        #expect(captured["fc1"]?[0]?.shape == [2, 16])
+        #expect(captured["fc2"]?[0]?.shape == [2, 5])
+        #expect(captured["head"]?[0]?.shape == [2, 3])
+    }
+
+    @Test("capture: token inputs are flattened to rows; attention reports both projections")
+    func tokenCapture() throws {
+        var rng = SeededGenerator(seed: 13)
+        let graph = ComputeGraph(
+            nodes: [GraphNode(name: "attn", operation: .multiHeadAttention(heads: 2, batchFirst: true),
+                              inputs: ["x", "in.w", "in.b", "out.w", "out.b"], outputs: ["a"]),
+                    GraphNode(name: "mlp", operation: .linear(.outputsByInputs), inputs: ["a", "mlp.w"], outputs: ["y"])],
+            parameters: ["in.w": .random([12, 4], using: &rng), "in.b": .random([12], using: &rng), "out.w": .random([4, 4], using: &rng),
+                         "out.b": .random([4], using: &rng), "mlp.w": .random([6, 4], using: &rng)],
+            inputNames: ["x"], outputNames: ["y"])
+        #expect(graph.weightLayers.map(\.nodeName) == ["attn.in_proj", "attn.out_proj", "mlp"])
+        #expect(graph.weightLayers.map(\.weight) == ["in.w", "out.w", "mlp.w"])
+        let x = Tensor.random([2, 3, 4], using: &rng)
+        var rows: [String: Tensor] = [:]
+        _ = try graph.forward(["x": x], capture: { rows[$0.name] = $0.rows })
+        #expect(rows["attn.in_proj"] == x.reshaped([6, 4]))
+        #expect(rows["attn.out_proj"]?.shape == [6, 4])
+        #expect(rows["mlp"]?.shape == [6, 4])
+    }
+
+    @Test("backward through a whole model: parameter gradients by name, input gradient, frozen constants absent")
+    func wholeModelGradients() throws {
+        let graph = model()
+        var rng = SeededGenerator(seed: 14)
+        let x = Tensor.random([2, 2, 4, 4], using: &rng)
+        let (outputs, record) = try graph.forward(["x": x], recording: true)
+        let (_, dlogits) = Normalization.crossEntropy(logits: outputs["y"]!, labels: [0, 1])
+        let gradients = try graph.backward(record, outputGradients: ["y": dlogits])
+        #expect(Set(gradients.parameters.keys) == Set(graph.parameters.keys))
+        for (name, g) in gradients.parameters { #expect(g.shape == graph.parameters[name]!.shape, "\(name)") }
+        // Finite differences on a few weights of the first layer (through Relu, Flatten, Gemm, Transpose, MatMul, Linear).
+        let w = graph.parameters["conv.w"]!
+        for i in [0, 7, 20, 35] {
+            func loss(_ delta: Float) throws -> Double {
+                let g = model()
+                g.parameters["conv.w"]!.data[i] = w.data[i] + delta
+                return Double(Normalization.crossEntropy(logits: try g.outputs(for: ["x": x])["y"]!, labels: [0, 1]).loss)
+            }
+            let numeric = (try loss(1e-2) - loss(-1e-2)) / 2e-2
+            #expect(abs(Double(gradients.parameters["conv.w"]!.data[i]) - numeric) < 2e-3 + 2e-2 * abs(numeric), "conv.w[\(i)]")
+        }
+        #expect(gradients.inputs["x"]?.shape == x.shape)
+    }
+
+    @Test("ONNX operator names and attributes map to typed operations")
+    func onnxMapping() {
+        #expect(GraphOperation(onnxType: "Gemm", attributes: ["transB": .int(1), "alpha": .float(2)])
+            == .gemm(GemmAttributes(alpha: 2, beta: 1, transA: false, transB: true)))
+        #expect(GraphOperation(onnxType: "Conv", attributes: ["group": .int(2), "pads": .ints([1, 1, 1, 1])])
+            == .convolution(ConvolutionAttributes(pads: [1, 1, 1, 1], groups: 2)))
+        #expect(GraphOperation(onnxType: "Gelu", attributes: ["approximate": .string("tanh")]) == .gelu(.tanh))
+        #expect(GraphOperation(onnxType: "AveragePool", attributes: ["kernel_shape": .ints([2, 2]), "count_include_pad": .int(1)])
+            == .averagePool(PoolAttributes(kernelShape: [2, 2]), countIncludePad: true))
+        #expect(GraphOperation(onnxType: "ReduceMean", attributes: ["axes": .ints([-1]), "keepdims": .int(0)])
+            == .reduce(.mean, axes: [-1], keepDims: false))
+        #expect(GraphOperation(onnxType: "MaxPool", attributes: [:]) == .invalid(opType: "MaxPool", reason: "no kernel_shape"))
+        #expect(GraphOperation(onnxType: "TopK", attributes: [:]) == .unsupported(opType: "TopK"))
+        for name in GraphOperation.onnxOperators {
+            let operation = GraphOperation(onnxType: name, attributes: ["kernel_shape": .ints([1]), "value_int": .int(0)])
+            #expect(operation.onnxType == name)
+        }
+    }
+
+    @Test("errors name the node: unsupported operator, shape mismatch, missing input, invalid attributes")
+    func errors() {
+        let x = Tensor(zeros: [2, 3])
+        func run(_ operation: GraphOperation, _ inputs: [String], _ parameters: [String: Tensor] = [:]) throws {
+            _ = try ComputeGraph(nodes: [GraphNode(name: "n", operation: operation, inputs: inputs, outputs: ["y"])],
+                                 parameters: parameters, inputNames: ["x"], outputNames: ["y"]).outputs(for: ["x": x])
+        }
+        #expect(throws: GraphError.unsupportedOperator(node: "n", opType: "TopK")) { try run(.unsupported(opType: "TopK"), ["x"]) }
+        #expect(throws: GraphError.invalidInput(node: "n", opType: "MatMul", reason: "inner dimensions differ: [2, 3] × [2, 3]")) {
+            try run(.matMul, ["x", "w"], ["w": Tensor(zeros: [2, 3])])
+        }
+        #expect(throws: GraphError.missingValue(node: "n", name: "nowhere")) { try run(.binary(.add), ["x", "nowhere"]) }
+        #expect(throws: GraphError.invalidInput(node: "n", opType: "MaxPool", reason: "no kernel_shape")) {
+            try run(.invalid(opType: "MaxPool", reason: "no kernel_shape"), ["x"])
+        }
+        #expect(throws: GraphError.missingGraphInput("x")) {
+            _ = try ComputeGraph(nodes: [], parameters: [:], inputNames: ["x"], outputNames: []).outputs(for: [:])
+        }
+        #expect(throws: GraphError.invalidInput(node: "n", opType: "Reshape", reason: "cannot reshape [2, 3] this way")) {
+            try run(.reshape(shape: [4, -1], allowZero: false), ["x"])
+        }
+        #expect(throws: GraphError.invalidInput(node: "n", opType: "Add", reason: "shapes [2, 3] and [2] do not broadcast")) {
+            try run(.binary(.add), ["x", "b"], ["b": Tensor(zeros: [2])])
+        }
+    }
+
+    @Test("checkGradient reports a wrong analytic gradient (the checker can fail)")
+    func checkerDetectsErrors() {
+        let x = Tensor(shape: [3], data: [0.5, -1, 2])
+        withKnownIssue {
+            // d/dx Σ x² is 2x; claim x instead.
+            checkGradient("wrong", inputs: ["x": x], analytic: ["x": x]) { v in v["x"]!.data.reduce(0.0) { $0 + Double($1 * $1) } }
+        }
+        checkGradient("right", inputs: ["x": x], analytic: ["x": Tensor(shape: [3], data: x.data.map { 2 * $0 })]) { v in
+            v["x"]!.data.reduce(0.0) { $0 + Double($1 * $1) }
+        }
+    }
+}
