@@ -21,16 +21,8 @@ public struct LayerGram: Sendable, Equatable {
     }
 
     mutating func add(_ input: ComputeGraph.LayerInput) {
-        let values = input.vectors.data.map(Double.init)
-        if input.vectorsAreColumns {
-            let n = input.vectors.shape[1]
-            BLAS.accumulateGram(&gram, columns: values, d: dimension, n: n)
-            rows += n
-        } else {
-            let n = input.vectors.shape[0]
-            BLAS.accumulateGram(&gram, rows: values, n: n, d: dimension)
-            rows += n
-        }
+        BLAS.accumulateGram(&gram, rows: input.rows)
+        rows += input.rows.shape[0]
     }
 
     /// `self + other` (Grams add across batches, files and machines).
@@ -59,7 +51,7 @@ public enum ActivationStatistics {
             let batch = Tensor(shape: [chunk.count] + data.sampleShape, data: values)
             _ = try model.graph.forward([model.inputName: batch], capture: { input in
                 let key = GramKey(layer: input.layer, group: input.group)
-                if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.dimension) }
+                if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.rows.shape[1]) }
                 grams[key]!.add(input)
             })
             start += chunk.count

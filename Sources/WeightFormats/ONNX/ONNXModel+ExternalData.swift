@@ -93,16 +93,8 @@ extension ONNXModel {
             case (8, 2): name = try reader.string()
             case (14, 0): location = Int(truncatingIfNeeded: try reader.varint())
             case (13, 2):
-                var entry = ProtobufReader(file.bytes, range: try reader.lengthDelimited())
-                var key = "", value = ""
-                while let inner = try entry.nextField() {
-                    switch (inner.number, inner.wireType) {
-                    case (1, 2): key = try entry.string()
-                    case (2, 2): value = try entry.string()
-                    default: try entry.skip(wireType: inner.wireType)
-                    }
-                }
-                entries[key] = value
+                let (key, value) = try ProtobufReader.stringEntry(file.bytes, range: try reader.lengthDelimited())
+                                entries[key] = value
             default: try reader.skip(wireType: field.wireType)
             }
         }

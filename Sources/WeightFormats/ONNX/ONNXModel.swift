@@ -63,16 +63,8 @@ public final class ONNXModel: CheckpointReader, @unchecked Sendable {
                 }
                 opsets.append((domain, version))
             case (14, 2):
-                var entry = ProtobufReader(bytes, range: try reader.lengthDelimited())
-                var key = "", value = ""
-                while let inner = try entry.nextField() {
-                    switch (inner.number, inner.wireType) {
-                    case (1, 2): key = try entry.string()
-                    case (2, 2): value = try entry.string()
-                    default: try entry.skip(wireType: inner.wireType)
-                    }
-                }
-                metadata[key] = value   // a repeated key: the last one wins
+                let (key, value) = try ProtobufReader.stringEntry(bytes, range: try reader.lengthDelimited())
+                                metadata[key] = value   // a repeated key: the last one wins
             default: try reader.skip(wireType: field.wireType)
             }
         }

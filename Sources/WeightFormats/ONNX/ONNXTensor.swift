@@ -175,16 +175,8 @@ extension ONNXTensor {
                 }
                 typed[field.number, default: []].append(Occurrence(wireType: field.wireType, range: payload))
             case (13, 2):
-                var entry = ProtobufReader(bytes, range: try reader.lengthDelimited())
-                var key = "", value = ""
-                while let inner = try entry.nextField() {
-                    switch (inner.number, inner.wireType) {
-                    case (1, 2): key = try entry.string()
-                    case (2, 2): value = try entry.string()
-                    default: try entry.skip(wireType: inner.wireType)
-                    }
-                }
-                external[key] = value
+                let (key, value) = try ProtobufReader.stringEntry(bytes, range: try reader.lengthDelimited())
+                                external[key] = value
             case (14, 0): location = Int(truncatingIfNeeded: try reader.varint())
             default: try reader.skip(wireType: field.wireType)
             }

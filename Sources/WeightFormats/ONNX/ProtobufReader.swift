@@ -113,3 +113,19 @@ struct ProtobufReader {
         }
     }
 }
+
+extension ProtobufReader {
+    /// A `StringStringEntryProto` (key = 1, value = 2; other fields skipped) occupying `range`.
+    static func stringEntry(_ bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(ONNXError) -> (String, String) {
+        var entry = ProtobufReader(bytes, range: range)
+        var key = "", value = ""
+        while let inner = try entry.nextField() {
+            switch (inner.number, inner.wireType) {
+            case (1, 2): key = try entry.string()
+            case (2, 2): value = try entry.string()
+            default: try entry.skip(wireType: inner.wireType)
+            }
+        }
+        return (key, value)
+    }
+}
