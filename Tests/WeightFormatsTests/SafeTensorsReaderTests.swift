@@ -238,9 +238,21 @@ struct SafeTensorsReaderTests {
                                safetensorsBytes(header: #"{"t":{"dtype":"F8_E4M3FN","shape":[1],"data_offsets":[0,1]}}"#, data: [0]))
     }
 
-    @Test("an escaped NUL in a tensor name is refused") func nulInName() {
+    @Test("an escaped NUL in a tensor name is refused, and in any other key (json-c would cut it short)") func nulInName() {
         expectSafeTensorsError(.nulInTensorName(tensor: "a\u{0}b"),
                                safetensorsBytes(header: #"{"a\u0000b":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, data: [0]))
+        expectSafeTensorsError(.invalidJSON(reason: "NUL character in a key", offset: 6),
+                               safetensorsBytes(header: #"{"t":{"dtype\u0000":"I8","dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, data: [0]))
+    }
+
+    @Test("50,000 tensors declared in shuffled order come out in offset order")
+    func manyTensors() throws {
+        var rng = SeededGenerator(seed: 5)
+        let count = 50_000
+        let entries = (0..<count).shuffled(using: &rng).map { #""t\#($0)":{"dtype":"F16","shape":[2],"data_offsets":[\#(4 * $0),\#(4 * $0 + 4)]}"# }
+        let file = try openSafeTensors(safetensorsBytes(header: "{" + entries.joined(separator: ",") + "}",
+                                                        data: [UInt8](repeating: 0, count: 4 * count)))
+        #expect(file.tensors.map(\.name) == (0..<count).map { "t\($0)" })
     }
 
     @Test("offsets with holes, overlaps, reversed, or not starting at 0 (test_json_attack)")
