@@ -101,6 +101,17 @@ struct SafeTensorsReaderTests {
         #expect(try openSafeTensors(safetensorsBytes(header: repeated, data: [1, 2])).tensors == [TensorInfo(name: "t", dtype: .U8, shape: [2])])
     }
 
+    @Test("a repeated tensor name whose earlier entry is malformed is refused, as serde reads every entry")
+    func shadowedEntries() {
+        let valid = #"{"dtype":"U8","shape":[1],"data_offsets":[0,1]}"#
+        expectSafeTensorsError(.malformedTensorEntry(tensor: "t", reason: "not an object"),
+                               safetensorsBytes(header: #"{"t":5,"t":"# + valid + "}", data: [0]))
+        expectSafeTensorsError(.malformedTensorEntry(tensor: "t", reason: "missing shape"),
+                               safetensorsBytes(header: #"{"t":{"dtype":"U8","data_offsets":[0,1]},"t":"# + valid + "}", data: [0]))
+        expectSafeTensorsError(.unknownDType(tensor: "t", dtype: "X"),
+                               safetensorsBytes(header: #"{"t":{"dtype":"X","shape":[],"data_offsets":[0,0]},"u":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"t":"# + valid + "}", data: [0]))
+    }
+
     @Test("metadata is kept verbatim: escapes decoded, NUL and non-ASCII in values, '/' unescaped")
     func metadataVerbatim() throws {
         let header = #"{"__metadata__":{"format":"pt","note":"a\"b\\c\u0000d\/é\ud83d\ude00"}}"#
@@ -179,6 +190,8 @@ struct SafeTensorsReaderTests {
         #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"dtype":"I8"}}"#,   // repeated fields
         #"{"__metadata__":{"a":"x"},"__metadata__":{"b":"y"}}"#,
         #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":"# + String(repeating: "[", count: 126) + String(repeating: "]", count: 126) + "}}",
+        #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":-1e400}}"#,
+        #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1"# + String(repeating: "0", count: 400) + "}}",
     ])
     func invalidJSON(header: String) {
         expectInvalidJSON(safetensorsBytes(header: header, data: [0]))
@@ -372,6 +385,11 @@ struct SafeTensorsReaderTests {
             #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#,
             #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}}"#,
             #"{"t":{"shape":[1],"data_offsets":[0,1]}}"#, #"{"t":null}"#, #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1,2]}}"#,
+            #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":[1e400]}}"#, #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":0.1e309}}"#,
+            #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":123456789012345678901234567890}}"#,
+            #"{"t":4,"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
+            #"{"t":{"dtype":"F9","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
+            #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[5,9]},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
             #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":"# + String(repeating: "[", count: 125) + String(repeating: "]", count: 125) + "}}",
             #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":"# + String(repeating: "[", count: 126) + String(repeating: "]", count: 126) + "}}",
         ]
