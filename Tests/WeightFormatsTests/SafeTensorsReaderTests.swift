@@ -424,6 +424,49 @@ struct SafeTensorsReaderTests {
         }
     }
 
+    @Test("randomly mutated headers get the Python package's verdict")
+    func mutationParity() throws {
+        let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"q":{"dtype":"F4","shape":[2],"data_offsets":[20,21]}}"#
+        var rng = SeededGenerator(seed: 2024)
+        let alphabet = Array(#"{}[]",:0123456789-+.eE\u tnfalsrN"#.utf8) + [0x09, 0x0A, 0xC3, 0xA9]
+        let directory = TemporaryDirectory()
+        var paths: [String] = []
+        for trial in 0..<400 {
+            var body = Array(header.utf8)
+            for _ in 0..<Int.random(in: 1...2, using: &rng) {
+                let at = Int.random(in: 0..<body.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: body[at] = alphabet.randomElement(using: &rng)!
+                case 1: body.remove(at: at)
+                default: body.insert(alphabet.randomElement(using: &rng)!, at: at)
+                }
+            }
+            let bytes = withUnsafeBytes(of: UInt64(body.count).littleEndian) { Array($0) } + body + [UInt8](repeating: 1, count: 21)
+            paths.append(directory.write("r\(trial).safetensors", bytes))
+        }
+        let result = try ProcessRunner.python("""
+            import sys
+            from safetensors import deserialize
+            for path in sys.argv[1:]:
+                try:
+                    deserialize(open(path, "rb").read()); print("ok")
+                except Exception as e:
+                    print(str(e).replace("\\n", " "))
+            """, paths)
+        try #require(result.status == 0, "\(result.stderr)")
+        let verdicts = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for (index, path) in paths.enumerated() {
+            do {
+                _ = try SafeTensorsFile(path: path)
+                #expect(verdicts[index] == "ok", "\(path): Swift accepts, the reference says \(verdicts[index])")
+            } catch let error as SafeTensorsError {
+                if case .nulInTensorName = error { continue }
+                #expect(verdicts[index].contains(Self.referenceMessage(for: error)),
+                        "\(String(decoding: fileContents(path).dropFirst(8).prefix(220), as: UTF8.self)): Swift says \(error), the reference says \(verdicts[index])")
+            }
+        }
+    }
+
     /// The part of the reference's message for the error that `error` corresponds to.
     static func referenceMessage(for error: SafeTensorsError) -> String {
         switch error {
