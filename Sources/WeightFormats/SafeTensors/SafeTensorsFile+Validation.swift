@@ -113,7 +113,7 @@ extension SafeTensorsFile {
         if end < header.count, !header[end...].allSatisfy(isJSONWhitespace) {
             throw .invalidJSON(reason: "trailing characters", offset: end)
         }
-        try SafeTensorsHeaderSyntax.check(header)
+        let shadowed = try SafeTensorsHeaderSyntax.check(header)
         guard json_object_is_type(root, json_type_object) != 0 else { throw .headerNotAnObject }
         var metadata: [String: String] = [:]
         var entries: [DeclaredEntry] = []
@@ -124,7 +124,22 @@ extension SafeTensorsFile {
                 entries.append(try parseTensor(name: key, value))
             }
         }
+        for (name, range) in shadowed {
+            try checkShadowedEntry(name: name, UnsafeRawBufferPointer(rebasing: header[range]), tokener: tokener)
+        }
         return (metadata, entries)
+    }
+
+    /// An entry hidden by a later one of the same name (json-c kept only the last) must still be a
+    /// well-formed entry, as serde deserializes every one.
+    private static func checkShadowedEntry(
+        name: String, _ text: UnsafeRawBufferPointer, tokener: UnsafeMutablePointer<json_tokener>
+    ) throws(SafeTensorsError) {
+        guard text.first == UInt8(ascii: "{") else { throw .malformedTensorEntry(tensor: name, reason: "not an object") }
+        json_tokener_reset(tokener)
+        let value = text.withMemoryRebound(to: CChar.self) { json_tokener_parse_ex(tokener, $0.baseAddress, Int32($0.count)) }
+        defer { if let value { json_object_put(value) } }
+        _ = try parseTensor(name: name, value)
     }
 
     private static func isJSONWhitespace(_ byte: UInt8) -> Bool {

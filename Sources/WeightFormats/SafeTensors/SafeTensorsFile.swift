@@ -4,9 +4,10 @@
 /// - Opening maps the file and reads only the 8-byte length and the JSON header, so it takes the
 ///   same time whatever the size of the data.
 /// - A file that opens is one the reference implementation (`safetensors` 0.8) also accepts, and
-///   every file it refuses is refused here with the defect it would name (see
-///   ``SafeTensorsError``); the only deliberate difference is that tensor names containing U+0000
-///   are refused.
+///   every file it refuses is refused here with the same kind of defect (see ``SafeTensorsError``;
+///   a test checks a corpus against the Python package). Deliberate differences: names and
+///   metadata keys containing U+0000 are refused, and so is a dimension above `Int.max` in an
+///   empty tensor. When a header has several defects, the one named may differ.
 /// - Tensor bytes are views into the mapping: no copy, no conversion.
 public final class SafeTensorsFile: CheckpointReader, @unchecked Sendable {
     /// The reference implementation's header size limit, in bytes.

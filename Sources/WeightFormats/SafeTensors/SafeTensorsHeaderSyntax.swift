@@ -11,24 +11,33 @@
 ///   (json-c keeps the last silently); a repeated tensor name keeps the last, as the reference does;
 /// - `-0` and integers above 2^64 − 1 in `shape`/`data_offsets` are refused (json-c reads them as 0
 ///   and 2^64 − 1);
-/// - a key containing `\u0000` is refused: json-c keeps keys as C strings and would cut it short.
+/// - a key containing `\u0000` is refused: json-c keeps keys as C strings and would cut it short;
+/// - numbers beyond the range of a double (`1e400`) are refused ("number out of range").
+/// It also reports where the earlier entries of a repeated tensor name are: the reference keeps the
+/// last but still requires every one to be a well-formed entry.
 struct SafeTensorsHeaderSyntax {
     /// serde_json refuses the 128th level of nesting.
     static let maximumDepth = 127
 
     private let text: UnsafeRawBufferPointer
     private var position = 0
+    /// Root members: where the value of each tensor name's latest entry is.
+    private var latestEntry: [String: Range<Int>] = [:]
+    /// The values of entries superseded by a later entry of the same name, in header order.
+    private var shadowedEntries: [(name: String, value: Range<Int>)] = []
 
     private enum Context {
         case root, metadata, tensorEntry(name: String), integerArray(tensor: String, field: String), other
     }
 
-    static func check(_ header: UnsafeRawBufferPointer) throws(SafeTensorsError) {
+    /// Checks `header`; returns the entries hidden by a later entry of the same tensor name.
+    static func check(_ header: UnsafeRawBufferPointer) throws(SafeTensorsError) -> [(name: String, value: Range<Int>)] {
         var syntax = SafeTensorsHeaderSyntax(text: header)
         syntax.skipWhitespace()
         try syntax.value(depth: 0, context: .root)
         syntax.skipWhitespace()
         if syntax.position < header.count { throw syntax.invalid("trailing characters") }
+        return syntax.shadowedEntries
     }
 
     private init(text: UnsafeRawBufferPointer) { self.text = text }
@@ -82,7 +91,13 @@ struct SafeTensorsHeaderSyntax {
             guard current == UInt8(ascii: ":") else { throw invalid("expected ':'") }
             position += 1
             skipWhitespace()
+            let valueStart = position
             try value(depth: depth, context: childContext)
+            if case .tensorEntry(let name) = childContext, case .root = context {
+                if let earlier = latestEntry.updateValue(valueStart..<position, forKey: name) {
+                    shadowedEntries.append((name, earlier))
+                }
+            }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): position += 1
@@ -146,6 +161,7 @@ struct SafeTensorsHeaderSyntax {
     }
 
     private mutating func number(context: Context) throws(SafeTensorsError) {
+        let start = position
         let negative = current == UInt8(ascii: "-")
         if negative { position += 1 }
         let integerStart = position
@@ -169,6 +185,10 @@ struct SafeTensorsHeaderSyntax {
         }
         if let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
             throw invalid("invalid number")   // a leading zero followed by digits
+        }
+        if !isInteger || integerEnd - integerStart > 20 {
+            let token = String(decoding: text[start..<position], as: UTF8.self)
+            guard let number = Double(token), number.isFinite else { throw invalid("number out of range") }
         }
         guard case .integerArray(let tensor, let field) = context, isInteger else { return }
         // serde_json reads `-0` as a float and integers beyond u64 as floats: not a usize.
