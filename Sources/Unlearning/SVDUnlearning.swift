@@ -73,7 +73,9 @@ public struct SVDUnlearning {
 
     /// Runs the engine on `model` with the labelled `data`.
     /// - Parameter clock: seconds since some origin, for the timings in the report.
-    public static func run(_ model: Model, data: Dataset, configuration c: Configuration, clock: () -> Double,
+    /// - Parameter statistics: per-class Grams collected earlier (`stats collect`); when given,
+    ///   they replace the statistics pass over `data` (which then serves only the search).
+    public static func run(_ model: Model, data: Dataset, statistics: StatisticsFile? = nil, configuration c: Configuration, clock: () -> Double,
                            progress: ((String, Int, Int) -> Void)? = nil) throws -> Result {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         guard !model.graph.weightLayers.isEmpty else { throw UnlearningError.noWeightLayers }
@@ -83,14 +85,26 @@ public struct SVDUnlearning {
         let forget = Set(c.forgetClasses)
         let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
                                              validationFraction: c.search ? c.validationFraction : 0, seed: c.seed)
-        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
-        guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
-        lap("select_samples")
-        let retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.batchSize,
-                                                          progress: progress.map { p in { p("retain statistics", $0, $1) } })
-        let forgetGrams = try ActivationStatistics.collect(model, data: data, indices: selection.forget, batchSize: c.batchSize,
-                                                          progress: progress.map { p in { p("forget statistics", $0, $1) } })
-        lap("collect_statistics")
+        let retainGrams: [GramKey: LayerGram], forgetGrams: [GramKey: LayerGram]
+        if let statistics {
+            try statistics.check(against: model)
+            let present = Set(statistics.grams.keys)
+            guard !present.intersection(forget).isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+            guard !present.subtracting(forget).isEmpty else { throw UnlearningError.emptyRetainSet }
+            lap("select_samples")
+            retainGrams = statistics.combined(classes: present.subtracting(forget))
+            forgetGrams = statistics.combined(classes: present.intersection(forget))
+            lap("collect_statistics")
+        } else {
+            guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+            guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
+            lap("select_samples")
+            retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.batchSize,
+                                                           progress: progress.map { p in { p("retain statistics", $0, $1) } })
+            forgetGrams = try ActivationStatistics.collect(model, data: data, indices: selection.forget, batchSize: c.batchSize,
+                                                           progress: progress.map { p in { p("forget statistics", $0, $1) } })
+            lap("collect_statistics")
+        }
         let projection = try SVDProjection(retainGrams: retainGrams, forgetGrams: forgetGrams)
         lap("eigendecomposition")
         var alphaRetain = c.alphaRetain, alphaForget = c.alphaForget

@@ -54,6 +54,9 @@ struct Apply: ParsableCommand {
     @Flag(help: "Choose α by a grid search on a validation split held out from --data (20% of every class).")
     var search = false
 
+    @Option(help: ArgumentHelp("Per-class statistics from `modelforget stats collect` to use instead of a pass over --data.", valueName: "file"))
+    var stats: String?
+
     @Option(help: "Seed for sample selection.")
     var seed: UInt64 = 0
 
@@ -93,7 +96,8 @@ struct Apply: ParsableCommand {
         var before: EvaluationReport?, after: EvaluationReport?
         do {
             if let evaluation { before = try evaluate(model, evaluation) }
-            result = try SVDUnlearning.run(model, data: dataset, configuration: configuration, clock: Self.seconds,
+            let statistics = try stats.map { try StatisticsFile.read($0) }
+            result = try SVDUnlearning.run(model, data: dataset, statistics: statistics, configuration: configuration, clock: Self.seconds,
                                            progress: progress.map { p in { phase, done, total in p(done, total); _ = phase } })
             if let evaluation {
                 let original = model.graph.parameters
@@ -102,7 +106,9 @@ struct Apply: ParsableCommand {
                 model.graph.parameters = original
             }
         } catch let error as UnlearningError {
-            throw CommandFailure("\(data): \(error)")
+            throw CommandFailure("\(stats ?? data): \(error)")
+        } catch let error as StatisticsError {
+            throw CommandFailure("\(stats ?? data): \(error)")
         } catch let error as GraphError {
             throw CommandFailure("\(options.model): \(error)")
         }
@@ -127,10 +133,13 @@ struct Apply: ParsableCommand {
             input: .init(path: source.path, format: source.format.rawValue, sha256: try Self.hashes(Self.files(of: source))),
             output: .init(path: outputPath, format: source.format.rawValue, sha256: try Self.hashes(files)),
             classes: classes.classes, configuration: configuration, alphaRetainUsed: result.alphaRetain, alphaForgetUsed: result.alphaForget,
-            samples: .init(retain: SampleSelection.countsPerClass(result.selection.retain, labels: dataset.labels!),
-                           forget: SampleSelection.countsPerClass(result.selection.forget, labels: dataset.labels!),
-                           validation: result.selection.validation.count,
-                           patchRule: "every patch of every selected sample (Grams, no subsampling)"),
+            samples: stats == nil
+                ? .init(retain: SampleSelection.countsPerClass(result.selection.retain, labels: dataset.labels!),
+                        forget: SampleSelection.countsPerClass(result.selection.forget, labels: dataset.labels!),
+                        validation: result.selection.validation.count,
+                        patchRule: "every patch of every selected sample (Grams, no subsampling)")
+                : .init(retain: [:], forget: [:], validation: result.selection.validation.count,
+                        patchRule: "statistics file \(stats!): every sample it was collected on, each class weighted equally"),
             layers: result.layers, search: result.grid,
             evaluation: evalData.map { .init(data: $0, before: before!, after: after!) }, timingsSeconds: timings)
         if let report {
