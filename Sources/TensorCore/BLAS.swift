@@ -6,6 +6,16 @@ public enum BLAS {
     /// The OpenBLAS build configuration string (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...").
     public static var configuration: String { String(cString: openblas_get_config()) }
 
+    /// Runs `body` with OpenBLAS limited to one thread (restored afterwards), for sections that
+    /// run several BLAS calls in parallel themselves: two-level threading would oversubscribe the
+    /// cores.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(previous) }
+        return try body()
+    }
+
     /// `C = alpha · op(A) · op(B) + beta · C`, row-major, through `cblas_sgemm`.
     /// `op(A)` is m × k, `op(B)` is k × n, C is m × n; `lda`/`ldb`/`ldc` are row strides.
     @inline(__always)

@@ -1,3 +1,4 @@
+import Dispatch
 import ModelRuntime
 import TensorCore
 
@@ -38,8 +39,32 @@ public struct LayerGram: Sendable, Equatable {
 /// eval mode, in batches, never holding more than one batch's activations.
 public enum ActivationStatistics {
     /// Grams keyed by `[layer index, group]`.
+    ///
+    /// The samples are split into two fixed halves that run on two threads (the machines this tool
+    /// targets have two cores); the halves' Grams are added in a fixed order, so the result does not
+    /// depend on the machine.
     public static func collect(_ model: Model, data: Dataset, indices: [Int], batchSize: Int,
                                progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
+        guard indices.count >= 2 * batchSize else {
+            return try collectSequentially(model, data: data, indices: indices, batchSize: batchSize, progress: progress)
+        }
+        let half = indices.count / 2
+        let parts = [Array(indices[..<half]), Array(indices[half...])]
+        let results = ParallelResults<[GramKey: LayerGram]>(count: 2)
+        let shared = SharedInputs(model: model, data: data)
+        BLAS.singleThreaded {
+            DispatchQueue.concurrentPerform(iterations: 2) { part in
+                results.set(part, Result { try collectSequentially(shared.model, data: shared.data, indices: parts[part], batchSize: batchSize) })
+            }
+        }
+        var total = try results.get(0)
+        for (key, gram) in try results.get(1) { total[key] = total[key].map { $0.adding(gram) } ?? gram }
+        progress?(indices.count, indices.count)
+        return total
+    }
+
+    static func collectSequentially(_ model: Model, data: Dataset, indices: [Int], batchSize: Int,
+                                    progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         var grams: [GramKey: LayerGram] = [:]
         let sampleSize = data.sampleShape.reduce(1, *)
         var start = 0
@@ -72,4 +97,39 @@ public struct GramKey: Hashable, Sendable, Comparable, Codable {
     }
 
     public static func < (a: GramKey, b: GramKey) -> Bool { (a.layer, a.group) < (b.layer, b.group) }
+}
+
+/// Results written by concurrent workers, one slot each.
+final class ParallelResults<T>: @unchecked Sendable {
+    private var slots: [Result<T, any Error>?]
+    private let lock = NSLockLike()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<T, any Error>) {
+        lock.withLock { slots[index] = result }
+    }
+
+    func get(_ index: Int) throws -> T { try slots[index]!.get() }
+}
+
+/// The read-only inputs shared by the workers (the graph is not mutated by a forward pass).
+struct SharedInputs: @unchecked Sendable {
+    let model: Model
+    let data: Dataset
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class NSLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import ModelRuntime
 import TensorCore
 
@@ -39,18 +40,29 @@ public struct SVDProjection {
 
     /// Eigendecomposes every Gram (LAPACK `dsyevd`).
     public init(retainGrams: [GramKey: LayerGram], forgetGrams: [GramKey: LayerGram]) throws {
-        func decompose(_ grams: [GramKey: LayerGram]) throws -> [GramKey: Space] {
-            var spaces: [GramKey: Space] = [:]
-            for (key, gram) in grams {
-                guard let (values, vectors) = BLAS.symmetricEigen(gram.gram, d: gram.dimension) else {
-                    throw UnlearningError.eigendecompositionFailed(layer: key.layer)
-                }
-                spaces[key] = Space(values: values.map { max($0, 0) }, vectors: vectors, dimension: gram.dimension)
+        // Every eigendecomposition is independent: two workers share them (each result is the same
+        // whichever thread computes it).
+        let jobs = retainGrams.sorted { $0.key < $1.key }.map { (true, $0.key, $0.value) }
+            + forgetGrams.sorted { $0.key < $1.key }.map { (false, $0.key, $0.value) }
+        let results = ParallelResults<Space>(count: jobs.count)
+        BLAS.singleThreaded { DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for index in stride(from: worker, to: jobs.count, by: 2) {
+                let (_, key, gram) = jobs[index]
+                results.set(index, Result {
+                    guard let (values, vectors) = BLAS.symmetricEigen(gram.gram, d: gram.dimension) else {
+                        throw UnlearningError.eigendecompositionFailed(layer: key.layer)
+                    }
+                    return Space(values: values.map { max($0, 0) }, vectors: vectors, dimension: gram.dimension)
+                })
             }
-            return spaces
+        } }
+        var retain: [GramKey: Space] = [:], forget: [GramKey: Space] = [:]
+        for (index, (isRetain, key, _)) in jobs.enumerated() {
+            let space = try results.get(index)
+            if isRetain { retain[key] = space } else { forget[key] = space }
         }
-        retain = try decompose(retainGrams)
-        forget = try decompose(forgetGrams)
+        self.retain = retain
+        self.forget = forget
     }
 
     /// `λ_i = α r_i / ((α − 1) r_i + 1)` with `r_i = σ²_i / Σ σ²`.
