@@ -66,14 +66,10 @@ public enum ActivationStatistics {
     static func collectSequentially(_ model: Model, data: Dataset, indices: [Int], batchSize: Int,
                                     progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         var grams: [GramKey: LayerGram] = [:]
-        let sampleSize = data.sampleShape.reduce(1, *)
         var start = 0
         while start < indices.count {
             let chunk = indices[start..<min(start + batchSize, indices.count)]
-            var values: [Float] = []
-            values.reserveCapacity(chunk.count * sampleSize)
-            for i in chunk { values += data.x.data[(i * sampleSize)..<((i + 1) * sampleSize)] }
-            let batch = Tensor(shape: [chunk.count] + data.sampleShape, data: values)
+            let batch = try data.samples(Array(chunk))
             _ = try model.graph.forward([model.inputName: batch], capture: { input in
                 let key = GramKey(layer: input.layer, group: input.group)
                 if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.rows.shape[1]) }

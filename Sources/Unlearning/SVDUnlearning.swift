@@ -159,17 +159,9 @@ public struct SVDUnlearning {
 
     /// Retain-class and forget-class accuracy on `indices`.
     public static func accuracies(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws -> (Double, Double) {
-        let subset = Dataset(x: gather(data, indices), labels: indices.map { labels[$0] })
+        let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
         let logits = try Evaluation.logits(model, subset, batchSize: batchSize)
         let report = Evaluation.report(predictions: Evaluation.predictions(logits), labels: subset.labels!, classes: logits.shape[1], forget: forget)
         return (report.retainAccuracy ?? 0, report.forgetAccuracy ?? 0)
-    }
-
-    static func gather(_ data: Dataset, _ indices: [Int]) -> Tensor {
-        let size = data.sampleShape.reduce(1, *)
-        var values: [Float] = []
-        values.reserveCapacity(indices.count * size)
-        for i in indices { values += data.x.data[(i * size)..<((i + 1) * size)] }
-        return Tensor(shape: [indices.count] + data.sampleShape, data: values)
     }
 }

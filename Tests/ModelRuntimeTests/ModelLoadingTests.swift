@@ -211,3 +211,30 @@ struct UnsupportedONNXTests {
         #expect(cli.stderr == "\(path): node 'pick': operator TopK is not supported\n")
     }
 }
+
+@Suite("data sets")
+struct DatasetTests {
+    @Test("inputs stay in mapped files when they can; every container gives the same samples")
+    func fileBackedSamples() throws {
+        let directory = TemporaryDirectory()
+        let npz = try Dataset.load(Fixtures.path("Samples/digits-test.npz"))
+        let safetensors = try Dataset.load(Fixtures.path("Samples/digits-test.safetensors"))
+        #expect(npz.isFileBacked && safetensors.isFileBacked)
+        let deflated = directory.path("d.npz")
+        _ = try ProcessRunner.modelforget(["convert", Fixtures.path("Samples/digits-test.npz"), deflated, "--compress"])
+        let compressed = try Dataset.load(deflated)
+        #expect(!compressed.isFileBacked)   // a deflated member cannot be sliced: decoded once
+        let f16 = directory.path("h.safetensors")
+        _ = try ProcessRunner.modelforget(["convert", Fixtures.path("Samples/digits-test.safetensors"), f16, "--dtype", "F16"])
+        let half = try Dataset.load(f16)
+        let indices = [539, 0, 17, 17, 250]
+        let expected = try npz.samples(indices)
+        #expect(try safetensors.samples(indices) == expected)
+        #expect(try compressed.samples(indices) == expected)
+        #expect(try npz.batch(3..<6) == npz.samples([3, 4, 5]))
+        // F16 inputs decode to the nearest F16 of each pixel.
+        let decoded = try half.samples(indices)
+        #expect(zip(decoded.data, expected.data).allSatisfy { abs($0 - $1) <= 1e-3 })
+        #expect(npz.labels == safetensors.labels && npz.count == 540 && npz.sampleShape == [1, 8, 8])
+    }
+}

@@ -13,14 +13,12 @@ struct StatisticsFileTests {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         let half = data.count / 2
-        let size = data.sampleShape.reduce(1, *)
-        func part(_ range: Range<Int>) -> Dataset {
-            Dataset(x: Tensor(shape: [range.count] + data.sampleShape, data: Array(data.x.data[(range.lowerBound * size)..<(range.upperBound * size)])),
-                    labels: Array(data.labels![range]))
+        func part(_ range: Range<Int>) throws -> Dataset {
+            Dataset(x: try data.batch(range), labels: Array(data.labels![range]))
         }
         let whole = try StatisticsFile.collect(model, data: data, batchSize: 128)
-        let first = try StatisticsFile.collect(model, data: part(0..<half), batchSize: 100)
-        let second = try StatisticsFile.collect(model, data: part(half..<data.count), batchSize: 77)
+        let first = try StatisticsFile.collect(model, data: try part(0..<half), batchSize: 100)
+        let second = try StatisticsFile.collect(model, data: try part(half..<data.count), batchSize: 77)
         let directory = TemporaryDirectory()
         try first.write(to: directory.path("a.safetensors"))
         try second.write(to: directory.path("b.safetensors"))

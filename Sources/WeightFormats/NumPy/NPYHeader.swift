@@ -1,5 +1,8 @@
 /// The parsed header of a `.npy` array: its dtype, byte order, memory order and shape.
 public struct NPYHeader: Equatable, Sendable {
+    /// Whether the data must be byte-swapped or transposed to become little-endian C order.
+    public var needsConversion: Bool { (bigEndian && (dtype.byteWidth ?? 1) > 1) || (fortranOrder && shape.filter { $0 > 1 }.count > 1) }
+
     public var dtype: DType
     public var bigEndian: Bool
     public var fortranOrder: Bool

@@ -63,6 +63,9 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         self.members = members
     }
 
+    /// The `.npy` header of the member holding `name`.
+    public func header(of name: String) -> NPYHeader? { members[name]?.header }
+
     /// Whether the tensor's member is stored uncompressed and read in place from the mapped file
     /// (then ``withBytes(of:_:)`` copies nothing unless the data is big-endian or Fortran order).
     public func readsInPlace(_ name: String) -> Bool {
