@@ -49,6 +49,13 @@ public enum Evaluation {
         return Tensor(shape: [inputs.count, classes], data: all)
     }
 
+    /// Runs `model` over the labelled `data` and reports its accuracies (``report(predictions:labels:classes:forget:)``).
+    public static func evaluate(_ model: Model, _ data: Dataset, forget: Set<Int>, batchSize: Int,
+                                progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
+        let logits = try Self.logits(model, data, batchSize: batchSize, progress: progress)
+        return report(predictions: predictions(logits), labels: data.labels ?? [], classes: logits.shape[1], forget: forget)
+    }
+
     /// The index of the largest logit of each row (the first on ties).
     public static func predictions(_ logits: Tensor) -> [Int] {
         let classes = logits.shape[1]

@@ -135,8 +135,7 @@ public struct SVDUnlearning {
         for (index, layer) in model.graph.weightLayers.enumerated() {
             guard let before = model.graph.parameters[layer.weight], let after = edited[layer.weight] else { continue }
             let keys = (0..<layer.groups).map { GramKey(layer: index, group: $0) }
-            var change = 0.0, norm = 0.0
-            for (a, b) in zip(before.data, after.data) { change += Double(b - a) * Double(b - a); norm += Double(a) * Double(a) }
+            let (change, norm) = Self.squaredNorms(before, after)
             layers.append(LayerReport(weight: layer.weight, node: layer.nodeName, kind: layer.kind == .convolution ? "conv" : "linear",
                                       dimension: projection.retain[keys[0]]?.dimension ?? 0, groups: layer.groups,
                                       retainEffectiveRank: keys.compactMap { projection.retain[$0]?.effectiveRank }.reduce(0, +) / Double(layer.groups),
@@ -147,12 +146,21 @@ public struct SVDUnlearning {
                       grid: grid, timings: timings)
     }
 
+    /// `(‖after − before‖²_F, ‖before‖²_F)`, summed in float64.
+    static func squaredNorms(_ before: Tensor, _ after: Tensor) -> (change: Double, norm: Double) {
+        var change = 0.0, norm = 0.0
+        for (a, b) in zip(before.data, after.data) { change += Double(b - a) * Double(b - a); norm += Double(a) * Double(a) }
+        return (change, norm)
+    }
+
     /// ‖ΔW‖_F / ‖W‖_F over all edited weights.
     static func relativeChange(_ edited: [String: Tensor], _ original: [String: Tensor]) -> Double {
         var change = 0.0, norm = 0.0
         for (name, after) in edited {
             guard let before = original[name] else { continue }
-            for (a, b) in zip(before.data, after.data) { change += Double(b - a) * Double(b - a); norm += Double(a) * Double(a) }
+            let layer = squaredNorms(before, after)
+            change += layer.change
+            norm += layer.norm
         }
         return norm > 0 ? (change / norm).squareRoot() : 0
     }
@@ -160,8 +168,7 @@ public struct SVDUnlearning {
     /// Retain-class and forget-class accuracy on `indices`.
     public static func accuracies(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws -> (Double, Double) {
         let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        let logits = try Evaluation.logits(model, subset, batchSize: batchSize)
-        let report = Evaluation.report(predictions: Evaluation.predictions(logits), labels: subset.labels!, classes: logits.shape[1], forget: forget)
+        let report = try Evaluation.evaluate(model, subset, forget: forget, batchSize: batchSize)
         return (report.retainAccuracy ?? 0, report.forgetAccuracy ?? 0)
     }
 }

@@ -159,9 +159,7 @@ struct Apply: ParsableCommand {
     }
 
     func evaluate(_ model: Model, _ data: Dataset) throws -> EvaluationReport {
-        let logits = try Evaluation.logits(model, data, batchSize: options.batchSize)
-        return Evaluation.report(predictions: Evaluation.predictions(logits), labels: data.labels ?? [], classes: logits.shape[1],
-                                 forget: Set(classes.classes))
+        try Evaluation.evaluate(model, data, forget: Set(classes.classes), batchSize: options.batchSize)
     }
 
     static func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }

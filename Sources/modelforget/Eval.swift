@@ -32,9 +32,10 @@ struct Eval: ParsableCommand {
         let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: data)
-        let logits = try runModel { try Evaluation.logits(model, dataset, batchSize: options.batchSize, progress: options.progress("eval")) }
-        let report = Evaluation.report(predictions: Evaluation.predictions(logits), labels: dataset.labels ?? [],
-                                       classes: logits.shape[1], forget: Set(classes?.classes ?? []))
+        let report = try runModel {
+            try Evaluation.evaluate(model, dataset, forget: Set(classes?.classes ?? []), batchSize: options.batchSize,
+                                    progress: options.progress("eval"))
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
