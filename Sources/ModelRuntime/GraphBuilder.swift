@@ -37,7 +37,7 @@ struct GraphBuilder {
     }
 
     mutating func batchNorm(_ x: String, prefix: String, epsilon: Float = 1e-5) -> String {
-        add("BatchNormalization", ["\(prefix).weight", "\(prefix).bias", "\(prefix).running_mean", "\(prefix).running_var"].reduce([x]) { $0 + [$1] },
+        add("BatchNormalization", [x, "\(prefix).weight", "\(prefix).bias", "\(prefix).running_mean", "\(prefix).running_var"],
             name: prefix, attributes: ["epsilon": .float(epsilon)])
     }
 

@@ -16,7 +16,9 @@ extension Model {
                 if archFormat == .onnx {
                     return try fromONNX(try ONNXModel(path: architecture), checkpoint: checkpoint)
                 }
-                return try ArchitectureSpec.load(architecture).model(checkpoint: checkpoint)
+                var model = try ArchitectureSpec.load(architecture).model(checkpoint: checkpoint)
+                model.source = .architectureSpec(path: architecture)
+                return model
             } catch let error as WeightFileError {
                 throw error
             } catch let error as ModelError {

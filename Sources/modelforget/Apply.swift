@@ -81,8 +81,8 @@ struct Apply: ParsableCommand {
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: data)
         let evaluation = try evalData.map { try Dataset.load($0, xKey: keys.xKey, yKey: keys.yKey) }
-        let modelPath = try Checkpoint.open(options.model).path
-        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: modelPath, classes: classes.classes)
+        let source = try Checkpoint.open(options.model)
+        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: source.path, classes: classes.classes)
         var configuration = SVDUnlearning.Configuration(forgetClasses: classes.classes)
         configuration.retainSamples = retainSamples
         configuration.forgetSamples = forgetSamples
@@ -113,7 +113,6 @@ struct Apply: ParsableCommand {
             throw CommandFailure("\(options.model): \(error)")
         }
         let writeStart = Self.seconds()
-        let source = try Checkpoint.open(options.model)
         let provenance = [
             "modelforget.tool": "modelforget", "modelforget.version": ModelForget.version, "modelforget.method": "svd",
             "modelforget.classes": classes.classes.map(String.init).joined(separator: ","),
@@ -143,16 +142,12 @@ struct Apply: ParsableCommand {
             layers: result.layers, search: result.grid,
             evaluation: evalData.map { .init(data: $0, before: before!, after: after!) }, timingsSeconds: timings)
         if let report {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let writer = try AtomicFileWriter(destination: report)
-            try writer.write(Array(try encoder.encode(record)) + [0x0A])
+            try writer.write(try jsonText(record) + "\n")
             try writer.commit()
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            Terminal.print(String(decoding: try encoder.encode(record.summary), as: UTF8.self))
+            Terminal.print(try jsonText(record.summary))
         } else {
             Terminal.print(record.summary.text)
         }

@@ -37,9 +37,7 @@ struct Eval: ParsableCommand {
                                     progress: options.progress("eval"))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            Terminal.print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            Terminal.print(try jsonText(report))
         } else {
             Terminal.print(text(report))
         }

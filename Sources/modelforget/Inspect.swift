@@ -27,7 +27,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let reader = try Checkpoint.open(file)
         let report = InspectReport(reader: reader)
-        Terminal.print(json ? try report.jsonText() : report.text())
+        Terminal.print(json ? try jsonText(report) : report.text())
     }
 }
 
@@ -71,12 +71,6 @@ struct InspectReport: Encodable {
         tensorCount = tensors.count
         parameterCount = reader.tensors.reduce(0) { $0 + ($1.elementCount ?? 0) }
         totalBytes = tensors.reduce(0) { $0 + $1.bytes }
-    }
-
-    func jsonText() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     func text() -> String {

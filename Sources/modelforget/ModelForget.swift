@@ -42,6 +42,13 @@ struct CommandFailure: Error {
     init(_ message: String) { self.message = message }
 }
 
+/// The CLI's JSON: indented, keys sorted (stable for scripts), `/` not escaped.
+func jsonText<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
 enum Terminal {
     static func error(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
