@@ -397,11 +397,8 @@ struct SafeTensorsReaderTests {
         return corpus
     }()
 
-    @Test("accepts and refuses exactly what the Python safetensors package does, with the same kind of error")
-    func referenceParity() throws {
-        let directory = TemporaryDirectory()
-        var paths: [String] = []
-        for (index, bytes) in Self.parityCorpus.enumerated() { paths.append(directory.write("p\(index).safetensors", bytes)) }
+    /// The Python safetensors package's verdict on each file: "ok", or its error message on one line.
+    static func referenceVerdicts(_ paths: [String]) throws -> [String] {
         let result = try ProcessRunner.python("""
             import sys
             from safetensors import deserialize
@@ -412,7 +409,15 @@ struct SafeTensorsReaderTests {
                     print(str(e).replace("\\n", " "))
             """, paths)
         try #require(result.status == 0, "\(result.stderr)")
-        let verdicts = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        return result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    @Test("accepts and refuses exactly what the Python safetensors package does, with the same kind of error")
+    func referenceParity() throws {
+        let directory = TemporaryDirectory()
+        var paths: [String] = []
+        for (index, bytes) in Self.parityCorpus.enumerated() { paths.append(directory.write("p\(index).safetensors", bytes)) }
+        let verdicts = try Self.referenceVerdicts(paths)
         for (index, path) in paths.enumerated() {
             let reference = verdicts[index]
             do {
@@ -444,17 +449,7 @@ struct SafeTensorsReaderTests {
             let bytes = withUnsafeBytes(of: UInt64(body.count).littleEndian) { Array($0) } + body + [UInt8](repeating: 1, count: 21)
             paths.append(directory.write("r\(trial).safetensors", bytes))
         }
-        let result = try ProcessRunner.python("""
-            import sys
-            from safetensors import deserialize
-            for path in sys.argv[1:]:
-                try:
-                    deserialize(open(path, "rb").read()); print("ok")
-                except Exception as e:
-                    print(str(e).replace("\\n", " "))
-            """, paths)
-        try #require(result.status == 0, "\(result.stderr)")
-        let verdicts = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let verdicts = try Self.referenceVerdicts(paths)
         for (index, path) in paths.enumerated() {
             do {
                 _ = try SafeTensorsFile(path: path)
