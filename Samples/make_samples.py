@@ -82,9 +82,10 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, widths=(16, 32, 64), blocks=(2, 2, 2), classes=10):
+    def __init__(self, widths=(16, 32, 64), blocks=(2, 2, 2), classes=10, channels=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, widths[0], 3, 1, 1, bias=False)
+        self.stages = len(widths)
+        self.conv1 = nn.Conv2d(channels, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
         inplanes = widths[0]
@@ -99,7 +100,8 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
+        for index in range(self.stages):
+            x = getattr(self, f"layer{index + 1}")(x)
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 

@@ -35,18 +35,22 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
 public enum Evaluation {
     /// Runs `model` over `inputs` in batches of `batchSize`; `progress(done, total)` after each.
     public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
-        var all: [Float] = []
-        var classes = 0
-        var start = 0
-        while start < inputs.count {
-            let end = min(start + batchSize, inputs.count)
-            let logits = try model.logits(inputs.batch(start..<end))
-            classes = logits.shape.last ?? 0
-            all += logits.data
-            start = end
-            progress?(end, inputs.count)
+        let batches = (inputs.count + batchSize - 1) / batchSize
+        let lock = Parallel.Lock()
+        var done = 0
+        let shared = UncheckedInputs(model: model, inputs: inputs)
+        // Each batch is independent, so the workers' results do not depend on who computes which.
+        let results = try Parallel.map(batches) { index in
+            let range = (index * batchSize)..<min((index + 1) * batchSize, shared.inputs.count)
+            let logits = try shared.model.logits(shared.inputs.batch(range))
+            lock.withLock {
+                done += range.count
+                progress?(done, shared.inputs.count)
+            }
+            return logits
         }
-        return Tensor(shape: [inputs.count, classes], data: all)
+        let classes = results.first?.shape.last ?? 0
+        return Tensor(shape: [inputs.count, classes], data: results.flatMap(\.data))
     }
 
     /// Runs `model` over the labelled `data` and reports its accuracies (``report(predictions:labels:classes:forget:)``).
@@ -89,4 +93,10 @@ public enum Evaluation {
                                 retainAccuracy: forget.isEmpty ? nil : accuracy { !forget.contains($0) },
                                 confusion: confusion, samples: labels.count)
     }
+}
+
+/// A model and data set read by parallel workers (a forward pass does not mutate the graph).
+private struct UncheckedInputs: @unchecked Sendable {
+    let model: Model
+    let inputs: Dataset
 }

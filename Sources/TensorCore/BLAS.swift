@@ -6,15 +6,12 @@ public enum BLAS {
     /// The OpenBLAS build configuration string (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...").
     public static var configuration: String { String(cString: openblas_get_config()) }
 
-    /// Runs `body` with OpenBLAS limited to one thread (restored afterwards), for sections that
-    /// run several BLAS calls in parallel themselves: two-level threading would oversubscribe the
-    /// cores.
-    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = openblas_get_num_threads()
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(previous) }
-        return try body()
-    }
+    /// OpenBLAS runs on one thread, set once before the first call: TensorCore parallelises its
+    /// own work over fixed pieces (``Parallel``). OpenBLAS's thread count is process-wide state;
+    /// changing it while other threads are inside BLAS calls is unsafe (it can hang), and
+    /// threaded kernels such as `dpotrf` round differently from single-threaded ones, so results
+    /// would depend on the core count.
+    static let configured: Void = openblas_set_num_threads(1)
 
     /// `C = alpha · op(A) · op(B) + beta · C`, row-major, through `cblas_sgemm`.
     /// `op(A)` is m × k, `op(B)` is k × n, C is m × n; `lda`/`ldb`/`ldc` are row strides.
@@ -22,6 +19,7 @@ public enum BLAS {
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = configured
         guard m > 0, n > 0 else { return }
         if k == 0 {
             if beta == 0 { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
@@ -35,6 +33,7 @@ public enum BLAS {
     public static func dgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double = 1,
                              a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                              beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        _ = configured
         guard m > 0, n > 0, k > 0 else { return }
         cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -44,6 +43,7 @@ public enum BLAS {
     /// (upper triangle through `cblas_dsyrk`, then mirrored: `gram` stays fully symmetric).
     /// Indices are 32-bit (LP64 OpenBLAS): `n`, `d` must be below 2³¹.
     public static func accumulateGram(_ gram: inout [Double], rows x: [Double], n: Int, d: Int) {
+        _ = configured
         precondition(gram.count == d * d && x.count == n * d)
         guard n > 0 else { return }
         x.withUnsafeBufferPointer { xp in
@@ -56,12 +56,15 @@ public enum BLAS {
     }
 
     /// Adds `XᵀX` of the n × d row-major float32 matrix `rows` to the d × d float64 Gram `gram`.
-    /// Rows are widened to float64 in blocks (at most 64 Ki elements at a time), so the
-    /// accumulation is in float64 without copying all of `rows`.
+    /// Rows are widened to float64 in blocks of at least 256 rows (or 1 Mi elements), so the
+    /// accumulation is in float64 without copying all of `rows`, and each `dsyrk` is a rank-256+
+    /// update that runs near GEMM speed (a thin block would make every call re-stream the whole
+    /// d × d triangle from memory).
     public static func accumulateGram(_ gram: inout [Double], rows: UnsafeBufferPointer<Float>, n: Int, d: Int) {
+        _ = configured
         precondition(gram.count == d * d && rows.count == n * d)
         guard n > 0, d > 0 else { return }
-        let blockRows = max(1, 65_536 / d)
+        let blockRows = max(256, (1 << 20) / d)
         var block = [Double](repeating: 0, count: min(n, blockRows) * d)
         var start = 0
         gram.withUnsafeMutableBufferPointer { gp in
@@ -80,6 +83,7 @@ public enum BLAS {
 
     /// `accumulateGram` for a float32 `[n, d]` tensor.
     public static func accumulateGram(_ gram: inout [Double], rows x: Tensor) {
+        _ = configured
         precondition(x.rank == 2, "Gram rows must be [n, d], got \(x.shape)")
         x.data.withUnsafeBufferPointer { accumulateGram(&gram, rows: $0, n: x.shape[0], d: x.shape[1]) }
     }
@@ -88,6 +92,7 @@ public enum BLAS {
     /// - Returns: eigenvalues in descending order and the matching eigenvectors as the columns of a
     ///   row-major d × d matrix, or `nil` if LAPACK did not converge.
     public static func symmetricEigen(_ matrix: [Double], d: Int) -> (values: [Double], vectors: [Double])? {
+        _ = configured
         precondition(matrix.count == d * d)
         guard d > 0 else { return ([], []) }
         var a = matrix
@@ -102,5 +107,28 @@ public enum BLAS {
             for i in 0..<d { vectors[i * d + j] = a[i * d + (d - 1 - j)] }
         }
         return (values, vectors)
+    }
+
+    /// Cholesky factorisation `A = Uᵀ U` of a symmetric positive definite d × d float64 matrix
+    /// (`LAPACKE_dpotrf`, upper triangle), in place.
+    /// - Returns: `false` if `A` is not positive definite (or holds NaN).
+    public static func choleskyFactor(_ a: inout [Double], d: Int) -> Bool {
+        _ = configured
+        precondition(a.count == d * d)
+        guard d > 0 else { return true }
+        return LAPACKE_dpotrf(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(d), &a, Int32(d)) == 0
+    }
+
+    /// Overwrites the r × d row-major `rows` with `rows · A⁻¹`, given the factor of the symmetric
+    /// `A` from ``choleskyFactor(_:d:)`` (`LAPACKE_dpotrs`: row-major r × d is column-major d × r,
+    /// the right-hand sides `rowsᵀ` of `A Z = rowsᵀ`).
+    public static func choleskySolveRows(_ factor: [Double], d: Int, rows: UnsafeMutablePointer<Double>, count r: Int) {
+        _ = configured
+        precondition(factor.count == d * d)
+        guard d > 0, r > 0 else { return }
+        let info = factor.withUnsafeBufferPointer { f in
+            LAPACKE_dpotrs(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(d), Int32(r), f.baseAddress, Int32(d), rows, Int32(d))
+        }
+        precondition(info == 0, "dpotrs rejected its arguments (\(info))")
     }
 }

@@ -39,13 +39,13 @@ extension ComputeGraph {
                 nodeInputs.append(value)
             }
             // The node's capture: `slot` is the layer's position among the node's weight layers.
-            var layerCapture: ((Int, Int, Tensor) -> Void)?
+            var layerCapture: ((Int, Int, LayerInput.Source) -> Void)?
             if let capture, let layers = layersOfNode[index] {
                 let infos = weightLayers
-                layerCapture = { slot, group, rows in
+                layerCapture = { slot, group, source in
                     guard slot < layers.count else { return }
                     let layer = layers[slot]
-                    capture(LayerInput(layer: layer, group: group, rows: rows, name: infos[layer].nodeName, weight: infos[layer].weight))
+                    capture(LayerInput(layer: layer, group: group, name: infos[layer].nodeName, weight: infos[layer].weight, source: source))
                 }
             }
             let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture)
@@ -73,7 +73,7 @@ extension ComputeGraph {
 
     // MARK: - Operator dispatch
 
-    func evaluate(_ node: GraphNode, _ inputs: [Value?], capture: ((Int, Int, Tensor) -> Void)?) throws -> ([Value], Saved) {
+    func evaluate(_ node: GraphNode, _ inputs: [Value?], capture: ((Int, Int, LayerInput.Source) -> Void)?) throws -> ([Value], Saved) {
         let operands = Operands(node: node, values: inputs)
         func fail(_ reason: String) -> GraphError { operands.fail(reason) }
         func unwrap(_ result: Result<Tensor, ShapeMismatch>) throws -> Tensor {
@@ -241,23 +241,23 @@ extension ComputeGraph {
             return ([.float(Pooling.globalAverage(x))], .none)
         case .gemm(let attributes):
             let a = try operands.float(0), b = try operands.float(1)
-            if let capture, a.rank == 2 { capture(0, 0, attributes.transA ? Self.transpose2D(a) : a) }
+            if let capture, a.rank == 2 { capture(0, 0, .rows(attributes.transA ? Self.transpose2D(a) : a, samples: attributes.transA ? a.shape[1] : a.shape[0])) }
             return ([.float(try unwrap(Dense.gemm(a, b, try operands.optionalFloat(2), attributes)))], .none)
         case .linear(let layout):
             let x = try operands.float(0), w = try operands.float(1)
-            if let capture, let d = x.shape.last, w.rank == 2 { capture(0, 0, x.reshaped([x.count / max(d, 1), d])) }
+            if let capture, let d = x.shape.last, w.rank == 2 { capture(0, 0, .rows(x.reshaped([x.count / max(d, 1), d]), samples: x.rank > 1 ? x.shape[0] : 1)) }
             return ([.float(try unwrap(Dense.linear(x, weight: w, bias: try operands.optionalFloat(2), layout: layout)))], .none)
         case .matMul:
             let a = try operands.float(0), b = try operands.float(1)
-            if let capture, b.rank == 2, let d = a.shape.last { capture(0, 0, a.reshaped([a.count / max(d, 1), d])) }
+            if let capture, b.rank == 2, let d = a.shape.last { capture(0, 0, .rows(a.reshaped([a.count / max(d, 1), d]), samples: a.rank > 1 ? a.shape[0] : 1)) }
             return ([.float(try unwrap(Dense.matmul(a, b)))], .none)
         case .convolution(let attributes):
             let x = try operands.float(0), w = try operands.float(1)
             let bias = try operands.optionalFloat(2)
             let geometry = try ConvolutionGeometry.resolve(input: x.shape, weight: w.shape, attributes).get(orThrow: fail)
             if let bias, bias.count != geometry.outChannels { throw fail("bias \(bias.shape) does not have \(geometry.outChannels) elements") }
-            let y = Convolution.forward(x, weight: w, bias: bias, geometry: geometry,
-                                        patches: capture.map { hook in { group, rows in hook(0, group, rows) } })
+            if let capture { for group in 0..<geometry.groups { capture(0, group, .patches(x, geometry)) } }
+            let y = Convolution.forward(x, weight: w, bias: bias, geometry: geometry)
             return ([.float(y.reshaped(geometry.outputShape(rank: x.rank)))], .convolution(geometry))
         case .maxPool(let attributes):
             let x = try operands.float(0)
@@ -275,7 +275,7 @@ extension ComputeGraph {
             let result = Attention.forward(x, inWeight: try operands.float(1), inBias: try operands.optionalFloat(2),
                                            outWeight: try operands.float(3), outBias: try operands.optionalFloat(4),
                                            heads: heads, batchFirst: batchFirst,
-                                           capture: capture.map { hook in { slot, rows in hook(slot, 0, rows) } })
+                                           capture: capture.map { hook in { slot, rows, samples in hook(slot, 0, .rows(rows, samples: samples)) } })
             switch result {
             case .success(let (y, saved)): return ([.float(y)], .attention(saved))
             case .failure(let mismatch): throw fail(mismatch.description)

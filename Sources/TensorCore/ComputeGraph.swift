@@ -65,19 +65,88 @@ public final class ComputeGraph: @unchecked Sendable {
 
     /// The input vectors one weight layer multiplies during a forward pass.
     ///
-    /// `rows` is `[n, d]`: for linear layers every input row (leading axes flattened, so each token
-    /// is a row); for convolutions the unfolded patches of group `group` in OIHW order (channel,
-    /// kernel row, kernel column) taken with the layer's own stride, padding and dilation, one row
-    /// per sample and output position.
+    /// Conceptually a `[count, dimension]` matrix: for linear layers every input row (leading axes
+    /// flattened, so each token is a row); for convolutions the unfolded patches of group `group`
+    /// in OIHW order (channel, kernel row, kernel column) taken with the layer's own stride,
+    /// padding and dilation, one per sample and output position. Patches are not materialised:
+    /// ``copyVectors(sample:positions:into:)`` unfolds only the ones asked for, so a consumer that
+    /// subsamples never pays for the full unfolded matrix (`positions × patch length` per sample).
     public struct LayerInput: Sendable {
         /// Index into ``ComputeGraph/weightLayers``.
         public var layer: Int
         public var group: Int
-        public var rows: Tensor
         /// The layer's ``WeightLayer/nodeName``.
         public var name: String
         /// The layer's weight parameter name.
         public var weight: String
+        let source: Source
+
+        enum Source: Sendable {
+            /// Rows of a `[samples · perSample, d]` matrix, sample-major (axis 0 of the layer's
+            /// input is the sample axis): vector `j` of sample `s` is row `s · perSample + j`.
+            case rows(Tensor, samples: Int)
+            /// Patches of a convolution input.
+            case patches(Tensor, ConvolutionGeometry)
+        }
+
+        init(layer: Int, group: Int, name: String, weight: String, source: Source) {
+            self.layer = layer; self.group = group; self.name = name; self.weight = weight; self.source = source
+        }
+
+        /// Samples in the batch.
+        public var samples: Int {
+            switch source {
+            case .rows(_, let samples): samples
+            case .patches(_, let g): g.batch
+            }
+        }
+
+        /// Vectors per sample: output positions of a convolution, tokens of a sequence, else 1.
+        public var vectorsPerSample: Int {
+            switch source {
+            case .rows(let t, let samples): samples == 0 ? 0 : t.shape[0] / samples
+            case .patches(_, let g): g.positions
+            }
+        }
+
+        /// Length of one vector (`d`).
+        public var dimension: Int {
+            switch source {
+            case .rows(let t, _): t.shape[1]
+            case .patches(_, let g): g.patchLength
+            }
+        }
+
+        /// Copies the vectors at `positions` (each in `0..<vectorsPerSample`) of sample `sample`
+        /// into consecutive rows of `destination` (`positions.count × dimension` floats).
+        public func copyVectors(sample: Int, positions: some Collection<Int>, into destination: UnsafeMutablePointer<Float>) {
+            let d = dimension
+            switch source {
+            case .rows(let t, _):
+                let perSample = vectorsPerSample
+                t.data.withUnsafeBufferPointer { rp in
+                    for (offset, j) in positions.enumerated() {
+                        (destination + offset * d).update(from: rp.baseAddress! + (sample * perSample + j) * d, count: d)
+                    }
+                }
+            case .patches(let x, let g):
+                x.data.withUnsafeBufferPointer { xp in
+                    for (offset, j) in positions.enumerated() {
+                        g.unfoldPatch(xp.baseAddress!, sample: sample, group: group, position: j, into: destination + offset * d)
+                    }
+                }
+            }
+        }
+
+        /// Every vector as a `[samples · vectorsPerSample, dimension]` tensor, sample-major.
+        public var rows: Tensor {
+            let perSample = vectorsPerSample, d = dimension
+            var result = Tensor(zeros: [samples * perSample, d])
+            result.data.withUnsafeMutableBufferPointer { out in
+                for s in 0..<samples { copyVectors(sample: s, positions: 0..<perSample, into: out.baseAddress! + s * perSample * d) }
+            }
+            return result
+        }
     }
 
     /// What a forward pass keeps for backward (opaque).

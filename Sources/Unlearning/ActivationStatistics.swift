@@ -1,4 +1,3 @@
-import Dispatch
 import ModelRuntime
 import TensorCore
 
@@ -21,9 +20,10 @@ public struct LayerGram: Sendable, Equatable {
         rows = 0
     }
 
-    mutating func add(_ input: ComputeGraph.LayerInput) {
-        BLAS.accumulateGram(&gram, rows: input.rows)
-        rows += input.rows.shape[0]
+    /// Adds the `n` vectors in `vectors` (row-major `n × dimension`).
+    mutating func add(_ vectors: UnsafeBufferPointer<Float>, count n: Int) {
+        BLAS.accumulateGram(&gram, rows: vectors, n: n, d: dimension)
+        rows += n
     }
 
     /// `self + other` (Grams add across batches, files and machines).
@@ -38,42 +38,55 @@ public struct LayerGram: Sendable, Equatable {
 /// Statistics of every weight layer's inputs over a sample set: one forward pass of the model in
 /// eval mode, in batches, never holding more than one batch's activations.
 public enum ActivationStatistics {
-    /// Grams keyed by `[layer index, group]`.
+    /// Grams keyed by `[layer index, group]`, from the vectors `sampling` keeps of each sample.
     ///
     /// The samples are split into two fixed halves that run on two threads (the machines this tool
     /// targets have two cores); the halves' Grams are added in a fixed order, so the result does not
     /// depend on the machine.
-    public static func collect(_ model: Model, data: Dataset, indices: [Int], batchSize: Int,
+    public static func collect(_ model: Model, data: Dataset, indices: [Int], batchSize: Int, sampling: PatchSampling,
                                progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
+        let total = indices.count
         guard indices.count >= 2 * batchSize else {
-            return try collectSequentially(model, data: data, indices: indices, batchSize: batchSize, progress: progress)
+            return try collectSequentially(model, data: data, indices: indices, setSize: total, batchSize: batchSize, sampling: sampling,
+                                           progress: progress)
         }
         let half = indices.count / 2
         let parts = [Array(indices[..<half]), Array(indices[half...])]
-        let results = ParallelResults<[GramKey: LayerGram]>(count: 2)
         let shared = SharedInputs(model: model, data: data)
-        BLAS.singleThreaded {
-            DispatchQueue.concurrentPerform(iterations: 2) { part in
-                results.set(part, Result { try collectSequentially(shared.model, data: shared.data, indices: parts[part], batchSize: batchSize) })
-            }
+        let results = try Parallel.map(2) { part in
+            try collectSequentially(shared.model, data: shared.data, indices: parts[part], setSize: total, batchSize: batchSize,
+                                    sampling: sampling)
         }
-        var total = try results.get(0)
-        for (key, gram) in try results.get(1) { total[key] = total[key].map { $0.adding(gram) } ?? gram }
+        var sum = results[0]
+        for (key, gram) in results[1] { sum[key] = sum[key].map { $0.adding(gram) } ?? gram }
         progress?(indices.count, indices.count)
-        return total
+        return sum
     }
 
-    static func collectSequentially(_ model: Model, data: Dataset, indices: [Int], batchSize: Int,
+    /// `setSize` is the size of the whole set (both halves), on which the per-sample count depends.
+    static func collectSequentially(_ model: Model, data: Dataset, indices: [Int], setSize: Int, batchSize: Int, sampling: PatchSampling,
                                     progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         var grams: [GramKey: LayerGram] = [:]
+        var buffer: [Float] = []
         var start = 0
         while start < indices.count {
-            let chunk = indices[start..<min(start + batchSize, indices.count)]
-            let batch = try data.samples(Array(chunk))
+            let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
+            let batch = try data.samples(chunk)
             _ = try model.graph.forward([model.inputName: batch], capture: { input in
                 let key = GramKey(layer: input.layer, group: input.group)
-                if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.rows.shape[1]) }
-                grams[key]!.add(input)
+                let d = input.dimension, p = input.vectorsPerSample
+                let k = sampling.perSample(vectors: p, samples: setSize)
+                let n = input.samples * k
+                if buffer.count < n * d { buffer = [Float](repeating: 0, count: n * d) }
+                buffer.withUnsafeMutableBufferPointer { out in
+                    for s in 0..<input.samples {
+                        let positions = k == p ? Array(0..<p)
+                            : sampling.positions(layer: input.layer, group: input.group, sample: chunk[s], vectors: p, keep: k)
+                        input.copyVectors(sample: s, positions: positions, into: out.baseAddress! + s * k * d)
+                    }
+                }
+                if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: d) }
+                buffer.withUnsafeBufferPointer { grams[key]!.add(UnsafeBufferPointer(rebasing: $0[..<(n * d)]), count: n) }
             })
             start += chunk.count
             progress?(start, indices.count)
@@ -95,37 +108,8 @@ public struct GramKey: Hashable, Sendable, Comparable, Codable {
     public static func < (a: GramKey, b: GramKey) -> Bool { (a.layer, a.group) < (b.layer, b.group) }
 }
 
-/// Results written by concurrent workers, one slot each.
-final class ParallelResults<T>: @unchecked Sendable {
-    private var slots: [Result<T, any Error>?]
-    private let lock = NSLockLike()
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ result: Result<T, any Error>) {
-        lock.withLock { slots[index] = result }
-    }
-
-    func get(_ index: Int) throws -> T { try slots[index]!.get() }
-}
-
 /// The read-only inputs shared by the workers (the graph is not mutated by a forward pass).
 struct SharedInputs: @unchecked Sendable {
     let model: Model
     let data: Dataset
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-final class NSLockLike: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
 }

@@ -15,14 +15,20 @@ public struct SVDUnlearning {
         public var validationFraction = 0.2
         public var seed: UInt64 = 0
         public var batchSize = 256
+        /// At most this many input vectors (conv patches, tokens) per layer and set enter the
+        /// statistics; 0 keeps all (``PatchSampling``).
+        public var maxPatches = 10_000
 
         public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
 
         enum CodingKeys: String, CodingKey {
             case forgetClasses = "classes", retainSamples = "retain_samples", forgetSamples = "forget_samples"
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", search, validationFraction = "validation_fraction"
-            case seed, batchSize = "batch_size"
+            case seed, batchSize = "batch_size", maxPatches = "max_patches"
         }
+
+        /// The patch sampling rule of this run.
+        public var patchSampling: PatchSampling { PatchSampling(maxPerLayer: maxPatches, seed: seed) }
     }
 
     /// The grid of `ALGORITHMS.md` §1.6.
@@ -85,7 +91,7 @@ public struct SVDUnlearning {
         let forget = Set(c.forgetClasses)
         let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
                                              validationFraction: c.search ? c.validationFraction : 0, seed: c.seed)
-        let retainGrams: [GramKey: LayerGram], forgetGrams: [GramKey: LayerGram]
+        var retainGrams: [GramKey: LayerGram], forgetGrams: [GramKey: LayerGram]
         if let statistics {
             try statistics.check(against: model)
             let present = Set(statistics.grams.keys)
@@ -94,26 +100,26 @@ public struct SVDUnlearning {
             lap("select_samples")
             retainGrams = statistics.combined(classes: present.subtracting(forget))
             forgetGrams = statistics.combined(classes: present.intersection(forget))
-            lap("collect_statistics")
         } else {
             guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
             guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
             lap("select_samples")
             retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.batchSize,
+                                                           sampling: c.patchSampling,
                                                            progress: progress.map { p in { p("retain statistics", $0, $1) } })
             forgetGrams = try ActivationStatistics.collect(model, data: data, indices: selection.forget, batchSize: c.batchSize,
+                                                           sampling: c.patchSampling,
                                                            progress: progress.map { p in { p("forget statistics", $0, $1) } })
-            lap("collect_statistics")
         }
-        let projection = try SVDProjection(retainGrams: retainGrams, forgetGrams: forgetGrams)
-        lap("eigendecomposition")
+        let projection = SVDProjection(retainGrams: consume retainGrams, forgetGrams: consume forgetGrams)
+        lap("collect_statistics")
         var alphaRetain = c.alphaRetain, alphaForget = c.alphaForget
         var grid: [SearchPoint] = []
         if c.search {
             let original = model.graph.parameters
             defer { model.graph.parameters = original }
             for (index, (r, f)) in searchGrid.enumerated() {
-                let candidate = projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
+                let candidate = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
                 model.graph.parameters = original.merging(candidate) { $1 }
                 let (retainAccuracy, forgetAccuracy) = try accuracies(model, data: data, indices: selection.validation, labels: labels,
                                                                      forget: forget, batchSize: c.batchSize)
@@ -129,7 +135,7 @@ public struct SVDUnlearning {
             alphaForget = best.alphaForget
             lap("search")
         }
-        let edited = projection.editedWeights(model.graph, original: model.graph.parameters, alphaRetain: alphaRetain, alphaForget: alphaForget)
+        let edited = try projection.editedWeights(model.graph, original: model.graph.parameters, alphaRetain: alphaRetain, alphaForget: alphaForget)
         lap("update_weights")
         var layers: [LayerReport] = []
         for (index, layer) in model.graph.weightLayers.enumerated() {

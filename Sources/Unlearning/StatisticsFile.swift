@@ -11,26 +11,32 @@ public struct StatisticsFile {
     public var grams: [Int: [GramKey: LayerGram]]
     /// Weight parameter name of each layer index, to check the file belongs to the model.
     public var layerWeights: [Int: String]
+    /// The ``PatchSampling`` cap the Grams were collected with (metadata `max_patches`; `nil` when
+    /// unknown, or when merged parts used different caps).
+    public var maxPatches: Int?
 
-    public init(grams: [Int: [GramKey: LayerGram]], layerWeights: [Int: String]) {
+    public init(grams: [Int: [GramKey: LayerGram]], layerWeights: [Int: String], maxPatches: Int? = nil) {
         self.grams = grams
         self.layerWeights = layerWeights
+        self.maxPatches = maxPatches
     }
 
-    /// Collects the statistics of every class present in `data`.
-    public static func collect(_ model: Model, data: Dataset, batchSize: Int, progress: ((Int, Int) -> Void)? = nil) throws -> StatisticsFile {
+    /// Collects the statistics of every class present in `data`; `sampling` applies per class
+    /// (each class is one set of ``PatchSampling``).
+    public static func collect(_ model: Model, data: Dataset, batchSize: Int, sampling: PatchSampling,
+                               progress: ((Int, Int) -> Void)? = nil) throws -> StatisticsFile {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         var byClass: [Int: [Int]] = [:]
         for (index, label) in labels.enumerated() { byClass[label, default: []].append(index) }
         var grams: [Int: [GramKey: LayerGram]] = [:]
         var done = 0
         for label in byClass.keys.sorted() {
-            grams[label] = try ActivationStatistics.collect(model, data: data, indices: byClass[label]!, batchSize: batchSize)
+            grams[label] = try ActivationStatistics.collect(model, data: data, indices: byClass[label]!, batchSize: batchSize, sampling: sampling)
             done += byClass[label]!.count
             progress?(done, labels.count)
         }
         let weights = Dictionary(model.graph.weightLayers.enumerated().map { ($0.offset, $0.element.weight) }, uniquingKeysWith: { a, _ in a })
-        return StatisticsFile(grams: grams, layerWeights: weights)
+        return StatisticsFile(grams: grams, layerWeights: weights, maxPatches: sampling.maxPerLayer)
     }
 
     /// The Grams of `classes`, each class weighted equally (its Gram divided by its vector count),
@@ -55,6 +61,7 @@ public struct StatisticsFile {
         guard var result = files.first else { return StatisticsFile(grams: [:], layerWeights: [:]) }
         for file in files.dropFirst() {
             guard file.layerWeights == result.layerWeights else { throw StatisticsError.differentModels }
+            if file.maxPatches != result.maxPatches { result.maxPatches = nil }
             for (label, perLayer) in file.grams {
                 for (key, gram) in perLayer {
                     if let existing = result.grams[label]?[key] {
@@ -76,7 +83,8 @@ public struct StatisticsFile {
 
     /// Writes a safetensors file: per class, layer and group an F64 tensor with the packed upper
     /// triangle of the Gram (row by row, `i ≤ j`; d(d+1)/2 values) and an I64 scalar with the
-    /// vector count; metadata `format: modelforget-stats`, `version: 1`, and `layer.N` = weight name.
+    /// vector count; metadata `format: modelforget-stats`, `version: 1`, `layer.N` = weight name, and
+    /// `max_patches` when known.
     public func write(to path: String) throws {
         var tensors: [TensorInfo] = []
         var contents: [String: [UInt8]] = [:]
@@ -95,6 +103,7 @@ public struct StatisticsFile {
         }
         var metadata = ["format": "modelforget-stats", "version": "1"]
         for (layer, weight) in layerWeights { metadata["layer.\(layer)"] = weight }
+        if let maxPatches { metadata["max_patches"] = String(maxPatches) }
         try Checkpoint.write(to: path, tensors: tensors, options: CheckpointWriteOptions(container: .safetensors, metadata: metadata)) { info, consume in
             try contents[info.name]!.withUnsafeBytes { try consume($0) }
         }
@@ -130,7 +139,7 @@ public struct StatisticsFile {
             gram.rows = Int(try file.withBytes(of: rowsInfo.name) { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) })
             grams[label, default: [:]][key] = gram
         }
-        return StatisticsFile(grams: grams, layerWeights: layerWeights)
+        return StatisticsFile(grams: grams, layerWeights: layerWeights, maxPatches: file.metadata["max_patches"].flatMap { Int($0) })
     }
 
     /// Checks that the file was made for `model` (same weight layers in the same order).

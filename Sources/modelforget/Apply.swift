@@ -57,8 +57,7 @@ struct Apply: ParsableCommand {
     @Option(help: ArgumentHelp("Per-class statistics from `modelforget stats collect` to use instead of a pass over --data.", valueName: "file"))
     var stats: String?
 
-    @Option(help: "Seed for sample selection.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(help: ArgumentHelp("Write an audit record (JSON, see Formats/report.md) to this file.", valueName: "file"))
     var report: String?
@@ -89,8 +88,9 @@ struct Apply: ParsableCommand {
         configuration.alphaRetain = alphaRetain
         configuration.alphaForget = alphaForget
         configuration.search = search
-        configuration.seed = seed
-        configuration.batchSize = options.batchSize
+        configuration.seed = sampling.seed
+        configuration.maxPatches = sampling.maxPatches
+        configuration.batchSize = options.batchSize(for: dataset)
         let progress = options.progress("")
         let result: SVDUnlearning.Result
         var before: EvaluationReport?, after: EvaluationReport?
@@ -154,7 +154,7 @@ struct Apply: ParsableCommand {
     }
 
     func evaluate(_ model: Model, _ data: Dataset) throws -> EvaluationReport {
-        try Evaluation.evaluate(model, data, forget: Set(classes.classes), batchSize: options.batchSize)
+        try Evaluation.evaluate(model, data, forget: Set(classes.classes), batchSize: options.batchSize(for: data))
     }
 
     static func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }

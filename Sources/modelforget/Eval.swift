@@ -33,7 +33,7 @@ struct Eval: ParsableCommand {
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: data)
         let report = try runModel {
-            try Evaluation.evaluate(model, dataset, forget: Set(classes?.classes ?? []), batchSize: options.batchSize,
+            try Evaluation.evaluate(model, dataset, forget: Set(classes?.classes ?? []), batchSize: options.batchSize(for: dataset),
                                     progress: options.progress("eval"))
         }
         if json {

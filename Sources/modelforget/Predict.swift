@@ -36,7 +36,7 @@ struct Predict: ParsableCommand {
         try checkSampleShape(model, dataset, path: inputs)
         let logits: Tensor
         do {
-            logits = try Evaluation.logits(model, dataset, batchSize: options.batchSize, progress: options.progress("predict"))
+            logits = try Evaluation.logits(model, dataset, batchSize: options.batchSize(for: dataset), progress: options.progress("predict"))
         } catch {
             throw CommandFailure("\(options.model): \(error)")
         }

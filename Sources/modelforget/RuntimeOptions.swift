@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelRuntime
+import Unlearning
 import WeightFormats
 
 /// Options of every command that runs a model.
@@ -13,14 +14,22 @@ struct ModelOptions: ParsableArguments {
         valueName: "file"))
     var arch: String?
 
-    @Option(help: "Samples per forward pass.")
-    var batchSize = 256
+    @Option(help: "Samples per forward pass (default 256, fewer for large inputs: at most 256 Ki input values per batch).")
+    var batchSize: Int?
 
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
     func validate() throws {
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
+    }
+
+    /// `--batch-size`, or 256 samples capped at 256 Ki input values (16 at least): activations of
+    /// large inputs (CIFAR and up) then stay small enough to be reused instead of re-faulted.
+    func batchSize(for data: Dataset) -> Int {
+        if let batchSize { return batchSize }
+        let values = data.sampleShape.reduce(1, *)
+        return max(16, min(256, (1 << 18) / max(values, 1)))
     }
 
     /// Loads the model; warnings (unused tensors) go to stderr unless quiet.
@@ -46,6 +55,21 @@ struct DataKeys: ParsableArguments {
 
     @Option(help: "Name of the label tensor in the data file.")
     var yKey = "y"
+}
+
+/// How statistics are gathered from layers that see many vectors per sample.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("At most this many input vectors (conv patches, tokens) per layer and sample set enter the statistics, spread evenly over the samples and chosen by --seed; 0 keeps all.", valueName: "n"))
+    var maxPatches = 10_000
+
+    @Option(help: "Seed for sample and patch selection.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard maxPatches >= 0 else { throw ValidationError("--max-patches must be 0 (all) or positive") }
+    }
+
+    var sampling: PatchSampling { PatchSampling(maxPerLayer: maxPatches, seed: seed) }
 }
 
 /// Class lists such as `5,7`.

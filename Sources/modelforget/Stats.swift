@@ -29,6 +29,8 @@ struct Stats: ParsableCommand {
 
         @OptionGroup var keys: DataKeys
 
+        @OptionGroup var sampling: SamplingOptions
+
         @Option(name: .shortAndLong, help: ArgumentHelp("The statistics file to write (.safetensors).", valueName: "file"))
         var output: String
 
@@ -42,7 +44,7 @@ struct Stats: ParsableCommand {
             try checkSampleShape(model, dataset, path: data)
             let statistics: StatisticsFile
             do {
-                statistics = try StatisticsFile.collect(model, data: dataset, batchSize: options.batchSize, progress: options.progress("statistics"))
+                statistics = try StatisticsFile.collect(model, data: dataset, batchSize: options.batchSize(for: dataset), sampling: sampling.sampling, progress: options.progress("statistics"))
             } catch let error as UnlearningError {
                 throw CommandFailure("\(data): \(error)")
             }

@@ -26,30 +26,54 @@ struct SVDProjectionTests {
         #expect(SVDProjection.importances(values, alpha: 1) == values)   // α = 1 gives λ = r
     }
 
-    @Test("W Pᵀ equals W − W (I − M_r) M_f")
-    func updateIdentity() throws {
+    /// `M = U diag(λ) Uᵀ` the specification's way: eigendecomposition, clamped eigenvalues, λ.
+    static func eigenSpace(_ g: LayerGram, alpha: Double) throws -> [Double] {
+        let d = g.dimension
+        let (values, vectors) = try #require(BLAS.symmetricEigen(g.gram, d: d))
+        let lambda = SVDProjection.importances(values.map { max($0, 0) }, alpha: alpha)
+        var m = [Double](repeating: 0, count: d * d)
+        for i in 0..<d { for j in 0..<d { for k in 0..<d { m[i * d + j] += vectors[i * d + k] * lambda[k] * vectors[j * d + k] } } }
+        return m
+    }
+
+    @Test("W Pᵀ equals W − W (I − M_r) M_f with M from the eigendecomposition (1e-10), for rank-deficient spaces and α = 1")
+    func updateMatchesEigenRoute() throws {
         var rng = SeededGenerator(seed: 3)
-        let d = 4
-        let retainRows = (0..<6).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &rng) } }
-        let forgetRows = (0..<5).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &rng) } }
-        let projection = try SVDProjection(retainGrams: [GramKey(layer: 0, group: 0): gram(retainRows)],
-                                           forgetGrams: [GramKey(layer: 0, group: 0): gram(forgetRows)])
+        let d = 12
+        func rows(_ n: Int) -> [[Double]] { (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &rng) } } }
+        let retain = gram(rows(7)), forget = gram(rows(30))   // retain space of rank 7 < d
         let key = GramKey(layer: 0, group: 0)
-        let p = try #require(projection.projection(key, alphaRetain: 30, alphaForget: 3))
-        let mr = SVDProjection.scaledSpace(projection.retain[key]!, alpha: 30), mf = SVDProjection.scaledSpace(projection.forget[key]!, alpha: 3)
-        let w = (0..<(3 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
-        for r in 0..<3 {
-            for c in 0..<d {
-                let wpt = (0..<d).reduce(0.0) { $0 + w[r * d + $1] * p[c * d + $1] }
-                // W (I − M_r) M_f
-                var correction = 0.0
-                for k in 0..<d {
-                    let wIminusMr = (0..<d).reduce(0.0) { $0 + w[r * d + $1] * ((($1 == k) ? 1 : 0) - mr[$1 * d + k]) }
-                    correction += wIminusMr * mf[k * d + c]
+        let projection = SVDProjection(retainGrams: [key: retain], forgetGrams: [key: forget])
+        let w = (0..<(5 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
+        for (alphaRetain, alphaForget) in [(30.0, 3.0), (100, 1), (10, 100)] {
+            let mr = try Self.eigenSpace(retain, alpha: alphaRetain), mf = try Self.eigenSpace(forget, alpha: alphaForget)
+            // W (I − M_r) in plain loops, then W − (W (I − M_r)) M_f.
+            var y = w
+            for r in 0..<5 { for c in 0..<d { for k in 0..<d { y[r * d + c] -= w[r * d + k] * mr[k * d + c] } } }
+            var expected = w
+            for r in 0..<5 { for c in 0..<d { for k in 0..<d { expected[r * d + c] -= y[r * d + k] * mf[k * d + c] } } }
+            let edited = try projection.editedRows(key, w, count: 5, alphaRetain: alphaRetain, alphaForget: alphaForget)
+            let error = zip(edited, expected).map { abs($0 - $1) }.max()!
+            #expect(error < 1e-10, "α_r \(alphaRetain), α_f \(alphaForget): max error \(error)")
+            // P itself: I − (M_f − M_f M_r).
+            let p = try #require(try projection.projection(key, alphaRetain: alphaRetain, alphaForget: alphaForget))
+            for i in 0..<d {
+                for j in 0..<d {
+                    var mfmr = 0.0
+                    for k in 0..<d { mfmr += mf[i * d + k] * mr[k * d + j] }
+                    #expect(abs(p[i * d + j] - ((i == j ? 1 : 0) - mf[i * d + j] + mfmr)) < 1e-10)
                 }
-                #expect(abs(wpt - (w[r * d + c] - correction)) < 1e-12)
             }
         }
+    }
+
+    @Test("participation ratio: 1 for one direction, d for isotropic inputs")
+    func effectiveRank() {
+        let single = SVDProjection.Space(gram([[1, 2, 0], [2, 4, 0]]))
+        #expect(abs(single.effectiveRank - 1) < 1e-12)
+        let isotropic = SVDProjection.Space(gram([[1, 0, 0], [0, 1, 0], [0, 0, 1]]))
+        #expect(abs(isotropic.effectiveRank - 3) < 1e-12)
+        #expect(SVDProjection.Space(gram([[0, 0, 0]])).effectiveRank == 0)
     }
 
     @Test("identical retain and forget sets with α → ∞ leave the weights unchanged (P = I)")
@@ -57,8 +81,8 @@ struct SVDProjectionTests {
         var rng = SeededGenerator(seed: 5)
         let rows = (0..<8).map { _ in (0..<3).map { _ in Double.random(in: -1...1, using: &rng) } }
         let key = GramKey(layer: 0, group: 0)
-        let projection = try SVDProjection(retainGrams: [key: gram(rows)], forgetGrams: [key: gram(rows)])
-        let p = try #require(projection.projection(key, alphaRetain: 1e12, alphaForget: 1e12))
+        let projection = SVDProjection(retainGrams: [key: gram(rows)], forgetGrams: [key: gram(rows)])
+        let p = try #require(try projection.projection(key, alphaRetain: 1e12, alphaForget: 1e12))
         for i in 0..<3 { for j in 0..<3 { #expect(abs(p[i * 3 + j] - (i == j ? 1 : 0)) < 1e-6) } }
     }
 
@@ -66,9 +90,9 @@ struct SVDProjectionTests {
     func removesForgetDirection() throws {
         // Retain inputs live in span(e0, e1); forget inputs along e2.
         let key = GramKey(layer: 0, group: 0)
-        let projection = try SVDProjection(retainGrams: [key: gram([[1, 0, 0], [0, 1, 0], [1, 1, 0]])],
+        let projection = SVDProjection(retainGrams: [key: gram([[1, 0, 0], [0, 1, 0], [1, 1, 0]])],
                                            forgetGrams: [key: gram([[0, 0, 1], [0, 0, 2]])])
-        let p = try #require(projection.projection(key, alphaRetain: 100, alphaForget: 1e9))
+        let p = try #require(try projection.projection(key, alphaRetain: 100, alphaForget: 1e9))
         // P e2 ≈ 0 (the forget direction vanishes), P e0 = e0 (retain directions untouched).
         #expect((0..<3).allSatisfy { abs(p[$0 * 3 + 2]) < 1e-6 })
         #expect(abs(p[0] - 1) < 1e-9 && abs(p[3]) < 1e-9 && abs(p[6]) < 1e-9)

@@ -16,9 +16,9 @@ struct StatisticsFileTests {
         func part(_ range: Range<Int>) throws -> Dataset {
             Dataset(x: try data.batch(range), labels: Array(data.labels![range]))
         }
-        let whole = try StatisticsFile.collect(model, data: data, batchSize: 128)
-        let first = try StatisticsFile.collect(model, data: try part(0..<half), batchSize: 100)
-        let second = try StatisticsFile.collect(model, data: try part(half..<data.count), batchSize: 77)
+        let whole = try StatisticsFile.collect(model, data: data, batchSize: 128, sampling: .all)
+        let first = try StatisticsFile.collect(model, data: try part(0..<half), batchSize: 100, sampling: .all)
+        let second = try StatisticsFile.collect(model, data: try part(half..<data.count), batchSize: 77, sampling: .all)
         let directory = TemporaryDirectory()
         try first.write(to: directory.path("a.safetensors"))
         try second.write(to: directory.path("b.safetensors"))

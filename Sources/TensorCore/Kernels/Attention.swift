@@ -45,10 +45,10 @@ public enum Attention {
         Permutation.apply(data, shape: [a, b, e], perm: [1, 0, 2]).data
     }
 
-    /// Forward pass; `capture` receives the in-projection's input rows (`x`, `[N·L, E]`) with
-    /// index 0 and the out-projection's (`O`, `[N·L, E]`) with index 1.
+    /// Forward pass; `capture` receives the in-projection's input rows (`x`, `[N·L, E]`, sample-major)
+    /// with index 0 and the out-projection's (`O`, `[N·L, E]`) with index 1, each with the batch size N.
     public static func forward(_ x: Tensor, inWeight: Tensor, inBias: Tensor?, outWeight: Tensor, outBias: Tensor?, heads: Int,
-                               batchFirst: Bool, capture: ((Int, Tensor) -> Void)? = nil) -> Result<(Tensor, Saved), ShapeMismatch> {
+                               batchFirst: Bool, capture: ((Int, Tensor, Int) -> Void)? = nil) -> Result<(Tensor, Saved), ShapeMismatch> {
         let dims: (batch: Int, length: Int, embed: Int)
         switch dimensions(x, inWeight: inWeight, inBias: inBias, outWeight: outWeight, outBias: outBias, heads: heads, batchFirst: batchFirst) {
         case .success(let d): dims = d
@@ -58,7 +58,7 @@ public enum Attention {
         let rows = n * l, d = e / heads
         let input = batchFirst ? x.data : swapLeadingAxes(x.data, l, n, e)
         let rowsTensor = Tensor(shape: [rows, e], data: input)
-        capture?(0, rowsTensor)
+        capture?(0, rowsTensor, n)
         guard case .success(let qkvTensor) = Dense.linear(rowsTensor, weight: inWeight, bias: inBias, layout: .outputsByInputs) else {
             return .failure(ShapeMismatch("in-projection shapes do not fit"))
         }
@@ -82,7 +82,7 @@ public enum Attention {
             }
         } } }
         let contextTensor = Tensor(shape: [rows, e], data: context)
-        capture?(1, contextTensor)
+        capture?(1, contextTensor, n)
         guard case .success(var y) = Dense.linear(contextTensor, weight: outWeight, bias: outBias, layout: .outputsByInputs) else {
             return .failure(ShapeMismatch("out-projection shapes do not fit"))
         }

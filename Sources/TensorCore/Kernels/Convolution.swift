@@ -60,27 +60,57 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     public var patchLength: Int { groupChannels * kernelH * kernelW }
     public var positions: Int { outHeight * outWidth }
 
-    /// Unfolds group `g` of sample `n` into `columns` ([patchLength, positions], row-major).
-    public func im2col(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, into columns: UnsafeMutablePointer<Float>) {
-        let oh = outHeight, ow = outWidth
+    /// Unfolds group `g` of sample `n` into `columns`: a [patchLength, positions] block of a
+    /// row-major matrix whose rows are `leadingDimension` floats apart (default: `positions`).
+    public func im2col(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, into columns: UnsafeMutablePointer<Float>,
+                       leadingDimension: Int? = nil) {
+        let oh = outHeight, ow = outWidth, ld = leadingDimension ?? oh * ow
         var row = 0
         for c in 0..<groupChannels {
             let plane = input + ((n * channels) + g * groupChannels + c) * height * width
             for ki in 0..<kernelH {
                 for kj in 0..<kernelW {
-                    let out = columns + row * oh * ow
+                    // Output columns x whose input column ix = x·s − pad + kj·dil lies inside [0, width).
+                    let offset = kj * dilationW - padLeft
+                    let first = offset >= 0 ? 0 : min(ow, (-offset + strideW - 1) / strideW)
+                    let last = width - 1 - offset < 0 ? 0 : min(ow, (width - 1 - offset) / strideW + 1)
+                    let out = columns + row * ld
                     for y in 0..<oh {
+                        let line = out + y * ow
                         let iy = y * strideH - padTop + ki * dilationH
-                        if iy < 0 || iy >= height {
-                            (out + y * ow).update(repeating: 0, count: ow)
+                        guard iy >= 0, iy < height, first < last else {
+                            line.update(repeating: 0, count: ow)
                             continue
                         }
-                        for x in 0..<ow {
-                            let ix = x * strideW - padLeft + kj * dilationW
-                            out[y * ow + x] = ix < 0 || ix >= width ? 0 : plane[iy * width + ix]
+                        line.update(repeating: 0, count: first)
+                        let source = plane + iy * width + offset
+                        if strideW == 1 {
+                            (line + first).update(from: source + first, count: last - first)
+                        } else {
+                            for x in first..<last { line[x] = source[x * strideW] }
                         }
+                        (line + last).update(repeating: 0, count: ow - last)
                     }
                     row += 1
+                }
+            }
+        }
+    }
+
+    /// Unfolds the patch of group `g` of sample `n` at output position `position` (row-major over
+    /// the output grid) into `patch` (``patchLength`` floats, OIHW order); padding reads as 0.
+    public func unfoldPatch(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, position: Int, into patch: UnsafeMutablePointer<Float>) {
+        let y = position / outWidth, x = position % outWidth
+        var index = 0
+        for c in 0..<groupChannels {
+            let plane = input + ((n * channels) + g * groupChannels + c) * height * width
+            for ki in 0..<kernelH {
+                let iy = y * strideH - padTop + ki * dilationH
+                let rowInside = iy >= 0 && iy < height
+                for kj in 0..<kernelW {
+                    let ix = x * strideW - padLeft + kj * dilationW
+                    patch[index] = rowInside && ix >= 0 && ix < width ? plane[iy * width + ix] : 0
+                    index += 1
                 }
             }
         }
@@ -110,50 +140,55 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     }
 }
 
-/// Convolution kernels (see ``ConvolutionGeometry``): forward as im2col + one sgemm per sample and
-/// group, backward as two sgemms + col2im.
+/// Convolution kernels (see ``ConvolutionGeometry``): forward as im2col + sgemm over chunks of
+/// samples, backward as two sgemms + col2im per sample.
 public enum Convolution {
+    /// Unfolded floats per forward chunk: samples are unfolded together (up to this many floats)
+    /// so that each sgemm is wide enough to run near peak even when a sample has few positions.
+    static let chunkFloats = 1 << 22
+
     /// Forward convolution of `x` (`[N, C, (H,) W]`) by `weight` (`[M, C/groups, (kh,) kw]`); the
-    /// result is `[N, M, OH, OW]` (reshape for 1-D). `patches`, when given, receives every group's
-    /// unfolded patches as a `[N·OH·OW, (C/groups)·kh·kw]` tensor (OIHW order).
-    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
-                               patches: ((Int, Tensor) -> Void)? = nil) -> Tensor {
+    /// result is `[N, M, OH, OW]` (reshape for 1-D).
+    ///
+    /// For each chunk of S samples and each group: `cols = im2col` (`[k, S·p]`), `Y = W_g · cols`
+    /// (`[M/groups, S·p]`), then each sample's `[M/groups, p]` block is copied into place with the bias.
+    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
         var y = Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth])
         let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
-        var columns = [Float](repeating: 0, count: k * p)
-        var collected: [[Float]] = patches == nil ? [] : Array(repeating: [Float](repeating: 0, count: gm.batch * p * k), count: gm.groups)
+        guard gm.batch > 0, p > 0 else { return y }
+        let chunk = max(1, min(gm.batch, chunkFloats / max(1, k * p)))
+        var columns = [Float](repeating: 0, count: k * chunk * p)
+        var products = [Float](repeating: 0, count: mg * chunk * p)
+        let biasValues = bias?.data
         x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
-            columns.withUnsafeMutableBufferPointer { cp in
-                for n in 0..<gm.batch {
+            columns.withUnsafeMutableBufferPointer { cp in products.withUnsafeMutableBufferPointer { pp in
+                var start = 0
+                while start < gm.batch {
+                    let count = min(chunk, gm.batch - start), width = count * p
                     for g in 0..<gm.groups {
-                        gm.im2col(xp.baseAddress!, sample: n, group: g, into: cp.baseAddress!)
-                        BLAS.sgemm(transA: false, transB: false, m: mg, n: p, k: k, a: wp.baseAddress! + g * mg * k, lda: k,
-                                   b: cp.baseAddress!, ldb: p, beta: 0, c: yp.baseAddress! + (n * gm.outChannels + g * mg) * p, ldc: p)
-                        if patches != nil {
-                            // [k, p] columns → rows n·p ..< (n+1)·p of length k
-                            collected[g].withUnsafeMutableBufferPointer { rp in
-                                let rows = rp.baseAddress! + n * p * k
-                                for r in 0..<k { for c in 0..<p { rows[c * k + r] = cp[r * p + c] } }
+                        for s in 0..<count {
+                            gm.im2col(xp.baseAddress!, sample: start + s, group: g, into: cp.baseAddress! + s * p, leadingDimension: width)
+                        }
+                        BLAS.sgemm(transA: false, transB: false, m: mg, n: width, k: k, a: wp.baseAddress! + g * mg * k, lda: k,
+                                   b: cp.baseAddress!, ldb: width, beta: 0, c: pp.baseAddress!, ldc: width)
+                        for s in 0..<count {
+                            for m in 0..<mg {
+                                let channel = g * mg + m
+                                let target = yp.baseAddress! + ((start + s) * gm.outChannels + channel) * p
+                                let source = pp.baseAddress! + m * width + s * p
+                                if let biasValues {
+                                    let b = biasValues[channel]
+                                    for i in 0..<p { target[i] = source[i] + b }
+                                } else {
+                                    target.update(from: source, count: p)
+                                }
                             }
                         }
                     }
+                    start += count
                 }
-            }
-            if let bias {
-                bias.data.withUnsafeBufferPointer { bp in
-                    for n in 0..<gm.batch {
-                        for m in 0..<gm.outChannels {
-                            let row = yp.baseAddress! + (n * gm.outChannels + m) * p
-                            let b = bp[m]
-                            for i in 0..<p { row[i] += b }
-                        }
-                    }
-                }
-            }
+            } }
         } } }
-        if let patches {
-            for g in 0..<gm.groups { patches(g, Tensor(shape: [gm.batch * p, k], data: collected[g])) }
-        }
         return y
     }
 

@@ -1,0 +1,53 @@
+import Testing
+import ModelRuntime
+import TensorCore
+import Unlearning
+import _TestSupport
+
+@Suite("patch sampling: how many vectors per sample, which, and independence from batching")
+struct PatchSamplingTests {
+    @Test("k = min(p, ⌈cap / n⌉), at least 1; no cap keeps all")
+    func perSampleRule() {
+        let sampling = PatchSampling(maxPerLayer: 10_000, seed: 0)
+        #expect(sampling.perSample(vectors: 1024, samples: 900) == 12)
+        #expect(sampling.perSample(vectors: 16, samples: 900) == 12)
+        #expect(sampling.perSample(vectors: 4, samples: 900) == 4)
+        #expect(sampling.perSample(vectors: 1024, samples: 50_000) == 1)
+        #expect(PatchSampling.all.perSample(vectors: 1024, samples: 900) == 1024)
+    }
+
+    @Test("positions: k distinct, ascending, fixed by (seed, layer, group, sample), different across samples")
+    func positions() {
+        let sampling = PatchSampling(maxPerLayer: 100, seed: 7)
+        let a = sampling.positions(layer: 2, group: 0, sample: 41, vectors: 64, keep: 5)
+        #expect(a.count == 5 && Set(a).count == 5 && a == a.sorted() && a.allSatisfy { (0..<64).contains($0) })
+        #expect(a == sampling.positions(layer: 2, group: 0, sample: 41, vectors: 64, keep: 5))
+        let others = (0..<20).map { sampling.positions(layer: 2, group: 0, sample: $0, vectors: 64, keep: 5) }
+        #expect(Set(others).count > 15)
+        #expect(a != PatchSampling(maxPerLayer: 100, seed: 8).positions(layer: 2, group: 0, sample: 41, vectors: 64, keep: 5))
+    }
+
+    @Test("capped Grams count k vectors per sample and do not depend on batch size or the two-thread split")
+    func cappedGramsIndependentOfBatching() throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let indices = Array(0..<300)
+        let sampling = PatchSampling(maxPerLayer: 1000, seed: 3)
+        let small = try ActivationStatistics.collect(model, data: data, indices: indices, batchSize: 32, sampling: sampling)
+        let large = try ActivationStatistics.collect(model, data: data, indices: indices, batchSize: 300, sampling: sampling)
+        let all = try ActivationStatistics.collect(model, data: data, indices: indices, batchSize: 300, sampling: .all)
+        #expect(Set(small.keys) == Set(large.keys))
+        for (key, gram) in small {
+            let other = try #require(large[key])
+            let full = try #require(all[key])
+            #expect(gram.rows == other.rows)
+            if full.rows > 300 {   // a layer with many vectors per sample: ⌈1000 / 300⌉ = 4 each
+                #expect(gram.rows == 300 * 4, "layer \(key.layer)")
+            } else {
+                #expect(gram.rows == full.rows)
+            }
+            let scale = gram.gram.map(abs).max() ?? 1
+            #expect(zip(gram.gram, other.gram).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "layer \(key.layer)")
+        }
+    }
+}
