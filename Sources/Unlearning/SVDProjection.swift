@@ -31,12 +31,15 @@ public struct SVDProjection: Sendable {
         /// `Ĉ = G / tr G`, row-major d × d (all zeros when every input was zero).
         public var normalized: [Double]
         public var dimension: Int
+        /// How many input vectors the Gram sums.
+        public var vectors: Int
         /// The participation ratio `(Σ σ²)² / Σ σ⁴ = 1 / ‖Ĉ‖²_F`: how many directions the
         /// energy is spread over (1 for a single direction, d for isotropic inputs).
         public var effectiveRank: Double
 
         public init(_ gram: consuming LayerGram) {
             let d = gram.dimension
+            vectors = gram.rows
             var values = (consume gram).gram   // normalised in place when this is the only copy
             var trace = 0.0
             for i in 0..<d { trace += values[i * d + i] }

@@ -55,13 +55,17 @@ public struct SVDUnlearning {
         public var kind: String
         public var dimension: Int
         public var groups: Int
+        /// Input vectors behind the retain and forget statistics (all groups).
+        public var retainVectors: Int
+        public var forgetVectors: Int
+        /// Participation ratios of the two Grams (mean over groups).
         public var retainEffectiveRank: Double
         public var forgetEffectiveRank: Double
         public var changeNorm: Double
         public var relativeChange: Double
 
         enum CodingKeys: String, CodingKey {
-            case weight, node, kind, dimension, groups
+            case weight, node, kind, dimension, groups, retainVectors = "retain_vectors", forgetVectors = "forget_vectors"
             case retainEffectiveRank = "retain_effective_rank", forgetEffectiveRank = "forget_effective_rank"
             case changeNorm = "change_norm", relativeChange = "relative_change"
         }
@@ -144,6 +148,8 @@ public struct SVDUnlearning {
             let (change, norm) = Self.squaredNorms(before, after)
             layers.append(LayerReport(weight: layer.weight, node: layer.nodeName, kind: layer.kind == .convolution ? "conv" : "linear",
                                       dimension: projection.retain[keys[0]]?.dimension ?? 0, groups: layer.groups,
+                                      retainVectors: keys.compactMap { projection.retain[$0]?.vectors }.reduce(0, +),
+                                      forgetVectors: keys.compactMap { projection.forget[$0]?.vectors }.reduce(0, +),
                                       retainEffectiveRank: keys.compactMap { projection.retain[$0]?.effectiveRank }.reduce(0, +) / Double(layer.groups),
                                       forgetEffectiveRank: keys.compactMap { projection.forget[$0]?.effectiveRank }.reduce(0, +) / Double(layer.groups),
                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))

@@ -94,9 +94,10 @@ struct Apply: ParsableCommand {
         let progress = options.progress("")
         let result: SVDUnlearning.Result
         var before: EvaluationReport?, after: EvaluationReport?
+        var statistics: StatisticsFile?
         do {
             if let evaluation { before = try evaluate(model, evaluation) }
-            let statistics = try stats.map { try StatisticsFile.read($0) }
+            statistics = try stats.map { try StatisticsFile.read($0) }
             result = try SVDUnlearning.run(model, data: dataset, statistics: statistics, configuration: configuration, clock: Self.seconds,
                                            progress: progress.map { p in { phase, done, total in p(done, total); _ = phase } })
             if let evaluation {
@@ -136,9 +137,10 @@ struct Apply: ParsableCommand {
                 ? .init(retain: SampleSelection.countsPerClass(result.selection.retain, labels: dataset.labels!),
                         forget: SampleSelection.countsPerClass(result.selection.forget, labels: dataset.labels!),
                         validation: result.selection.validation.count,
-                        patchRule: "every patch of every selected sample (Grams, no subsampling)")
+                        patchRule: Self.patchRule(configuration.maxPatches, per: "sample set"))
                 : .init(retain: [:], forget: [:], validation: result.selection.validation.count,
-                        patchRule: "statistics file \(stats!): every sample it was collected on, each class weighted equally"),
+                        patchRule: "statistics file \(stats!), each class weighted equally; "
+                            + (statistics?.maxPatches.map { Self.patchRule($0, per: "class") } ?? "patch cap unknown")),
             layers: result.layers, search: result.grid,
             evaluation: evalData.map { .init(data: $0, before: before!, after: after!) }, timingsSeconds: timings)
         if let report {
@@ -151,6 +153,13 @@ struct Apply: ParsableCommand {
         } else {
             Terminal.print(record.summary.text)
         }
+    }
+
+    /// The ``PatchSampling`` rule in words, for the audit record.
+    static func patchRule(_ maxPatches: Int, per set: String) -> String {
+        maxPatches == 0 ? "every input vector of every sample"
+            : "at most \(maxPatches) input vectors per layer, group and \(set): k = min(p, ceil(\(maxPatches) / samples)) of each sample's p, "
+            + "chosen by seed, layer, group and sample index"
     }
 
     func evaluate(_ model: Model, _ data: Dataset) throws -> EvaluationReport {
