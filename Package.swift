@@ -50,7 +50,7 @@ let package = Package(
         // Fixtures/ holds the NumPy reference generator and its JSON output, read by path.
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "_TestSupport"]),
-        .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "_TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["modelforget", "_TestSupport"]),
+        .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "_TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLITests", dependencies: ["modelforget", "Unlearning", "_TestSupport"]),
     ]
 )

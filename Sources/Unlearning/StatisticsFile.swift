@@ -56,6 +56,23 @@ public struct StatisticsFile {
         return result
     }
 
+    /// The plain sum of the Grams of `classes` (each vector counts once): for PGU, the Gram of
+    /// the retained classes' data, `C_full − C_forget` without the cancellation of a subtraction.
+    public func summed(classes: Set<Int>) -> [GramKey: LayerGram] {
+        var result: [GramKey: LayerGram] = [:]
+        for label in classes.sorted() {
+            for (key, gram) in grams[label] ?? [:] { result[key] = result[key].map { $0.adding(gram) } ?? gram }
+        }
+        return result
+    }
+
+    /// This file without `classes`: the statistics for the next request once they are forgotten.
+    public func removing(classes: Set<Int>) -> StatisticsFile {
+        var copy = self
+        for label in classes { copy.grams[label] = nil }
+        return copy
+    }
+
     /// The sum of several files of the same model.
     public static func merged(_ files: [StatisticsFile]) throws -> StatisticsFile {
         guard var result = files.first else { return StatisticsFile(grams: [:], layerWeights: [:]) }

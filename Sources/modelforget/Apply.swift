@@ -33,7 +33,7 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var keys: DataKeys
 
-    @Option(help: ArgumentHelp("The unlearning method.", valueName: "svd"))
+    @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
     var method = "svd"
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL).", valueName: "file"))
@@ -51,8 +51,32 @@ struct Apply: ParsableCommand {
     @Option(help: "α of the forget space.")
     var alphaForget = 3.0
 
-    @Flag(help: "Choose α by a grid search on a validation split held out from --data (20% of every class).")
+    @Flag(help: "Choose α by a grid search on a validation split held out from --data (20% of every class). svd only.")
     var search = false
+
+    @Option(help: "pgu: share of the retain space's spectrum (cumulative square roots of eigenvalues) to protect.")
+    var gamma = 0.95
+
+    @Option(help: "pgu: learning rate of the first epoch.")
+    var lrStart = 0.05
+
+    @Option(help: "pgu: learning rate of the last epoch (exponential decay in between).")
+    var lrEnd = 0.01
+
+    @Option(help: "pgu: maximum number of epochs.")
+    var epochs = 100
+
+    @Option(help: "pgu: forget samples per SGD step.")
+    var sgdBatchSize = 128
+
+    @Option(help: ArgumentHelp("pgu: stop once the forget accuracy on the forget samples is at most this (default: chance, 1/classes).", valueName: "fraction"))
+    var targetForgetAccuracy: Double?
+
+    @Option(help: ArgumentHelp("pgu: stop when retain accuracy on the retained-class samples of --data falls more than this many points.", valueName: "points"))
+    var maxRetainDrop = 5.0
+
+    @Option(help: ArgumentHelp("pgu with --stats: write the statistics without the forgotten classes here, for the next request.", valueName: "file"))
+    var updateStats: String?
 
     @Option(help: ArgumentHelp("Per-class statistics from `modelforget stats collect` to use instead of a pass over --data.", valueName: "file"))
     var stats: String?
@@ -69,9 +93,26 @@ struct Apply: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard method == "svd" else { throw ValidationError("--method must be svd (pgu and forget vectors are not available yet)") }
+        guard method == "svd" || method == "pgu" else { throw ValidationError("--method must be svd or pgu") }
         guard retainSamples > 0, forgetSamples > 0 else { throw ValidationError("--retain-samples and --forget-samples must be positive") }
         guard alphaRetain > 0, alphaForget > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
+        guard !(search && method == "pgu") else { throw ValidationError("--search applies to --method svd only") }
+        guard gamma > 0, gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1]") }
+        guard lrStart > 0, lrEnd > 0, epochs > 0, sgdBatchSize > 0 else {
+            throw ValidationError("--lr-start, --lr-end, --epochs and --sgd-batch-size must be positive")
+        }
+        guard maxRetainDrop >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+        guard updateStats == nil || (method == "pgu" && stats != nil) else { throw ValidationError("--update-stats needs --method pgu and --stats") }
+        if let updateStats, !updateStats.hasSuffix(".safetensors") { throw ValidationError("--update-stats must name a .safetensors file: \(updateStats)") }
+    }
+
+    /// What an engine run hands to the writers and the audit record.
+    struct EngineRun {
+        var editedWeights: [String: Tensor]
+        var provenance: [String: String]
+        var selection: SampleSelection
+        var timings: [String: Double]
+        var details: AuditRecord.Details
     }
 
     func run() throws {
@@ -82,27 +123,16 @@ struct Apply: ParsableCommand {
         let evaluation = try evalData.map { try Dataset.load($0, xKey: keys.xKey, yKey: keys.yKey) }
         let source = try Checkpoint.open(options.model)
         let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: source.path, classes: classes.classes)
-        var configuration = SVDUnlearning.Configuration(forgetClasses: classes.classes)
-        configuration.retainSamples = retainSamples
-        configuration.forgetSamples = forgetSamples
-        configuration.alphaRetain = alphaRetain
-        configuration.alphaForget = alphaForget
-        configuration.search = search
-        configuration.seed = sampling.seed
-        configuration.maxPatches = sampling.maxPatches
-        configuration.batchSize = options.batchSize(for: dataset)
-        let progress = options.progress("")
-        let result: SVDUnlearning.Result
         var before: EvaluationReport?, after: EvaluationReport?
         var statistics: StatisticsFile?
+        let engine: EngineRun
         do {
             if let evaluation { before = try evaluate(model, evaluation) }
             statistics = try stats.map { try StatisticsFile.read($0) }
-            result = try SVDUnlearning.run(model, data: dataset, statistics: statistics, configuration: configuration, clock: Self.seconds,
-                                           progress: progress.map { p in { phase, done, total in p(done, total); _ = phase } })
+            engine = method == "pgu" ? try runPGU(model, dataset, statistics) : try runSVD(model, dataset, statistics)
             if let evaluation {
                 let original = model.graph.parameters
-                model.graph.parameters = original.merging(result.editedWeights) { $1 }
+                model.graph.parameters = original.merging(engine.editedWeights) { $1 }
                 after = try evaluate(model, evaluation)
                 model.graph.parameters = original
             }
@@ -115,33 +145,36 @@ struct Apply: ParsableCommand {
         }
         let writeStart = Self.seconds()
         let provenance = [
-            "modelforget.tool": "modelforget", "modelforget.version": ModelForget.version, "modelforget.method": "svd",
+            "modelforget.tool": "modelforget", "modelforget.version": ModelForget.version, "modelforget.method": method,
             "modelforget.classes": classes.classes.map(String.init).joined(separator: ","),
-            "modelforget.alpha_retain": String(result.alphaRetain), "modelforget.alpha_forget": String(result.alphaForget),
-        ]
+        ].merging(engine.provenance) { $1 }
         let files: [String]
         do {
-            files = try EditedCheckpoint.write(source, edits: result.editedWeights, to: outputPath, provenance: provenance)
+            files = try EditedCheckpoint.write(source, edits: engine.editedWeights, to: outputPath, provenance: provenance)
         } catch {
             throw WeightFileError(path: outputPath, underlying: error)
         }
-        var timings = result.timings
+        if let updateStats, let statistics {
+            do { try statistics.removing(classes: Set(classes.classes)).write(to: updateStats) } catch {
+                throw WeightFileError(path: updateStats, underlying: error)
+            }
+        }
+        var timings = engine.timings
         timings["write_output"] = Self.seconds() - writeStart
         timings["total"] = Self.seconds() - started
+        let maxPatches = sampling.maxPatches
         let record = AuditRecord(
-            tool: "modelforget", version: ModelForget.version, method: "svd",
+            tool: "modelforget", version: ModelForget.version, method: method,
             input: .init(path: source.path, format: source.format.rawValue, sha256: try Self.hashes(Self.files(of: source))),
             output: .init(path: outputPath, format: source.format.rawValue, sha256: try Self.hashes(files)),
-            classes: classes.classes, configuration: configuration, alphaRetainUsed: result.alphaRetain, alphaForgetUsed: result.alphaForget,
-            samples: stats == nil
-                ? .init(retain: SampleSelection.countsPerClass(result.selection.retain, labels: dataset.labels!),
-                        forget: SampleSelection.countsPerClass(result.selection.forget, labels: dataset.labels!),
-                        validation: result.selection.validation.count,
-                        patchRule: Self.patchRule(configuration.maxPatches, per: "sample set"))
-                : .init(retain: [:], forget: [:], validation: result.selection.validation.count,
-                        patchRule: "statistics file \(stats!), each class weighted equally; "
-                            + (statistics?.maxPatches.map { Self.patchRule($0, per: "class") } ?? "patch cap unknown")),
-            layers: result.layers, search: result.grid,
+            classes: classes.classes,
+            samples: .init(retain: stats == nil || method == "pgu" ? SampleSelection.countsPerClass(engine.selection.retain, labels: dataset.labels!) : [:],
+                           forget: stats == nil || method == "pgu" ? SampleSelection.countsPerClass(engine.selection.forget, labels: dataset.labels!) : [:],
+                           validation: engine.selection.validation.count,
+                           patchRule: stats == nil ? Self.patchRule(maxPatches, per: "sample set")
+                               : "statistics file \(stats!), " + (method == "svd" ? "each class weighted equally; " : "retained classes summed; ")
+                               + (statistics?.maxPatches.map { Self.patchRule($0, per: "class") } ?? "patch cap unknown")),
+            details: engine.details,
             evaluation: evalData.map { .init(data: $0, before: before!, after: after!) }, timingsSeconds: timings)
         if let report {
             let writer = try AtomicFileWriter(destination: report)
@@ -155,11 +188,48 @@ struct Apply: ParsableCommand {
         }
     }
 
-    /// The ``PatchSampling`` rule in words, for the audit record.
-    static func patchRule(_ maxPatches: Int, per set: String) -> String {
-        maxPatches == 0 ? "every input vector of every sample"
-            : "at most \(maxPatches) input vectors per layer, group and \(set): k = min(p, ceil(\(maxPatches) / samples)) of each sample's p, "
-            + "chosen by seed, layer, group and sample index"
+    func runSVD(_ model: Model, _ dataset: Dataset, _ statistics: StatisticsFile?) throws -> EngineRun {
+        var configuration = SVDUnlearning.Configuration(forgetClasses: classes.classes)
+        configuration.retainSamples = retainSamples
+        configuration.forgetSamples = forgetSamples
+        configuration.alphaRetain = alphaRetain
+        configuration.alphaForget = alphaForget
+        configuration.search = search
+        configuration.seed = sampling.seed
+        configuration.maxPatches = sampling.maxPatches
+        configuration.batchSize = options.batchSize(for: dataset)
+        let progress = options.progress("")
+        let result = try SVDUnlearning.run(model, data: dataset, statistics: statistics, configuration: configuration, clock: Self.seconds,
+                                           progress: progress.map { p in { _, done, total in p(done, total) } })
+        return EngineRun(editedWeights: result.editedWeights,
+                         provenance: ["modelforget.alpha_retain": String(result.alphaRetain), "modelforget.alpha_forget": String(result.alphaForget)],
+                         selection: result.selection, timings: result.timings,
+                         details: .svd(configuration: configuration, alphaRetain: result.alphaRetain, alphaForget: result.alphaForget,
+                                       layers: result.layers, search: result.grid))
+    }
+
+    func runPGU(_ model: Model, _ dataset: Dataset, _ statistics: StatisticsFile?) throws -> EngineRun {
+        var configuration = PGUUnlearning.Configuration(forgetClasses: classes.classes)
+        configuration.retainSamples = retainSamples
+        configuration.forgetSamples = forgetSamples
+        configuration.gamma = gamma
+        configuration.lrStart = lrStart
+        configuration.lrEnd = lrEnd
+        configuration.epochs = epochs
+        configuration.batchSize = sgdBatchSize
+        configuration.targetForgetAccuracy = targetForgetAccuracy
+        configuration.maxRetainDrop = maxRetainDrop
+        configuration.seed = sampling.seed
+        configuration.maxPatches = sampling.maxPatches
+        configuration.evaluationBatchSize = options.batchSize(for: dataset)
+        let progress = options.progress("epochs")
+        let result = try PGUUnlearning.run(model, data: dataset, statistics: statistics, configuration: configuration, clock: Self.seconds,
+                                           progress: progress.map { p in { _, done, total in p(done, total) } })
+        return EngineRun(editedWeights: result.editedWeights,
+                         provenance: ["modelforget.gamma": String(gamma), "modelforget.epochs": String(result.bestEpoch)],
+                         selection: result.selection, timings: result.timings,
+                         details: .pgu(configuration: configuration, layers: result.layers, epochs: result.epochs,
+                                       bestEpoch: result.bestEpoch, stopReason: result.stopReason))
     }
 
     func evaluate(_ model: Model, _ data: Dataset) throws -> EvaluationReport {
@@ -167,6 +237,13 @@ struct Apply: ParsableCommand {
     }
 
     static func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// The ``PatchSampling`` rule in words, for the audit record.
+    static func patchRule(_ maxPatches: Int, per set: String) -> String {
+        maxPatches == 0 ? "every input vector of every sample"
+            : "at most \(maxPatches) input vectors per layer, group and \(set): k = min(p, ceil(\(maxPatches) / samples)) of each sample's p, "
+            + "chosen by seed, layer, group and sample index"
+    }
 
     static func files(of reader: any CheckpointReader) -> [String] {
         if let sharded = reader as? ShardedSafeTensors { return [sharded.path] + sharded.shardFiles }
@@ -178,97 +255,5 @@ struct Apply: ParsableCommand {
         var result: [String: String] = [:]
         for file in files { result[file] = try SHA256.hex(ofFile: file) }
         return result
-    }
-}
-
-/// The audit record of one `apply` run (`Formats/report.md`).
-struct AuditRecord: Encodable {
-    struct File: Encodable {
-        let path: String
-        let format: String
-        let sha256: [String: String]
-    }
-
-    struct Samples: Encodable {
-        let retain: [String: Int]
-        let forget: [String: Int]
-        let validation: Int
-        let patchRule: String
-        enum CodingKeys: String, CodingKey { case retain, forget, validation, patchRule = "patch_rule" }
-    }
-
-    struct Evaluation: Encodable {
-        let data: String
-        let before: EvaluationReport
-        let after: EvaluationReport
-    }
-
-    struct Summary: Encodable {
-        let output: String
-        let classes: [Int]
-        let method: String
-        let alphaRetain: Double
-        let alphaForget: Double
-        let layersEdited: Int
-        let forgetAccuracyBefore: Double?
-        let forgetAccuracyAfter: Double?
-        let retainAccuracyBefore: Double?
-        let retainAccuracyAfter: Double?
-        let seconds: Double
-
-        enum CodingKeys: String, CodingKey {
-            case output, classes, method, seconds
-            case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", layersEdited = "layers_edited"
-            case forgetAccuracyBefore = "forget_accuracy_before", forgetAccuracyAfter = "forget_accuracy_after"
-            case retainAccuracyBefore = "retain_accuracy_before", retainAccuracyAfter = "retain_accuracy_after"
-        }
-
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(output, forKey: .output); try c.encode(classes, forKey: .classes); try c.encode(method, forKey: .method)
-            try c.encode(alphaRetain, forKey: .alphaRetain); try c.encode(alphaForget, forKey: .alphaForget)
-            try c.encode(layersEdited, forKey: .layersEdited); try c.encode(seconds, forKey: .seconds)
-            try c.encode(forgetAccuracyBefore, forKey: .forgetAccuracyBefore); try c.encode(forgetAccuracyAfter, forKey: .forgetAccuracyAfter)
-            try c.encode(retainAccuracyBefore, forKey: .retainAccuracyBefore); try c.encode(retainAccuracyAfter, forKey: .retainAccuracyAfter)
-        }
-
-        var text: String {
-            func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
-            var lines = ["wrote \(output): classes \(classes.map(String.init).joined(separator: ",")) removed by \(method) "
-                         + "(alpha_retain \(alphaRetain), alpha_forget \(alphaForget)), \(layersEdited) weight layers edited in "
-                         + String(format: "%.2f s", seconds)]
-            if forgetAccuracyBefore != nil {
-                lines.append("forget accuracy: \(percent(forgetAccuracyBefore)) -> \(percent(forgetAccuracyAfter))")
-                lines.append("retain accuracy: \(percent(retainAccuracyBefore)) -> \(percent(retainAccuracyAfter))")
-            }
-            return lines.joined(separator: "\n")
-        }
-    }
-
-    let tool: String
-    let version: String
-    let method: String
-    let input: File
-    let output: File
-    let classes: [Int]
-    let configuration: SVDUnlearning.Configuration
-    let alphaRetainUsed: Double
-    let alphaForgetUsed: Double
-    let samples: Samples
-    let layers: [SVDUnlearning.LayerReport]
-    let search: [SVDUnlearning.SearchPoint]
-    let evaluation: Evaluation?
-    let timingsSeconds: [String: Double]
-
-    enum CodingKeys: String, CodingKey {
-        case tool, version, method, input, output, classes, configuration, samples, layers, search, evaluation
-        case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
-    }
-
-    var summary: Summary {
-        Summary(output: output.path, classes: classes, method: method, alphaRetain: alphaRetainUsed, alphaForget: alphaForgetUsed,
-                layersEdited: layers.count, forgetAccuracyBefore: evaluation?.before.forgetAccuracy, forgetAccuracyAfter: evaluation?.after.forgetAccuracy,
-                retainAccuracyBefore: evaluation?.before.retainAccuracy, retainAccuracyAfter: evaluation?.after.retainAccuracy,
-                seconds: timingsSeconds["total"] ?? 0)
     }
 }

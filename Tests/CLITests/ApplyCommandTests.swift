@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Unlearning
 import WeightFormats
 import _TestSupport
 
@@ -75,6 +76,37 @@ struct ApplyCommandTests {
         #expect(result.stderr == "\(Fixtures.path("Samples/digits-train.npz")): the data has no samples of the forget classes 42\n")
         #expect(directory.contents().isEmpty)
         let usage = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/mlp.onnx"), "--classes", "1", "--data", "x.npz", "--method", "magic"])
+        #expect(usage.status == 64)
+    }
+
+    @Test("--method pgu from statistics and forget samples only: forgets, writes --update-stats without the class, same bytes twice")
+    func pguFromStatistics() throws {
+        let directory = TemporaryDirectory()
+        let stats = directory.path("mlp.stats.safetensors")
+        let collect = try ProcessRunner.modelforget(["stats", "collect", Fixtures.path("Samples/mlp.onnx"), "--data", Fixtures.path("Samples/digits-train.npz"),
+                                                     "-o", stats, "--quiet"])
+        #expect(collect.status == 0, "\(collect.stderr)")
+        for name in ["a", "b"] {
+            let result = try ProcessRunner.modelforget([
+                "apply", Fixtures.path("Samples/mlp.onnx"), "--method", "pgu", "--classes", "3", "--data", Fixtures.path("Samples/digits-train.npz"),
+                "--stats", stats, "--lr-start", "0.3", "--lr-end", "0.06", "--gamma", "0.8", "--eval-data", Fixtures.path("Samples/digits-test.npz"),
+                "--update-stats", directory.path("\(name).next.safetensors"), "--report", directory.path("\(name).json"),
+                "-o", directory.path("\(name).onnx"), "--json", "--quiet"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let summary = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            #expect((summary["forget_accuracy_after"] as? Double ?? 1) <= 0.05)
+            #expect((summary["retain_accuracy_before"] as? Double ?? 0) - (summary["retain_accuracy_after"] as? Double ?? 0) <= 0.03)
+            #expect(summary["best_epoch"] as? Int ?? 0 > 0)
+        }
+        #expect(fileBytes(directory.path("a.onnx")) == fileBytes(directory.path("b.onnx")))
+        let next = try StatisticsFile.read(directory.path("a.next.safetensors"))
+        #expect(Set(next.grams.keys) == Set(0..<10).subtracting([3]))
+        let record = try #require(try JSONSerialization.jsonObject(with: fileContentsData(directory.path("a.json"))) as? [String: Any])
+        #expect(record["method"] as? String == "pgu")
+        #expect((record["epochs"] as? [[String: Any]])?.first?["epoch"] as? Int == 0)
+        #expect(record["stop_reason"] is String)
+        let usage = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/mlp.onnx"), "--method", "pgu", "--search", "--classes", "3",
+                                                   "--data", Fixtures.path("Samples/digits-train.npz")])
         #expect(usage.status == 64)
     }
 }

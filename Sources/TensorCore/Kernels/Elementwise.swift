@@ -165,7 +165,7 @@ public enum Elementwise {
     }
 
     /// `a + b` for tensors of equal shape (gradient accumulation).
-    static func addInPlace(_ a: inout Tensor, _ b: Tensor) {
+    public static func addInPlace(_ a: inout Tensor, _ b: Tensor) {
         precondition(a.shape == b.shape || a.count == b.count)
         a.data.withUnsafeMutableBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in
             for i in 0..<ap.count { ap[i] += bp[i] }

@@ -1,0 +1,237 @@
+import ModelRuntime
+import TensorCore
+
+/// Projected-gradient unlearning (Hoang, Rana, Gupta, Venkatesh, WACV 2024), per `ALGORITHMS.md` §2.
+///
+/// Retain spaces (``RetainSpace``) come from stored per-class statistics (the retained classes'
+/// Grams: exactly `C_full − C_forget`, without cancellation) or from retained-class samples of the
+/// data. Then plain SGD on forget batches with ``ForgetLoss``: for every Conv/Linear weight
+/// `W ← W − lr (G − G P)` (`G = ∂L/∂W` flattened out × d; `P G` for weights stored inputs × outputs),
+/// biases and norms frozen, BatchNorm in eval mode, the learning rate decaying exponentially from
+/// `lrStart` to `lrEnd` over the epochs.
+///
+/// After every epoch the forget accuracy (on the forget samples) and, when retained-class samples
+/// are given, the retain accuracy are measured. The run stops when the forget accuracy reaches the
+/// target (chance, `1 / classes`, by default), or when the retain accuracy fell more than
+/// `maxRetainDrop` points below the original's. Kept: among epochs within the retain limit, the one
+/// with the lowest forget accuracy (the earliest on ties).
+public struct PGUUnlearning {
+    public struct Configuration: Sendable, Equatable, Codable {
+        public var forgetClasses: [Int]
+        /// Forget samples to train on (spread evenly over the forget classes).
+        public var forgetSamples = 900
+        /// Retained-class samples: the retain statistics when no statistics file is given, and the
+        /// retain accuracy of the stopping rule.
+        public var retainSamples = 900
+        public var gamma = 0.95
+        public var lrStart = 0.05
+        public var lrEnd = 0.01
+        public var epochs = 100
+        public var batchSize = 128
+        /// `nil`: chance, 1 / classes.
+        public var targetForgetAccuracy: Double?
+        /// Points (percent of samples).
+        public var maxRetainDrop = 5.0
+        public var seed: UInt64 = 0
+        public var maxPatches = 10_000
+        /// Samples per forward pass of the statistics and accuracy passes.
+        public var evaluationBatchSize = 256
+
+        public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
+
+        enum CodingKeys: String, CodingKey {
+            case forgetClasses = "classes", forgetSamples = "forget_samples", retainSamples = "retain_samples", gamma
+            case lrStart = "lr_start", lrEnd = "lr_end", epochs, batchSize = "batch_size"
+            case targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop", seed
+            case maxPatches = "max_patches", evaluationBatchSize = "evaluation_batch_size"
+        }
+
+        func learningRate(epoch e: Int) -> Double {
+            epochs <= 1 ? lrStart : lrStart * _exp(_log(lrEnd / lrStart) * Double(e) / Double(epochs - 1))
+        }
+    }
+
+    /// One epoch's figures (epoch 0: the original model).
+    public struct Epoch: Codable, Sendable, Equatable {
+        public var epoch: Int
+        public var learningRate: Double
+        /// Mean loss over the epoch's batches (0 for epoch 0).
+        public var loss: Double
+        public var forgetAccuracy: Double
+        public var retainAccuracy: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case epoch, loss, learningRate = "learning_rate", forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy"
+        }
+    }
+
+    public struct LayerReport: Codable, Sendable, Equatable {
+        public var weight: String
+        public var node: String
+        public var kind: String
+        public var dimension: Int
+        public var groups: Int
+        /// Protected directions `k` (summed over groups).
+        public var retainRank: Int
+        public var retainVectors: Int
+        public var changeNorm: Double
+        public var relativeChange: Double
+
+        enum CodingKeys: String, CodingKey {
+            case weight, node, kind, dimension, groups, retainRank = "retain_rank", retainVectors = "retain_vectors"
+            case changeNorm = "change_norm", relativeChange = "relative_change"
+        }
+    }
+
+    public struct Result {
+        public var editedWeights: [String: Tensor]
+        public var selection: SampleSelection
+        public var layers: [LayerReport]
+        public var epochs: [Epoch]
+        public var bestEpoch: Int
+        public var stopReason: String
+        public var timings: [String: Double]
+    }
+
+    /// Runs the engine. With `statistics`, the retain spaces come from the file's retained classes and
+    /// `data` needs only forget samples (retained-class samples in it still serve the stopping rule).
+    public static func run(_ model: Model, data: Dataset, statistics: StatisticsFile? = nil, configuration c: Configuration,
+                           clock: () -> Double, progress: ((String, Int, Int) -> Void)? = nil) throws -> Result {
+        guard let labels = data.labels else { throw UnlearningError.noLabels }
+        guard !model.graph.weightLayers.isEmpty else { throw UnlearningError.noWeightLayers }
+        var timings: [String: Double] = [:]
+        var t = clock()
+        func lap(_ phase: String) { let now = clock(); timings[phase] = now - t; t = now }
+        let forget = Set(c.forgetClasses)
+        let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
+                                             validationFraction: 0, seed: c.seed)
+        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+        lap("select_samples")
+
+        // Retain statistics: stored classes other than the forget classes, or retained samples of the data.
+        let retainGrams: [GramKey: LayerGram]
+        if let statistics {
+            try statistics.check(against: model)
+            let retained = Set(statistics.grams.keys).subtracting(forget)
+            guard !retained.isEmpty else { throw UnlearningError.emptyRetainSet }
+            retainGrams = statistics.summed(classes: retained)
+        } else {
+            guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
+            retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.evaluationBatchSize,
+                                                           sampling: PatchSampling(maxPerLayer: c.maxPatches, seed: c.seed),
+                                                           progress: progress.map { p in { p("retain statistics", $0, $1) } })
+        }
+        lap("collect_statistics")
+        let keys = retainGrams.keys.sorted()
+        let spaces = try Parallel.map(keys.count) { i -> RetainSpace in
+            let gram = retainGrams[keys[i]]!
+            guard let space = RetainSpace(gram: gram.gram, dimension: gram.dimension, gamma: c.gamma) else {
+                throw UnlearningError.factorizationFailed(layer: keys[i].layer)
+            }
+            return space
+        }
+        let retainSpaces = Dictionary(uniqueKeysWithValues: zip(keys, spaces))
+        lap("retain_spaces")
+
+        // SGD on forget batches.
+        let original = model.graph.parameters
+        defer { model.graph.parameters = original }
+        let classes = try Evaluation.logits(model, Dataset(x: try data.samples([selection.forget[0]]), labels: nil), batchSize: 1).shape[1]
+        let target = c.targetForgetAccuracy ?? 1 / Double(max(classes, 1))
+        let monitorRetain = !selection.retain.isEmpty
+        func accuracies() throws -> (Double, Double?) {
+            let (_, forgetAccuracy) = try SVDUnlearning.accuracies(model, data: data, indices: selection.forget, labels: labels,
+                                                                   forget: forget, batchSize: c.evaluationBatchSize)
+            guard monitorRetain else { return (forgetAccuracy, nil) }
+            let (retainAccuracy, _) = try SVDUnlearning.accuracies(model, data: data, indices: selection.retain, labels: labels,
+                                                                   forget: forget, batchSize: c.evaluationBatchSize)
+            return (forgetAccuracy, retainAccuracy)
+        }
+        let (forgetBefore, retainBefore) = try accuracies()
+        var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
+        var best: (epoch: Int, forget: Double, weights: [String: Tensor])?
+        var stopReason = "ran all \(c.epochs) epochs"
+        let layers = model.graph.weightLayers
+        var rng = SplitMix64(seed: c.seed ^ 0x5047_5500)
+        for epoch in 1...max(c.epochs, 1) {
+            let lr = c.learningRate(epoch: epoch - 1)
+            let order = selection.forget.shuffled(using: &rng)
+            var lossSum = 0.0, batches = 0
+            var start = 0
+            while start < order.count {
+                let batch = Array(order[start..<min(start + c.batchSize, order.count)])
+                let (loss, gradients) = try Self.gradients(model, data: data, batch: batch, labels: labels)
+                lossSum += loss
+                batches += 1
+                for (index, layer) in layers.enumerated() {
+                    guard var weight = model.graph.parameters[layer.weight], let g = gradients[layer.weight] else { continue }
+                    for group in 0..<layer.groups {
+                        let key = GramKey(layer: index, group: group)
+                        guard let space = retainSpaces[key] else { continue }
+                        let projected = SVDProjection.edit(g, layout: layer.layout, group: group, groups: layer.groups, dimension: space.dimension) {
+                            rows, count in space.removingRetainComponent(rows, count: count)
+                        }
+                        let rows = group * weight.count / layer.groups
+                        let range = layer.groups == 1 ? 0..<weight.count : rows..<(rows + weight.count / layer.groups)
+                        for i in range { weight.data[i] -= Float(lr) * projected.data[i] }
+                    }
+                    model.graph.parameters[layer.weight] = weight
+                }
+                start += batch.count
+            }
+            let (forgetAccuracy, retainAccuracy) = try accuracies()
+            epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
+                                forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy))
+            progress?("epochs", epoch, c.epochs)
+            if let retainBefore, let retainAccuracy, (retainBefore - retainAccuracy) * 100 > c.maxRetainDrop {
+                stopReason = "epoch \(epoch): retain accuracy fell more than \(c.maxRetainDrop) points"
+                break
+            }
+            if best == nil || forgetAccuracy < best!.forget {
+                best = (epoch, forgetAccuracy, layers.reduce(into: [:]) { $0[$1.weight] = model.graph.parameters[$1.weight] })
+            }
+            if forgetAccuracy <= target {
+                stopReason = "epoch \(epoch): forget accuracy \(forgetAccuracy) reached the target \(target)"
+                break
+            }
+        }
+        lap("training")
+        guard let best else { throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.maxRetainDrop) }
+        var reports: [LayerReport] = []
+        for (index, layer) in layers.enumerated() {
+            guard let before = original[layer.weight], let after = best.weights[layer.weight] else { continue }
+            let keys = (0..<layer.groups).map { GramKey(layer: index, group: $0) }
+            let (change, norm) = SVDUnlearning.squaredNorms(before, after)
+            reports.append(LayerReport(weight: layer.weight, node: layer.nodeName, kind: layer.kind == .convolution ? "conv" : "linear",
+                                       dimension: retainSpaces[keys[0]]?.dimension ?? 0, groups: layer.groups,
+                                       retainRank: keys.compactMap { retainSpaces[$0]?.rank }.reduce(0, +),
+                                       retainVectors: keys.compactMap { retainGrams[$0]?.rows }.reduce(0, +),
+                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
+        }
+        return Result(editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
+                      stopReason: stopReason, timings: timings)
+    }
+
+    /// Mean loss and parameter gradients of one forget batch; the batch's two halves run on two
+    /// workers and their gradients are added in a fixed order.
+    static func gradients(_ model: Model, data: Dataset, batch: [Int], labels: [Int]) throws -> (Double, [String: Tensor]) {
+        let halves = batch.count < 2 ? [batch] : [Array(batch[..<(batch.count / 2)]), Array(batch[(batch.count / 2)...])]
+        let shared = SharedInputs(model: model, data: data)
+        let parts = try Parallel.map(halves.count) { i -> (Double, [String: Tensor]) in
+            let x = try shared.data.samples(halves[i])
+            let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], recording: true)
+            guard let logits = outputs[shared.model.outputName] else { throw UnlearningError.noWeightLayers }
+            let (loss, gradient) = ForgetLoss.evaluate(logits: logits, labels: halves[i].map { labels[$0] }, total: batch.count)
+            let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: gradient])
+            return (loss, grads.parameters)
+        }
+        var (loss, total) = parts[0]
+        for (partLoss, grads) in parts.dropFirst() {
+            loss += partLoss
+            for (name, g) in grads {
+                if var existing = total[name] { Elementwise.addInPlace(&existing, g); total[name] = existing } else { total[name] = g }
+            }
+        }
+        return (loss, total)
+    }
+}
