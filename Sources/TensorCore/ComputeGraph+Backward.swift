@@ -3,10 +3,13 @@ extension ComputeGraph {
     /// (for cross-entropy: `Normalization.crossEntropy(...).gradient`).
     ///
     /// - Parameter record: the record of a `forward(_:recording: true)` pass of this graph.
+    /// - Parameter inputGradients: whether gradients of the graph inputs are wanted; without them,
+    ///   a convolution reading a graph input skips its input gradient (the costliest part of the
+    ///   first layer's backward).
     /// - Returns: gradients for every float parameter and graph input that influences the given
     ///   outputs (others are absent). Integer values carry no gradient; a parameter used by several
     ///   nodes gets the sum of their contributions.
-    public func backward(_ record: Record, outputGradients: [String: Tensor]) throws -> Gradients {
+    public func backward(_ record: Record, outputGradients: [String: Tensor], inputGradients: Bool = true) throws -> Gradients {
         var grads: [String: Tensor] = [:]
         for (name, g) in outputGradients {
             guard outputNames.contains(name) else { throw GraphError.missingValue(node: "output gradient", name: name) }
@@ -20,7 +23,8 @@ extension ComputeGraph {
                 throw GraphError.invalidInput(node: node.name, opType: node.opType,
                                               reason: "gradient shape \(g!.shape) differs from the output shape \(output.shape)")
             }
-            let inputGrads = try gradients(node, step, outputGrads)
+            let inputGrads = try gradients(node, step, outputGrads,
+                                           skipInput: !inputGradients && inputNames.contains(node.inputs.first ?? ""))
             for (i, g) in inputGrads.enumerated() {
                 guard let g, i < node.inputs.count, !node.inputs[i].isEmpty, case .float? = step.inputs[i] else { continue }
                 let name = node.inputs[i]
@@ -39,7 +43,8 @@ extension ComputeGraph {
     }
 
     /// Gradients of one node's inputs (nil where none) from its outputs' gradients.
-    func gradients(_ node: GraphNode, _ step: Step, _ outputGrads: [Tensor?]) throws -> [Tensor?] {
+    /// `skipInput`: the gradient of input 0 is not needed (honoured where it saves work).
+    func gradients(_ node: GraphNode, _ step: Step, _ outputGrads: [Tensor?], skipInput: Bool = false) throws -> [Tensor?] {
         let operands = Operands(node: node, values: step.inputs)
         var result = [Tensor?](repeating: nil, count: step.inputs.count)
         func float(_ i: Int) -> Tensor? {
@@ -149,8 +154,8 @@ extension ComputeGraph {
         case .convolution:
             guard case .convolution(let geometry) = step.saved else { break }
             let x = try operands.float(0), w = try operands.float(1)
-            let g = Convolution.backward(x, weight: w, geometry: geometry, outputGradient: dy)
-            result[0] = g.input; result[1] = g.weight
+            let g = Convolution.backward(x, weight: w, geometry: geometry, outputGradient: dy, inputGradient: !skipInput)
+            result[0] = skipInput ? nil : g.input; result[1] = g.weight
             if let bias = float(2) { result[2] = g.bias.reshaped(bias.shape) }
         case .maxPool:
             guard let x = float(0), case .indices(let argmax) = step.saved else { break }

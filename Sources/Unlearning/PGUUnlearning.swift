@@ -222,7 +222,7 @@ public struct PGUUnlearning {
             let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], recording: true)
             guard let logits = outputs[shared.model.outputName] else { throw UnlearningError.noWeightLayers }
             let (loss, gradient) = ForgetLoss.evaluate(logits: logits, labels: halves[i].map { labels[$0] }, total: batch.count)
-            let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: gradient])
+            let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: gradient], inputGradients: false)
             return (loss, grads.parameters)
         }
         var (loss, total) = parts[0]

@@ -116,7 +116,8 @@ public struct ConvolutionGeometry: Sendable, Equatable {
         }
     }
 
-    /// Adds `columns` back into the input gradient (the adjoint of ``im2col``).
+    /// Adds `columns` back into the input gradient (the adjoint of ``im2col``, over the same
+    /// column ranges).
     public func col2im(_ columns: UnsafePointer<Float>, sample n: Int, group g: Int, into gradient: UnsafeMutablePointer<Float>) {
         let oh = outHeight, ow = outWidth
         var row = 0
@@ -124,16 +125,22 @@ public struct ConvolutionGeometry: Sendable, Equatable {
             let plane = gradient + ((n * channels) + g * groupChannels + c) * height * width
             for ki in 0..<kernelH {
                 for kj in 0..<kernelW {
+                    let offset = kj * dilationW - padLeft
+                    let first = offset >= 0 ? 0 : min(ow, (-offset + strideW - 1) / strideW)
+                    let last = width - 1 - offset < 0 ? 0 : min(ow, (width - 1 - offset) / strideW + 1)
                     let col = columns + row * oh * ow
+                    row += 1
+                    guard first < last else { continue }
                     for y in 0..<oh {
                         let iy = y * strideH - padTop + ki * dilationH
-                        if iy < 0 || iy >= height { continue }
-                        for x in 0..<ow {
-                            let ix = x * strideW - padLeft + kj * dilationW
-                            if ix >= 0 && ix < width { plane[iy * width + ix] += col[y * ow + x] }
+                        guard iy >= 0, iy < height else { continue }
+                        let target = plane + iy * width + offset, line = col + y * ow
+                        if strideW == 1 {
+                            for x in first..<last { target[x] += line[x] }
+                        } else {
+                            for x in first..<last { target[x * strideW] += line[x] }
                         }
                     }
-                    row += 1
                 }
             }
         }
@@ -193,8 +200,10 @@ public enum Convolution {
     }
 
     /// Gradients with respect to input, weight and bias (shapes as given to ``forward``).
-    public static func backward(_ x: Tensor, weight: Tensor, geometry gm: ConvolutionGeometry, outputGradient dy: Tensor)
-        -> (input: Tensor, weight: Tensor, bias: Tensor)
+    /// Without `inputGradient` the returned input gradient is all zeros and costs nothing (for
+    /// graph inputs whose gradient nobody asked for).
+    public static func backward(_ x: Tensor, weight: Tensor, geometry gm: ConvolutionGeometry, outputGradient dy: Tensor,
+                                inputGradient: Bool = true) -> (input: Tensor, weight: Tensor, bias: Tensor)
     {
         var dx = Tensor(zeros: x.shape)
         var dw = Tensor(zeros: weight.shape)
@@ -212,6 +221,7 @@ public enum Convolution {
                             BLAS.sgemm(transA: false, transB: true, m: mg, n: k, k: p, a: dyg, lda: p,
                                        b: cp.baseAddress!, ldb: p, beta: 1, c: dwp.baseAddress! + g * mg * k, ldc: k)
                             // dcols = W_gᵀ [k, mg] · dY_g [mg, p], folded back into dX
+                            guard inputGradient else { continue }
                             BLAS.sgemm(transA: true, transB: false, m: k, n: p, k: mg, a: wp.baseAddress! + g * mg * k, lda: k,
                                        b: dyg, ldb: p, beta: 0, c: cp.baseAddress!, ldc: p)
                             gm.col2im(cp.baseAddress!, sample: n, group: g, into: dxp.baseAddress!)

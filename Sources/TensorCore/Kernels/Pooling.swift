@@ -57,7 +57,9 @@ public enum Pooling {
     /// Max pooling (padding never wins); also returns, per output, the flat input index of its
     /// maximum (the first one on ties) for backward.
     public static func maxForward(_ x: Tensor, _ g: PoolGeometry) -> (Tensor, [Int]) {
-        let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width
+        let oh = g.outHeight, ow = g.outWidth, height = g.height, width = g.width, plane = height * width
+        let kh = g.kernelH, kw = g.kernelW, sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
+        let padTop = g.padTop, padLeft = g.padLeft
         var y = Tensor(zeros: [g.batch, g.channels, oh, ow])
         var argmax = [Int](repeating: -1, count: y.count)
         x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in argmax.withUnsafeMutableBufferPointer { ap in
@@ -66,13 +68,13 @@ public enum Pooling {
                 for oy in 0..<oh {
                     for ox in 0..<ow {
                         var best = -Float.infinity, bestIndex = -1
-                        for ki in 0..<g.kernelH {
-                            let iy = oy * g.strideH - g.padTop + ki * g.dilationH
-                            if iy < 0 || iy >= g.height { continue }
-                            for kj in 0..<g.kernelW {
-                                let ix = ox * g.strideW - g.padLeft + kj * g.dilationW
-                                if ix < 0 || ix >= g.width { continue }
-                                let index = base + iy * g.width + ix
+                        for ki in 0..<kh {
+                            let iy = oy * sh - padTop + ki * dh
+                            if iy < 0 || iy >= height { continue }
+                            for kj in 0..<kw {
+                                let ix = ox * sw - padLeft + kj * dw
+                                if ix < 0 || ix >= width { continue }
+                                let index = base + iy * width + ix
                                 let v = xp[index]
                                 if v > best || bestIndex < 0 { best = v; bestIndex = index }
                             }
