@@ -35,6 +35,8 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
 public enum Evaluation {
     /// Runs `model` over `inputs` in batches of `batchSize`; `progress(done, total)` after each.
     public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
+        // At least one batch per worker, so that small sets use every core too.
+        let batchSize = max(1, min(batchSize, (inputs.count + Parallel.workers - 1) / Parallel.workers))
         let batches = (inputs.count + batchSize - 1) / batchSize
         let lock = Parallel.Lock()
         var done = 0
