@@ -34,7 +34,10 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
 
 public enum Evaluation {
     /// Runs `model` over `inputs` in batches of `batchSize`; `progress(done, total)` after each.
-    public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
+    /// - Parameter offset: added to every sample before the model sees it (a forget vector in the
+    ///   model's input space; the shape of one sample).
+    public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, offset: Tensor? = nil,
+                              progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
         // At least one batch per worker, so that small sets use every core too.
         let batchSize = max(1, min(batchSize, (inputs.count + Parallel.workers - 1) / Parallel.workers))
         let batches = (inputs.count + batchSize - 1) / batchSize
@@ -44,7 +47,9 @@ public enum Evaluation {
         // Each batch is independent, so the workers' results do not depend on who computes which.
         let results = try Parallel.map(batches) { index in
             let range = (index * batchSize)..<min((index + 1) * batchSize, shared.inputs.count)
-            let logits = try shared.model.logits(shared.inputs.batch(range))
+            var batch = try shared.inputs.batch(range)
+            if let offset { Self.addToEverySample(&batch, offset) }
+            let logits = try shared.model.logits(batch)
             lock.withLock {
                 done += range.count
                 progress?(done, shared.inputs.count)
@@ -56,10 +61,19 @@ public enum Evaluation {
     }
 
     /// Runs `model` over the labelled `data` and reports its accuracies (``report(predictions:labels:classes:forget:)``).
-    public static func evaluate(_ model: Model, _ data: Dataset, forget: Set<Int>, batchSize: Int,
+    public static func evaluate(_ model: Model, _ data: Dataset, forget: Set<Int>, batchSize: Int, offset: Tensor? = nil,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
-        let logits = try Self.logits(model, data, batchSize: batchSize, progress: progress)
+        let logits = try Self.logits(model, data, batchSize: batchSize, offset: offset, progress: progress)
         return report(predictions: predictions(logits), labels: data.labels ?? [], classes: logits.shape[1], forget: forget)
+    }
+
+    /// `batch[n] += offset` for every sample n (`offset` has the shape of one sample).
+    public static func addToEverySample(_ batch: inout Tensor, _ offset: Tensor) {
+        let size = offset.count
+        precondition(size > 0 && batch.count % size == 0, "offset \(offset.shape) does not fit samples of \(batch.shape)")
+        batch.data.withUnsafeMutableBufferPointer { b in offset.data.withUnsafeBufferPointer { o in
+            for start in stride(from: 0, to: b.count, by: size) { for i in 0..<size { b[start + i] += o[i] } }
+        } }
     }
 
     /// The index of the largest logit of each row (the first on ties).

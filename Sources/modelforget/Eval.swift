@@ -25,6 +25,8 @@ struct Eval: ParsableCommand {
     @Option(help: ArgumentHelp("Classes to forget, e.g. 5,7: their accuracy is reported apart.", valueName: "list"))
     var classes: ClassList?
 
+    @OptionGroup var vectorOptions: VectorOptions
+
     @Flag(help: "Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples.")
     var json = false
 
@@ -32,9 +34,10 @@ struct Eval: ParsableCommand {
         let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: data)
+        let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let report = try runModel {
             try Evaluation.evaluate(model, dataset, forget: Set(classes?.classes ?? []), batchSize: options.batchSize(for: dataset),
-                                    progress: options.progress("eval"))
+                                    offset: offset, progress: options.progress("eval"))
         }
         if json {
             Terminal.print(try jsonText(report))

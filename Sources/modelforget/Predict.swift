@@ -23,6 +23,8 @@ struct Predict: ParsableCommand {
     @Option(help: "Name of the input tensor in the inputs file.")
     var xKey = "x"
 
+    @OptionGroup var vectorOptions: VectorOptions
+
     @Option(name: .shortAndLong, help: ArgumentHelp("The .npz file to write.", valueName: "out"))
     var output: String
 
@@ -34,9 +36,10 @@ struct Predict: ParsableCommand {
         let dataset = try Dataset.load(inputs, xKey: xKey, yKey: nil)
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: inputs)
+        let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let logits: Tensor
         do {
-            logits = try Evaluation.logits(model, dataset, batchSize: options.batchSize(for: dataset), progress: options.progress("predict"))
+            logits = try Evaluation.logits(model, dataset, batchSize: options.batchSize(for: dataset), offset: offset, progress: options.progress("predict"))
         } catch {
             throw CommandFailure("\(options.model): \(error)")
         }

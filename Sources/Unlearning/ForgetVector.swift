@@ -1,0 +1,221 @@
+import ModelRuntime
+import TensorCore
+
+/// Forget vectors (Sun et al., "Forget Vectors at Play", 2024), per `ALGORITHMS.md` §3: one
+/// input-shaped perturbation `δ` that, added to every input of the frozen model, makes it forget
+/// the classes.
+///
+/// `δ` is stored in its ``Space``: in pixel space the model sees `x + δ / std` per channel (its
+/// inputs being `(pixel − mean) / std`), in normalised space `x + δ`. Per mixed batch of `B`
+/// forget and retain samples with logits `z = f(x + δ_model)`:
+/// ```
+/// L = (α Σ_retain CE(z, y) + β Σ_forget max(z_y − max_{c≠y} z_c, −τ) + λ ‖δ‖₂) / B
+/// ```
+/// minimised by SGD with momentum (`v = μ v + g`, `δ −= lr v`, weight decay folded into `g`), the
+/// learning rate × `lrDecay` per epoch, `δ` starting at zero.
+///
+/// Epoch selection (stated, never manual): the first epoch whose forget accuracy is at most
+/// `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points ends the run and is
+/// kept; otherwise the epoch with the best `retain · (1 − forget)` is kept.
+public enum ForgetVector {
+    public enum Space: String, Sendable, Codable { case pixel, normalized }
+
+    public struct Configuration: Sendable, Equatable, Codable {
+        public var forgetClasses: [Int]
+        public var forgetSamples = 900
+        public var retainSamples = 900
+        public var tau = 1.0
+        public var alpha = 1.0
+        public var beta = 3.0
+        public var lambda = 1.0
+        public var learningRate = 0.2
+        public var momentum = 0.9
+        public var weightDecay = 5e-4
+        public var lrDecay = 0.9
+        public var epochs = 60
+        public var batchSize = 256
+        public var targetForgetAccuracy = 0.1
+        public var maxRetainDrop = 5.0
+        public var seed: UInt64 = 0
+
+        public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
+
+        enum CodingKeys: String, CodingKey {
+            case forgetClasses = "classes", forgetSamples = "forget_samples", retainSamples = "retain_samples"
+            case tau, alpha, beta, lambda, learningRate = "lr", momentum, weightDecay = "weight_decay", lrDecay = "lr_decay"
+            case epochs, batchSize = "batch_size", targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop", seed
+        }
+    }
+
+    /// Where `δ` lives: pixel space with per-channel normalisation constants, or the model's input space.
+    public struct Placement: Sendable, Equatable {
+        public var space: Space
+        public var mean: [Double]
+        public var std: [Double]
+
+        public init(space: Space, mean: [Double] = [], std: [Double] = []) {
+            self.space = space; self.mean = mean; self.std = std
+        }
+
+        /// The offset the model sees: `δ / std` per channel (axis 0 of the sample) in pixel space
+        /// with constants, `δ` otherwise.
+        public func modelOffset(_ delta: Tensor) -> Tensor {
+            guard space == .pixel, !std.isEmpty else { return delta }
+            var offset = delta
+            let perChannel = delta.count / max(std.count, 1)
+            for i in 0..<delta.count { offset.data[i] = Float(Double(delta.data[i]) / std[min(i / perChannel, std.count - 1)]) }
+            return offset
+        }
+
+        /// `∂L/∂δ` from `∂L/∂offset` (the chain rule through ``modelOffset(_:)``).
+        func deltaGradient(_ offsetGradient: [Double]) -> [Double] {
+            guard space == .pixel, !std.isEmpty else { return offsetGradient }
+            let perChannel = offsetGradient.count / max(std.count, 1)
+            return offsetGradient.enumerated().map { $0.element / std[min($0.offset / perChannel, std.count - 1)] }
+        }
+    }
+
+    public struct Epoch: Codable, Sendable, Equatable {
+        public var epoch: Int
+        public var learningRate: Double
+        public var loss: Double
+        public var forgetAccuracy: Double
+        public var retainAccuracy: Double
+        public var norm: Double
+
+        enum CodingKeys: String, CodingKey {
+            case epoch, loss, norm, learningRate = "lr", forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy"
+        }
+    }
+
+    public struct Result {
+        public var delta: Tensor
+        public var epochs: [Epoch]
+        public var selectedEpoch: Int
+        public var selectionReason: String
+        public var selection: SampleSelection
+    }
+
+    /// The loss of ``ForgetVector`` on one part of a batch and its gradient with respect to the
+    /// logits (the δ-norm term is added by the caller): sums divided by `total`, the whole batch size.
+    public static func loss(logits: Tensor, labels: [Int], isForget: [Bool], total: Int, tau: Double, alpha: Double, beta: Double)
+        -> (loss: Double, gradient: Tensor)
+    {
+        let n = logits.shape[0], classes = logits.shape[1]
+        var gradient = Tensor(zeros: [n, classes])
+        var loss = 0.0
+        for row in 0..<n {
+            let z = Array(logits.data[(row * classes)..<((row + 1) * classes)]).map(Double.init)
+            let y = labels[row]
+            if isForget[row] {
+                var other = y == 0 ? 1 : 0
+                for c in 0..<classes where c != y && z[c] > z[other] { other = c }
+                let margin = z[y] - z[other]
+                loss += beta * max(margin, -tau)
+                if margin > -tau {
+                    gradient.data[row * classes + y] += Float(beta / Double(total))
+                    gradient.data[row * classes + other] -= Float(beta / Double(total))
+                }
+            } else {
+                let largest = z.max() ?? 0
+                let sum = z.reduce(0) { $0 + _exp($1 - largest) }
+                loss += alpha * (largest + _log(sum) - z[y])
+                for c in 0..<classes {
+                    let p = _exp(z[c] - largest) / sum
+                    gradient.data[row * classes + c] = Float(alpha * (p - (c == y ? 1 : 0)) / Double(total))
+                }
+            }
+        }
+        return (loss / Double(total), gradient)
+    }
+
+    /// Loss and `∂L/∂δ` (without weight decay) for one mixed batch, over two workers.
+    public static func gradient(_ model: Model, data: Dataset, batch: [Int], labels: [Int], forget: Set<Int>, delta: Tensor,
+                                placement: Placement, configuration c: Configuration) throws -> (loss: Double, gradient: [Double]) {
+        let offset = placement.modelOffset(delta)
+        let halves = batch.count < 2 ? [batch] : [Array(batch[..<(batch.count / 2)]), Array(batch[(batch.count / 2)...])]
+        let shared = SharedInputs(model: model, data: data)
+        let parts = try Parallel.map(halves.count) { i -> (Double, [Double]) in
+            var x = try shared.data.samples(halves[i])
+            Evaluation.addToEverySample(&x, offset)
+            let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], recording: true)
+            let logits = outputs[shared.model.outputName]!
+            let part = Self.loss(logits: logits, labels: halves[i].map { labels[$0] }, isForget: halves[i].map { forget.contains(labels[$0]) },
+                            total: batch.count, tau: c.tau, alpha: c.alpha, beta: c.beta)
+            let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: part.gradient])
+            var summed = [Double](repeating: 0, count: offset.count)
+            if let g = grads.inputs[shared.model.inputName] {
+                for (i, v) in g.data.enumerated() { summed[i % offset.count] += Double(v) }
+            }
+            return (part.loss, summed)
+        }
+        var loss = parts[0].0, offsetGradient = parts[0].1
+        for part in parts.dropFirst() {
+            loss += part.0
+            for i in 0..<offsetGradient.count { offsetGradient[i] += part.1[i] }
+        }
+        var g = placement.deltaGradient(offsetGradient)
+        let norm = delta.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        loss += c.lambda * norm / Double(batch.count)
+        if norm > 0 { for i in 0..<g.count { g[i] += c.lambda * Double(delta.data[i]) / (norm * Double(batch.count)) } }
+        return (loss, g)
+    }
+
+    /// Learns a vector for `configuration.forgetClasses` from the labelled `data`.
+    public static func make(_ model: Model, data: Dataset, placement: Placement, configuration c: Configuration,
+                            progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+        guard let labels = data.labels else { throw UnlearningError.noLabels }
+        let forget = Set(c.forgetClasses)
+        let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
+                                             validationFraction: 0, seed: c.seed)
+        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+        guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
+        var delta = Tensor(zeros: data.sampleShape)
+        var velocity = [Double](repeating: 0, count: delta.count)
+        func accuracies(_ delta: Tensor) throws -> (forget: Double, retain: Double) {
+            let offset = placement.modelOffset(delta)
+            let f = try Evaluation.evaluate(model, Dataset(x: try data.samples(selection.forget), labels: selection.forget.map { labels[$0] }),
+                                            forget: forget, batchSize: c.batchSize, offset: offset)
+            let r = try Evaluation.evaluate(model, Dataset(x: try data.samples(selection.retain), labels: selection.retain.map { labels[$0] }),
+                                            forget: forget, batchSize: c.batchSize, offset: offset)
+            return (f.forgetAccuracy ?? 0, r.retainAccuracy ?? 0)
+        }
+        let before = try accuracies(delta)
+        var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: before.forget, retainAccuracy: before.retain, norm: 0)]
+        var best = (epoch: 0, score: before.retain * (1 - before.forget), delta: delta)
+        var reason = ""
+        var rng = SplitMix64(seed: c.seed ^ 0x4656_4543)
+        let pool = (selection.forget + selection.retain).sorted()
+        var lr = c.learningRate
+        for epoch in 1...max(c.epochs, 1) {
+            let order = pool.shuffled(using: &rng)
+            var lossSum = 0.0, batches = 0, start = 0
+            while start < order.count {
+                let batch = Array(order[start..<min(start + c.batchSize, order.count)])
+                var (loss, g) = try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
+                                             placement: placement, configuration: c)
+                for i in 0..<g.count {
+                    g[i] += c.weightDecay * Double(delta.data[i])
+                    velocity[i] = c.momentum * velocity[i] + g[i]
+                    delta.data[i] -= Float(lr * velocity[i])
+                }
+                lossSum += loss
+                batches += 1
+                start += batch.count
+            }
+            let (f, r) = try accuracies(delta)
+            let norm = delta.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)), forgetAccuracy: f, retainAccuracy: r, norm: norm))
+            progress?(epoch, c.epochs)
+            lr *= c.lrDecay
+            if f <= c.targetForgetAccuracy && (before.retain - r) * 100 <= c.maxRetainDrop {
+                best = (epoch, r * (1 - f), delta)
+                reason = "first epoch with forget accuracy ≤ \(c.targetForgetAccuracy) and retain drop ≤ \(c.maxRetainDrop) points"
+                break
+            }
+            if r * (1 - f) > best.score { best = (epoch, r * (1 - f), delta) }
+        }
+        if reason.isEmpty { reason = "no epoch met both limits: best retain · (1 − forget)" }
+        return Result(delta: best.delta, epochs: epochs, selectedEpoch: best.epoch, selectionReason: reason, selection: selection)
+    }
+}

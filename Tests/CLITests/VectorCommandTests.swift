@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+import Unlearning
+import _TestSupport
+
+@Suite("modelforget vector, eval --vector")
+struct VectorCommandTests {
+    @Test("make, eval --vector, combine, apply; a vector made for another model needs --force")
+    func makeCombineApply() throws {
+        let directory = TemporaryDirectory()
+        let cnn = Fixtures.path("Samples/cnn.onnx"), train = Fixtures.path("Samples/digits-train.npz"), test = Fixtures.path("Samples/digits-test.npz")
+        for label in ["5", "7"] {
+            let make = try ProcessRunner.modelforget(["vector", "make", cnn, "--classes", label, "--data", train, "--beta", "1", "--epochs", "8",
+                                                      "-o", directory.path("fv-\(label).safetensors"), "--quiet"])
+            #expect(make.status == 0, "\(make.stderr)")
+        }
+        let eval = try ProcessRunner.modelforget(["eval", cnn, "--data", test, "--classes", "5", "--vector", directory.path("fv-5.safetensors"), "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        #expect((report["forget_accuracy"] as? Double ?? 1) <= 0.1)
+        #expect((report["retain_accuracy"] as? Double ?? 0) >= 0.93)
+
+        let combine = try ProcessRunner.modelforget(["vector", "combine", directory.path("fv-5.safetensors"), directory.path("fv-7.safetensors"),
+                                                     "--weights", "1,-0.5", "-o", directory.path("fv-mix.safetensors")])
+        #expect(combine.status == 0, "\(combine.stderr)")
+        let a = try ForgetVectorFile.read(directory.path("fv-5.safetensors")), b = try ForgetVectorFile.read(directory.path("fv-7.safetensors"))
+        let mix = try ForgetVectorFile.read(directory.path("fv-mix.safetensors"))
+        #expect(mix.classes == [5, 7] && mix.coefficients == [1, -0.5])
+        #expect(mix.delta.data == zip(a.delta.data, b.delta.data).map { Float(Double($0)) + Float(-0.5 * Double($1)) })
+
+        let apply = try ProcessRunner.modelforget(["vector", "apply", directory.path("fv-5.safetensors"), "--inputs", test, "-o", directory.path("x.npz")])
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let check = try ProcessRunner.python("""
+            import numpy as np, sys
+            from safetensors.numpy import load_file
+            a, b, d = np.load(sys.argv[1]), np.load(sys.argv[2]), load_file(sys.argv[3])["delta"]
+            print(np.array_equal(a["x"], b["x"] + d), np.array_equal(a["y"], b["y"]))
+            """, [directory.path("x.npz"), test, directory.path("fv-5.safetensors")])
+        #expect(check.stdout == "True True\n", "\(check.stderr)")
+
+        let mlp = Fixtures.path("Samples/mlp.onnx")
+        let other = try ProcessRunner.modelforget(["eval", mlp, "--data", test, "--vector", directory.path("fv-5.safetensors")])
+        #expect(other.status == 1)
+        #expect(other.stderr.hasPrefix("\(directory.path("fv-5.safetensors")): the vector was made for the model with SHA-256"))
+        #expect(other.stderr.hasSuffix("pass --force to use it anyway\n"))
+        let forced = try ProcessRunner.modelforget(["predict", mlp, "--inputs", test, "--vector", directory.path("fv-5.safetensors"), "--force",
+                                                    "-o", directory.path("p.npz")])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        let notVector = try ProcessRunner.modelforget(["eval", cnn, "--data", test, "--vector", Fixtures.path("Samples/cnn.safetensors")])
+        #expect(notVector.status == 1 && notVector.stderr.contains("not a forget vector"))
+    }
+}

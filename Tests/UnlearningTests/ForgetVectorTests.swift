@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import ModelRuntime
+import TensorCore
+import Unlearning
+import WeightFormats
+import _TestSupport
+
+@Suite("forget vectors")
+struct ForgetVectorTests {
+    static func fixture() throws -> (indices: [Int], delta: Tensor, loss: Double, gradient: [Double]) {
+        let file = try Checkpoint.open(Fixtures.path("Tests/UnlearningTests/Fixtures/forget_vector.npz"))
+        func tensor(_ name: String) throws -> Tensor { try TensorLoading.floatTensor(file, try #require(file.info(named: name))) }
+        let indices = try #require(file.withBytes(of: "indices") { TensorLoading.integers($0, dtype: .I64) })
+        return (indices, try tensor("delta"), Double(try tensor("loss").data[0]), try tensor("gradient").data.map(Double.init))
+    }
+
+    @Test("loss and ∂L/∂δ match PyTorch autograd on a fixed mixed batch of the sample CNN (relative 1e-4)")
+    func lossAndGradientMatchPyTorch() throws {
+        let (indices, delta, loss, expected) = try Self.fixture()
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        var configuration = ForgetVector.Configuration(forgetClasses: [3])
+        configuration.beta = 3
+        let result = try ForgetVector.gradient(model, data: data, batch: indices, labels: data.labels!, forget: [3], delta: delta,
+                                               placement: .init(space: .normalized), configuration: configuration)
+        #expect(abs(result.loss - loss) < 1e-4 * abs(loss))
+        let scale = expected.map(abs).max()!
+        let error = zip(result.gradient, expected).map { abs($0 - $1) }.max()!
+        #expect(error < 1e-4 * scale, "max error \(error) of \(scale)")
+    }
+
+    @Test("pixel space with std s is the normalized space with δ / s: same model offset, gradient divided by s")
+    func spacesAreEquivalent() throws {
+        let (indices, delta, _, _) = try Self.fixture()
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let pixel = ForgetVector.Placement(space: .pixel, mean: [0.5], std: [0.25])
+        var scaled = delta
+        for i in 0..<scaled.count { scaled.data[i] = delta.data[i] / 0.25 }
+        #expect(pixel.modelOffset(delta) == scaled)
+        var configuration = ForgetVector.Configuration(forgetClasses: [3])
+        configuration.lambda = 0   // the norm is taken of δ itself, so it differs between the spaces
+        let inPixels = try ForgetVector.gradient(model, data: data, batch: indices, labels: data.labels!, forget: [3], delta: delta,
+                                                 placement: pixel, configuration: configuration)
+        let normalized = try ForgetVector.gradient(model, data: data, batch: indices, labels: data.labels!, forget: [3], delta: scaled,
+                                                   placement: .init(space: .normalized), configuration: configuration)
+        #expect(abs(inPixels.loss - normalized.loss) < 1e-9)
+        #expect(zip(inPixels.gradient, normalized.gradient).allSatisfy { abs($0 - $1 / 0.25) < 1e-9 })
+    }
+
+    @Test("sidecar round trip; combine is exactly linear; mismatched shape, space or model are errors")
+    func sidecarAndCombine() throws {
+        let directory = TemporaryDirectory()
+        var rng = SeededGenerator(seed: 2)
+        func vector(_ classes: [Int], sha: String = "abc", space: ForgetVector.Space = .pixel) -> ForgetVectorFile {
+            ForgetVectorFile(delta: Tensor(shape: [1, 2, 3], data: (0..<6).map { _ in Float.random(in: -1...1, using: &rng) }), classes: classes,
+                             placement: .init(space: space, mean: [0.1], std: [0.3]), modelSHA256: sha, settings: ["beta": "3.0"])
+        }
+        let a = vector([5]), b = vector([7])
+        try a.write(to: directory.path("a.safetensors"))
+        #expect(try ForgetVectorFile.read(directory.path("a.safetensors")) == a)
+        let combined = try ForgetVectorFile.combine([("a", a), ("b", b)], weights: [2, -0.5], force: false)
+        #expect(combined.classes == [5, 7] && combined.coefficients == [2, -0.5] && combined.sources == ["a", "b"])
+        #expect(combined.delta.data == zip(a.delta.data, b.delta.data).map { Float(2 * Double($0)) + Float(-0.5 * Double($1)) })
+        try combined.write(to: directory.path("c.safetensors"))
+        #expect(try ForgetVectorFile.read(directory.path("c.safetensors")) == combined)
+        #expect(throws: WeightFileError.self) { try ForgetVectorFile.combine([("a", a), ("x", vector([1], sha: "other"))], weights: [1, 1], force: false) }
+        #expect(throws: WeightFileError.self) { try ForgetVectorFile.combine([("a", a), ("n", vector([1], space: .normalized))], weights: [1, 1], force: true) }
+        _ = try ForgetVectorFile.combine([("a", a), ("x", vector([1], sha: "other"))], weights: [1, 1], force: true)
+        #expect(throws: ForgetVectorError.shapeMismatch(expected: [1, 8, 8], found: [1, 2, 3])) {
+            try a.check(sampleShape: [1, 8, 8], modelSHA256: "abc", force: false)
+        }
+        #expect(throws: ForgetVectorError.modelMismatch(expected: "zzz", found: "abc")) {
+            try a.check(sampleShape: [1, 2, 3], modelSHA256: "zzz", force: false)
+        }
+        try a.check(sampleShape: [1, 2, 3], modelSHA256: "zzz", force: true)
+    }
+
+    @Test("making a vector for class 5 of the sample CNN: the selected epoch is the first that meets the stated rule")
+    func makeSelectsByRule() throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        var configuration = ForgetVector.Configuration(forgetClasses: [5])
+        configuration.beta = 1
+        configuration.epochs = 8
+        let result = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: configuration)
+        let before = result.epochs[0]
+        func meets(_ e: ForgetVector.Epoch) -> Bool { e.forgetAccuracy <= 0.1 && (before.retainAccuracy - e.retainAccuracy) * 100 <= 5 }
+        let selected = result.epochs[result.selectedEpoch]
+        #expect(result.selectedEpoch > 0 && meets(selected) && result.selectedEpoch == result.epochs.count - 1)
+        #expect(!result.epochs.dropFirst().dropLast().contains(where: meets))
+        #expect(before.forgetAccuracy > 0.9 && result.delta.shape == [1, 8, 8] && selected.norm > 0)
+    }
+}
