@@ -16,7 +16,8 @@ import TensorCore
 ///
 /// Epoch selection (stated, never manual): the first epoch whose forget accuracy is at most
 /// `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points ends the run and is
-/// kept; otherwise the epoch with the best `retain · (1 − forget)` is kept.
+/// kept; otherwise, among epochs within the retain budget, the one with the lowest forget accuracy
+/// (the earliest on ties; epoch 0, no vector, if none is within it).
 public enum ForgetVector {
     public enum Space: String, Sendable, Codable { case pixel, normalized }
 
@@ -182,7 +183,8 @@ public enum ForgetVector {
         }
         let before = try accuracies(delta)
         var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: before.forget, retainAccuracy: before.retain, norm: 0)]
-        var best = (epoch: 0, score: before.retain * (1 - before.forget), delta: delta)
+        // Fallback choice: lowest forget accuracy within the retain budget (epoch 0 is within it).
+        var best = (epoch: 0, forget: before.forget, delta: delta)
         var reason = ""
         var rng = SplitMix64(seed: c.seed ^ 0x4656_4543)
         let pool = (selection.forget + selection.retain).sorted()
@@ -209,13 +211,13 @@ public enum ForgetVector {
             progress?(epoch, c.epochs)
             lr *= c.lrDecay
             if f <= c.targetForgetAccuracy && (before.retain - r) * 100 <= c.maxRetainDrop {
-                best = (epoch, r * (1 - f), delta)
+                best = (epoch, f, delta)
                 reason = "first epoch with forget accuracy ≤ \(c.targetForgetAccuracy) and retain drop ≤ \(c.maxRetainDrop) points"
                 break
             }
-            if r * (1 - f) > best.score { best = (epoch, r * (1 - f), delta) }
+            if (before.retain - r) * 100 <= c.maxRetainDrop && f < best.forget { best = (epoch, f, delta) }
         }
-        if reason.isEmpty { reason = "no epoch met both limits: best retain · (1 − forget)" }
+        if reason.isEmpty { reason = "no epoch met both limits: lowest forget accuracy within the retain limit" }
         return Result(delta: best.delta, epochs: epochs, selectedEpoch: best.epoch, selectionReason: reason, selection: selection)
     }
 }
