@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "ModelRuntime", targets: ["ModelRuntime"]),
         .library(name: "Unlearning", targets: ["Unlearning"]),
+        .library(name: "Reports", targets: ["Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,6 +27,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLapacke", path: "Sources/CLapacke", pkgConfig: "lapacke",
                        providers: [.apt(["liblapacke-dev"])]),
+        // libsvm-dev ships no pkg-config file; the header is <libsvm/svm.h>, the library -lsvm.
+        .systemLibrary(name: "CLibSVM", path: "Sources/CLibSVM", providers: [.apt(["libsvm-dev"])]),
 
         // MARK: - Libraries
         .target(name: "WeightFormats", dependencies: ["CJSONC", "CArchive"]),
@@ -34,23 +37,26 @@ let package = Package(
         .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats"]),
         // The unlearning engines.
         .target(name: "Unlearning", dependencies: ["ModelRuntime", "TensorCore", "WeightFormats"]),
+        // Checkpoint diffs, membership inference, the HTML/Markdown report.
+        .target(name: "Reports", dependencies: ["ModelRuntime", "TensorCore", "WeightFormats", "CLibSVM"]),
 
         // MARK: - Command-line tool
         .executableTarget(
             name: "modelforget",
             dependencies: [
-                "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning",
+                "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: - Tests
-        .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime", "Unlearning"],
+        .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports"],
                 path: "Tests/_TestSupport"),
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "_TestSupport"]),
         // Fixtures/ holds the NumPy reference generator and its JSON output, read by path.
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "_TestSupport"]),
         .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "_TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["modelforget", "Unlearning", "_TestSupport"]),
     ]
 )
