@@ -165,27 +165,99 @@ public enum ForgetVector {
     /// Learns a vector for `configuration.forgetClasses` from the labelled `data`.
     public static func make(_ model: Model, data: Dataset, placement: Placement, configuration c: Configuration,
                             progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+        let initial = [Double](repeating: 0, count: data.sampleShape.reduce(1, *))
+        let run = try descend(model, data: data, placement: placement, configuration: c, initial: initial,
+                              delta: { Tensor(shape: data.sampleShape, data: $0.map(Float.init)) },
+                              gradient: { batch, labels, forget, parameters, delta in
+                                  try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
+                                               placement: placement, configuration: c)
+                              }, progress: progress)
+        return Result(delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch, selectionReason: run.reason, selection: run.selection)
+    }
+
+    /// Coefficients learned for a combination `δ = Σ_k w_k δ_k` of given vectors (§3.4).
+    public struct FitResult {
+        public var coefficients: [Double]
+        public var delta: Tensor
+        public var epochs: [Epoch]
+        public var selectedEpoch: Int
+        public var selectionReason: String
+        public var selection: SampleSelection
+    }
+
+    /// Learns the coefficients `w` of `δ = Σ_k w_k δ_k` over `bases` (vectors in `placement`'s
+    /// space) for `configuration.forgetClasses`, with the same loss as ``make`` except that the
+    /// norm penalty is on the coefficients and not divided by the batch size, as in the reference:
+    /// `L = (α Σ_retain CE + β Σ_forget margin) / B + λ ‖w‖₂`, so `∂L/∂w_k = ⟨∂L/∂δ, δ_k⟩ + λ w_k / ‖w‖₂`.
+    /// The same optimiser, schedule and epoch rule as ``make``, starting from `initial` (epoch 0).
+    /// Coefficients may become negative.
+    public static func fitCoefficients(_ model: Model, data: Dataset, bases: [Tensor], initial: [Double], placement: Placement,
+                                       configuration c: Configuration, progress: ((Int, Int) -> Void)? = nil) throws -> FitResult {
+        precondition(bases.count == initial.count && bases.allSatisfy { $0.shape == data.sampleShape })
+        func combined(_ w: [Double]) -> Tensor {
+            var sum = [Double](repeating: 0, count: data.sampleShape.reduce(1, *))
+            for (weight, base) in zip(w, bases) { for i in 0..<sum.count { sum[i] += weight * Double(base.data[i]) } }
+            return Tensor(shape: data.sampleShape, data: sum.map(Float.init))
+        }
+        let run = try descend(model, data: data, placement: placement, configuration: c, initial: initial, delta: combined,
+                              gradient: { batch, labels, forget, w, delta in
+                                  try coefficientGradient(model, data: data, batch: batch, labels: labels, forget: forget, bases: bases,
+                                                          coefficients: w, delta: delta, placement: placement, configuration: c)
+                              }, progress: progress)
+        return FitResult(coefficients: run.parameters, delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch,
+                         selectionReason: run.reason, selection: run.selection)
+    }
+
+    /// Loss and `∂L/∂w` of ``fitCoefficients`` for one mixed batch:
+    /// `L = (α Σ_retain CE + β Σ_forget margin) / B + λ ‖w‖₂` at `δ = Σ_k w_k δ_k` (`delta`, passed
+    /// in so that it is formed once per step), `∂L/∂w_k = ⟨∂L/∂δ, δ_k⟩ + λ w_k / ‖w‖₂`.
+    public static func coefficientGradient(_ model: Model, data: Dataset, batch: [Int], labels: [Int], forget: Set<Int>, bases: [Tensor],
+                                           coefficients w: [Double], delta: Tensor, placement: Placement,
+                                           configuration c: Configuration) throws -> (loss: Double, gradient: [Double]) {
+        var dataOnly = c
+        dataOnly.lambda = 0
+        let (loss, g) = try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
+                                     placement: placement, configuration: dataOnly)
+        let norm = w.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let gw = zip(w, bases).map { weight, base in
+            zip(g, base.data).reduce(0.0) { $0 + $1.0 * Double($1.1) } + (norm > 0 ? c.lambda * weight / norm : 0)
+        }
+        return (loss + c.lambda * norm, gw)
+    }
+
+    /// The optimiser shared by ``make`` and ``fitCoefficients``: momentum SGD with weight decay on
+    /// the parameters θ (δ itself, or the coefficients), δ = `delta(θ)`, the learning rate × `lrDecay`
+    /// per epoch, mixed shuffled batches of the selected forget and retain samples, and the stated
+    /// epoch rule on the accuracies of those samples with δ added.
+    private static func descend(
+        _ model: Model, data: Dataset, placement: Placement, configuration c: Configuration, initial: [Double],
+        delta: ([Double]) -> Tensor,
+        gradient: (_ batch: [Int], _ labels: [Int], _ forget: Set<Int>, _ parameters: [Double], _ delta: Tensor) throws -> (loss: Double, gradient: [Double]),
+        progress: ((Int, Int) -> Void)?
+    ) throws -> (parameters: [Double], delta: Tensor, epochs: [Epoch], selectedEpoch: Int, reason: String, selection: SampleSelection) {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let forget = Set(c.forgetClasses)
         let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
                                              validationFraction: 0, seed: c.seed)
         guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
         guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
-        var delta = Tensor(zeros: data.sampleShape)
-        var velocity = [Double](repeating: 0, count: delta.count)
+        let forgetSet = Dataset(x: try data.samples(selection.forget), labels: selection.forget.map { labels[$0] })
+        let retainSet = Dataset(x: try data.samples(selection.retain), labels: selection.retain.map { labels[$0] })
         func accuracies(_ delta: Tensor) throws -> (forget: Double, retain: Double) {
             let offset = placement.modelOffset(delta)
-            let f = try Evaluation.evaluate(model, Dataset(x: try data.samples(selection.forget), labels: selection.forget.map { labels[$0] }),
-                                            forget: forget, batchSize: c.batchSize, offset: offset)
-            let r = try Evaluation.evaluate(model, Dataset(x: try data.samples(selection.retain), labels: selection.retain.map { labels[$0] }),
-                                            forget: forget, batchSize: c.batchSize, offset: offset)
+            let f = try Evaluation.evaluate(model, forgetSet, forget: forget, batchSize: c.batchSize, offset: offset)
+            let r = try Evaluation.evaluate(model, retainSet, forget: forget, batchSize: c.batchSize, offset: offset)
             return (f.forgetAccuracy ?? 0, r.retainAccuracy ?? 0)
         }
-        let before = try accuracies(delta)
-        var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: before.forget, retainAccuracy: before.retain, norm: 0)]
+        func norm(_ t: Tensor) -> Double { t.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
+        var parameters = initial
+        var current = delta(parameters)
+        let before = try accuracies(current)
+        var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: before.forget, retainAccuracy: before.retain, norm: norm(current))]
         // Fallback choice: lowest forget accuracy within the retain budget (epoch 0 is within it).
-        var best = (epoch: 0, forget: before.forget, delta: delta)
+        var best = (epoch: 0, forget: before.forget, parameters: parameters, delta: current)
         var reason = ""
+        var velocity = [Double](repeating: 0, count: parameters.count)
         var rng = SplitMix64(seed: c.seed ^ 0x4656_4543)
         let pool = (selection.forget + selection.retain).sorted()
         var lr = c.learningRate
@@ -194,30 +266,30 @@ public enum ForgetVector {
             var lossSum = 0.0, batches = 0, start = 0
             while start < order.count {
                 let batch = Array(order[start..<min(start + c.batchSize, order.count)])
-                var (loss, g) = try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
-                                             placement: placement, configuration: c)
+                var (loss, g) = try gradient(batch, labels, forget, parameters, current)
                 for i in 0..<g.count {
-                    g[i] += c.weightDecay * Double(delta.data[i])
+                    g[i] += c.weightDecay * parameters[i]
                     velocity[i] = c.momentum * velocity[i] + g[i]
-                    delta.data[i] -= Float(lr * velocity[i])
+                    parameters[i] -= lr * velocity[i]
                 }
+                current = delta(parameters)
                 lossSum += loss
                 batches += 1
                 start += batch.count
             }
-            let (f, r) = try accuracies(delta)
-            let norm = delta.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-            epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)), forgetAccuracy: f, retainAccuracy: r, norm: norm))
+            let (f, r) = try accuracies(current)
+            epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)), forgetAccuracy: f, retainAccuracy: r,
+                                norm: norm(current)))
             progress?(epoch, c.epochs)
             lr *= c.lrDecay
             if f <= c.targetForgetAccuracy && (before.retain - r) * 100 <= c.maxRetainDrop {
-                best = (epoch, f, delta)
+                best = (epoch, f, parameters, current)
                 reason = "first epoch with forget accuracy ≤ \(c.targetForgetAccuracy) and retain drop ≤ \(c.maxRetainDrop) points"
                 break
             }
-            if (before.retain - r) * 100 <= c.maxRetainDrop && f < best.forget { best = (epoch, f, delta) }
+            if (before.retain - r) * 100 <= c.maxRetainDrop && f < best.forget { best = (epoch, f, parameters, current) }
         }
         if reason.isEmpty { reason = "no epoch met both limits: lowest forget accuracy within the retain limit" }
-        return Result(delta: best.delta, epochs: epochs, selectedEpoch: best.epoch, selectionReason: reason, selection: selection)
+        return (best.parameters, best.delta, epochs, best.epoch, reason, selection)
     }
 }

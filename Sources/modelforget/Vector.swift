@@ -36,32 +36,7 @@ struct Vector: ParsableCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("The vector to write (.safetensors).", valueName: "file"))
         var output: String
 
-        @Option(help: "Forget samples in total.")
-        var forgetSamples = 900
-
-        @Option(help: "Retain samples in total, spread evenly over the other classes.")
-        var retainSamples = 900
-
-        @Option(help: "Margin τ: forget samples are pushed until their true logit is τ below the best other.")
-        var tau = 1.0
-
-        @Option(help: "Weight β of the forget margin term.")
-        var beta = 3.0
-
-        @Option(help: "Weight λ of ‖δ‖₂.")
-        var lambda = 1.0
-
-        @Option(help: "Learning rate of the first epoch (× 0.9 per epoch; momentum 0.9, weight decay 5e-4).")
-        var lr = 0.2
-
-        @Option(help: "Maximum number of epochs.")
-        var epochs = 60
-
-        @Option(help: ArgumentHelp("Stop at the first epoch with forget accuracy at most this (and retain drop within --max-retain-drop).", valueName: "fraction"))
-        var targetForgetAccuracy = 0.1
-
-        @Option(help: ArgumentHelp("Largest retain-accuracy drop, in points, an epoch may have to end the run.", valueName: "points"))
-        var maxRetainDrop = 5.0
+        @OptionGroup var training: VectorTrainingOptions
 
         @Option(help: ArgumentHelp("Where δ is added: pixel (before normalisation by --mean/--std) or normalized (the model's input).", valueName: "pixel|normalized"))
         var space = "pixel"
@@ -72,14 +47,10 @@ struct Vector: ParsableCommand {
         @Option(help: ArgumentHelp("Per-channel standard deviations of that normalisation.", valueName: "list"))
         var std: String?
 
-        @Option(help: "Seed for sample selection and batch order.")
-        var seed: UInt64 = 0
-
         func validate() throws {
             guard output.hasSuffix(".safetensors") else { throw ValidationError("-o must name a .safetensors file: \(output)") }
             guard ForgetVector.Space(rawValue: space) != nil else { throw ValidationError("--space must be pixel or normalized") }
             guard (mean == nil) == (std == nil) else { throw ValidationError("give --mean and --std together") }
-            guard epochs > 0, lr > 0, forgetSamples > 0, retainSamples > 0 else { throw ValidationError("--epochs, --lr and sample counts must be positive") }
         }
 
         func run() throws {
@@ -87,18 +58,7 @@ struct Vector: ParsableCommand {
             let model = try options.load(sampleShape: dataset.sampleShape)
             try checkSampleShape(model, dataset, path: data)
             let placement = try Vector.placement(space: space, mean: mean, std: std, sampleShape: dataset.sampleShape)
-            var configuration = ForgetVector.Configuration(forgetClasses: classes.classes)
-            configuration.forgetSamples = forgetSamples
-            configuration.retainSamples = retainSamples
-            configuration.tau = tau
-            configuration.beta = beta
-            configuration.lambda = lambda
-            configuration.learningRate = lr
-            configuration.epochs = epochs
-            configuration.targetForgetAccuracy = targetForgetAccuracy
-            configuration.maxRetainDrop = maxRetainDrop
-            configuration.seed = seed
-            configuration.batchSize = options.batchSize(for: dataset)
+            let configuration = training.configuration(classes: classes.classes, batchSize: options.batchSize(for: dataset))
             let result: ForgetVector.Result
             do {
                 result = try ForgetVector.make(model, data: dataset, placement: placement, configuration: configuration,
@@ -108,32 +68,56 @@ struct Vector: ParsableCommand {
             } catch let error as GraphError {
                 throw CommandFailure("\(options.model): \(error)")
             }
-            let selected = result.epochs[result.selectedEpoch]
-            var settings = ["tau": String(tau), "alpha": "1.0", "beta": String(beta), "lambda": String(lambda), "lr": String(lr),
-                            "momentum": "0.9", "weight_decay": "0.0005", "lr_decay": "0.9", "epochs": String(epochs),
-                            "selected_epoch": String(result.selectedEpoch), "selection_rule": result.selectionReason, "seed": String(seed)]
-            settings["forget_accuracy"] = String(selected.forgetAccuracy)
-            settings["retain_accuracy"] = String(selected.retainAccuracy)
+            let settings = training.settings(epochs: result.epochs, selected: result.selectedEpoch, rule: result.selectionReason)
             let file = ForgetVectorFile(delta: result.delta, classes: classes.classes, placement: placement,
                                         modelSHA256: try SHA256.hex(ofFile: options.model), settings: settings)
             do { try file.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
-            let before = result.epochs[0]
-            Terminal.print("wrote \(output): classes \(classes.classes.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) (\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", selected.norm))")
-            Terminal.print(String(format: "forget accuracy on the forget samples: %.2f%% -> %.2f%%", before.forgetAccuracy * 100, selected.forgetAccuracy * 100))
-            Terminal.print(String(format: "retain accuracy on the retain samples: %.2f%% -> %.2f%%", before.retainAccuracy * 100, selected.retainAccuracy * 100))
+            Terminal.print("wrote \(output): classes \(classes.classes.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) (\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.epochs[result.selectedEpoch].norm))")
+            VectorTrainingOptions.printAccuracies(result.epochs, selected: result.selectedEpoch)
         }
     }
 
     struct Combine: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add forget vectors with given coefficients: Σ w_k δ_k.")
+        static let configuration = CommandConfiguration(
+            abstract: "Combine forget vectors: Σ w_k δ_k with given coefficients, or coefficients learned for new classes (--fit).",
+            discussion: """
+                With --weights the coefficients are given. With --fit they are learned for --classes on \
+                --data with the forget-vector loss (norm penalty λ‖w‖₂ on the coefficients), starting \
+                from --weights or from all ones; --model names the model the vectors were made for.
+                """)
 
         @Argument(help: "Forget vectors made for the same model, space and normalisation.")
         var vectors: [String]
 
-        @Option(help: ArgumentHelp("One coefficient per vector (negative allowed), e.g. 1,1.", valueName: "list"))
-        var weights: String
+        @Option(help: ArgumentHelp("One coefficient per vector (negative allowed), e.g. 1,1; with --fit, the starting point.", valueName: "list"))
+        var weights: String?
 
-        @Flag(help: "Combine vectors made for different models.")
+        @Flag(help: "Learn the coefficients for --classes on --data (needs --model).")
+        var fit = false
+
+        @Option(help: ArgumentHelp("With --fit: the model the vectors were made for.", valueName: "file"))
+        var model: String?
+
+        @Option(help: ArgumentHelp("With --fit: architecture for a checkpoint model (ONNX file or spec).", valueName: "file"))
+        var arch: String?
+
+        @Option(help: ArgumentHelp("With --fit: classes the combination must forget, e.g. 5,7.", valueName: "list"))
+        var classes: ClassList?
+
+        @Option(help: ArgumentHelp("With --fit: labelled samples (npz or safetensors with x and y).", valueName: "file"))
+        var data: String?
+
+        @OptionGroup var keys: DataKeys
+
+        @OptionGroup var training: VectorTrainingOptions
+
+        @Option(help: "With --fit: samples per forward pass.")
+        var batchSize: Int?
+
+        @Flag(help: "No progress on stderr.")
+        var quiet = false
+
+        @Flag(help: "Combine vectors made for different models (or for a model other than --model).")
         var force = false
 
         @Option(name: .shortAndLong, help: ArgumentHelp("The vector to write (.safetensors).", valueName: "file"))
@@ -142,17 +126,62 @@ struct Vector: ParsableCommand {
         func validate() throws {
             guard !vectors.isEmpty else { throw ValidationError("give at least one vector") }
             guard output.hasSuffix(".safetensors") else { throw ValidationError("-o must name a .safetensors file: \(output)") }
-            guard let values = Vector.numbers(weights), values.count == vectors.count else {
-                throw ValidationError("--weights needs \(vectors.count) comma-separated numbers")
+            if let weights {
+                guard let values = Vector.numbers(weights), values.count == vectors.count else {
+                    throw ValidationError("--weights needs \(vectors.count) comma-separated numbers")
+                }
+            } else if !fit {
+                throw ValidationError("give --weights, or --fit with --model, --classes and --data")
             }
-            _ = values
+            if fit {
+                guard model != nil, classes != nil, data != nil else { throw ValidationError("--fit needs --model, --classes and --data") }
+            } else if model != nil || classes != nil || data != nil {
+                throw ValidationError("--model, --classes and --data are for --fit")
+            }
+            guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
         }
 
         func run() throws {
             let parts = try vectors.map { (path: $0, file: try ForgetVectorFile.read($0)) }
-            let combined = try ForgetVectorFile.combine(parts, weights: Vector.numbers(weights)!, force: force)
+            let start = weights.flatMap(Vector.numbers) ?? [Double](repeating: 1, count: vectors.count)
+            // Checks shapes, spaces and models, and gives the starting combination.
+            var combined = try ForgetVectorFile.combine(parts, weights: start, force: force)
+            if fit, let model, let classes, let data { combined = try fitted(parts, start: start, model: model, classes: classes.classes, data: data) }
             do { try combined.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
             Terminal.print("wrote \(output): \(zip(combined.coefficients, vectors).map { "\($0) × \($1)" }.joined(separator: " + "))")
+            if fit, let epochs = combined.settings["selected_epoch"] { Terminal.print("epoch \(epochs) (\(combined.settings["selection_rule"] ?? ""))") }
+        }
+
+        func fitted(_ parts: [(path: String, file: ForgetVectorFile)], start: [Double], model modelPath: String, classes: [Int],
+                    data dataPath: String) throws -> ForgetVectorFile {
+            let first = parts[0].file
+            do { try first.check(sampleShape: first.delta.shape, modelSHA256: try SHA256.hex(ofFile: modelPath), force: force) } catch let error as ForgetVectorError {
+                throw CommandFailure("\(parts[0].path): \(error)")
+            }
+            let dataset = try Dataset.load(dataPath, xKey: keys.xKey, yKey: keys.yKey)
+            let options = try ModelOptions.parse([modelPath] + (arch.map { ["--arch", $0] } ?? []) + (batchSize.map { ["--batch-size", String($0)] } ?? [])
+                                                 + (quiet ? ["--quiet"] : []))
+            let model = try options.load(sampleShape: dataset.sampleShape)
+            try checkSampleShape(model, dataset, path: dataPath)
+            guard first.delta.shape == dataset.sampleShape else {
+                throw CommandFailure("\(dataPath): \(ForgetVectorError.shapeMismatch(expected: dataset.sampleShape, found: first.delta.shape))")
+            }
+            let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset))
+            let result: ForgetVector.FitResult
+            do {
+                result = try ForgetVector.fitCoefficients(model, data: dataset, bases: parts.map(\.file.delta), initial: start,
+                                                          placement: first.placement, configuration: configuration, progress: options.progress("epochs"))
+            } catch let error as UnlearningError {
+                throw CommandFailure("\(dataPath): \(error)")
+            } catch let error as GraphError {
+                throw CommandFailure("\(modelPath): \(error)")
+            }
+            VectorTrainingOptions.printAccuracies(result.epochs, selected: result.selectedEpoch)
+            var settings = training.settings(epochs: result.epochs, selected: result.selectedEpoch, rule: result.selectionReason)
+            settings["fit"] = "coefficients"
+            settings["initial_coefficients"] = start.map { String($0) }.joined(separator: ",")
+            return ForgetVectorFile(delta: result.delta, classes: classes, placement: first.placement, modelSHA256: first.modelSHA256,
+                                    sources: parts.map(\.path), coefficients: result.coefficients, settings: settings)
         }
     }
 
@@ -235,5 +264,72 @@ extension Optional {
     func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
         guard let self else { throw error() }
         return self
+    }
+}
+
+/// The loss, optimiser and stopping options shared by `vector make` and `vector combine --fit`.
+struct VectorTrainingOptions: ParsableArguments {
+    @Option(help: "Forget samples in total.")
+    var forgetSamples = 900
+
+    @Option(help: "Retain samples in total, spread evenly over the other classes.")
+    var retainSamples = 900
+
+    @Option(help: "Margin τ: forget samples are pushed until their true logit is τ below the best other.")
+    var tau = 1.0
+
+    @Option(help: "Weight β of the forget margin term.")
+    var beta = 3.0
+
+    @Option(help: "Weight λ of the norm penalty: ‖δ‖₂ / B for make, ‖w‖₂ for combine --fit.")
+    var lambda = 1.0
+
+    @Option(help: "Learning rate of the first epoch (× 0.9 per epoch; momentum 0.9, weight decay 5e-4).")
+    var lr = 0.2
+
+    @Option(help: "Maximum number of epochs.")
+    var epochs = 60
+
+    @Option(help: ArgumentHelp("Stop at the first epoch with forget accuracy at most this (and retain drop within --max-retain-drop).", valueName: "fraction"))
+    var targetForgetAccuracy = 0.1
+
+    @Option(help: ArgumentHelp("Largest retain-accuracy drop, in points, an epoch may have to end the run.", valueName: "points"))
+    var maxRetainDrop = 5.0
+
+    @Option(help: "Seed for sample selection and batch order.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard epochs > 0, lr > 0, forgetSamples > 0, retainSamples > 0 else { throw ValidationError("--epochs, --lr and sample counts must be positive") }
+    }
+
+    func configuration(classes: [Int], batchSize: Int) -> ForgetVector.Configuration {
+        var configuration = ForgetVector.Configuration(forgetClasses: classes)
+        configuration.forgetSamples = forgetSamples
+        configuration.retainSamples = retainSamples
+        configuration.tau = tau
+        configuration.beta = beta
+        configuration.lambda = lambda
+        configuration.learningRate = lr
+        configuration.epochs = epochs
+        configuration.targetForgetAccuracy = targetForgetAccuracy
+        configuration.maxRetainDrop = maxRetainDrop
+        configuration.seed = seed
+        configuration.batchSize = batchSize
+        return configuration
+    }
+
+    /// The `setting.*` metadata of a learned vector.
+    func settings(epochs history: [ForgetVector.Epoch], selected: Int, rule: String) -> [String: String] {
+        ["tau": String(tau), "alpha": "1.0", "beta": String(beta), "lambda": String(lambda), "lr": String(lr),
+         "momentum": "0.9", "weight_decay": "0.0005", "lr_decay": "0.9", "epochs": String(epochs),
+         "selected_epoch": String(selected), "selection_rule": rule, "seed": String(seed),
+         "forget_accuracy": String(history[selected].forgetAccuracy), "retain_accuracy": String(history[selected].retainAccuracy)]
+    }
+
+    static func printAccuracies(_ history: [ForgetVector.Epoch], selected: Int) {
+        let before = history[0], after = history[selected]
+        Terminal.print(String(format: "forget accuracy on the forget samples: %.2f%% -> %.2f%%", before.forgetAccuracy * 100, after.forgetAccuracy * 100))
+        Terminal.print(String(format: "retain accuracy on the retain samples: %.2f%% -> %.2f%%", before.retainAccuracy * 100, after.retainAccuracy * 100))
     }
 }

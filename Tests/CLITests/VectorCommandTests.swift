@@ -28,6 +28,19 @@ struct VectorCommandTests {
         #expect(mix.classes == [5, 7] && mix.coefficients == [1, -0.5])
         #expect(mix.delta.data == zip(a.delta.data, b.delta.data).map { Float(Double($0)) + Float(-0.5 * Double($1)) })
 
+        let fit = try ProcessRunner.modelforget(["vector", "combine", directory.path("fv-5.safetensors"), directory.path("fv-7.safetensors"),
+                                                 "--fit", "--model", cnn, "--classes", "5,7", "--data", train, "--epochs", "3", "--quiet",
+                                                 "-o", directory.path("fv-fit.safetensors")])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let fitted = try ForgetVectorFile.read(directory.path("fv-fit.safetensors"))
+        #expect(fitted.classes == [5, 7] && fitted.coefficients.count == 2 && fitted.settings["fit"] == "coefficients")
+        #expect(fitted.settings["initial_coefficients"] == "1.0,1.0" && fitted.settings["selected_epoch"] != nil)
+        let w = fitted.coefficients
+        #expect(fitted.delta.data == zip(a.delta.data, b.delta.data).map { Float(w[0] * Double($0) + w[1] * Double($1)) })
+        let fitWithoutData = try ProcessRunner.modelforget(["vector", "combine", directory.path("fv-5.safetensors"), "--fit", "--model", cnn,
+                                                            "-o", directory.path("x.safetensors")])
+        #expect(fitWithoutData.status == 64 && fitWithoutData.stderr.contains("--fit needs --model, --classes and --data"))
+
         let apply = try ProcessRunner.modelforget(["vector", "apply", directory.path("fv-5.safetensors"), "--inputs", test, "-o", directory.path("x.npz")])
         #expect(apply.status == 0, "\(apply.stderr)")
         let check = try ProcessRunner.python("""

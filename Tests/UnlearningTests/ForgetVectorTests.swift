@@ -93,3 +93,63 @@ struct ForgetVectorTests {
         #expect(before.forgetAccuracy > 0.9 && result.delta.shape == [1, 8, 8] && selected.norm > 0)
     }
 }
+
+@Suite("forget-vector arithmetic")
+struct ForgetVectorArithmeticTests {
+    /// Two fixed random directions in the normalized input space of the sample CNN.
+    static func bases() -> [Tensor] {
+        var rng = SeededGenerator(seed: 11)
+        return (0..<2).map { _ in Tensor(shape: [1, 8, 8], data: (0..<64).map { _ in Float.random(in: -0.5...0.5, using: &rng) }) }
+    }
+
+    static func combination(_ w: [Double], _ bases: [Tensor]) -> Tensor {
+        Tensor(shape: [1, 8, 8], data: (0..<64).map { i in Float(zip(w, bases).reduce(0.0) { $0 + $1.0 * Double($1.1.data[i]) }) })
+    }
+
+    @Test("∂L/∂w of a combination matches central finite differences of L(w) (relative 5e-3)")
+    func coefficientGradientMatchesFiniteDifferences() throws {
+        let (indices, _, _, _) = try ForgetVectorTests.fixture()
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let bases = Self.bases()
+        let configuration = ForgetVector.Configuration(forgetClasses: [3])
+        func evaluate(_ w: [Double]) throws -> (loss: Double, gradient: [Double]) {
+            try ForgetVector.coefficientGradient(model, data: data, batch: indices, labels: data.labels!, forget: [3], bases: bases,
+                                                 coefficients: w, delta: Self.combination(w, bases), placement: .init(space: .normalized),
+                                                 configuration: configuration)
+        }
+        let w = [0.7, -0.4]
+        let analytic = try evaluate(w).gradient
+        for k in 0..<2 {
+            // The loss is piecewise smooth (ReLU, max-pool, the margin's max), so the step is small
+            // enough to stay on one piece; float32 logits bound the achievable agreement.
+            let h = 3e-4
+            var up = w, down = w
+            up[k] += h
+            down[k] -= h
+            let numeric = (try evaluate(up).loss - evaluate(down).loss) / (2 * h)
+            #expect(abs(numeric - analytic[k]) <= 5e-3 * max(abs(analytic[k]), 1e-2), "w\(k): numeric \(numeric), analytic \(analytic[k])")
+        }
+    }
+
+    @Test("fitting coefficients from zero: δ is exactly Σ w_k δ_k of the learned w, and the chosen epoch forgets more within the retain limit")
+    func fitReturnsTheCombinationOfItsCoefficients() throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        var make = ForgetVector.Configuration(forgetClasses: [5])
+        make.beta = 1
+        make.epochs = 8
+        let five = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: make).delta
+        let bases = [five, Self.bases()[0]]
+        var configuration = ForgetVector.Configuration(forgetClasses: [5])
+        configuration.epochs = 4
+        let fit = try ForgetVector.fitCoefficients(model, data: data, bases: bases, initial: [0, 0], placement: .init(space: .pixel),
+                                                   configuration: configuration)
+        #expect(fit.delta == Self.combination(fit.coefficients, bases))
+        #expect(fit.epochs.count >= 2 && fit.epochs[0].norm == 0)
+        // From zero, the learned combination forgets class 5 (the first vector already does) within the retain limit.
+        let selected = fit.epochs[fit.selectedEpoch]
+        #expect(fit.selectedEpoch > 0 && selected.forgetAccuracy < fit.epochs[0].forgetAccuracy)
+        #expect((fit.epochs[0].retainAccuracy - selected.retainAccuracy) * 100 <= configuration.maxRetainDrop)
+    }
+}
