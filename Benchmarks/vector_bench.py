@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Forget vectors on the sample CNN, ResNet and ViT: class-wise vectors for {3}, {5}, {7} and {5,7}
-combined from the class-wise {5} and {7} vectors with fixed weights (1, 1).
+combined from the class-wise {5} and {7} vectors with fixed weights (1, 1) and with coefficients
+learned by `vector combine --fit --classes 5,7` (same data, same loss settings).
 
 `modelforget vector make MODEL.onnx --classes C --data Samples/digits-train.npz` (defaults: β 3,
 τ 1, λ 1, lr 0.2, 60 epochs at most, the stated epoch rule), then `modelforget eval MODEL.onnx --data
 Samples/digits-test.npz --classes C --vector FV` — the vector added to every test input — against
 the same evaluation without it. Prints a Markdown table.
-Usage: python3 Benchmarks/vector_bench.py [--binary .build-rel/release/modelforget] [--beta 3]
+Usage: python3 Benchmarks/vector_bench.py [--binary .build-rel/release/modelforget] [--beta 3] [--lr 0.2] [--max-retain-drop 5]
 """
 import argparse, json, os, subprocess, tempfile, time
 
@@ -18,6 +19,8 @@ def main():
     parser.add_argument("--binary", default=os.path.join(root, ".build-rel/release/modelforget"))
     parser.add_argument("--models", default="cnn,resnet,vit")
     parser.add_argument("--beta", default="3")
+    parser.add_argument("--lr", default="0.2")
+    parser.add_argument("--max-retain-drop", default="5")
     args = parser.parse_args()
     work = tempfile.mkdtemp()
     train, test = os.path.join(root, "Samples/digits-train.npz"), os.path.join(root, "Samples/digits-test.npz")
@@ -26,20 +29,31 @@ def main():
         cmd = [args.binary, "eval", model, "--data", test, "--classes", classes, "--json"] + (["--vector", vector] if vector else [])
         return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
-    print(f"# β {args.beta}")
+    print(f"# β {args.beta}, lr {args.lr}, --max-retain-drop {args.max_retain_drop} (on the selection samples)")
     print("| model | classes | vector | epoch (rule met?) | ‖δ‖₂ | forget acc. before → after | retain acc. before → after | retain drop (points) | make time (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         model = os.path.join(root, f"Samples/{name}.onnx")
-        for classes in ("3", "5", "7", "5,7"):
-            path = os.path.join(work, f"{name}-{classes.replace(',', '-')}.safetensors")
-            if classes == "5,7":
+        for classes, fit in (("3", False), ("5", False), ("7", False), ("5,7", False), ("5,7", True)):
+            path = os.path.join(work, f"{name}-{classes.replace(',', '-')}{'-fit' if fit else ''}.safetensors")
+            if fit:
+                start = time.perf_counter()
+                subprocess.run([args.binary, "vector", "combine", os.path.join(work, f"{name}-5.safetensors"), os.path.join(work, f"{name}-7.safetensors"),
+                                "--fit", "--model", model, "--classes", classes, "--data", train, "--beta", args.beta, "--lr", args.lr, "--max-retain-drop", args.max_retain_drop, "--quiet", "-o", path],
+                               check=True, capture_output=True)
+                seconds = time.perf_counter() - start
+                from safetensors import safe_open
+                meta = safe_open(path, "np").metadata()
+                w = [float(v) for v in meta["coefficients"].split(",")]
+                kind = f"--fit: {w[0]:.2f}·δ5 + {w[1]:.2f}·δ7"
+                epoch = f"{meta['setting.selected_epoch']} ({'yes' if meta['setting.selection_rule'].startswith('first') else 'no'})"
+            elif classes == "5,7":
                 subprocess.run([args.binary, "vector", "combine", os.path.join(work, f"{name}-5.safetensors"), os.path.join(work, f"{name}-7.safetensors"),
                                 "--weights", "1,1", "-o", path], check=True, capture_output=True)
                 kind, epoch, seconds = "combined 1·δ5 + 1·δ7", "—", 0.0
             else:
                 start = time.perf_counter()
-                subprocess.run([args.binary, "vector", "make", model, "--classes", classes, "--data", train, "--beta", args.beta, "-o", path, "--quiet"],
+                subprocess.run([args.binary, "vector", "make", model, "--classes", classes, "--data", train, "--beta", args.beta, "--lr", args.lr, "--max-retain-drop", args.max_retain_drop, "-o", path, "--quiet"],
                                check=True, capture_output=True)
                 seconds = time.perf_counter() - start
                 from safetensors import safe_open

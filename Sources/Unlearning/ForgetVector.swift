@@ -17,7 +17,9 @@ import TensorCore
 /// Epoch selection (stated, never manual): the first epoch whose forget accuracy is at most
 /// `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points ends the run and is
 /// kept; otherwise, among epochs within the retain budget, the one with the lowest forget accuracy
-/// (the earliest on ties; epoch 0, no vector, if none is within it).
+/// (the earliest on ties; epoch 0, no vector, if no later one is within it). Learned combinations
+/// (``fitCoefficients(_:data:bases:initial:placement:configuration:progress:)``) may start outside
+/// the budget; if every epoch is outside it, the one with the smallest retain drop is kept.
 public enum ForgetVector {
     public enum Space: String, Sendable, Codable { case pixel, normalized }
 
@@ -189,7 +191,8 @@ public enum ForgetVector {
     /// space) for `configuration.forgetClasses`, with the same loss as ``make`` except that the
     /// norm penalty is on the coefficients and not divided by the batch size, as in the reference:
     /// `L = (α Σ_retain CE + β Σ_forget margin) / B + λ ‖w‖₂`, so `∂L/∂w_k = ⟨∂L/∂δ, δ_k⟩ + λ w_k / ‖w‖₂`.
-    /// The same optimiser, schedule and epoch rule as ``make``, starting from `initial` (epoch 0).
+    /// The same optimiser, schedule and epoch rule as ``make``, starting from `initial` (epoch 0;
+    /// zeros, the reference's first choice, keep that epoch within the retain budget).
     /// Coefficients may become negative.
     public static func fitCoefficients(_ model: Model, data: Dataset, bases: [Tensor], initial: [Double], placement: Placement,
                                        configuration c: Configuration, progress: ((Int, Int) -> Void)? = nil) throws -> FitResult {
@@ -254,8 +257,15 @@ public enum ForgetVector {
         var current = delta(parameters)
         let before = try accuracies(current)
         var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: before.forget, retainAccuracy: before.retain, norm: norm(current))]
-        // Fallback choice: lowest forget accuracy within the retain budget (epoch 0 is within it).
-        var best = (epoch: 0, forget: before.forget, parameters: parameters, delta: current)
+        // Fallback choice: the lowest forget accuracy within the retain budget; if no epoch is within
+        // it (a combination may start outside it; a new vector starts at δ = 0, which is within), the
+        // smallest retain drop.
+        func better(_ forget: Double, _ retain: Double, than best: (forget: Double, retain: Double)) -> Bool {
+            let within = (before.retain - retain) * 100 <= c.maxRetainDrop, bestWithin = (before.retain - best.retain) * 100 <= c.maxRetainDrop
+            if within != bestWithin { return within }
+            return within ? forget < best.forget : retain > best.retain
+        }
+        var best = (epoch: 0, forget: before.forget, retain: before.retain, parameters: parameters, delta: current)
         var reason = ""
         var velocity = [Double](repeating: 0, count: parameters.count)
         var rng = SplitMix64(seed: c.seed ^ 0x4656_4543)
@@ -283,13 +293,17 @@ public enum ForgetVector {
             progress?(epoch, c.epochs)
             lr *= c.lrDecay
             if f <= c.targetForgetAccuracy && (before.retain - r) * 100 <= c.maxRetainDrop {
-                best = (epoch, f, parameters, current)
+                best = (epoch, f, r, parameters, current)
                 reason = "first epoch with forget accuracy ≤ \(c.targetForgetAccuracy) and retain drop ≤ \(c.maxRetainDrop) points"
                 break
             }
-            if (before.retain - r) * 100 <= c.maxRetainDrop && f < best.forget { best = (epoch, f, parameters, current) }
+            if better(f, r, than: (best.forget, best.retain)) { best = (epoch, f, r, parameters, current) }
         }
-        if reason.isEmpty { reason = "no epoch met both limits: lowest forget accuracy within the retain limit" }
+        if reason.isEmpty {
+            reason = (before.retain - best.retain) * 100 <= c.maxRetainDrop
+                ? "no epoch met both limits: lowest forget accuracy within the retain limit"
+                : "no epoch met both limits or stayed within the retain limit: smallest retain drop"
+        }
         return (best.parameters, best.delta, epochs, best.epoch, reason, selection)
     }
 }

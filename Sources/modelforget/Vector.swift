@@ -83,7 +83,7 @@ struct Vector: ParsableCommand {
             discussion: """
                 With --weights the coefficients are given. With --fit they are learned for --classes on \
                 --data with the forget-vector loss (norm penalty λ‖w‖₂ on the coefficients), starting \
-                from --weights or from all ones; --model names the model the vectors were made for.
+                from --weights or from zeros (no vector); --model names the model the vectors were made for.
                 """)
 
         @Argument(help: "Forget vectors made for the same model, space and normalisation.")
@@ -143,7 +143,7 @@ struct Vector: ParsableCommand {
 
         func run() throws {
             let parts = try vectors.map { (path: $0, file: try ForgetVectorFile.read($0)) }
-            let start = weights.flatMap(Vector.numbers) ?? [Double](repeating: 1, count: vectors.count)
+            let start = weights.flatMap(Vector.numbers) ?? [Double](repeating: 0, count: vectors.count)
             // Checks shapes, spaces and models, and gives the starting combination.
             var combined = try ForgetVectorFile.combine(parts, weights: start, force: force)
             if fit, let model, let classes, let data { combined = try fitted(parts, start: start, model: model, classes: classes.classes, data: data) }

@@ -34,7 +34,7 @@ struct VectorCommandTests {
         #expect(fit.status == 0, "\(fit.stderr)")
         let fitted = try ForgetVectorFile.read(directory.path("fv-fit.safetensors"))
         #expect(fitted.classes == [5, 7] && fitted.coefficients.count == 2 && fitted.settings["fit"] == "coefficients")
-        #expect(fitted.settings["initial_coefficients"] == "1.0,1.0" && fitted.settings["selected_epoch"] != nil)
+        #expect(fitted.settings["initial_coefficients"] == "0.0,0.0" && fitted.settings["selected_epoch"] != nil)
         let w = fitted.coefficients
         #expect(fitted.delta.data == zip(a.delta.data, b.delta.data).map { Float(w[0] * Double($0) + w[1] * Double($1)) })
         let fitWithoutData = try ProcessRunner.modelforget(["vector", "combine", directory.path("fv-5.safetensors"), "--fit", "--model", cnn,
