@@ -7,7 +7,7 @@ learned by `vector combine --fit --classes 5,7` (same data, same loss settings).
 τ 1, λ 1, lr 0.2, 60 epochs at most, the stated epoch rule), then `modelforget eval MODEL.onnx --data
 Samples/digits-test.npz --classes C --vector FV` — the vector added to every test input — against
 the same evaluation without it. Prints a Markdown table.
-Usage: python3 Benchmarks/vector_bench.py [--binary .build-rel/release/modelforget] [--beta 3] [--lr 0.2] [--max-retain-drop 5]
+Usage: python3 Benchmarks/vector_bench.py [--binary .build-rel/release/modelforget] [--beta 3] [--lr 0.2] [--max-retain-drop 5] [--target-forget-accuracy 0.1]
 """
 import argparse, json, os, subprocess, tempfile, time
 
@@ -21,6 +21,7 @@ def main():
     parser.add_argument("--beta", default="3")
     parser.add_argument("--lr", default="0.2")
     parser.add_argument("--max-retain-drop", default="5")
+    parser.add_argument("--target-forget-accuracy", default="0.1")
     args = parser.parse_args()
     work = tempfile.mkdtemp()
     train, test = os.path.join(root, "Samples/digits-train.npz"), os.path.join(root, "Samples/digits-test.npz")
@@ -29,7 +30,7 @@ def main():
         cmd = [args.binary, "eval", model, "--data", test, "--classes", classes, "--json"] + (["--vector", vector] if vector else [])
         return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
-    print(f"# β {args.beta}, lr {args.lr}, --max-retain-drop {args.max_retain_drop} (on the selection samples)")
+    print(f"# β {args.beta}, lr {args.lr}, --max-retain-drop {args.max_retain_drop}, --target-forget-accuracy {args.target_forget_accuracy} (both on the selection samples)")
     print("| model | classes | vector | epoch (rule met?) | ‖δ‖₂ | forget acc. before → after | retain acc. before → after | retain drop (points) | make time (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
@@ -39,7 +40,7 @@ def main():
             if fit:
                 start = time.perf_counter()
                 subprocess.run([args.binary, "vector", "combine", os.path.join(work, f"{name}-5.safetensors"), os.path.join(work, f"{name}-7.safetensors"),
-                                "--fit", "--model", model, "--classes", classes, "--data", train, "--beta", args.beta, "--lr", args.lr, "--max-retain-drop", args.max_retain_drop, "--quiet", "-o", path],
+                                "--fit", "--model", model, "--classes", classes, "--data", train, "--beta", args.beta, "--lr", args.lr, "--max-retain-drop", args.max_retain_drop, "--target-forget-accuracy", args.target_forget_accuracy, "--quiet", "-o", path],
                                check=True, capture_output=True)
                 seconds = time.perf_counter() - start
                 from safetensors import safe_open
@@ -53,7 +54,7 @@ def main():
                 kind, epoch, seconds = "combined 1·δ5 + 1·δ7", "—", 0.0
             else:
                 start = time.perf_counter()
-                subprocess.run([args.binary, "vector", "make", model, "--classes", classes, "--data", train, "--beta", args.beta, "--lr", args.lr, "--max-retain-drop", args.max_retain_drop, "-o", path, "--quiet"],
+                subprocess.run([args.binary, "vector", "make", model, "--classes", classes, "--data", train, "--beta", args.beta, "--lr", args.lr, "--max-retain-drop", args.max_retain_drop, "--target-forget-accuracy", args.target_forget_accuracy, "-o", path, "--quiet"],
                                check=True, capture_output=True)
                 seconds = time.perf_counter() - start
                 from safetensors import safe_open
