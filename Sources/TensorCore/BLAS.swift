@@ -109,6 +109,19 @@ public enum BLAS {
         return (values, vectors)
     }
 
+    /// Eigenvalues only of a symmetric d × d float64 matrix (`LAPACKE_dsyevd` with jobz 'N', upper
+    /// triangle), in descending order, or `nil` if LAPACK did not converge.
+    public static func symmetricEigenvalues(_ matrix: [Double], d: Int) -> [Double]? {
+        _ = configured
+        precondition(matrix.count == d * d)
+        guard d > 0 else { return [] }
+        var a = matrix
+        var w = [Double](repeating: 0, count: d)
+        let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "U")), Int32(d), &a, Int32(d), &w)
+        guard info == 0 else { return nil }
+        return w.reversed()
+    }
+
     /// Cholesky factorisation `A = Uᵀ U` of a symmetric positive definite d × d float64 matrix
     /// (`LAPACKE_dpotrf`, upper triangle), in place.
     /// - Returns: `false` if `A` is not positive definite (or holds NaN).
