@@ -223,11 +223,15 @@ public enum CheckpointDiff {
             result.maxAbsDelta = 0
             return result
         }
-        guard let (x, y) = decoded.values else {
+        guard var (values, other) = decoded.values else {
             result.changedElements = result.elements   // packed or complex: known only to differ bytewise
             return result
         }
-        fill(&result, x, y, dtypes: (a.dtype, b.dtype), shape: a.shape, options: options)
+        // Δ replaces A's values in place and B's are dropped before the spectrum: at most two
+        // float64 copies of the tensor are alive per worker.
+        statistics(&result, &values, other)
+        other = []
+        spectrum(&result, delta: values, dtypes: (a.dtype, b.dtype), shape: a.shape, options: options)
         return result
     }
 
@@ -242,8 +246,16 @@ public enum CheckpointDiff {
             }
         }
         switch dtype {
-        case .F32: return load(UInt32.self).map { Double(Float(bitPattern: $0)) }
-        case .F64: return load(UInt64.self).map { Double(bitPattern: $0) }
+        case .F32:
+            return [Double](unsafeUninitializedCapacity: n) { buffer, count in
+                for i in 0..<n { buffer[i] = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))) }
+                count = n
+            }
+        case .F64:
+            return [Double](unsafeUninitializedCapacity: n) { buffer, count in
+                for i in 0..<n { buffer[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
+                count = n
+            }
         case .F16, .BF16:
             let widened = DTypeConversion.convert(raw, from: dtype, to: .F64)
             return widened.withUnsafeBytes { w in (0..<n).map { Double(bitPattern: UInt64(littleEndian: w.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) } }
@@ -260,15 +272,15 @@ public enum CheckpointDiff {
         }
     }
 
-    /// The element statistics and, for matrices, the spectrum of Δ.
-    static func fill(_ r: inout TensorDifference, _ x: [Double], _ y: [Double], dtypes: (DType, DType), shape: [Int], options: Options) {
+    /// The element statistics of A (`x`) and B (`y`); `x` becomes Δ = B − A.
+    static func statistics(_ r: inout TensorDifference, _ x: inout [Double], _ y: [Double]) {
         let n = x.count
-        var delta = [Double](repeating: 0, count: n)
         var aa = SIMD8<Double>(), bb = SIMD8<Double>(), ab = SIMD8<Double>(), dd = SIMD8<Double>(), largest = SIMD8<Double>()
         var changed = 0
-        x.withUnsafeBufferPointer { xp in
+        x.withUnsafeMutableBufferPointer { xp in
             y.withUnsafeBufferPointer { yp in
-                delta.withUnsafeMutableBufferPointer { dp in
+                do {
+                    let dp = xp
                     var i = 0
                     while i + 8 <= n {
                         let u = SIMD8<Double>(xp[i..<(i + 8)]), v = SIMD8<Double>(yp[i..<(i + 8)])
@@ -300,6 +312,11 @@ public enum CheckpointDiff {
         r.relativeChange = normA > 0 ? deltaNorm / normA : (deltaNorm > 0 ? .infinity : 0)
         r.maxAbsDelta = largest.max()
         r.cosine = normA > 0 && normB > 0 ? ab.sum() / (normA * normB) : nil
+    }
+
+    /// For tensors of rank ≥ 2: the numerical rank and leading singular values of Δ (out × rest).
+    static func spectrum(_ r: inout TensorDifference, delta: [Double], dtypes: (DType, DType), shape: [Int], options: Options) {
+        let n = delta.count, deltaNorm = r.deltaNorm ?? 0
         guard shape.count >= 2, deltaNorm > 0, dtypes.0.isConvertibleFloat || dtypes.1.isConvertibleFloat else { return }
         let m = shape[0], cols = n / max(m, 1)
         let side = min(m, cols)
