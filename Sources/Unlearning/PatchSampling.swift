@@ -1,3 +1,4 @@
+import TensorCore
 /// Which input vectors of each layer enter the statistics when a sample contributes many (the
 /// output positions of a convolution, the tokens of a sequence).
 ///

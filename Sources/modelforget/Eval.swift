@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelRuntime
+import Reports
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,8 +28,29 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var vectorOptions: VectorOptions
 
+    @Flag(help: "Membership inference (MIA-efficacy, confidence and entropy variants): needs --train and --classes.")
+    var mia = false
+
+    @Option(help: ArgumentHelp("With --mia: the training samples (members: retained classes; scored: the --classes).", valueName: "file"))
+    var train: String?
+
+    @Option(help: ArgumentHelp("With --mia: at most N members and N non-members.", valueName: "N"))
+    var miaSamples = 2000
+
+    @Option(help: "With --mia: seed of the balanced subsampling.")
+    var seed: UInt64 = 0
+
     @Flag(help: "Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples.")
     var json = false
+
+    func validate() throws {
+        if mia {
+            guard train != nil, classes != nil else { throw ValidationError("--mia needs --train and --classes") }
+            guard miaSamples > 0 else { throw ValidationError("--mia-samples must be positive") }
+        } else if train != nil {
+            throw ValidationError("--train is for --mia")
+        }
+    }
 
     func run() throws {
         let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
@@ -39,10 +61,30 @@ struct Eval: ParsableCommand {
             try Evaluation.evaluate(model, dataset, forget: Set(classes?.classes ?? []), batchSize: options.batchSize(for: dataset),
                                     offset: offset, progress: options.progress("eval"))
         }
+        var attacks: [MembershipInferenceResult] = []
+        if mia, let train, let forget = classes?.classes {
+            let trainSet = try Dataset.load(train, xKey: keys.xKey, yKey: keys.yKey)
+            try checkSampleShape(model, trainSet, path: train)
+            var configuration = MembershipInference.Configuration()
+            configuration.maxSamplesPerSide = miaSamples
+            configuration.seed = seed
+            do {
+                attacks = try MembershipInference.evaluate(model, train: trainSet, test: dataset, forget: Set(forget),
+                                                           batchSize: options.batchSize(for: dataset), offset: offset, configuration: configuration)
+            } catch let error as MembershipInference.EvaluationFailure {
+                throw CommandFailure("\(train): \(error)")
+            } catch let error as SupportVectorClassifier.Failure {
+                throw CommandFailure("\(train): \(error)")
+            }
+        }
         if json {
-            Terminal.print(try jsonText(report))
+            Terminal.print(mia ? try jsonText(WithAttacks(report: report, mia: attacks)) : try jsonText(report))
         } else {
             Terminal.print(text(report))
+            for attack in attacks {
+                Terminal.print(String(format: "MIA-efficacy (%@: %@; members %d retain-class train, non-members %d retain-class test; scored %d forget-class train): %.2f%% predicted non-member (%@)",
+                                      attack.variant, attack.feature, attack.membersUsed, attack.nonMembersUsed, attack.scoredSamples, attack.value * 100, attack.direction))
+            }
         }
     }
 
@@ -66,5 +108,17 @@ struct Eval: ParsableCommand {
         let width = String(r.confusion.flatMap { $0 }.max() ?? 0).count
         for row in r.confusion { lines.append("  " + row.map { String(repeating: " ", count: width - String($0).count) + String($0) }.joined(separator: " ")) }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The evaluation report's keys plus `mia`.
+struct WithAttacks: Encodable {
+    var report: EvaluationReport
+    var mia: [MembershipInferenceResult]
+    enum Key: String, CodingKey { case mia }
+    func encode(to encoder: Encoder) throws {
+        try report.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(mia, forKey: .mia)
     }
 }
