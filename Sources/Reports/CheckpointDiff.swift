@@ -46,6 +46,11 @@ public struct TensorDifference: Codable, Sendable, Equatable {
     /// Why the spectrum was not computed, when it could have been.
     public var spectrumSkipped: String?
 
+    public init(name: String, status: Status, dtypeA: DType?, dtypeB: DType?, shapeA: [Int]?, shapeB: [Int]?, elements: Int, changedElements: Int) {
+        self.name = name; self.status = status; self.dtypeA = dtypeA; self.dtypeB = dtypeB; self.shapeA = shapeA; self.shapeB = shapeB
+        self.elements = elements; self.changedElements = changedElements
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, status, elements, rank, cosine
         case dtypeA = "dtype_a", dtypeB = "dtype_b", shapeA = "shape_a", shapeB = "shape_b"
@@ -104,6 +109,13 @@ public struct CheckpointDifference: Codable, Sendable, Equatable {
         public var largestRelativeChange: Double?
         public var largestRelativeChangeTensor: String?
 
+        public init(tensors: Int, tensorsChanged: Int, parameters: Int, parametersChanged: Int, largestRelativeChange: Double?,
+                    largestRelativeChangeTensor: String?) {
+            self.tensors = tensors; self.tensorsChanged = tensorsChanged; self.parameters = parameters
+            self.parametersChanged = parametersChanged; self.largestRelativeChange = largestRelativeChange
+            self.largestRelativeChangeTensor = largestRelativeChangeTensor
+        }
+
         enum CodingKeys: String, CodingKey {
             case tensors, parameters
             case tensorsChanged = "tensors_changed", parametersChanged = "parameters_changed"
@@ -116,6 +128,10 @@ public struct CheckpointDifference: Codable, Sendable, Equatable {
     /// In A's order, then the tensors only B has.
     public var tensors: [TensorDifference]
     public var summary: Summary
+
+    public init(a: String, b: String, tensors: [TensorDifference], summary: Summary) {
+        self.a = a; self.b = b; self.tensors = tensors; self.summary = summary
+    }
 
     public var isIdentical: Bool { tensors.allSatisfy { $0.status == .same } }
 

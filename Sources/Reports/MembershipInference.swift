@@ -18,6 +18,13 @@ public struct MembershipInferenceResult: Codable, Sendable, Equatable {
     public var nonMembersUsed: Int
     public var scoredSamples: Int
 
+    public init(variant: String, feature: String, members: String, nonMembers: String, scored: String, score: String, direction: String,
+                value: Double, membersUsed: Int, nonMembersUsed: Int, scoredSamples: Int) {
+        self.variant = variant; self.feature = feature; self.members = members; self.nonMembers = nonMembers; self.scored = scored
+        self.score = score; self.direction = direction; self.value = value; self.membersUsed = membersUsed
+        self.nonMembersUsed = nonMembersUsed; self.scoredSamples = scoredSamples
+    }
+
     enum CodingKeys: String, CodingKey {
         case variant, feature, members, scored, score, direction, value
         case nonMembers = "non_members", membersUsed = "members_used", nonMembersUsed = "non_members_used", scoredSamples = "scored_samples"
