@@ -34,11 +34,7 @@ struct Eval: ParsableCommand {
     @Option(help: ArgumentHelp("With --mia: the training samples (members: retained classes; scored: the --classes).", valueName: "file"))
     var train: String?
 
-    @Option(help: ArgumentHelp("With --mia: at most N members and N non-members.", valueName: "N"))
-    var miaSamples = 2000
-
-    @Option(help: "With --mia: seed of the balanced subsampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var miaOptions: MembershipInferenceOptions
 
     @Flag(help: "Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples.")
     var json = false
@@ -46,7 +42,6 @@ struct Eval: ParsableCommand {
     func validate() throws {
         if mia {
             guard train != nil, classes != nil else { throw ValidationError("--mia needs --train and --classes") }
-            guard miaSamples > 0 else { throw ValidationError("--mia-samples must be positive") }
         } else if train != nil {
             throw ValidationError("--train is for --mia")
         }
@@ -64,18 +59,8 @@ struct Eval: ParsableCommand {
         var attacks: [MembershipInferenceResult] = []
         if mia, let train, let forget = classes?.classes {
             let trainSet = try Dataset.load(train, xKey: keys.xKey, yKey: keys.yKey)
-            try checkSampleShape(model, trainSet, path: train)
-            var configuration = MembershipInference.Configuration()
-            configuration.maxSamplesPerSide = miaSamples
-            configuration.seed = seed
-            do {
-                attacks = try MembershipInference.evaluate(model, train: trainSet, test: dataset, forget: Set(forget),
-                                                           batchSize: options.batchSize(for: dataset), offset: offset, configuration: configuration)
-            } catch let error as MembershipInference.EvaluationFailure {
-                throw CommandFailure("\(train): \(error)")
-            } catch let error as SupportVectorClassifier.Failure {
-                throw CommandFailure("\(train): \(error)")
-            }
+            attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, forget: Set(forget),
+                                             batchSize: options.batchSize(for: dataset), offset: offset)
         }
         if json {
             Terminal.print(mia ? try jsonText(WithAttacks(report: report, mia: attacks)) : try jsonText(report))

@@ -51,11 +51,7 @@ struct Report: ParsableCommand {
     @Option(help: "Samples per forward pass.")
     var batchSize: Int?
 
-    @Option(help: ArgumentHelp("With --train: at most N members and N non-members.", valueName: "N"))
-    var miaSamples = 2000
-
-    @Option(help: "With --train: seed of the balanced subsampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var miaOptions: MembershipInferenceOptions
 
     @Flag(help: "Write Markdown instead of HTML.")
     var markdown = false
@@ -71,7 +67,7 @@ struct Report: ParsableCommand {
 
     func validate() throws {
         guard (unlearned == nil) != (vector == nil) else { throw ValidationError("give exactly one of --unlearned and --vector") }
-        guard (batchSize ?? 1) > 0, miaSamples > 0 else { throw ValidationError("--batch-size and --mia-samples must be positive") }
+        guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
     }
 
     func run() throws {
@@ -79,7 +75,7 @@ struct Report: ParsableCommand {
         let trainSet = try train.map { try Dataset.load($0, xKey: keys.xKey, yKey: keys.yKey) }
         let forget = Set(classes.classes)
         func options(_ path: String) throws -> ModelOptions {
-            try ModelOptions.parse([path] + (arch.map { ["--arch", $0] } ?? []) + (batchSize.map { ["--batch-size", String($0)] } ?? []) + (quiet ? ["--quiet"] : []))
+            try ModelOptions.forFile(path, arch: arch, batchSize: batchSize, quiet: quiet)
         }
         func side(_ label: String, path: String, shaPath: String, offset: Tensor?) throws -> UnlearningReport.Side {
             let modelOptions = try options(path)
@@ -90,16 +86,7 @@ struct Report: ParsableCommand {
                 let evaluation = try Evaluation.evaluate(model, test, forget: forget, batchSize: batch, offset: offset, progress: modelOptions.progress(label))
                 var attacks: [MembershipInferenceResult] = []
                 if let trainSet, let train {
-                    try checkSampleShape(model, trainSet, path: train)
-                    var configuration = MembershipInference.Configuration()
-                    configuration.maxSamplesPerSide = miaSamples
-                    configuration.seed = seed
-                    do {
-                        attacks = try MembershipInference.evaluate(model, train: trainSet, test: test, forget: forget, batchSize: batch,
-                                                                   offset: offset, configuration: configuration)
-                    } catch let error as MembershipInference.EvaluationFailure {
-                        throw CommandFailure("\(train): \(error)")
-                    }
+                    attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: test, forget: forget, batchSize: batch, offset: offset)
                 }
                 return .init(label: label, path: shaPath, sha256: try SHA256.hex(ofFile: shaPath), evaluation: evaluation, mia: attacks)
             } catch let error as GraphError {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ModelRuntime
+import Reports
+import TensorCore
 import Unlearning
 import WeightFormats
 
@@ -30,6 +32,16 @@ struct ModelOptions: ParsableArguments {
         if let batchSize { return batchSize }
         let values = data.sampleShape.reduce(1, *)
         return max(16, min(256, (1 << 18) / max(values, 1)))
+    }
+
+    /// The options for a model named by another option (commands whose positional arguments are
+    /// something else).
+    static func forFile(_ path: String, arch: String?, batchSize: Int?, quiet: Bool) throws -> ModelOptions {
+        var options = try ModelOptions.parse([path])
+        options.arch = arch
+        options.batchSize = batchSize
+        options.quiet = quiet
+        return options
     }
 
     /// Loads the model; warnings (unused tensors) go to stderr unless quiet.
@@ -87,5 +99,35 @@ struct ClassList: ExpressibleByArgument {
 func checkSampleShape(_ model: Model, _ data: Dataset, path: String) throws {
     if let expected = model.sampleShape, expected != data.sampleShape {
         throw WeightFileError(path: path, underlying: ModelError.inputShapeMismatch(expected: expected, actual: data.sampleShape))
+    }
+}
+
+/// `--mia-samples` and `--seed` of the membership-inference attacks (eval --mia, report --train).
+struct MembershipInferenceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Membership inference: at most N members and N non-members.", valueName: "N"))
+    var miaSamples = 2000
+
+    @Option(help: "Membership inference: seed of the balanced subsampling.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard miaSamples > 0 else { throw ValidationError("--mia-samples must be positive") }
+    }
+
+    /// Both attack variants on `model` (with `offset` added to every input); errors name `trainPath`.
+    func attacks(_ model: Model, train: Dataset, trainPath: String, test: Dataset, forget: Set<Int>, batchSize: Int,
+                 offset: Tensor?) throws -> [MembershipInferenceResult] {
+        try checkSampleShape(model, train, path: trainPath)
+        var configuration = MembershipInference.Configuration()
+        configuration.maxSamplesPerSide = miaSamples
+        configuration.seed = seed
+        do {
+            return try MembershipInference.evaluate(model, train: train, test: test, forget: forget, batchSize: batchSize,
+                                                    offset: offset, configuration: configuration)
+        } catch let error as MembershipInference.EvaluationFailure {
+            throw CommandFailure("\(trainPath): \(error)")
+        } catch let error as SupportVectorClassifier.Failure {
+            throw CommandFailure("\(trainPath): \(error)")
+        }
     }
 }

@@ -159,8 +159,7 @@ struct Vector: ParsableCommand {
                 throw CommandFailure("\(parts[0].path): \(error)")
             }
             let dataset = try Dataset.load(dataPath, xKey: keys.xKey, yKey: keys.yKey)
-            let options = try ModelOptions.parse([modelPath] + (arch.map { ["--arch", $0] } ?? []) + (batchSize.map { ["--batch-size", String($0)] } ?? [])
-                                                 + (quiet ? ["--quiet"] : []))
+            let options = try ModelOptions.forFile(modelPath, arch: arch, batchSize: batchSize, quiet: quiet)
             let model = try options.load(sampleShape: dataset.sampleShape)
             try checkSampleShape(model, dataset, path: dataPath)
             guard first.delta.shape == dataset.sampleShape else {
