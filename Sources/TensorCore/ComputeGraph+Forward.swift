@@ -48,7 +48,7 @@ extension ComputeGraph {
                     capture(LayerInput(layer: layer, group: group, name: infos[layer].nodeName, weight: infos[layer].weight, source: source))
                 }
             }
-            let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture)
+            let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture, recording: recording)
             for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = value }
             if recording {
                 record.steps.append(Step(node: index, inputs: nodeInputs, outputs: outputs, saved: saved))
@@ -73,7 +73,10 @@ extension ComputeGraph {
 
     // MARK: - Operator dispatch
 
-    func evaluate(_ node: GraphNode, _ inputs: [Value?], capture: ((Int, Int, LayerInput.Source) -> Void)?) throws -> ([Value], Saved) {
+    /// One node's outputs; `recording` says whether its `Saved` will be used by a backward pass
+    /// (without it, work done only for backward, such as max-pool argmax indices, is skipped).
+    func evaluate(_ node: GraphNode, _ inputs: [Value?], capture: ((Int, Int, LayerInput.Source) -> Void)?,
+                  recording: Bool = true) throws -> ([Value], Saved) {
         let operands = Operands(node: node, values: inputs)
         func fail(_ reason: String) -> GraphError { operands.fail(reason) }
         func unwrap(_ result: Result<Tensor, ShapeMismatch>) throws -> Tensor {
@@ -262,7 +265,7 @@ extension ComputeGraph {
         case .maxPool(let attributes):
             let x = try operands.float(0)
             let geometry = try PoolGeometry.resolve(input: x.shape, attributes).get(orThrow: fail)
-            let (y, argmax) = Pooling.maxForward(x, geometry)
+            let (y, argmax) = Pooling.maxForward(x, geometry, argmax: recording)
             return ([.float(y.reshaped(geometry.outputShape(rank: x.rank)))], .indices(argmax))
         case .averagePool(let attributes, let countIncludePad):
             let x = try operands.float(0)

@@ -118,8 +118,9 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 
     /// Adds `columns` back into the input gradient (the adjoint of ``im2col``, over the same
     /// column ranges).
-    public func col2im(_ columns: UnsafePointer<Float>, sample n: Int, group g: Int, into gradient: UnsafeMutablePointer<Float>) {
-        let oh = outHeight, ow = outWidth
+    public func col2im(_ columns: UnsafePointer<Float>, sample n: Int, group g: Int, into gradient: UnsafeMutablePointer<Float>,
+                       leadingDimension: Int? = nil) {
+        let oh = outHeight, ow = outWidth, ld = leadingDimension ?? oh * ow
         var row = 0
         for c in 0..<groupChannels {
             let plane = gradient + ((n * channels) + g * groupChannels + c) * height * width
@@ -128,7 +129,7 @@ public struct ConvolutionGeometry: Sendable, Equatable {
                     let offset = kj * dilationW - padLeft
                     let first = offset >= 0 ? 0 : min(ow, (-offset + strideW - 1) / strideW)
                     let last = width - 1 - offset < 0 ? 0 : min(ow, (width - 1 - offset) / strideW + 1)
-                    let col = columns + row * oh * ow
+                    let col = columns + row * ld
                     row += 1
                     guard first < last else { continue }
                     for y in 0..<oh {
@@ -148,7 +149,7 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 }
 
 /// Convolution kernels (see ``ConvolutionGeometry``): forward as im2col + sgemm over chunks of
-/// samples, backward as two sgemms + col2im per sample.
+/// samples, backward as two sgemms + col2im over the same chunks.
 public enum Convolution {
     /// Unfolded floats per forward chunk: samples are unfolded together (up to this many floats)
     /// so that each sgemm is wide enough to run near peak even when a sample has few positions.
@@ -160,12 +161,14 @@ public enum Convolution {
     /// For each chunk of S samples and each group: `cols = im2col` (`[k, S·p]`), `Y = W_g · cols`
     /// (`[M/groups, S·p]`), then each sample's `[M/groups, p]` block is copied into place with the bias.
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
-        var y = Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth])
         let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
-        guard gm.batch > 0, p > 0 else { return y }
+        guard gm.batch > 0, p > 0 else { return Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth]) }
+        // Every element of y, columns (im2col writes padding zeros too) and products (sgemm with
+        // β = 0) is written before it is read, so none is cleared first.
+        var y = Tensor(shape: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth], data: uninitializedFloats(gm.batch * gm.outChannels * p))
         let chunk = max(1, min(gm.batch, chunkFloats / max(1, k * p)))
-        var columns = [Float](repeating: 0, count: k * chunk * p)
-        var products = [Float](repeating: 0, count: mg * chunk * p)
+        var columns = uninitializedFloats(k * chunk * p)
+        var products = uninitializedFloats(mg * chunk * p)
         let biasValues = bias?.data
         x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
             columns.withUnsafeMutableBufferPointer { cp in products.withUnsafeMutableBufferPointer { pp in
@@ -209,25 +212,42 @@ public enum Convolution {
         var dw = Tensor(zeros: weight.shape)
         var db = [Float](repeating: 0, count: gm.outChannels)
         let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
-        var columns = [Float](repeating: 0, count: k * p)
+        guard gm.batch > 0, p > 0 else { return (dx, dw, Tensor(shape: [gm.outChannels], data: db)) }
+        // Chunks of samples as in forward: cols [k, S·p], dY_g gathered to [mg, S·p], so that each
+        // sgemm is wide; all three buffers are fully written before they are read.
+        let chunk = max(1, min(gm.batch, chunkFloats / max(1, k * p)))
+        var columns = uninitializedFloats(k * chunk * p)
+        var gathered = uninitializedFloats(mg * chunk * p)
+        var unfoldedGradient = inputGradient ? uninitializedFloats(k * chunk * p) : []
         x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in dy.data.withUnsafeBufferPointer { gp in
             dx.data.withUnsafeMutableBufferPointer { dxp in dw.data.withUnsafeMutableBufferPointer { dwp in
-                columns.withUnsafeMutableBufferPointer { cp in
-                    for n in 0..<gm.batch {
-                        for g in 0..<gm.groups {
-                            let dyg = gp.baseAddress! + (n * gm.outChannels + g * mg) * p
-                            gm.im2col(xp.baseAddress!, sample: n, group: g, into: cp.baseAddress!)
-                            // dW_g += dY_g [mg, p] · colsᵀ [p, k]
-                            BLAS.sgemm(transA: false, transB: true, m: mg, n: k, k: p, a: dyg, lda: p,
-                                       b: cp.baseAddress!, ldb: p, beta: 1, c: dwp.baseAddress! + g * mg * k, ldc: k)
-                            // dcols = W_gᵀ [k, mg] · dY_g [mg, p], folded back into dX
-                            guard inputGradient else { continue }
-                            BLAS.sgemm(transA: true, transB: false, m: k, n: p, k: mg, a: wp.baseAddress! + g * mg * k, lda: k,
-                                       b: dyg, ldb: p, beta: 0, c: cp.baseAddress!, ldc: p)
-                            gm.col2im(cp.baseAddress!, sample: n, group: g, into: dxp.baseAddress!)
+                columns.withUnsafeMutableBufferPointer { cp in gathered.withUnsafeMutableBufferPointer { yp in
+                    unfoldedGradient.withUnsafeMutableBufferPointer { up in
+                        var start = 0
+                        while start < gm.batch {
+                            let count = min(chunk, gm.batch - start), width = count * p
+                            for g in 0..<gm.groups {
+                                for s in 0..<count {
+                                    gm.im2col(xp.baseAddress!, sample: start + s, group: g, into: cp.baseAddress! + s * p, leadingDimension: width)
+                                    for m in 0..<mg {
+                                        (yp.baseAddress! + m * width + s * p).update(from: gp.baseAddress! + ((start + s) * gm.outChannels + g * mg + m) * p, count: p)
+                                    }
+                                }
+                                // dW_g += dY_g [mg, S·p] · colsᵀ [S·p, k]
+                                BLAS.sgemm(transA: false, transB: true, m: mg, n: k, k: width, a: yp.baseAddress!, lda: width,
+                                           b: cp.baseAddress!, ldb: width, beta: 1, c: dwp.baseAddress! + g * mg * k, ldc: k)
+                                // dcols = W_gᵀ [k, mg] · dY_g [mg, S·p], folded back into dX
+                                guard inputGradient else { continue }
+                                BLAS.sgemm(transA: true, transB: false, m: k, n: width, k: mg, a: wp.baseAddress! + g * mg * k, lda: k,
+                                           b: yp.baseAddress!, ldb: width, beta: 0, c: up.baseAddress!, ldc: width)
+                                for s in 0..<count {
+                                    gm.col2im(up.baseAddress! + s * p, sample: start + s, group: g, into: dxp.baseAddress!, leadingDimension: width)
+                                }
+                            }
+                            start += count
                         }
                     }
-                }
+                } }
             } }
             for n in 0..<gm.batch {
                 for m in 0..<gm.outChannels {
@@ -280,4 +300,10 @@ struct SpatialWindow {
         }
         return SpatialWindow(input: input, kernel: kernel, strides: s, dilations: d, begin: Array(p[..<r]), end: Array(p[r...]))
     }
+}
+
+/// A float buffer of `count` elements that the caller overwrites entirely before reading.
+@inline(__always)
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }

@@ -32,11 +32,19 @@ public enum Elementwise {
 
     /// `dx = dy ⊙ f′(x)`, from the input `x` and the forward output `y`.
     public static func unaryBackward(_ op: UnaryOperator, input x: Tensor, output y: Tensor, outputGradient dy: Tensor) -> Tensor {
+        if op == .relu {
+            // A select into a fresh buffer (no copy of dy first, no branch in the loop).
+            var dx = Tensor(shape: dy.shape, data: uninitializedFloats(dy.count))
+            x.data.withUnsafeBufferPointer { xp in dy.data.withUnsafeBufferPointer { gp in dx.data.withUnsafeMutableBufferPointer { out in
+                for i in 0..<out.count { out[i] = xp[i] > 0 ? gp[i] : 0 }
+            } } }
+            return dx
+        }
         var dx = dy
         x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeBufferPointer { yp in dx.data.withUnsafeMutableBufferPointer { g in
             let n = g.count
             switch op {
-            case .relu: for i in 0..<n where !(xp[i] > 0) { g[i] = 0 }
+            case .relu: preconditionFailure("handled above")
             case .erf: for i in 0..<n { g[i] *= 1.1283791671 * expf(-xp[i] * xp[i]) }   // 2/√π e^{−x²}
             case .sqrt: for i in 0..<n { g[i] *= 0.5 / yp[i] }
             case .sigmoid: for i in 0..<n { g[i] *= yp[i] * (1 - yp[i]) }

@@ -55,33 +55,35 @@ public struct PoolGeometry: Sendable, Equatable {
 
 public enum Pooling {
     /// Max pooling (padding never wins); also returns, per output, the flat input index of its
-    /// maximum (the first one on ties) for backward.
-    public static func maxForward(_ x: Tensor, _ g: PoolGeometry) -> (Tensor, [Int]) {
+    /// maximum (the first one on ties) for backward; no indices when `argmax` is false (inference).
+    public static func maxForward(_ x: Tensor, _ g: PoolGeometry, argmax recordArgmax: Bool = true) -> (Tensor, [Int]) {
         let oh = g.outHeight, ow = g.outWidth, height = g.height, width = g.width, plane = height * width
         let kh = g.kernelH, kw = g.kernelW, sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
         let padTop = g.padTop, padLeft = g.padLeft
-        var y = Tensor(zeros: [g.batch, g.channels, oh, ow])
-        var argmax = [Int](repeating: -1, count: y.count)
+        var y = Tensor(shape: [g.batch, g.channels, oh, ow], data: uninitializedFloats(g.batch * g.channels * oh * ow))
+        var argmax = recordArgmax ? [Int](repeating: -1, count: y.count) : []
         x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in argmax.withUnsafeMutableBufferPointer { ap in
             for c in 0..<(g.batch * g.channels) {
                 let base = c * plane
                 for oy in 0..<oh {
+                    // The kernel rows and columns inside the input, hoisted out of the inner loops.
+                    var firstRow = 0, lastRow = kh
+                    while firstRow < kh && oy * sh - padTop + firstRow * dh < 0 { firstRow += 1 }
+                    while lastRow > firstRow && oy * sh - padTop + (lastRow - 1) * dh >= height { lastRow -= 1 }
                     for ox in 0..<ow {
                         var best = -Float.infinity, bestIndex = -1
-                        for ki in 0..<kh {
-                            let iy = oy * sh - padTop + ki * dh
-                            if iy < 0 || iy >= height { continue }
+                        for ki in firstRow..<lastRow {
+                            let rowStart = base + (oy * sh - padTop + ki * dh) * width
                             for kj in 0..<kw {
                                 let ix = ox * sw - padLeft + kj * dw
                                 if ix < 0 || ix >= width { continue }
-                                let index = base + iy * width + ix
-                                let v = xp[index]
-                                if v > best || bestIndex < 0 { best = v; bestIndex = index }
+                                let v = xp[rowStart + ix]
+                                if v > best || bestIndex < 0 { best = v; bestIndex = rowStart + ix }
                             }
                         }
                         let o = (c * oh + oy) * ow + ox
                         yp[o] = best
-                        ap[o] = bestIndex
+                        if recordArgmax { ap[o] = bestIndex }
                     }
                 }
             }
