@@ -155,6 +155,22 @@ public enum Convolution {
     /// so that each sgemm is wide enough to run near peak even when a sample has few positions.
     static let chunkFloats = 1 << 22
 
+    /// Samples per chunk: as many as keep the unfolded columns within ``chunkFloats``.
+    static func chunkSize(_ gm: ConvolutionGeometry) -> Int {
+        max(1, min(gm.batch, chunkFloats / max(1, gm.patchLength * gm.positions)))
+    }
+
+    /// Calls `body(start, count)` for consecutive chunks of ``chunkSize(_:)`` samples.
+    static func forEachChunk(_ gm: ConvolutionGeometry, _ body: (_ start: Int, _ count: Int) -> Void) {
+        let chunk = chunkSize(gm)
+        var start = 0
+        while start < gm.batch {
+            let count = min(chunk, gm.batch - start)
+            body(start, count)
+            start += count
+        }
+    }
+
     /// Forward convolution of `x` (`[N, C, (H,) W]`) by `weight` (`[M, C/groups, (kh,) kw]`); the
     /// result is `[N, M, OH, OW]` (reshape for 1-D).
     ///
@@ -166,15 +182,14 @@ public enum Convolution {
         // Every element of y, columns (im2col writes padding zeros too) and products (sgemm with
         // β = 0) is written before it is read, so none is cleared first.
         var y = Tensor(shape: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth], data: uninitializedFloats(gm.batch * gm.outChannels * p))
-        let chunk = max(1, min(gm.batch, chunkFloats / max(1, k * p)))
+        let chunk = chunkSize(gm)
         var columns = uninitializedFloats(k * chunk * p)
         var products = uninitializedFloats(mg * chunk * p)
         let biasValues = bias?.data
         x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
             columns.withUnsafeMutableBufferPointer { cp in products.withUnsafeMutableBufferPointer { pp in
-                var start = 0
-                while start < gm.batch {
-                    let count = min(chunk, gm.batch - start), width = count * p
+                forEachChunk(gm) { start, count in
+                    let width = count * p
                     for g in 0..<gm.groups {
                         for s in 0..<count {
                             gm.im2col(xp.baseAddress!, sample: start + s, group: g, into: cp.baseAddress! + s * p, leadingDimension: width)
@@ -195,7 +210,6 @@ public enum Convolution {
                             }
                         }
                     }
-                    start += count
                 }
             } }
         } } }
@@ -215,7 +229,7 @@ public enum Convolution {
         guard gm.batch > 0, p > 0 else { return (dx, dw, Tensor(shape: [gm.outChannels], data: db)) }
         // Chunks of samples as in forward: cols [k, S·p], dY_g gathered to [mg, S·p], so that each
         // sgemm is wide; all three buffers are fully written before they are read.
-        let chunk = max(1, min(gm.batch, chunkFloats / max(1, k * p)))
+        let chunk = chunkSize(gm)
         var columns = uninitializedFloats(k * chunk * p)
         var gathered = uninitializedFloats(mg * chunk * p)
         var unfoldedGradient = inputGradient ? uninitializedFloats(k * chunk * p) : []
@@ -223,9 +237,8 @@ public enum Convolution {
             dx.data.withUnsafeMutableBufferPointer { dxp in dw.data.withUnsafeMutableBufferPointer { dwp in
                 columns.withUnsafeMutableBufferPointer { cp in gathered.withUnsafeMutableBufferPointer { yp in
                     unfoldedGradient.withUnsafeMutableBufferPointer { up in
-                        var start = 0
-                        while start < gm.batch {
-                            let count = min(chunk, gm.batch - start), width = count * p
+                        forEachChunk(gm) { start, count in
+                            let width = count * p
                             for g in 0..<gm.groups {
                                 for s in 0..<count {
                                     gm.im2col(xp.baseAddress!, sample: start + s, group: g, into: cp.baseAddress! + s * p, leadingDimension: width)
@@ -244,7 +257,6 @@ public enum Convolution {
                                     gm.col2im(up.baseAddress! + s * p, sample: start + s, group: g, into: dxp.baseAddress!, leadingDimension: width)
                                 }
                             }
-                            start += count
                         }
                     }
                 } }
