@@ -3,8 +3,9 @@
 statistics (changed elements, ‖Δ‖_F, ‖Δ‖/‖A‖, max |Δ|, cosine, and for matrices the singular values
 and numerical rank of Δ), in one run, with peak memory (GNU time's maximum resident set size).
 
-The checkpoints: 32 F32 matrices of 4096 × 2048 (1 GiB) plus 32 small bias vectors; in B, 16 matrices
-get a rank-4 edit, the others and all biases are unchanged (what an unlearning engine does to a model).
+The checkpoints (1 GiB each, F32): a 32000 × 2048 embedding and 6 blocks of a tall 8192 × 2048 and a
+wide 2048 × 8192 matrix plus biases; in B the embedding and 6 of the 12 matrices get a rank-4 edit,
+everything else is unchanged (one large tensor, both orientations of Δ, many untouched tensors).
 NumPy is given its natural best: safetensors.safe_open (memory-mapped) tensor by tensor, float64
 arithmetic like modelforget, and np.linalg.svd(compute_uv=False) only for changed matrices; both
 use OpenBLAS with OPENBLAS_NUM_THREADS=2 (modelforget runs its own two workers over single-threaded
@@ -37,21 +38,30 @@ print(len(rows), sum(r[1] == "changed" for r in rows))
 
 
 def make(path_a, path_b):
+    """A transformer-like mix: a 32000 × 2048 embedding (250 MiB) with a rank-4 edit, and 6 blocks
+    of an up projection (8192 × 2048, tall) and a down projection (2048 × 8192, wide), half of
+    them with rank-4 edits, plus bias vectors."""
     import numpy as np
     from safetensors.numpy import save_file
     rng = np.random.default_rng(0)
     a, b = {}, {}
-    for i in range(32):
-        w = rng.standard_normal((4096, 2048), dtype=np.float32) * 0.02
-        a[f"layer{i:02d}.weight"] = w
-        if i % 2 == 0:
-            u, v = rng.standard_normal((4096, 4)), rng.standard_normal((4, 2048))
-            b[f"layer{i:02d}.weight"] = (w + (u @ v * 1e-3).astype(np.float32))
+
+    def add(name, shape, edit):
+        w = rng.standard_normal(shape, dtype=np.float32) * 0.02
+        a[name] = w
+        if edit:
+            u, v = rng.standard_normal((shape[0], 4)), rng.standard_normal((4, shape[1]))
+            b[name] = w + (u @ v * 1e-3).astype(np.float32)
         else:
-            b[f"layer{i:02d}.weight"] = w
-        bias = rng.standard_normal(4096, dtype=np.float32)
-        a[f"layer{i:02d}.bias"] = bias
-        b[f"layer{i:02d}.bias"] = bias
+            b[name] = w
+
+    add("embed.weight", (32000, 2048), True)
+    for i in range(6):
+        add(f"layer{i}.up.weight", (8192, 2048), i % 2 == 0)
+        add(f"layer{i}.down.weight", (2048, 8192), i % 2 == 1)
+        bias = rng.standard_normal(8192, dtype=np.float32)
+        a[f"layer{i}.up.bias"] = bias
+        b[f"layer{i}.up.bias"] = bias
     save_file(a, path_a)
     del a
     save_file(b, path_b)
@@ -87,7 +97,7 @@ def main():
     mf = timed([args.binary, "diff", path_a, path_b, "--json"], env)
     np_ = timed([sys.executable, "-c", NUMPY_DIFF, path_a, path_b], env)
     report = json.loads(mf[2])
-    print(f"# two {size:.2f} GiB safetensors checkpoints, 64 tensors, 16 matrices 4096×2048 changed (rank 4); OPENBLAS_NUM_THREADS=2")
+    print(f"# two {size:.2f} GiB safetensors checkpoints, 19 tensors (a 250 MiB embedding), 7 matrices changed (rank 4); OPENBLAS_NUM_THREADS=2")
     print("| tool | time (s) | peak RSS (MiB) | tensors changed |")
     print("|---|---|---|---|")
     print(f"| modelforget diff --json | {mf[0]:.1f} | {mf[1]:.0f} | {report['summary']['tensors_changed']} |")

@@ -156,6 +156,9 @@ public enum CheckpointDiff {
     public struct Options: Sendable {
         /// Largest smaller side of Δ whose spectrum is computed (the Gram eigensolve is O(side³)).
         public var maxSpectrumSide = 4096
+        /// Elements decoded per step when streaming through one tensor (default 1 Mi: 8 MiB of
+        /// float64 per side and worker).
+        public var chunkElements = 1 << 20
         /// Singular values reported per tensor.
         public var singularValues = 5
         /// Which tensors to compare (all by default).
@@ -173,9 +176,17 @@ public enum CheckpointDiff {
         let lock = Parallel.Lock()
         var done = 0
         let workers = min(Parallel.workers, max(pairs.count, 1))
-        let parts = try Parallel.map(workers) { worker -> [(Int, TensorDifference)] in
+        var next = 0
+        // Workers take the next pair when free (sizes vary by orders of magnitude); the results are
+        // put back in order, so the scheduling never shows in the output.
+        let parts = try Parallel.map(workers) { _ -> [(Int, TensorDifference)] in
             var results: [(Int, TensorDifference)] = []
-            for index in stride(from: worker, to: pairs.count, by: workers) {
+            while true {
+                let index: Int = lock.withLock {
+                    defer { next += 1 }
+                    return next
+                }
+                guard index < pairs.count else { break }
                 let (ia, ib) = pairs[index]
                 results.append((index, try compare(ia, ib, readers: readers, options: options)))
                 lock.withLock {
@@ -190,7 +201,7 @@ public enum CheckpointDiff {
     }
 
     /// Lets the two workers share the readers (each call maps its own range; readers are not mutated).
-    private final class Readers: @unchecked Sendable {
+    final class Readers: @unchecked Sendable {
         let a: any CheckpointReader, b: any CheckpointReader
         init(a: any CheckpointReader, b: any CheckpointReader) { self.a = a; self.b = b }
     }
@@ -211,6 +222,7 @@ public enum CheckpointDiff {
                      largestRelativeChange: largest?.relativeChange, largestRelativeChangeTensor: largest?.name)
     }
 
+
     private static func compare(_ a: TensorInfo?, _ b: TensorInfo?, readers: Readers, options: Options) throws -> TensorDifference {
         let name = (a ?? b)!.name
         var result = TensorDifference(name: name, status: .same, dtypeA: a?.dtype, dtypeB: b?.dtype, shapeA: a?.shape, shapeB: b?.shape,
@@ -224,128 +236,203 @@ public enum CheckpointDiff {
             return result
         }
         result.elements = a.shape.reduce(1, *)
-        let decoded: (identical: Bool, values: ([Double], [Double])?) = try readers.a.withBytes(of: name) { rawA in
+        return try readers.a.withBytes(of: name) { rawA in
             try readers.b.withBytes(of: name) { rawB in
-                let identical = a.dtype == b.dtype && rawA.count == rawB.count && memcmp(rawA.baseAddress!, rawB.baseAddress!, rawA.count) == 0
-                if identical { return (true, nil) }
-                guard let x = Self.decode(rawA, a.dtype), let y = Self.decode(rawB, b.dtype) else { return (identical, nil) }
-                return (identical, (x, y))
+                let stream = Stream(rawA: rawA, rawB: rawB, dtypeA: a.dtype, dtypeB: b.dtype, readers: readers)
+                if a.dtype == b.dtype && stream.bytesEqual() {
+                    result.deltaNorm = 0
+                    result.relativeChange = 0
+                    result.maxAbsDelta = 0
+                    return result
+                }
+                result.status = a.dtype == b.dtype ? .changed : .dtypeChanged
+                guard stream.decodable else {
+                    result.changedElements = result.elements   // packed or complex: known only to differ bytewise
+                    return result
+                }
+                stream.measure(&result, shape: a.shape, options: options)
+                return result
             }
-        }
-        result.status = decoded.identical ? .same : (a.dtype == b.dtype ? .changed : .dtypeChanged)
-        if decoded.identical {
-            result.deltaNorm = 0
-            result.relativeChange = 0
-            result.maxAbsDelta = 0
-            return result
-        }
-        guard var (values, other) = decoded.values else {
-            result.changedElements = result.elements   // packed or complex: known only to differ bytewise
-            return result
-        }
-        // Δ replaces A's values in place and B's are dropped before the spectrum: at most two
-        // float64 copies of the tensor are alive per worker.
-        statistics(&result, &values, other)
-        other = []
-        spectrum(&result, delta: values, dtypes: (a.dtype, b.dtype), shape: a.shape, options: options)
-        return result
-    }
-
-    /// Decodes little-endian elements to float64; nil for packed or complex types (compared bytewise only).
-    static func decode(_ raw: UnsafeRawBufferPointer, _ dtype: DType) -> [Double]? {
-        guard let width = dtype.byteWidth, raw.count % width == 0 else { return nil }
-        let n = raw.count / width
-        func load<T: FixedWidthInteger>(_: T.Type) -> [T] {
-            [T](unsafeUninitializedCapacity: n) { buffer, count in
-                for i in 0..<n { buffer[i] = T(littleEndian: raw.loadUnaligned(fromByteOffset: i * width, as: T.self)) }
-                count = n
-            }
-        }
-        switch dtype {
-        case .F32:
-            return [Double](unsafeUninitializedCapacity: n) { buffer, count in
-                for i in 0..<n { buffer[i] = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))) }
-                count = n
-            }
-        case .F64:
-            return [Double](unsafeUninitializedCapacity: n) { buffer, count in
-                for i in 0..<n { buffer[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
-                count = n
-            }
-        case .F16, .BF16:
-            let widened = DTypeConversion.convert(raw, from: dtype, to: .F64)
-            return widened.withUnsafeBytes { w in (0..<n).map { Double(bitPattern: UInt64(littleEndian: w.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) } }
-        case .I8: return load(Int8.self).map(Double.init)
-        case .U8: return load(UInt8.self).map(Double.init)
-        case .BOOL: return load(UInt8.self).map { $0 == 0 ? 0 : 1 }
-        case .I16: return load(Int16.self).map(Double.init)
-        case .U16: return load(UInt16.self).map(Double.init)
-        case .I32: return load(Int32.self).map(Double.init)
-        case .U32: return load(UInt32.self).map(Double.init)
-        case .I64: return load(Int64.self).map(Double.init)
-        case .U64: return load(UInt64.self).map(Double.init)
-        default: return nil
         }
     }
 
-    /// The element statistics of A (`x`) and B (`y`); `x` becomes Δ = B − A.
-    static func statistics(_ r: inout TensorDifference, _ x: inout [Double], _ y: [Double]) {
-        let n = x.count
+    /// One tensor pair read in steps of about ``Options/chunkElements`` elements, releasing the mapped
+    /// pages behind each step, so memory stays bounded however large the tensor.
+    struct Stream {
+        let rawA: UnsafeRawBufferPointer, rawB: UnsafeRawBufferPointer
+        let dtypeA: DType, dtypeB: DType
+        let readers: Readers
+
+        var decodable: Bool { dtypeA.byteWidth != nil && dtypeB.byteWidth != nil && CheckpointDiff.isDecodable(dtypeA) && CheckpointDiff.isDecodable(dtypeB) }
+
+        func release(_ elements: Range<Int>) {
+            guard let wa = dtypeA.byteWidth, let wb = dtypeB.byteWidth else { return }
+            readers.a.releasePages(UnsafeRawBufferPointer(rebasing: rawA[(elements.lowerBound * wa)..<(elements.upperBound * wa)]))
+            readers.b.releasePages(UnsafeRawBufferPointer(rebasing: rawB[(elements.lowerBound * wb)..<(elements.upperBound * wb)]))
+        }
+
+        /// Byte equality, compared and released in 16 MiB steps.
+        func bytesEqual() -> Bool {
+            guard rawA.count == rawB.count else { return false }
+            var offset = 0
+            while offset < rawA.count {
+                let length = min(1 << 24, rawA.count - offset)
+                let equal = memcmp(rawA.baseAddress! + offset, rawB.baseAddress! + offset, length) == 0
+                readers.a.releasePages(UnsafeRawBufferPointer(rebasing: rawA[offset..<(offset + length)]))
+                readers.b.releasePages(UnsafeRawBufferPointer(rebasing: rawB[offset..<(offset + length)]))
+                if !equal { return false }
+                offset += length
+            }
+            return true
+        }
+
+        /// Decodes elements `range` of both sides into `x` and `y` at `offset`.
+        func decode(_ range: Range<Int>, into x: UnsafeMutablePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+            let wa = dtypeA.byteWidth!, wb = dtypeB.byteWidth!
+            CheckpointDiff.decode(UnsafeRawBufferPointer(rebasing: rawA[(range.lowerBound * wa)..<(range.upperBound * wa)]), dtypeA, into: x)
+            CheckpointDiff.decode(UnsafeRawBufferPointer(rebasing: rawB[(range.lowerBound * wb)..<(range.upperBound * wb)]), dtypeB, into: y)
+        }
+
+        /// The element statistics and, for matrices, the Gram of Δ on the smaller side (accumulated
+        /// block by block), then the spectrum.
+        func measure(_ r: inout TensorDifference, shape: [Int], options: Options) {
+            let n = r.elements
+            let m = shape.count >= 2 ? shape[0] : 1, columns = shape.count >= 2 ? n / max(shape[0], 1) : n
+            let side = min(m, columns)
+            let floating = dtypeA.isConvertibleFloat || dtypeB.isConvertibleFloat
+            let spectrum = shape.count >= 2 && floating && n > 0 && side <= options.maxSpectrumSide
+            var moments = Moments()
+            var gram = spectrum ? [Double](repeating: 0, count: side * side) : []
+            if !spectrum || columns <= m {
+                // Whole rows per step (single elements when there is no spectrum); the Gram ΔᵀΔ
+                // (columns × columns) takes each block of rows.
+                let (height, length) = spectrum ? (m, columns) : (n, 1)
+                let rowsPerStep = max(1, options.chunkElements / max(length, 1))
+                var x = [Double](repeating: 0, count: min(height, rowsPerStep) * length), y = x
+                var row = 0
+                while row < height {
+                    let rows = min(rowsPerStep, height - row), range = (row * length)..<((row + rows) * length)
+                    x.withUnsafeMutableBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in decode(range, into: xp.baseAddress!, yp.baseAddress!) } }
+                    moments.add(&x, y, count: range.count)
+                    if spectrum { x.withUnsafeBufferPointer { BLAS.accumulateGram(&gram, rows: UnsafeBufferPointer(rebasing: $0[0..<range.count]), n: rows, d: columns) } }
+                    release(range)
+                    row += rows
+                }
+            } else {
+                // Fewer rows than columns: blocks of whole columns, every row's segment of them, so
+                // that the Gram ΔΔᵀ (m × m) is the sum of the blocks' ΔΔᵀ.
+                let blockColumns = max(1, options.chunkElements / m)
+                var x = [Double](repeating: 0, count: m * min(columns, blockColumns)), y = x, transposed = x
+                var column = 0
+                while column < columns {
+                    let width = min(blockColumns, columns - column)
+                    x.withUnsafeMutableBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                        for i in 0..<m {
+                            decode((i * columns + column)..<(i * columns + column + width), into: xp.baseAddress! + i * width, yp.baseAddress! + i * width)
+                        }
+                    } }
+                    moments.add(&x, y, count: m * width)
+                    for i in 0..<m { for j in 0..<width { transposed[j * m + i] = x[i * width + j] } }
+                    transposed.withUnsafeBufferPointer { BLAS.accumulateGram(&gram, rows: UnsafeBufferPointer(rebasing: $0[0..<(m * width)]), n: width, d: m) }
+                    for i in 0..<m { release((i * columns + column)..<(i * columns + column + width)) }
+                    column += width
+                }
+            }
+            moments.finish(into: &r)
+            if spectrum && (r.deltaNorm ?? 0) > 0 {
+                CheckpointDiff.spectrum(&r, gram: gram, side: side, rows: m, columns: columns, dtypes: (dtypeA, dtypeB), options: options)
+            } else if shape.count >= 2 && floating && side > options.maxSpectrumSide {
+                r.spectrumSkipped = "smaller side \(side) exceeds the spectrum limit \(options.maxSpectrumSide)"
+            }
+        }
+    }
+
+    /// Running sums over A (`x`) and B (`y`): ‖A‖², ‖B‖², ⟨A, B⟩, ‖Δ‖², max |Δ| and the count of
+    /// differing elements, in eight float64 lanes.
+    struct Moments {
         var aa = SIMD8<Double>(), bb = SIMD8<Double>(), ab = SIMD8<Double>(), dd = SIMD8<Double>(), largest = SIMD8<Double>()
         var changed = 0
-        x.withUnsafeMutableBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in
-                do {
-                    let dp = xp
+
+        /// Adds the first `count` elements; `x` becomes Δ = y − x there.
+        mutating func add(_ x: inout [Double], _ y: [Double], count n: Int) {
+            var aa = self.aa, bb = self.bb, ab = self.ab, dd = self.dd, largest = self.largest, changed = self.changed
+            x.withUnsafeMutableBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
                     var i = 0
                     while i + 8 <= n {
                         let u = SIMD8<Double>(xp[i..<(i + 8)]), v = SIMD8<Double>(yp[i..<(i + 8)])
                         let d = v - u
-                        for lane in 0..<8 { dp[i + lane] = d[lane] }
+                        for lane in 0..<8 { xp[i + lane] = d[lane] }
                         aa += u * u; bb += v * v; ab += u * v; dd += d * d
                         largest = pointwiseMax(largest, pointwiseMax(d, -d))
                         changed += (u .!= v).nonzeroBitCountOfMask
                         i += 8
                     }
-                    var tail = (aa: 0.0, bb: 0.0, ab: 0.0, dd: 0.0, largest: 0.0)
                     while i < n {
                         let u = xp[i], v = yp[i], d = v - u
-                        dp[i] = d
-                        tail.aa += u * u; tail.bb += v * v; tail.ab += u * v; tail.dd += d * d
-                        tail.largest = max(tail.largest, abs(d))
+                        xp[i] = d
+                        aa[0] += u * u; bb[0] += v * v; ab[0] += u * v; dd[0] += d * d
+                        largest[0] = max(largest[0], abs(d))
                         if u != v { changed += 1 }
                         i += 1
                     }
-                    aa[0] += tail.aa; bb[0] += tail.bb; ab[0] += tail.ab; dd[0] += tail.dd
-                    largest[0] = max(largest[0], tail.largest)
                 }
             }
+            self.aa = aa; self.bb = bb; self.ab = ab; self.dd = dd; self.largest = largest; self.changed = changed
         }
-        let normA = aa.sum().squareRoot(), normB = bb.sum().squareRoot(), deltaNorm = dd.sum().squareRoot()
-        r.changedElements = changed
-        r.normA = normA
-        r.deltaNorm = deltaNorm
-        r.relativeChange = normA > 0 ? deltaNorm / normA : (deltaNorm > 0 ? .infinity : 0)
-        r.maxAbsDelta = largest.max()
-        r.cosine = normA > 0 && normB > 0 ? ab.sum() / (normA * normB) : nil
+
+        func finish(into r: inout TensorDifference) {
+            let normA = aa.sum().squareRoot(), normB = bb.sum().squareRoot(), deltaNorm = dd.sum().squareRoot()
+            r.changedElements = changed
+            r.normA = normA
+            r.deltaNorm = deltaNorm
+            r.relativeChange = normA > 0 ? deltaNorm / normA : (deltaNorm > 0 ? .infinity : 0)
+            r.maxAbsDelta = largest.max()
+            r.cosine = normA > 0 && normB > 0 ? ab.sum() / (normA * normB) : nil
+        }
     }
 
-    /// For tensors of rank ≥ 2: the numerical rank and leading singular values of Δ (out × rest).
-    static func spectrum(_ r: inout TensorDifference, delta: [Double], dtypes: (DType, DType), shape: [Int], options: Options) {
-        let n = delta.count, deltaNorm = r.deltaNorm ?? 0
-        guard shape.count >= 2, deltaNorm > 0, dtypes.0.isConvertibleFloat || dtypes.1.isConvertibleFloat else { return }
-        let m = shape[0], cols = n / max(m, 1)
-        let side = min(m, cols)
-        guard side <= options.maxSpectrumSide else {
-            r.spectrumSkipped = "smaller side \(side) exceeds the spectrum limit \(options.maxSpectrumSide)"
-            return
+    static func isDecodable(_ dtype: DType) -> Bool {
+        switch dtype {
+        case .F32, .F64, .F16, .BF16, .I8, .U8, .BOOL, .I16, .U16, .I32, .U32, .I64, .U64: true
+        default: false
         }
-        guard let values = singularValues(delta, rows: m, columns: cols) else {
+    }
+
+    /// Decodes little-endian elements of `dtype` (see ``isDecodable(_:)``) to float64 at `out`.
+    static func decode(_ raw: UnsafeRawBufferPointer, _ dtype: DType, into out: UnsafeMutablePointer<Double>) {
+        let width = dtype.byteWidth!, n = raw.count / width
+        func load<T: FixedWidthInteger>(_: T.Type, _ convert: (T) -> Double) {
+            for i in 0..<n { out[i] = convert(T(littleEndian: raw.loadUnaligned(fromByteOffset: i * width, as: T.self))) }
+        }
+        switch dtype {
+        case .F32: load(UInt32.self) { Double(Float(bitPattern: $0)) }
+        case .F64: load(UInt64.self) { Double(bitPattern: $0) }
+        case .F16, .BF16:
+            let widened = DTypeConversion.convert(raw, from: dtype, to: .F64)
+            widened.withUnsafeBytes { w in for i in 0..<n { out[i] = Double(bitPattern: UInt64(littleEndian: w.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) } }
+        case .I8: load(Int8.self) { Double($0) }
+        case .U8: load(UInt8.self) { Double($0) }
+        case .BOOL: load(UInt8.self) { $0 == 0 ? 0 : 1 }
+        case .I16: load(Int16.self) { Double($0) }
+        case .U16: load(UInt16.self) { Double($0) }
+        case .I32: load(Int32.self) { Double($0) }
+        case .U32: load(UInt32.self) { Double($0) }
+        case .I64: load(Int64.self) { Double($0) }
+        case .U64: load(UInt64.self) { Double($0) }
+        default: preconditionFailure("\(dtype) is not decodable")
+        }
+    }
+
+    /// The numerical rank and leading singular values of Δ from its Gram on the smaller side.
+    static func spectrum(_ r: inout TensorDifference, gram: [Double], side: Int, rows m: Int, columns: Int, dtypes: (DType, DType), options: Options) {
+        guard let eigenvalues = BLAS.symmetricEigenvalues(gram, d: side) else {
             r.spectrumSkipped = "the eigensolver did not converge"
             return
         }
+        let values = eigenvalues.map { max($0, 0).squareRoot() }
         let epsilon = dtypes.0 == .F64 && dtypes.1 == .F64 ? Double.ulpOfOne : Double(Float.ulpOfOne)
-        let tolerance = (values.first ?? 0) * max(Double(max(m, cols)) * epsilon, (Double(side) * Double.ulpOfOne).squareRoot())
+        let tolerance = (values.first ?? 0) * max(Double(max(m, columns)) * epsilon, (Double(side) * Double.ulpOfOne).squareRoot())
         r.rank = values.prefix { $0 > tolerance }.count
         r.singularValues = Array(values.prefix(options.singularValues))
     }

@@ -43,14 +43,18 @@ public enum BLAS {
     /// (upper triangle through `cblas_dsyrk`, then mirrored: `gram` stays fully symmetric).
     /// Indices are 32-bit (LP64 OpenBLAS): `n`, `d` must be below 2³¹.
     public static func accumulateGram(_ gram: inout [Double], rows x: [Double], n: Int, d: Int) {
+        precondition(x.count == n * d)
+        x.withUnsafeBufferPointer { accumulateGram(&gram, rows: $0, n: n, d: d) }
+    }
+
+    /// `accumulateGram` for the first `n · d` elements of a float64 buffer.
+    public static func accumulateGram(_ gram: inout [Double], rows x: UnsafeBufferPointer<Double>, n: Int, d: Int) {
         _ = configured
-        precondition(gram.count == d * d && x.count == n * d)
+        precondition(gram.count == d * d && x.count >= n * d)
         guard n > 0 else { return }
-        x.withUnsafeBufferPointer { xp in
-            gram.withUnsafeMutableBufferPointer { gp in
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, xp.baseAddress, Int32(d),
-                            1, gp.baseAddress, Int32(d))
-            }
+        gram.withUnsafeMutableBufferPointer { gp in
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, x.baseAddress, Int32(d),
+                        1, gp.baseAddress, Int32(d))
         }
         for i in 0..<d { for j in 0..<i { gram[i * d + j] = gram[j * d + i] } }
     }

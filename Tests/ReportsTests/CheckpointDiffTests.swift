@@ -128,4 +128,32 @@ struct CheckpointDiffTests {
         #expect(CheckpointDiff.singularValues(matrix, rows: 3, columns: 5) == [4, 2, 1])
         #expect(CheckpointDiff.singularValues(matrix, rows: 5, columns: 3)?.count == 3)
     }
+
+    @Test("streaming in small steps (rows for tall matrices, column blocks for wide ones) gives the whole-tensor statistics and spectrum")
+    func smallStepsAgree() throws {
+        var rng = SeededGenerator(seed: 9)
+        let directory = TemporaryDirectory()
+        var tensorsA: [(String, [Int], Values)] = [], tensorsB: [(String, [Int], Values)] = []
+        for (name, shape) in [("tall", [37, 5]), ("wide", [6, 41]), ("vector", [53])] {
+            let count = shape.reduce(1, *)
+            let a = (0..<count).map { _ in Float.random(in: -1...1, using: &rng) }
+            var b = a
+            for k in stride(from: 0, to: count, by: 3) { b[k] += Float.random(in: -0.1...0.1, using: &rng) }
+            tensorsA.append((name, shape, .f32(a)))
+            tensorsB.append((name, shape, .f32(b)))
+        }
+        try Self.write(directory.path("a.safetensors"), tensorsA)
+        try Self.write(directory.path("b.safetensors"), tensorsB)
+        let whole = try Self.compare(directory.path("a.safetensors"), directory.path("b.safetensors"))
+        var options = CheckpointDiff.Options()
+        options.chunkElements = 7
+        let stepped = try CheckpointDiff.compare(try Checkpoint.open(directory.path("a.safetensors")), try Checkpoint.open(directory.path("b.safetensors")),
+                                                 options: options)
+        for (x, y) in zip(whole.tensors, stepped.tensors) {
+            #expect(x.name == y.name && x.changedElements == y.changedElements && x.rank == y.rank && x.maxAbsDelta == y.maxAbsDelta)
+            #expect(abs(x.deltaNorm! - y.deltaNorm!) <= 1e-12 * x.deltaNorm! && abs(x.cosine! - y.cosine!) <= 1e-12)
+            for (s, t) in zip(x.singularValues ?? [], y.singularValues ?? []) { #expect(abs(s - t) <= 1e-10 * x.singularValues![0]) }
+        }
+        #expect(whole.tensors.first { $0.name == "wide" }?.rank == 6 && whole.tensors.first { $0.name == "tall" }?.rank == 5)
+    }
 }

@@ -14,6 +14,16 @@ public protocol CheckpointReader: AnyObject {
     /// Calls `body` with the tensor's `byteCount` bytes: little-endian, C order, tightly packed.
     /// - Throws: ``CheckpointError/tensorNotFound(name:)`` or the format's own error for bad data.
     func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+    /// Drops from memory the pages under `view`, part of a buffer that ``withBytes(of:_:)`` is
+    /// handing out, when that buffer lies in one of the reader's file mappings; the bytes stay
+    /// readable (they fault back in from the file). Lets a caller stream through one large tensor
+    /// with bounded memory. Views of decoded copies are ignored, and readers that do not map
+    /// ignore everything (the default).
+    func releasePages(_ view: UnsafeRawBufferPointer)
+}
+
+extension CheckpointReader {
+    public func releasePages(_ view: UnsafeRawBufferPointer) {}
 }
 
 extension CheckpointReader {

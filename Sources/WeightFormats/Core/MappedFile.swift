@@ -53,6 +53,15 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(mapping + start, end - start, MADV_DONTNEED)
     }
 
+    /// ``release(_:)`` for a view into this mapping (a part of ``bytes``); a view that does not
+    /// lie inside the mapping, such as a decoded copy, is ignored.
+    public func release(view: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, let start = view.baseAddress, !view.isEmpty,
+              start >= base, start + view.count <= base + bytes.count else { return }
+        let offset = start - base
+        release(offset..<(offset + view.count))
+    }
+
     deinit {
         if let mapping { munmap(mapping, bytes.count) }
     }

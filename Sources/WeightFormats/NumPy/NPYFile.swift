@@ -36,6 +36,8 @@ public final class NPYFile: CheckpointReader, @unchecked Sendable {
         if available > needed { throw .extraBytes(count: available - needed) }
     }
 
+    public func releasePages(_ view: UnsafeRawBufferPointer) { file.release(view: view) }
+
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard name == tensors[0].name else { throw CheckpointError.tensorNotFound(name: name) }
         let data = UnsafeRawBufferPointer(rebasing: file.bytes[dataOffset...])

@@ -72,6 +72,8 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         members[name]?.stored != nil
     }
 
+    public func releasePages(_ view: UnsafeRawBufferPointer) { file.release(view: view) }
+
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let member = members[name], let info = info(named: name), let byteCount = info.byteCount else {
             throw CheckpointError.tensorNotFound(name: name)

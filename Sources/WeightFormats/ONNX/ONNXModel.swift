@@ -121,6 +121,11 @@ public final class ONNXModel: CheckpointReader, @unchecked Sendable {
         initializerIndex[name].map { initializers[$0] }
     }
 
+    public func releasePages(_ view: UnsafeRawBufferPointer) {
+        file.release(view: view)
+        for external in externalFiles.values { external.release(view: view) }
+    }
+
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let tensor = initializer(named: name) else { throw CheckpointError.tensorNotFound(name: name) }
         return try withBytes(of: tensor, body)

@@ -45,6 +45,8 @@ public final class SafeTensorsFile: CheckpointReader, @unchecked Sendable {
     /// The `data_offsets` of a tensor: its byte range relative to the start of the data buffer.
     public func dataOffsets(of name: String) -> Range<Int>? { ranges[name] }
 
+    public func releasePages(_ view: UnsafeRawBufferPointer) { file.release(view: view) }
+
     /// Calls `body` with the tensor's bytes, a view into the mapping (valid only during the call).
     /// Afterwards the pages are released from memory (they fault back in from the file if needed).
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {

@@ -84,6 +84,10 @@ public final class ShardedSafeTensors: CheckpointReader, @unchecked Sendable {
     /// The path of the shard holding `name`, or `nil`.
     public func shardPath(of name: String) -> String? { shardOfTensor[name] }
 
+    public func releasePages(_ view: UnsafeRawBufferPointer) {
+        for shard in shards.values { shard.releasePages(view) }
+    }
+
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let shardPath = shardOfTensor[name], let shard = shards[shardPath] else {
             throw CheckpointError.tensorNotFound(name: name)
