@@ -149,9 +149,11 @@ public struct CheckpointDifference: Codable, Sendable, Equatable {
     }
 }
 
-/// Compares two checkpoints tensor by tensor (see ``TensorDifference``), streaming: one pair of
-/// tensors is decoded at a time and the mapped pages are released after it, so memory stays at a
-/// few times the largest tensor whatever the checkpoint size. Two workers take alternate tensors.
+/// Compares two checkpoints tensor by tensor (see ``TensorDifference``), streaming: each pair is
+/// read in steps of ``Options/chunkElements`` elements, the Gram of Δ is accumulated step by step,
+/// and the mapped pages of each step are released, so memory is bounded by the step size and the
+/// Gram (at most `maxSpectrumSide²` doubles), not by the checkpoint or its largest tensor. Two
+/// workers each take the next pair when free.
 public enum CheckpointDiff {
     public struct Options: Sendable {
         /// Largest smaller side of Δ whose spectrum is computed (the Gram eigensolve is O(side³)).
