@@ -79,17 +79,19 @@ public struct ConvolutionGeometry: Sendable, Equatable {
                         let line = out + y * ow
                         let iy = y * strideH - padTop + ki * dilationH
                         guard iy >= 0, iy < height, first < last else {
-                            line.update(repeating: 0, count: ow)
+                            for x in 0..<ow { line[x] = 0 }
                             continue
                         }
-                        line.update(repeating: 0, count: first)
+                        // Plain loops: rows of small images are a few floats, where calls to
+                        // memset/memmove cost more than the copy.
+                        for x in 0..<first { line[x] = 0 }
                         let source = plane + iy * width + offset
                         if strideW == 1 {
-                            (line + first).update(from: source + first, count: last - first)
+                            for x in first..<last { line[x] = source[x] }
                         } else {
                             for x in first..<last { line[x] = source[x * strideW] }
                         }
-                        (line + last).update(repeating: 0, count: ow - last)
+                        for x in last..<ow { line[x] = 0 }
                     }
                     row += 1
                 }

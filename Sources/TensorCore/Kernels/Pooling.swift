@@ -63,6 +63,26 @@ public enum Pooling {
         var y = Tensor(shape: [g.batch, g.channels, oh, ow], data: uninitializedFloats(g.batch * g.channels * oh * ow))
         var argmax = recordArgmax ? [Int](repeating: -1, count: y.count) : []
         x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in argmax.withUnsafeMutableBufferPointer { ap in
+            if kh == 2, kw == 2, sh == 2, sw == 2, dh == 1, dw == 1, padTop == 0, padLeft == 0, 2 * oh <= height, 2 * ow <= width {
+                // The common 2 × 2 / stride 2 window without padding: no bounds to check. Same
+                // comparisons in the same order as the general loop, so the same result and argmax.
+                for c in 0..<(g.batch * g.channels) {
+                    let base = c * plane
+                    for oy in 0..<oh {
+                        let top = base + 2 * oy * width, bottom = top + width
+                        for ox in 0..<ow {
+                            var bestIndex = top + 2 * ox, best = xp[bestIndex]
+                            if xp[top + 2 * ox + 1] > best { bestIndex = top + 2 * ox + 1; best = xp[bestIndex] }
+                            if xp[bottom + 2 * ox] > best { bestIndex = bottom + 2 * ox; best = xp[bestIndex] }
+                            if xp[bottom + 2 * ox + 1] > best { bestIndex = bottom + 2 * ox + 1; best = xp[bestIndex] }
+                            let o = (c * oh + oy) * ow + ox
+                            yp[o] = best
+                            if recordArgmax { ap[o] = bestIndex }
+                        }
+                    }
+                }
+                return
+            }
             for c in 0..<(g.batch * g.channels) {
                 let base = c * plane
                 for oy in 0..<oh {
