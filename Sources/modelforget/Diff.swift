@@ -39,7 +39,7 @@ struct Diff: ParsableCommand {
     @Flag(help: "Print a Markdown table.")
     var markdown = false
 
-    @Flag(help: "Exit with status 1 when the checkpoints differ (0 when identical), like git diff --exit-code.")
+    @Flag(help: "Exit with status 1 when the checkpoints differ, 0 when identical, 2 on errors (like git diff --exit-code).")
     var exitCode = false
 
     @Flag(help: "Print nothing (with --exit-code: only the status tells).")
@@ -52,6 +52,19 @@ struct Diff: ParsableCommand {
     }
 
     func run() throws {
+        do {
+            try compareAndPrint()
+        } catch let error as WeightFileError where exitCode {
+            // With --exit-code, 1 means "they differ"; a failure must not look like that.
+            Terminal.error(error.description)
+            throw ExitCode(2)
+        } catch let error as CommandFailure where exitCode {
+            Terminal.error(error.message)
+            throw ExitCode(2)
+        }
+    }
+
+    func compareAndPrint() throws {
         let readerA = try Checkpoint.open(a), readerB = try Checkpoint.open(b)
         var options = CheckpointDiff.Options()
         options.maxSpectrumSide = maxRankSide

@@ -44,5 +44,7 @@ struct DiffCommandTests {
 
         let missing = try ProcessRunner.modelforget(["diff", cnn, directory.path("nope.safetensors")])
         #expect(missing.status == 1 && missing.stderr.hasPrefix(directory.path("nope.safetensors") + ":"))
+        let missingWithExitCode = try ProcessRunner.modelforget(["diff", cnn, directory.path("nope.safetensors"), "--exit-code"])
+        #expect(missingWithExitCode.status == 2 && missingWithExitCode.stderr.hasPrefix(directory.path("nope.safetensors") + ":"))
     }
 }
