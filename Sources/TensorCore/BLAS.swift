@@ -1,4 +1,9 @@
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CLapacke
 
 /// Thin, documented entry points into OpenBLAS and LAPACKE; every GEMM and decomposition goes here.
@@ -11,7 +16,24 @@ public enum BLAS {
     /// changing it while other threads are inside BLAS calls is unsafe (it can hang), and
     /// threaded kernels such as `dpotrf` round differently from single-threaded ones, so results
     /// would depend on the core count.
-    static let configured: Void = openblas_set_num_threads(1)
+    ///
+    /// The threaded OpenBLAS builds start their worker threads when the library is loaded and
+    /// those threads spin (`sched_yield`) for about 2²⁸ cycles before they sleep: on a 2-core
+    /// machine that takes a core from a short run for its first ~0.1 s. With one thread they are
+    /// never used, so they are shut down here (`blas_thread_shutdown_`, looked up at run time
+    /// because serial builds lack it). Call ``configureThreads()`` early, e.g. first thing in
+    /// `main`; every BLAS entry point also ensures it.
+    static let configured: Void = {
+        openblas_set_num_threads(1)
+        if let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "blas_thread_shutdown_") {
+            let shutdown = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)
+            _ = shutdown()
+        }
+    }()
+
+    /// Puts OpenBLAS on one thread and stops its idle worker threads (see ``configured``);
+    /// idempotent and cheap after the first call.
+    public static func configureThreads() { _ = configured }
 
     /// `C = alpha · op(A) · op(B) + beta · C`, row-major, through `cblas_sgemm`.
     /// `op(A)` is m × k, `op(B)` is k × n, C is m × n; `lda`/`ldb`/`ldc` are row strides.
@@ -57,6 +79,14 @@ public enum BLAS {
                         1, gp.baseAddress, Int32(d))
         }
         for i in 0..<d { for j in 0..<i { gram[i * d + j] = gram[j * d + i] } }
+    }
+
+    /// `G ← XᵀX + beta · G` on the upper triangle only (`cblas_dsyrk`): `rows` is n × d row-major
+    /// float64, `gram` d × d row-major; the strict lower triangle is neither read nor written.
+    public static func gramUpper(_ gram: UnsafeMutablePointer<Double>, rows: UnsafePointer<Double>, n: Int, d: Int, beta: Double) {
+        _ = configured
+        guard d > 0 else { return }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, rows, Int32(d), beta, gram, Int32(d))
     }
 
     /// Adds `XᵀX` of the n × d row-major float32 matrix `rows` to the d × d float64 Gram `gram`.

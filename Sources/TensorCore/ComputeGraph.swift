@@ -138,6 +138,61 @@ public final class ComputeGraph: @unchecked Sendable {
             }
         }
 
+        /// The positions grouped by the coordinates their vectors can be nonzero on.
+        ///
+        /// A convolution patch at the border of the input has taps in the padding, which read 0 for
+        /// every sample: the patch's Gram `x xᵀ` is zero outside `S × S`, with `S` the coordinates of
+        /// the taps inside. Grouping positions by `S` lets a consumer accumulate each group's Gram
+        /// over `|S|` coordinates only (an 8 × 8 output with a 3 × 3 kernel and padding 1 needs 74 %
+        /// of the flops of the full Gram, a 2 × 2 output 20 %) and add it into the `S × S` block.
+        /// Linear layers, and convolutions without padding, form one class of every coordinate.
+        public var supportClasses: SupportClasses {
+            switch source {
+            case .rows:
+                return SupportClasses(coordinates: [Array(0..<dimension)], taps: [[]], classOfPosition: [Int](repeating: 0, count: vectorsPerSample))
+            case .patches(_, let g):
+                var index: [[Int]: Int] = [:]
+                var taps: [[Int]] = []
+                var classOf = [Int](repeating: 0, count: g.positions)
+                for position in 0..<g.positions {
+                    let inside = g.tapsInside(position: position)
+                    if let known = index[inside] { classOf[position] = known; continue }
+                    index[inside] = taps.count
+                    classOf[position] = taps.count
+                    taps.append(inside)
+                }
+                let window = g.kernelH * g.kernelW
+                let coordinates = taps.map { inside in (0..<g.groupChannels).flatMap { c in inside.map { c * window + $0 } } }
+                return SupportClasses(coordinates: coordinates, taps: taps, classOfPosition: classOf)
+            }
+        }
+
+        /// Copies the vectors of `(sample, position)` pairs, all in class `supportClass` of
+        /// `classes` (from ``supportClasses``), into consecutive rows of `destination`, widened to
+        /// float64 and restricted to the class's coordinates (`pairs.count × coordinates.count`).
+        public func copyVectors(_ pairs: some Collection<(sample: Int, position: Int)>, supportClass: Int, of classes: SupportClasses,
+                                into destination: UnsafeMutablePointer<Double>) {
+            let width = classes.coordinates[supportClass].count
+            switch source {
+            case .rows(let t, _):
+                let perSample = vectorsPerSample, d = dimension
+                t.data.withUnsafeBufferPointer { rp in
+                    for (row, pair) in pairs.enumerated() {
+                        let from = rp.baseAddress! + (pair.sample * perSample + pair.position) * d, to = destination + row * width
+                        for i in 0..<d { to[i] = Double(from[i]) }
+                    }
+                }
+            case .patches(let x, let g):
+                let taps = classes.taps[supportClass]
+                x.data.withUnsafeBufferPointer { xp in
+                    for (row, pair) in pairs.enumerated() {
+                        g.unfoldPatch(xp.baseAddress!, sample: pair.sample, group: group, position: pair.position, taps: taps,
+                                      into: destination + row * width)
+                    }
+                }
+            }
+        }
+
         /// Every vector as a `[samples · vectorsPerSample, dimension]` tensor, sample-major.
         public var rows: Tensor {
             let perSample = vectorsPerSample, d = dimension
@@ -147,6 +202,17 @@ public final class ComputeGraph: @unchecked Sendable {
             }
             return result
         }
+    }
+
+    /// Vector positions of one ``LayerInput`` grouped by the coordinates that can be nonzero
+    /// (see ``LayerInput/supportClasses``).
+    public struct SupportClasses: Sendable {
+        /// Per class, the coordinates (ascending indices into `0..<dimension`) that can be nonzero.
+        public let coordinates: [[Int]]
+        /// Per class, the kernel taps inside the input (empty for linear layers).
+        let taps: [[Int]]
+        /// The class of each position in `0..<vectorsPerSample`.
+        public let classOfPosition: [Int]
     }
 
     /// What a forward pass keeps for backward (opaque).

@@ -20,10 +20,37 @@ public struct LayerGram: Sendable, Equatable {
         rows = 0
     }
 
-    /// Adds the `n` vectors in `vectors` (row-major `n × dimension`).
-    mutating func add(_ vectors: UnsafeBufferPointer<Float>, count n: Int) {
-        BLAS.accumulateGram(&gram, rows: vectors, n: n, d: dimension)
+    /// Adds to the upper triangle the Gram of `n` vectors that are zero outside `coordinates`
+    /// (ascending): `vectors` holds only those coordinates, row-major `n × coordinates.count`. The
+    /// Gram of such vectors is zero outside `coordinates × coordinates`, so it is formed over
+    /// `|S|` coordinates (in `scratch`) and added into that block. Call ``mirrorUpper()`` after
+    /// the last addition.
+    mutating func addUpper(_ vectors: UnsafePointer<Double>, count n: Int, coordinates: [Int], scratch: inout [Double]) {
         rows += n
+        let d = dimension, width = coordinates.count
+        guard n > 0, width > 0 else { return }
+        if width == d {
+            gram.withUnsafeMutableBufferPointer { BLAS.gramUpper($0.baseAddress!, rows: vectors, n: n, d: d, beta: 1) }
+            return
+        }
+        if scratch.count < width * width { scratch = [Double](repeating: 0, count: width * width) }
+        scratch.withUnsafeMutableBufferPointer { block in
+            BLAS.gramUpper(block.baseAddress!, rows: vectors, n: n, d: width, beta: 0)
+            gram.withUnsafeMutableBufferPointer { g in
+                for i in 0..<width {
+                    let row = g.baseAddress! + coordinates[i] * d, from = block.baseAddress! + i * width
+                    for j in i..<width { row[coordinates[j]] += from[j] }
+                }
+            }
+        }
+    }
+
+    /// Copies the upper triangle onto the lower one.
+    mutating func mirrorUpper() {
+        let d = dimension
+        gram.withUnsafeMutableBufferPointer { g in
+            for i in 0..<d { for j in 0..<i { g[i * d + j] = g[j * d + i] } }
+        }
     }
 
     /// `self + other` (Grams add across batches, files and machines).
@@ -67,30 +94,46 @@ public enum ActivationStatistics {
     static func collectSequentially(_ model: Model, data: Dataset, indices: [Int], setSize: Int, batchSize: Int, sampling: PatchSampling,
                                     progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         var grams: [GramKey: LayerGram] = [:]
-        var buffer: [Float] = []
+        var buffer: [Double] = []
+        var scratch: [Double] = []
         var start = 0
         while start < indices.count {
             let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
             let batch = try data.samples(chunk)
             _ = try model.graph.forward([model.inputName: batch], capture: { input in
                 let key = GramKey(layer: input.layer, group: input.group)
-                let d = input.dimension, p = input.vectorsPerSample
+                let p = input.vectorsPerSample
                 let k = sampling.perSample(vectors: p, samples: setSize)
-                let n = input.samples * k
-                if buffer.count < n * d { buffer = [Float](repeating: 0, count: n * d) }
-                buffer.withUnsafeMutableBufferPointer { out in
-                    for s in 0..<input.samples {
-                        let positions = k == p ? Array(0..<p)
-                            : sampling.positions(layer: input.layer, group: input.group, sample: chunk[s], vectors: p, keep: k)
-                        input.copyVectors(sample: s, positions: positions, into: out.baseAddress! + s * k * d)
+                let classes = input.supportClasses
+                var members = [[(sample: Int, position: Int)]](repeating: [], count: classes.coordinates.count)
+                for s in 0..<input.samples {
+                    let positions = k == p ? Array(0..<p)
+                        : sampling.positions(layer: input.layer, group: input.group, sample: chunk[s], vectors: p, keep: k)
+                    for j in positions { members[classes.classOfPosition[j]].append((s, j)) }
+                }
+                if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.dimension) }
+                for (supportClass, pairs) in members.enumerated() where !pairs.isEmpty {
+                    let coordinates = classes.coordinates[supportClass]
+                    // Blocks of at least 256 rows (rank-256+ updates run near GEMM speed) or 1 Mi values.
+                    let blockRows = max(256, (1 << 20) / max(coordinates.count, 1))
+                    if buffer.count < min(blockRows, pairs.count) * coordinates.count {
+                        buffer = [Double](repeating: 0, count: min(blockRows, pairs.count) * coordinates.count)
+                    }
+                    var first = 0
+                    while first < pairs.count {
+                        let block = pairs[first..<min(first + blockRows, pairs.count)]
+                        buffer.withUnsafeMutableBufferPointer { out in
+                            input.copyVectors(block, supportClass: supportClass, of: classes, into: out.baseAddress!)
+                            grams[key]!.addUpper(out.baseAddress!, count: block.count, coordinates: coordinates, scratch: &scratch)
+                        }
+                        first += block.count
                     }
                 }
-                if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: d) }
-                buffer.withUnsafeBufferPointer { grams[key]!.add(UnsafeBufferPointer(rebasing: $0[..<(n * d)]), count: n) }
             })
             start += chunk.count
             progress?(start, indices.count)
         }
+        for key in grams.keys { grams[key]!.mirrorUpper() }
         return grams
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TensorCore
 import WeightFormats
 
 @main
@@ -21,6 +22,7 @@ struct ModelForget: ParsableCommand {
 
     /// Runs the command; file errors print as `FILE: what is wrong` and exit 1.
     static func main() {
+        BLAS.configureThreads()
         do {
             var command = try parseAsRoot()
             try command.run()

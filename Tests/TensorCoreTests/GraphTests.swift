@@ -68,6 +68,38 @@ struct GraphTests {
         #expect(captured["head"]?[0]?.shape == [2, 3])
     }
 
+    @Test("support classes: each vector is zero off its class's coordinates; compact float64 copies equal the full patch there")
+    func supportClasses() throws {
+        // Uneven padding, stride 2 and dilation 2 along H, two groups: borders of many kinds.
+        var rng = SeededGenerator(seed: 15)
+        let attributes = ConvolutionAttributes(strides: [2, 1], pads: [2, 1, 0, 1], dilations: [2, 1], groups: 2)
+        let graph = ComputeGraph(nodes: [GraphNode(name: "conv", operation: .convolution(attributes), inputs: ["x", "w"], outputs: ["y"])],
+                                 parameters: ["w": .random([4, 2, 3, 3], using: &rng)], inputNames: ["x"], outputNames: ["y"])
+        let x = Tensor(shape: [2, 4, 5, 6], data: Tensor.random([2, 4, 5, 6], using: &rng).data.map { abs($0) + 1 })   // no zeros inside
+        var checked = 0
+        _ = try graph.forward(["x": x], capture: { input in
+            let classes = input.supportClasses
+            let rows = input.rows, d = input.dimension, p = input.vectorsPerSample
+            #expect(classes.classOfPosition.count == p)
+            #expect(classes.coordinates.count > 2 && classes.coordinates.count <= p)
+            for s in 0..<input.samples {
+                for j in 0..<p {
+                    let c = classes.classOfPosition[j], coordinates = classes.coordinates[c]
+                    let full = Array(rows.data[((s * p + j) * d)..<((s * p + j + 1) * d)])
+                    // Exactly the coordinates off the class are zero (inputs are nonzero).
+                    #expect((0..<d).filter { full[$0] != 0 } == coordinates)
+                    var compact = [Double](repeating: .nan, count: coordinates.count)
+                    compact.withUnsafeMutableBufferPointer {
+                        input.copyVectors([(sample: s, position: j)], supportClass: c, of: classes, into: $0.baseAddress!)
+                    }
+                    #expect(compact == coordinates.map { Double(full[$0]) })
+                    checked += 1
+                }
+            }
+        })
+        #expect(checked == 2 * 2 * 2 * 6)   // groups × samples × 2×6 output positions
+    }
+
     @Test("capture: token inputs are flattened to rows; attention reports both projections")
     func tokenCapture() throws {
         var rng = SeededGenerator(seed: 13)

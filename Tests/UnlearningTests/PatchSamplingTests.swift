@@ -27,6 +27,35 @@ struct PatchSamplingTests {
         #expect(a != PatchSampling(maxPerLayer: 100, seed: 8).positions(layer: 2, group: 0, sample: 41, vectors: 64, keep: 5))
     }
 
+    @Test("Grams by support class equal XᵀX of every full unfolded patch (float64 reference loop), border patches included")
+    func gramsEqualFullPatchGrams() throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/resnet.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let indices = Array(0..<24)
+        // One batch (no two-thread split), so the reference sees the very same float32 activations.
+        let grams = try ActivationStatistics.collect(model, data: data, indices: indices, batchSize: 24, sampling: .all)
+        var reference: [GramKey: [Double]] = [:]
+        _ = try model.graph.forward([model.inputName: try data.samples(indices)], capture: { input in
+            let rows = input.rows, n = rows.shape[0], d = rows.shape[1]
+            var g = [Double](repeating: 0, count: d * d)
+            for r in 0..<n {
+                for i in 0..<d {
+                    let xi = Double(rows.data[r * d + i])
+                    if xi == 0 { continue }
+                    for j in 0..<d { g[i * d + j] += xi * Double(rows.data[r * d + j]) }
+                }
+            }
+            reference[GramKey(layer: input.layer, group: input.group)] = g
+        })
+        #expect(Set(grams.keys) == Set(reference.keys))
+        for (key, gram) in grams {
+            let expected = try #require(reference[key])
+            let scale = expected.map(abs).max() ?? 1
+            let worst = zip(gram.gram, expected).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-12 * scale * Double(gram.rows), "layer \(key.layer): max error \(worst), scale \(scale)")
+        }
+    }
+
     @Test("capped Grams count k vectors per sample and do not depend on batch size or the two-thread split")
     func cappedGramsIndependentOfBatching() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))

@@ -118,6 +118,46 @@ public struct ConvolutionGeometry: Sendable, Equatable {
         }
     }
 
+    /// The kernel taps (`ki · kernelW + kj`, ascending) of output position `position` that read
+    /// inside the input; the others read padding, so the patch is 0 there for every channel.
+    public func tapsInside(position: Int) -> [Int] {
+        let y = position / outWidth, x = position % outWidth
+        var taps: [Int] = []
+        taps.reserveCapacity(kernelH * kernelW)
+        for ki in 0..<kernelH {
+            let iy = y * strideH - padTop + ki * dilationH
+            guard iy >= 0, iy < height else { continue }
+            for kj in 0..<kernelW {
+                let ix = x * strideW - padLeft + kj * dilationW
+                if ix >= 0, ix < width { taps.append(ki * kernelW + kj) }
+            }
+        }
+        return taps
+    }
+
+    /// Unfolds only the taps `taps` (all inside the input at `position`, as from
+    /// ``tapsInside(position:)``) of the patch of group `g` of sample `n`, widened to float64:
+    /// `groupChannels × taps.count` values, channel-major, so element `c · taps.count + t` is
+    /// patch element `c · kernelH · kernelW + taps[t]`.
+    public func unfoldPatch(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, position: Int, taps: [Int],
+                            into patch: UnsafeMutablePointer<Double>) {
+        let y = position / outWidth, x = position % outWidth
+        let top = y * strideH - padTop, left = x * strideW - padLeft
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps.count) { offsets in
+            for (t, tap) in taps.enumerated() {
+                offsets[t] = (top + (tap / kernelW) * dilationH) * width + left + (tap % kernelW) * dilationW
+            }
+            var index = 0
+            for c in 0..<groupChannels {
+                let plane = input + ((n * channels) + g * groupChannels + c) * height * width
+                for offset in offsets {
+                    patch[index] = Double(plane[offset])
+                    index += 1
+                }
+            }
+        }
+    }
+
     /// Adds `columns` back into the input gradient (the adjoint of ``im2col``, over the same
     /// column ranges).
     public func col2im(_ columns: UnsafePointer<Float>, sample n: Int, group g: Int, into gradient: UnsafeMutablePointer<Float>,
