@@ -126,12 +126,20 @@ public enum Permutation {
         let inStrides = Tensor.strides(for: shape)
         let permuted = perm.map { inStrides[$0] }
         let zero = [Int](repeating: 0, count: perm.count)
-        var result = [T]()
-        result.reserveCapacity(data.count)
-        data.withUnsafeBufferPointer { d in
-            Broadcasting.forEachRow(outShape, permuted, zero) { _, a, _, count, sa, _ in
-                for i in 0..<count { result.append(d[a + i * sa]) }
+        // Rows of the output are written in place: a row whose input elements are contiguous
+        // (every permutation that keeps the last axis, e.g. [T, B, D] ↔ [B, T, D]) is one copy.
+        let result = [T](unsafeUninitializedCapacity: data.count) { out, initialized in
+            data.withUnsafeBufferPointer { d in
+                guard let from = d.baseAddress, let to = out.baseAddress else { return }
+                Broadcasting.forEachRow(outShape, permuted, zero) { o, a, _, count, sa, _ in
+                    if sa == 1 {
+                        (to + o).initialize(from: from + a, count: count)
+                    } else {
+                        for i in 0..<count { (to + o + i).initialize(to: from[a + i * sa]) }
+                    }
+                }
             }
+            initialized = data.count
         }
         return (result, outShape)
     }

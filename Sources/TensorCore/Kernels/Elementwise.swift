@@ -111,25 +111,35 @@ public enum Elementwise {
     /// `a ∘ b` with numpy broadcasting, or `nil` if the shapes do not broadcast.
     public static func binary(_ op: BinaryOperator, _ a: Tensor, _ b: Tensor) -> Tensor? {
         guard let target = Broadcasting.shape(a.shape, b.shape) else { return nil }
-        var y = Tensor(zeros: target)
+        var y = Tensor(shape: target, data: uninitializedFloats(target.reduce(1, *)))
         let sa = Broadcasting.strides(of: a.shape, broadcastTo: target), sb = Broadcasting.strides(of: b.shape, broadcastTo: target)
         a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in y.data.withUnsafeMutableBufferPointer { yp in
             Broadcasting.forEachRow(target, sa, sb) { o, i, j, n, si, sj in
                 switch op {
-                case .add: for k in 0..<n { yp[o + k] = ap[i + k * si] + bp[j + k * sj] }
-                case .sub: for k in 0..<n { yp[o + k] = ap[i + k * si] - bp[j + k * sj] }
-                case .mul: for k in 0..<n { yp[o + k] = ap[i + k * si] * bp[j + k * sj] }
-                case .div: for k in 0..<n { yp[o + k] = ap[i + k * si] / bp[j + k * sj] }
-                case .pow:
-                    for k in 0..<n {
-                        let e = bp[j + k * sj]
-                        yp[o + k] = e == 2 ? ap[i + k * si] * ap[i + k * si] : powf(ap[i + k * si], e)
-                    }
-                case .mod: for k in 0..<n { yp[o + k] = fmodf(ap[i + k * si], bp[j + k * sj]) }
+                case .add: combineRow(yp, o, ap, i, si, bp, j, sj, n) { $0 + $1 }
+                case .sub: combineRow(yp, o, ap, i, si, bp, j, sj, n) { $0 - $1 }
+                case .mul: combineRow(yp, o, ap, i, si, bp, j, sj, n) { $0 * $1 }
+                case .div: combineRow(yp, o, ap, i, si, bp, j, sj, n) { $0 / $1 }
+                case .pow: combineRow(yp, o, ap, i, si, bp, j, sj, n) { x, e in e == 2 ? x * x : powf(x, e) }
+                case .mod: combineRow(yp, o, ap, i, si, bp, j, sj, n) { fmodf($0, $1) }
                 }
             }
         } } }
         return y
+    }
+
+    /// `y[o + k] = f(a[i + k·si], b[j + k·sj])` for `k < n`, with the unit-stride and broadcast
+    /// (stride 0) cases as separate loops the compiler can vectorise.
+    @inline(__always)
+    static func combineRow(_ y: UnsafeMutableBufferPointer<Float>, _ o: Int, _ a: UnsafeBufferPointer<Float>, _ i: Int, _ si: Int,
+                           _ b: UnsafeBufferPointer<Float>, _ j: Int, _ sj: Int, _ n: Int, _ f: (Float, Float) -> Float) {
+        let y = y.baseAddress! + o, a = a.baseAddress! + i, b = b.baseAddress! + j
+        switch (si, sj) {
+        case (1, 1): for k in 0..<n { y[k] = f(a[k], b[k]) }
+        case (1, 0): let v = b[0]; for k in 0..<n { y[k] = f(a[k], v) }
+        case (0, 1): let v = a[0]; for k in 0..<n { y[k] = f(v, b[k]) }
+        default: for k in 0..<n { y[k] = f(a[k * si], b[k * sj]) }
+        }
     }
 
     /// Gradients of ``binary(_:_:_:)`` for both operands, each summed back to its own shape.
