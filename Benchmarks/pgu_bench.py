@@ -14,7 +14,7 @@ For each model and forget set ({3}, {5,7}):
 
 Usage: /opt/mfvenv/bin/python Benchmarks/pgu_bench.py [--binary .build-rel/release/modelforget]
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, statistics, json, os, subprocess, sys, tempfile, time
 import numpy as np
 import torch
 import torch.nn as nn
@@ -91,11 +91,12 @@ def main():
     parser.add_argument("--binary", default=os.path.join(root, ".build-rel/release/modelforget"))
     parser.add_argument("--models", default="mlp,cnn,resnet,vit")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5, help="runs per side; medians are reported")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = tempfile.mkdtemp()
     train = np.load(os.path.join(root, "Samples/digits-train.npz"))
-    print(f"# settings {' '.join(SETTINGS)}; {args.threads} thread(s) each; torch {torch.__version__}")
+    print(f"# settings {' '.join(SETTINGS)}; {args.threads} thread(s) each; torch {torch.__version__}; median of {args.runs} runs per side")
     print("| model | classes | forget acc before → after | retain acc before → after (drop, points) | epochs kept / run | modelforget apply, whole process (s) | modelforget algorithm (s) | PyTorch same algorithm, same epochs (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
@@ -107,13 +108,16 @@ def main():
             data = os.path.join(work, f"forget-{'-'.join(map(str, forget))}.npz")
             np.savez(data, x=train["x"][keep], y=train["y"][keep])
             report = os.path.join(work, "report.json")
-            start = time.perf_counter()
-            subprocess.run([args.binary, "apply", model_path, "--method", "pgu", "--classes", ",".join(map(str, forget)), "--data", data,
-                            "--stats", stats, "--eval-data", os.path.join(root, "Samples/digits-test.npz"), "--report", report,
-                            "-o", os.path.join(work, "out.onnx"), "--quiet"] + SETTINGS, check=True, stdout=subprocess.DEVNULL)
-            ours = time.perf_counter() - start
-            r = json.load(open(report))
-            algorithm = sum(r["timings_seconds"][k] for k in ("select_samples", "collect_statistics", "retain_spaces", "training"))
+            wall, algorithms = [], []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                subprocess.run([args.binary, "apply", model_path, "--method", "pgu", "--classes", ",".join(map(str, forget)), "--data", data,
+                                "--stats", stats, "--eval-data", os.path.join(root, "Samples/digits-test.npz"), "--report", report,
+                                "-o", os.path.join(work, "out.onnx"), "--quiet"] + SETTINGS, check=True, stdout=subprocess.DEVNULL)
+                wall.append(time.perf_counter() - start)
+                r = json.load(open(report))
+                algorithms.append(sum(r["timings_seconds"][k] for k in ("select_samples", "collect_statistics", "retain_spaces", "training")))
+            ours, algorithm = statistics.median(wall), statistics.median(algorithms)
             before, after = r["evaluation"]["before"], r["evaluation"]["after"]
             run = len(r["epochs"]) - 1
             if name == "vit":   # attention in_proj is not a module of its own: no PyTorch twin here
@@ -121,14 +125,17 @@ def main():
                       f"{r['evaluation']['before']['retain_accuracy']:.1%} → {r['evaluation']['after']['retain_accuracy']:.1%} "
                       f"({(r['evaluation']['before']['retain_accuracy'] - r['evaluation']['after']['retain_accuracy']) * 100:.2f}) | {r['best_epoch']} / {len(r['epochs']) - 1} | {ours:.2f} | {algorithm:.2f} | — |")
                 continue
-            model = svd_bench.build(name)
-            model.load_state_dict(load_file(os.path.join(root, f"Samples/{name}.safetensors")))
-            model.eval()
-            start = time.perf_counter()
-            spaces = retain_spaces(stats, set(forget), float(SETTINGS[5]))
-            torch_pgu(model, torch.from_numpy(train["x"][keep]), torch.from_numpy(train["y"][keep]).long(), spaces, run,
-                      float(SETTINGS[1]), float(SETTINGS[3]))
-            theirs = time.perf_counter() - start
+            times = []
+            for _ in range(args.runs):
+                model = svd_bench.build(name)
+                model.load_state_dict(load_file(os.path.join(root, f"Samples/{name}.safetensors")))
+                model.eval()
+                start = time.perf_counter()
+                spaces = retain_spaces(stats, set(forget), float(SETTINGS[5]))
+                torch_pgu(model, torch.from_numpy(train["x"][keep]), torch.from_numpy(train["y"][keep]).long(), spaces, run,
+                          float(SETTINGS[1]), float(SETTINGS[3]))
+                times.append(time.perf_counter() - start)
+            theirs = statistics.median(times)
             drop = (before["retain_accuracy"] - after["retain_accuracy"]) * 100
             print(f"| {name} | {','.join(map(str, forget))} | {before['forget_accuracy']:.1%} → {after['forget_accuracy']:.1%} | "
                   f"{before['retain_accuracy']:.1%} → {after['retain_accuracy']:.1%} ({drop:.2f}) | {r['best_epoch']} / {run} | {ours:.2f} | {algorithm:.2f} | {theirs:.2f} |")

@@ -66,6 +66,23 @@ public struct ConvolutionGeometry: Sendable, Equatable {
                        leadingDimension: Int? = nil) {
         let oh = outHeight, ow = outWidth, ld = leadingDimension ?? oh * ow
         var row = 0
+        if preservesGrid {
+            let spans = (0..<(kernelH * kernelW)).map { SameGridSpan(self, tap: $0) }
+            for c in 0..<groupChannels {
+                let plane = input + ((n * channels) + g * groupChannels + c) * height * width
+                for span in spans {
+                    let out = columns + row * ld
+                    for t in 0..<span.before { out[t] = 0 }
+                    let count = span.after - span.before
+                    let from = plane + (span.source + span.before), to = out + span.before
+                    for t in 0..<count { to[t] = from[t] }
+                    for t in span.after..<(oh * ow) { out[t] = 0 }
+                    span.forEachWrapped { out[$0] = 0 }
+                    row += 1
+                }
+            }
+            return
+        }
         for c in 0..<groupChannels {
             let plane = input + ((n * channels) + g * groupChannels + c) * height * width
             for ki in 0..<kernelH {
@@ -118,6 +135,13 @@ public struct ConvolutionGeometry: Sendable, Equatable {
         }
     }
 
+    /// Stride 1 and an output grid the size of the input ("same" padding): a kernel tap then
+    /// reads the input plane shifted by a fixed offset, so its im2col row is one contiguous run of
+    /// the plane with the columns that wrap around a row edge set to 0 (``SameGridSpan``).
+    public var preservesGrid: Bool {
+        strideH == 1 && strideW == 1 && outHeight == height && outWidth == width
+    }
+
     /// The kernel taps (`ki · kernelW + kj`, ascending) of output position `position` that read
     /// inside the input; the others read padding, so the patch is 0 there for every channel.
     public func tapsInside(position: Int) -> [Int] {
@@ -160,10 +184,28 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 
     /// Adds `columns` back into the input gradient (the adjoint of ``im2col``, over the same
     /// column ranges).
-    public func col2im(_ columns: UnsafePointer<Float>, sample n: Int, group g: Int, into gradient: UnsafeMutablePointer<Float>,
+    ///
+    /// With ``preservesGrid`` the entries of `columns` that ``im2col`` sets to 0 (taps in the
+    /// padding) are overwritten with 0 first, so each kernel tap is added as one contiguous run.
+    public func col2im(_ columns: UnsafeMutablePointer<Float>, sample n: Int, group g: Int, into gradient: UnsafeMutablePointer<Float>,
                        leadingDimension: Int? = nil) {
         let oh = outHeight, ow = outWidth, ld = leadingDimension ?? oh * ow
         var row = 0
+        if preservesGrid {
+            let spans = (0..<(kernelH * kernelW)).map { SameGridSpan(self, tap: $0) }
+            for c in 0..<groupChannels {
+                let plane = gradient + ((n * channels) + g * groupChannels + c) * height * width
+                for span in spans {
+                    let col = columns + row * ld
+                    span.forEachWrapped { col[$0] = 0 }
+                    let count = span.after - span.before
+                    let from = col + span.before, to = plane + (span.source + span.before)
+                    for t in 0..<count { to[t] += from[t] }
+                    row += 1
+                }
+            }
+            return
+        }
         for c in 0..<groupChannels {
             let plane = gradient + ((n * channels) + g * groupChannels + c) * height * width
             for ki in 0..<kernelH {
@@ -360,4 +402,35 @@ struct SpatialWindow {
 @inline(__always)
 func uninitializedFloats(_ count: Int) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
+
+/// For a ``ConvolutionGeometry/preservesGrid`` convolution and one kernel tap: output index `t`
+/// (row-major over the grid, which is the input's) reads plane index `source + t`. Indices in
+/// `before..<after` read inside the plane; outside that range, and at the ``forEachWrapped(_:)``
+/// indices (a column shift that crosses a row edge), the tap reads padding (0).
+struct SameGridSpan {
+    let source: Int, before: Int, after: Int
+    private let columnShift: Int, width: Int, firstRow: Int, endRow: Int
+
+    init(_ gm: ConvolutionGeometry, tap: Int) {
+        let rowShift = (tap / gm.kernelW) * gm.dilationH - gm.padTop
+        columnShift = (tap % gm.kernelW) * gm.dilationW - gm.padLeft
+        width = gm.width
+        let plane = gm.height * gm.width
+        source = rowShift * width + columnShift
+        // Rows y with 0 ≤ y + rowShift < height, clipped to the plane at both ends.
+        firstRow = min(gm.height, max(0, -rowShift))
+        endRow = max(firstRow, min(gm.height, gm.height - rowShift))
+        before = min(plane, max(firstRow * width, -source))
+        after = max(before, min(endRow * width, plane - source))
+    }
+
+    /// Calls `body(t)` for every index inside `before..<after` whose column shift leaves its row.
+    func forEachWrapped(_ body: (Int) -> Void) {
+        guard columnShift != 0 else { return }
+        let columns = columnShift < 0 ? 0..<min(width, -columnShift) : max(0, width - columnShift)..<width
+        for y in firstRow..<endRow {
+            for x in columns where (before..<after).contains(y * width + x) { body(y * width + x) }
+        }
+    }
 }

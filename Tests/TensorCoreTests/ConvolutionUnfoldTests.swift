@@ -1,0 +1,65 @@
+import Testing
+import TensorCore
+import _TestSupport
+
+@Suite("convolution unfolding: im2col against per-patch unfolding, col2im as its adjoint")
+struct ConvolutionUnfoldTests {
+    /// Geometries with and without the same-grid fast path: 3×3 and 5×5 "same", dilation 2,
+    /// uneven padding, a 1-pixel-wide input, 1×1 kernels, stride 2 and a valid convolution.
+    static let geometries: [(label: String, geometry: ConvolutionGeometry)] = [
+        ("3x3 same", ConvolutionGeometry(batch: 3, channels: 2, height: 5, width: 4, outChannels: 2, kernelH: 3, kernelW: 3,
+                                         padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+        ("5x5 same", ConvolutionGeometry(batch: 2, channels: 2, height: 3, width: 6, outChannels: 2, kernelH: 5, kernelW: 5,
+                                         padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+        ("3x3 dilation 2 same", ConvolutionGeometry(batch: 2, channels: 3, height: 4, width: 5, outChannels: 3, kernelH: 3, kernelW: 3,
+                                                    dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, groups: 3)),
+        ("3x3 uneven same", ConvolutionGeometry(batch: 2, channels: 2, height: 4, width: 4, outChannels: 2, kernelH: 3, kernelW: 3,
+                                                padTop: 0, padLeft: 2, padBottom: 2, padRight: 0)),
+        ("width 1", ConvolutionGeometry(batch: 2, channels: 1, height: 6, width: 1, outChannels: 1, kernelH: 3, kernelW: 3,
+                                        padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+        ("1x1", ConvolutionGeometry(batch: 2, channels: 4, height: 3, width: 3, outChannels: 2, kernelH: 1, kernelW: 1)),
+        ("3x3 stride 2", ConvolutionGeometry(batch: 2, channels: 2, height: 5, width: 6, outChannels: 2, kernelH: 3, kernelW: 3,
+                                             strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+        ("3x3 valid", ConvolutionGeometry(batch: 2, channels: 2, height: 5, width: 5, outChannels: 2, kernelH: 3, kernelW: 3)),
+    ]
+
+    @Test("im2col equals unfolding each patch; col2im satisfies ⟨col2im(C), X⟩ = ⟨C, im2col(X)⟩ and adds only inside",
+          arguments: 0..<geometries.count)
+    func unfoldAndAdjoint(_ index: Int) {
+        let (label, gm) = Self.geometries[index]
+        var rng = SeededGenerator(seed: UInt64(40 + index))
+        let x = Tensor.random([gm.batch, gm.channels, gm.height, gm.width], using: &rng).data
+        let k = gm.patchLength, p = gm.positions
+        #expect(gm.preservesGrid == (label.hasSuffix("same") || label == "width 1" || label == "1x1"), "\(label)")
+        for n in 0..<gm.batch {
+            for g in 0..<gm.groups {
+                // im2col into a wider matrix (leading dimension p + 3) against unfoldPatch.
+                let ld = p + 3
+                var columns = [Float](repeating: .nan, count: k * ld)
+                var patch = [Float](repeating: .nan, count: k)
+                x.withUnsafeBufferPointer { xp in
+                    columns.withUnsafeMutableBufferPointer { gm.im2col(xp.baseAddress!, sample: n, group: g, into: $0.baseAddress!, leadingDimension: ld) }
+                    for position in 0..<p {
+                        patch.withUnsafeMutableBufferPointer { gm.unfoldPatch(xp.baseAddress!, sample: n, group: g, position: position, into: $0.baseAddress!) }
+                        #expect((0..<k).map { columns[$0 * ld + position] } == patch, "\(label): sample \(n), group \(g), position \(position)")
+                    }
+                }
+                // Adjoint: with C random, ⟨col2im(C), X⟩ = ⟨C, im2col(X)⟩ (in float64), and
+                // elements of other samples and groups stay untouched (NaN-free zeros).
+                var c = Tensor.random([k, ld], using: &rng).data
+                let inner = (0..<k).reduce(0.0) { sum, r in (0..<p).reduce(sum) { $0 + Double(c[r * ld + $1]) * Double(columns[r * ld + $1]) } }
+                var gradient = [Float](repeating: 0, count: x.count)
+                c.withUnsafeMutableBufferPointer { cp in
+                    gradient.withUnsafeMutableBufferPointer { gm.col2im(cp.baseAddress!, sample: n, group: g, into: $0.baseAddress!, leadingDimension: ld) }
+                }
+                let adjoint = zip(gradient, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                #expect(abs(adjoint - inner) <= 1e-5 * max(1, abs(inner)), "\(label): sample \(n), group \(g)")
+                let plane = gm.height * gm.width
+                for (i, value) in gradient.enumerated() where value != 0 {
+                    let channel = (i / plane) % gm.channels, sample = i / (plane * gm.channels)
+                    #expect(sample == n && channel / gm.groupChannels == g, "\(label): wrote outside sample \(n) group \(g)")
+                }
+            }
+        }
+    }
+}
