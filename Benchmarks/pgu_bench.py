@@ -59,11 +59,14 @@ def retain_spaces(stats_path, forget, gamma):
 
 
 def torch_pgu(model, x, y, spaces, epochs, lr0, lr1, batch=128, seed=0):
-    layers = [(name + ".weight", m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    # Every weight with a retain space: Conv2d/Linear weights and the attention's in_proj_weight
+    # (q, k and v share one input space), by the names the statistics file records.
+    weights = [(name, p) for name, p in model.named_parameters() if name in spaces]
+    assert len(weights) == len(spaces), f"weights without a twin: {sorted(set(spaces) - {n for n, _ in weights})}"
     for p in model.parameters():
         p.requires_grad_(False)
-    for _, layer in layers:
-        layer.weight.requires_grad_(True)
+    for _, weight in weights:
+        weight.requires_grad_(True)
     generator = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
         lr = lr0 * (lr1 / lr0) ** (epoch / max(epochs - 1, 1))
@@ -76,11 +79,11 @@ def torch_pgu(model, x, y, spaces, epochs, lr0, lr1, batch=128, seed=0):
             model.zero_grad()
             loss.backward()
             with torch.no_grad():
-                for name, layer in layers:
-                    g = layer.weight.grad.reshape(layer.weight.shape[0], -1).double()
+                for name, weight in weights:
+                    g = weight.grad.reshape(weight.shape[0], -1).double()
                     u = spaces[name]
                     g = g - (g @ u) @ u.T
-                    layer.weight -= lr * g.reshape(layer.weight.shape).float()
+                    weight -= lr * g.reshape(weight.shape).float()
         with torch.no_grad():
             (model(x).argmax(1) == y).float().mean()
     return model
@@ -120,11 +123,6 @@ def main():
             ours, algorithm = statistics.median(wall), statistics.median(algorithms)
             before, after = r["evaluation"]["before"], r["evaluation"]["after"]
             run = len(r["epochs"]) - 1
-            if name == "vit":   # attention in_proj is not a module of its own: no PyTorch twin here
-                print(f"| {name} | {','.join(map(str, forget))} | {r['evaluation']['before']['forget_accuracy']:.1%} → {r['evaluation']['after']['forget_accuracy']:.1%} | "
-                      f"{r['evaluation']['before']['retain_accuracy']:.1%} → {r['evaluation']['after']['retain_accuracy']:.1%} "
-                      f"({(r['evaluation']['before']['retain_accuracy'] - r['evaluation']['after']['retain_accuracy']) * 100:.2f}) | {r['best_epoch']} / {len(r['epochs']) - 1} | {ours:.2f} | {algorithm:.2f} | — |")
-                continue
             times = []
             for _ in range(args.runs):
                 model = svd_bench.build(name)

@@ -90,12 +90,19 @@ public enum Broadcasting {
         gradient.data.withUnsafeBufferPointer { g in
             result.data.withUnsafeMutableBufferPointer { r in
                 forEachRow(gradient.shape, s, own) { _, a, b, count, sa, sg in
+                    let from = g.baseAddress! + b, to = r.baseAddress! + a
                     if sa == 0 {
                         var sum: Float = 0
-                        for i in 0..<count { sum += g[b + i * sg] }
-                        r[a] += sum
+                        if sg == 1 {
+                            for i in 0..<count { sum += from[i] }
+                        } else {
+                            for i in 0..<count { sum += from[i * sg] }
+                        }
+                        to[0] += sum
+                    } else if sa == 1 && sg == 1 {
+                        for i in 0..<count { to[i] += from[i] }
                     } else {
-                        for i in 0..<count { r[a + i * sa] += g[b + i * sg] }
+                        for i in 0..<count { to[i * sa] += from[i * sg] }
                     }
                 }
             }

@@ -156,7 +156,9 @@ public enum Elementwise {
         case .mod:
             return (Broadcasting.reduce(dy, to: a.shape), Tensor(zeros: b.shape))
         case .mul, .div, .pow:
-            var ga = Tensor(zeros: target), gb = Tensor(zeros: target)
+            // forEachRow visits every output index once: both gradients are fully written.
+            let count = target.reduce(1, *)
+            var ga = Tensor(shape: target, data: uninitializedFloats(count)), gb = Tensor(shape: target, data: uninitializedFloats(count))
             a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in dy.data.withUnsafeBufferPointer { g in
                 ga.data.withUnsafeMutableBufferPointer { gap in gb.data.withUnsafeMutableBufferPointer { gbp in
                     Broadcasting.forEachRow(target, sa, sb) { o, i, j, n, si, sj in

@@ -98,12 +98,12 @@ public enum Normalization {
         let a = x.normalizedAxis(axis)
         let trailing = Array(x.shape[a...])
         let inner = trailing.reduce(1, *), rows = x.count / max(inner, 1)
-        var dx = Tensor(zeros: x.shape)
+        var dx = Tensor(shape: x.shape, data: uninitializedFloats(x.count))   // every element is written below
         var dscale = [Float](repeating: 0, count: inner), dbias = [Float](repeating: 0, count: inner)
         let ones = [Float](repeating: 1, count: inner)
         let n = Float(inner)
         x.data.withUnsafeBufferPointer { xp in dy.data.withUnsafeBufferPointer { gp in (scale?.data ?? ones).withUnsafeBufferPointer { sp in
-            dx.data.withUnsafeMutableBufferPointer { dp in
+            dx.data.withUnsafeMutableBufferPointer { dp in dscale.withUnsafeMutableBufferPointer { dscale in dbias.withUnsafeMutableBufferPointer { dbias in
                 for r in 0..<rows {
                     let base = r * inner, m = mean[r], s = invStd[r]
                     var sumG: Float = 0, sumGXhat: Float = 0
@@ -121,7 +121,7 @@ public enum Normalization {
                         dp[base + i] = s * (gp[base + i] * sp[i] - sumG / n - xhat * sumGXhat / n)
                     }
                 }
-            }
+            } } }
         } } }
         return (dx, Tensor(shape: trailing, data: dscale), Tensor(shape: trailing, data: dbias))
     }
