@@ -65,15 +65,19 @@ public struct LayerGram: Sendable, Equatable {
 /// Statistics of every weight layer's inputs over a sample set: one forward pass of the model in
 /// eval mode, in batches, never holding more than one batch's activations.
 public enum ActivationStatistics {
+    /// Sets of at least this many samples are split into the two halves.
+    static let minimumSplit = 32
+
     /// Grams keyed by `[layer index, group]`, from the vectors `sampling` keeps of each sample.
     ///
     /// The samples are split into two fixed halves that run on two threads (the machines this tool
     /// targets have two cores); the halves' Grams are added in a fixed order, so the result does not
-    /// depend on the machine.
+    /// depend on the machine (sets under ``minimumSplit`` samples run on one thread).
     public static func collect(_ model: Model, data: Dataset, indices: [Int], batchSize: Int, sampling: PatchSampling,
                                progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         let total = indices.count
-        guard indices.count >= 2 * batchSize else {
+        // Sets smaller than one batch are split too: each half is then a single smaller batch.
+        guard indices.count >= minimumSplit else {
             return try collectSequentially(model, data: data, indices: indices, setSize: total, batchSize: batchSize, sampling: sampling,
                                            progress: progress)
         }
