@@ -137,7 +137,9 @@ public enum ActivationStatistics {
             start += chunk.count
             progress?(start, indices.count)
         }
-        for key in grams.keys { grams[key]!.mirrorUpper() }
+        // Over a copy of the keys: iterating `grams.keys` (or `values.indices`) keeps a reference to
+        // the dictionary's storage, so each mutation would copy the Gram first.
+        for key in Array(grams.keys) { grams[key]!.mirrorUpper() }
         return grams
     }
 }

@@ -43,9 +43,12 @@ struct ModelForget: ParsableCommand {
 /// system: a forward or backward pass allocates and frees tensors of the same few sizes in every
 /// batch, and with the default dynamic thresholds each batch faulted fresh zeroed pages in again
 /// (PGU on the ResNet sample: 0.69 → 0.64 s). At most 128 MiB of free memory is kept at the top
-/// of the heap; larger allocations are still separate mappings returned when freed.
+/// of the heap; larger allocations are still separate mappings returned when freed. Skipped when
+/// `GLIBC_TUNABLES` is set.
 private func keepFreedMemory() {
     #if os(Linux)
+    // A user who tunes malloc through the environment keeps their settings.
+    guard ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] == nil else { return }
     // mallopt is declared in <malloc.h>, which the Glibc module does not import.
     guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "mallopt") else { return }
     let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
