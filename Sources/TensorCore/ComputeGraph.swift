@@ -170,7 +170,7 @@ public final class ComputeGraph: @unchecked Sendable {
         /// Copies the vectors of `(sample, position)` pairs, all in class `supportClass` of
         /// `classes` (from ``supportClasses``), into consecutive rows of `destination`, widened to
         /// float64 and restricted to the class's coordinates (`pairs.count × coordinates.count`).
-        public func copyVectors(_ pairs: some Collection<(sample: Int, position: Int)>, supportClass: Int, of classes: SupportClasses,
+        public func copyVectors(_ pairs: ArraySlice<(sample: Int, position: Int)>, supportClass: Int, of classes: SupportClasses,
                                 into destination: UnsafeMutablePointer<Double>) {
             let width = classes.coordinates[supportClass].count
             switch source {

@@ -90,7 +90,7 @@ struct GraphTests {
                     #expect((0..<d).filter { full[$0] != 0 } == coordinates)
                     var compact = [Double](repeating: .nan, count: coordinates.count)
                     compact.withUnsafeMutableBufferPointer {
-                        input.copyVectors([(sample: s, position: j)], supportClass: c, of: classes, into: $0.baseAddress!)
+                        input.copyVectors([(sample: s, position: j)][...], supportClass: c, of: classes, into: $0.baseAddress!)
                     }
                     #expect(compact == coordinates.map { Double(full[$0]) })
                     checked += 1

@@ -163,6 +163,14 @@ public enum Elementwise {
                 ga.data.withUnsafeMutableBufferPointer { gap in gb.data.withUnsafeMutableBufferPointer { gbp in
                     Broadcasting.forEachRow(target, sa, sb) { o, i, j, n, si, sj in
                         switch op {
+                        case .mul where si == 1 && sj == 1:
+                            let a = ap.baseAddress! + i, b = bp.baseAddress! + j, d = g.baseAddress! + o
+                            let da = gap.baseAddress! + o, db = gbp.baseAddress! + o
+                            for k in 0..<n { da[k] = d[k] * b[k]; db[k] = d[k] * a[k] }
+                        case .mul where si == 1 && sj == 0:
+                            let a = ap.baseAddress! + i, b = bp[j], d = g.baseAddress! + o
+                            let da = gap.baseAddress! + o, db = gbp.baseAddress! + o
+                            for k in 0..<n { da[k] = d[k] * b; db[k] = d[k] * a[k] }
                         case .mul:
                             for k in 0..<n { let d = g[o + k]; gap[o + k] = d * bp[j + k * sj]; gbp[o + k] = d * ap[i + k * si] }
                         case .div:
