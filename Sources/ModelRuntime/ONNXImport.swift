@@ -58,6 +58,7 @@ extension Model {
                 warnings.append(Model.unusedTensorsWarning(available.keys.sorted()))
             }
         }
+        nodes = GeluFusion.fused(nodes, graphOutputs: Set(onnx.graph.outputs.map(\.name)))
         let initializerNames = Set(onnx.tensors.map(\.name))
         guard let input = onnx.graph.inputs.first(where: { !initializerNames.contains($0.name) }) else { throw ModelError.noGraphInput }
         guard let output = onnx.graph.outputs.first else { throw ModelError.invalidArchitecture(reason: "the ONNX graph has no output") }
