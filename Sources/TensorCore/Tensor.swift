@@ -20,6 +20,13 @@ public struct Tensor: Sendable, Equatable {
         self.init(shape: [], data: [scalar])
     }
 
+    /// A tensor whose elements are not set: for results that a kernel writes in full before any
+    /// is read (e.g. sgemm with β = 0).
+    init(uninitialized shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
+        self.init(shape: shape, data: uninitializedFloats(shape.reduce(1, *)))
+    }
+
     public init(zeros shape: [Int]) {
         self.init(repeating: 0, shape: shape)
     }

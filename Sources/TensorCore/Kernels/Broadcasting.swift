@@ -114,14 +114,20 @@ public enum Broadcasting {
     public static func expand<T>(_ data: [T], shape: [Int], to target: [Int]) -> [T] {
         let s = strides(of: shape, broadcastTo: target)
         let zero = [Int](repeating: 0, count: target.count)
-        var result = [T]()
-        result.reserveCapacity(target.reduce(1, *))
-        data.withUnsafeBufferPointer { d in
-            forEachRow(target, s, zero) { _, a, _, count, sa, _ in
-                for i in 0..<count { result.append(d[a + i * sa]) }
+        let total = target.reduce(1, *)
+        return [T](unsafeUninitializedCapacity: total) { out, initialized in
+            data.withUnsafeBufferPointer { d in
+                guard total > 0, let from = d.baseAddress, let to = out.baseAddress else { return }
+                forEachRow(target, s, zero) { o, a, _, count, sa, _ in
+                    switch sa {
+                    case 1: (to + o).initialize(from: from + a, count: count)
+                    case 0: (to + o).initialize(repeating: from[a], count: count)
+                    default: for i in 0..<count { (to + o + i).initialize(to: from[a + i * sa]) }
+                    }
+                }
             }
+            initialized = total
         }
-        return result
     }
 }
 

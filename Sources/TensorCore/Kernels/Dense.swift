@@ -13,7 +13,8 @@ public enum Dense {
         guard (attributes.transB ? b.shape[1] : b.shape[0]) == k else {
             return .failure(ShapeMismatch("inner dimensions differ: \(a.shape) × \(b.shape) (transA \(attributes.transA), transB \(attributes.transB))"))
         }
-        var y = Tensor(zeros: [m, n])
+        // Written in full: by sgemm with β = 0, or first by the broadcast C.
+        var y = Tensor(uninitialized: [m, n])
         var beta: Float = 0
         if let c, attributes.beta != 0 {
             guard let shape = Broadcasting.shape(c.shape, [m, n]), shape == [m, n] else {
@@ -35,7 +36,8 @@ public enum Dense {
     {
         let transA = attributes.transA, transB = attributes.transB, alpha = attributes.alpha
         let m = dy.shape[0], n = dy.shape[1], k = transA ? a.shape[0] : a.shape[1]
-        var da = Tensor(zeros: a.shape), db = Tensor(zeros: b.shape)
+        // Both written in full by sgemm with β = 0.
+        var da = Tensor(uninitialized: a.shape), db = Tensor(uninitialized: b.shape)
         dy.data.withUnsafeBufferPointer { gp in a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in
             da.data.withUnsafeMutableBufferPointer { dap in
                 if !transA {
@@ -78,7 +80,8 @@ public enum Dense {
         guard x.shape[x.rank - 1] == inputs else { return .failure(ShapeMismatch("input \(x.shape) does not end in \(inputs) (weight \(weight.shape))")) }
         if let bias, bias.count != outputs { return .failure(ShapeMismatch("bias \(bias.shape) does not have \(outputs) elements")) }
         let rows = x.count / max(inputs, 1)
-        var y = Tensor(zeros: Array(x.shape.dropLast()) + [outputs])
+        // Written in full: by sgemm with β = 0, or first by the bias rows.
+        var y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outputs])
         var beta: Float = 0
         if let bias {
             y.data.withUnsafeMutableBufferPointer { yp in bias.data.withUnsafeBufferPointer { bp in
@@ -99,7 +102,7 @@ public enum Dense {
     {
         let (outputs, inputs) = layout == .outputsByInputs ? (weight.shape[0], weight.shape[1]) : (weight.shape[1], weight.shape[0])
         let rows = x.count / max(inputs, 1)
-        var dx = Tensor(zeros: x.shape), dw = Tensor(zeros: weight.shape)
+        var dx = Tensor(uninitialized: x.shape), dw = Tensor(uninitialized: weight.shape)   // sgemm, β = 0
         dy.data.withUnsafeBufferPointer { gp in x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in
             dx.data.withUnsafeMutableBufferPointer { dxp in
                 // dX [rows, in] = dY [rows, out] · W (out×in) or Wᵀ (in×out)
@@ -141,7 +144,7 @@ public enum Dense {
         guard b.shape[b.rank - 2] == k else { return .failure(ShapeMismatch("inner dimensions differ: \(a.shape) × \(b.shape)")) }
         if b.rank == 2 {
             let rows = a.count / max(k, 1)
-            var y = Tensor(zeros: Array(a.shape.dropLast()) + [n])
+            var y = Tensor(uninitialized: Array(a.shape.dropLast()) + [n])   // sgemm, β = 0
             a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in y.data.withUnsafeMutableBufferPointer { yp in
                 BLAS.sgemm(transA: false, transB: false, m: rows, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
                            c: yp.baseAddress!, ldc: n)
@@ -153,7 +156,7 @@ public enum Dense {
         }
         let sa = Broadcasting.strides(of: Array(a.shape.dropLast(2)), broadcastTo: batch)
         let sb = Broadcasting.strides(of: Array(b.shape.dropLast(2)), broadcastTo: batch)
-        var y = Tensor(zeros: batch + [m, n])
+        var y = Tensor(uninitialized: batch + [m, n])   // every batch slice by sgemm, β = 0
         a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in y.data.withUnsafeMutableBufferPointer { yp in
             Broadcasting.forEach(batch, sa, sb) { o, i, j in
                 BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k, a: ap.baseAddress! + i * m * k, lda: k,
@@ -168,7 +171,7 @@ public enum Dense {
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         if b.rank == 2 {
             let rows = a.count / max(k, 1)
-            var da = Tensor(zeros: a.shape), db = Tensor(zeros: b.shape)
+            var da = Tensor(uninitialized: a.shape), db = Tensor(uninitialized: b.shape)   // sgemm, β = 0
             dy.data.withUnsafeBufferPointer { gp in a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in
                 da.data.withUnsafeMutableBufferPointer { dap in
                     BLAS.sgemm(transA: false, transB: true, m: rows, n: k, k: n, a: gp.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n,
@@ -184,7 +187,7 @@ public enum Dense {
         let batch = Array(dy.shape.dropLast(2))
         let sa = Broadcasting.strides(of: Array(a.shape.dropLast(2)), broadcastTo: batch)
         let sb = Broadcasting.strides(of: Array(b.shape.dropLast(2)), broadcastTo: batch)
-        var da = Tensor(zeros: batch + [m, k]), db = Tensor(zeros: batch + [k, n])
+        var da = Tensor(uninitialized: batch + [m, k]), db = Tensor(uninitialized: batch + [k, n])   // per slice, β = 0
         dy.data.withUnsafeBufferPointer { gp in a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in
             da.data.withUnsafeMutableBufferPointer { dap in db.data.withUnsafeMutableBufferPointer { dbp in
                 Broadcasting.forEach(batch, sa, sb) { o, i, j in
