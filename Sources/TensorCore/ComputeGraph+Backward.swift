@@ -112,7 +112,7 @@ extension ComputeGraph {
             guard let x = float(0), let y = output(0) else { break }
             result[0] = Elementwise.unaryBackward(op, input: x, output: y, outputGradient: dy)
         case .gelu(let approximation):
-            if let x = float(0) { result[0] = Elementwise.geluBackward(x, approximation, outputGradient: dy) }
+            if let x = float(0) { result[0] = Elementwise.geluBackward(x, approximation, output: output(0), outputGradient: dy) }
         case .softmax(let rawAxis):
             guard let y = output(0) else { break }
             result[0] = Normalization.softmaxBackward(y, axis: try operands.axis(rawAxis, rank: y.rank), outputGradient: dy)

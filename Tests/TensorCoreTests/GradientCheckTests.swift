@@ -179,6 +179,19 @@ struct GradientCheckTests {
                      order: ["c", "a", "b"]),
     ]
 
+    @Test("exact GELU backward from the saved output (Φ = y / x) equals the erf form, at 0, subnormals and the tails")
+    func geluBackwardFromOutput() {
+        let values: [Float] = [0, -0.0, 1e-40, -1e-40, 1e-6, -1e-6, 0.3, -0.3, 1, -1, 2.5, -2.5, 6, -6, 12, -12, 40, -40]
+        let x = Tensor(shape: [values.count], data: values)
+        let dy = Tensor(shape: [values.count], data: (0..<values.count).map { Float($0 % 3) - 0.7 })
+        let y = Elementwise.gelu(x, .none)
+        let fromOutput = Elementwise.geluBackward(x, .none, output: y, outputGradient: dy)
+        let fromErf = Elementwise.geluBackward(x, .none, outputGradient: dy)
+        for i in 0..<values.count {
+            #expect(abs(fromOutput.data[i] - fromErf.data[i]) <= 2e-7 * max(1, abs(fromErf.data[i])), "x = \(values[i])")
+        }
+    }
+
     @Test("matrix products and attention", arguments: products)
     func productGradients(_ c: GradientCase) throws { try checkGradients(c) }
 

@@ -86,8 +86,22 @@ public enum Elementwise {
     }
 
     /// `dx = dy ⊙ gelu′(x)`: `Φ(x) + x φ(x)`, or the derivative of the tanh form.
-    public static func geluBackward(_ x: Tensor, _ approximation: GeluApproximation, outputGradient dy: Tensor) -> Tensor {
+    ///
+    /// With the forward result `output` (`y = x Φ(x)`) the exact form takes `Φ(x) = y / x` (½ where
+    /// `x` is 0 or subnormal) instead of evaluating `erf` again.
+    public static func geluBackward(_ x: Tensor, _ approximation: GeluApproximation, output: Tensor? = nil,
+                                    outputGradient dy: Tensor) -> Tensor {
         var dx = dy
+        if approximation == .none, let output, output.count == x.count {
+            x.data.withUnsafeBufferPointer { xp in output.data.withUnsafeBufferPointer { yp in dx.data.withUnsafeMutableBufferPointer { g in
+                for i in 0..<g.count {
+                    let v = xp[i]
+                    let cdf = abs(v) >= Float.leastNormalMagnitude ? yp[i] / v : 0.5
+                    g[i] *= cdf + v * expf(-0.5 * v * v) * invSqrtTwoPi
+                }
+            } } }
+            return dx
+        }
         x.data.withUnsafeBufferPointer { xp in dx.data.withUnsafeMutableBufferPointer { g in
             switch approximation {
             case .none:
