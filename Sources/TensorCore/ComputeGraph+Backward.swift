@@ -75,9 +75,7 @@ extension ComputeGraph {
         case .gather(let rawAxis):
             guard let x = float(0) else { break }
             let axis = try operands.axis(rawAxis, rank: x.rank)
-            if let (indices, _) = Shapes.gatherIndices(x.shape, indices: try operands.ints(1), axis: axis) {
-                result[0] = Shapes.scatterAdd(dy, indices, into: x.shape)
-            }
+            result[0] = Shapes.gatherBackward(dy, shape: x.shape, indices: try operands.ints(1), axis: axis)
         case .slice(let staticArguments):
             guard let x = float(0) else { break }
             if let (indices, _) = Shapes.sliceIndices(x.shape, try staticArguments ?? operands.sliceArguments()) {

@@ -125,13 +125,13 @@ extension ComputeGraph {
         case .gather(let rawAxis):
             let data = try operands.value(0)
             let axis = try operands.axis(rawAxis, rank: data.shape.count)
-            guard let (indices, shape) = Shapes.gatherIndices(data.shape, indices: try operands.ints(1), axis: axis) else {
-                throw fail("an index is out of range for axis \(axis) of size \(data.shape[axis])")
+            let indices = try operands.ints(1)
+            let gathered: Value? = switch data {
+            case .float(let t): Shapes.gather(t.data, shape: t.shape, indices: indices, axis: axis).map { .float(Tensor(shape: $0.shape, data: $0.data)) }
+            case .int(let t): Shapes.gather(t.data, shape: t.shape, indices: indices, axis: axis).map { .int(IntTensor(shape: $0.shape, data: $0.data)) }
             }
-            switch data {
-            case .float(let t): return ([.float(Tensor(shape: shape, data: Shapes.take(t.data, indices)))], .none)
-            case .int(let t): return ([.int(IntTensor(shape: shape, data: Shapes.take(t.data, indices)))], .none)
-            }
+            guard let gathered else { throw fail("an index is out of range for axis \(axis) of size \(data.shape[axis])") }
+            return ([gathered], .none)
         case .concat(let rawAxis):
             let present = inputs.compactMap { $0 }
             guard let first = present.first else { throw fail("no inputs") }

@@ -46,9 +46,49 @@ public enum Shapes {
         return result
     }
 
-    /// Flat source positions of `take(x, indices, axis)` and the output shape; `nil` if an index
-    /// is out of range.
-    public static func gatherIndices(_ shape: [Int], indices: IntTensor, axis: Int) -> (indices: [Int], shape: [Int])? {
+    /// ONNX Gather: the slices `indices` (negative ones count from the end) of `data` along
+    /// `axis`, copied as runs of the trailing axes; `nil` if an index is out of range.
+    public static func gather<T>(_ data: [T], shape: [Int], indices: IntTensor, axis: Int) -> (data: [T], shape: [Int])? {
+        guard let (resolved, outer, size, inner) = resolve(indices, shape: shape, axis: axis) else { return nil }
+        let outShape = Array(shape.prefix(axis)) + indices.shape + Array(shape[(axis + 1)...])
+        let count = outer * resolved.count * inner
+        let result = [T](unsafeUninitializedCapacity: count) { out, initialized in
+            data.withUnsafeBufferPointer { d in
+                guard count > 0, let from = d.baseAddress, let to = out.baseAddress else { return }
+                var next = 0
+                for o in 0..<outer {
+                    for j in resolved {
+                        (to + next).initialize(from: from + (o * size + j) * inner, count: inner)
+                        next += inner
+                    }
+                }
+            }
+            initialized = count
+        }
+        return (result, outShape)
+    }
+
+    /// The adjoint of ``gather(_:shape:indices:axis:)``: `dy` added back into zeros of `shape`,
+    /// run by run (repeated indices add up); `nil` if an index is out of range.
+    public static func gatherBackward(_ dy: Tensor, shape: [Int], indices: IntTensor, axis: Int) -> Tensor? {
+        guard let (resolved, outer, size, inner) = resolve(indices, shape: shape, axis: axis) else { return nil }
+        var dx = Tensor(zeros: shape)
+        dx.data.withUnsafeMutableBufferPointer { out in dy.data.withUnsafeBufferPointer { g in
+            guard let to = out.baseAddress, let from = g.baseAddress else { return }
+            var next = 0
+            for o in 0..<outer {
+                for j in resolved {
+                    let target = to + (o * size + j) * inner, source = from + next
+                    for i in 0..<inner { target[i] += source[i] }
+                    next += inner
+                }
+            }
+        } }
+        return dx
+    }
+
+    /// Indices along `axis` made non-negative, and the sizes before, along and after it.
+    private static func resolve(_ indices: IntTensor, shape: [Int], axis: Int) -> ([Int], outer: Int, size: Int, inner: Int)? {
         let outer = shape.prefix(axis).reduce(1, *), size = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
         var resolved: [Int] = []
         resolved.reserveCapacity(indices.data.count)
@@ -57,10 +97,7 @@ public enum Shapes {
             guard j >= 0 && j < size else { return nil }
             resolved.append(j)
         }
-        var order: [Int] = []
-        order.reserveCapacity(outer * resolved.count * inner)
-        for o in 0..<outer { for j in resolved { let base = (o * size + j) * inner; for i in 0..<inner { order.append(base + i) } } }
-        return (order, Array(shape.prefix(axis)) + indices.shape + Array(shape[(axis + 1)...]))
+        return (resolved, outer, size, inner)
     }
 
     /// Concatenation along `axis` (shapes must agree elsewhere).
