@@ -75,11 +75,8 @@ public enum Normalization {
             (scale?.data ?? ones).withUnsafeBufferPointer { sp in (bias?.data ?? zeros).withUnsafeBufferPointer { bp in
                 for r in 0..<rows {
                     let row = yp.baseAddress! + r * inner
-                    var sum: Double = 0
-                    for i in 0..<inner { sum += Double(row[i]) }
-                    let mean = sum / Double(inner)
-                    var squares: Double = 0
-                    for i in 0..<inner { let d = Double(row[i]) - mean; squares += d * d }
+                    let mean = sumOfFour(inner) { Double(row[$0]) } / Double(inner)
+                    let squares = sumOfFour(inner) { let d = Double(row[$0]) - mean; return d * d }
                     let invStd = Float(1 / (squares / Double(inner) + Double(epsilon)).squareRoot())
                     let m = Float(mean)
                     means[r] = m; invStds[r] = invStd
@@ -88,6 +85,20 @@ public enum Normalization {
             } }
         }
         return (y, means, invStds)
+    }
+
+    /// `Σ term(i)` for `i < count` in float64 with four interleaved partial sums (i mod 4), added
+    /// pairwise at the end: independent additions the processor can overlap, in a fixed order.
+    @inline(__always)
+    static func sumOfFour(_ count: Int, _ term: (Int) -> Double) -> Double {
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var i = 0
+        while i + 4 <= count {
+            s0 += term(i); s1 += term(i + 1); s2 += term(i + 2); s3 += term(i + 3)
+            i += 4
+        }
+        while i < count { s0 += term(i); i += 1 }
+        return (s0 + s1) + (s2 + s3)
     }
 
     /// Gradients of ``layerNorm`` for the input, scale and bias (scale and bias shaped like the
