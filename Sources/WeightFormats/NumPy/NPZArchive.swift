@@ -1,4 +1,7 @@
 import CArchive
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A NumPy `.npz` archive: a ZIP of `.npy` members (stored or deflated, zip64 included), read
 /// with libarchive. The tensor of member `KEY.npy` is named `KEY`.
@@ -7,7 +10,8 @@ import CArchive
 /// - Opening reads only each member's `.npy` header (a deflated member is decompressed just far
 ///   enough), so its time does not grow with the data; every member must be a `.npy` array of a
 ///   supported dtype whose declared size matches its shape, or opening fails.
-/// - ``withBytes(of:_:)`` hands out data whose CRC-32 was checked. Stored members (`np.savez`)
+/// - ``withBytes(of:_:)`` hands out data whose CRC-32 was checked (a stored member once per
+///   archive object, on its first read). Stored members (`np.savez`)
 ///   are read in place from the memory-mapped file (zero-copy unless big-endian or Fortran
 ///   order); deflated ones are decompressed into one buffer of that tensor.
 public final class NPZArchive: CheckpointReader, @unchecked Sendable {
@@ -17,6 +21,19 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
     public let tensors: [TensorInfo]
     private let file: MappedFile
     private let members: [String: Member]
+    /// Stored members whose CRC-32 has been checked: a data set read batch by batch asks for the
+    /// same member once per batch, and re-checking all of it each time made reading quadratic.
+    private var verifiedMembers: Set<String> = []
+    private let verifiedLock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+        return lock
+    }()
+
+    deinit {
+        pthread_mutex_destroy(verifiedLock)
+        verifiedLock.deallocate()
+    }
 
     struct Member {
         var entryName: String
@@ -63,6 +80,18 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         self.members = members
     }
 
+    private func isVerified(_ name: String) -> Bool {
+        pthread_mutex_lock(verifiedLock)
+        defer { pthread_mutex_unlock(verifiedLock) }
+        return verifiedMembers.contains(name)
+    }
+
+    private func markVerified(_ name: String) {
+        pthread_mutex_lock(verifiedLock)
+        defer { pthread_mutex_unlock(verifiedLock) }
+        verifiedMembers.insert(name)
+    }
+
     /// The `.npy` header of the member holding `name`.
     public func header(of name: String) -> NPYHeader? { members[name]?.header }
 
@@ -81,7 +110,10 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         if let stored = member.stored {
             let bytes = UnsafeRawBufferPointer(rebasing: file.bytes[stored.range])
             defer { file.release(stored.range) }
-            guard CRC32.checksum(bytes) == stored.crc else { throw NPZError.checksumMismatch(member: member.entryName) }
+            if !isVerified(name) {
+                guard CRC32.checksum(bytes) == stored.crc else { throw NPZError.checksumMismatch(member: member.entryName) }
+                markVerified(name)
+            }
             return try Self.hand(UnsafeRawBufferPointer(rebasing: bytes[member.dataOffset...]), member.header, body)
         }
         var data: [UInt8] = []
