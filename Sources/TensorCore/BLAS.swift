@@ -89,39 +89,6 @@ public enum BLAS {
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, rows, Int32(d), beta, gram, Int32(d))
     }
 
-    /// Adds `XᵀX` of the n × d row-major float32 matrix `rows` to the d × d float64 Gram `gram`.
-    /// Rows are widened to float64 in blocks of at least 256 rows (or 1 Mi elements), so the
-    /// accumulation is in float64 without copying all of `rows`, and each `dsyrk` is a rank-256+
-    /// update that runs near GEMM speed (a thin block would make every call re-stream the whole
-    /// d × d triangle from memory).
-    public static func accumulateGram(_ gram: inout [Double], rows: UnsafeBufferPointer<Float>, n: Int, d: Int) {
-        _ = configured
-        precondition(gram.count == d * d && rows.count == n * d)
-        guard n > 0, d > 0 else { return }
-        let blockRows = max(256, (1 << 20) / d)
-        var block = [Double](repeating: 0, count: min(n, blockRows) * d)
-        var start = 0
-        gram.withUnsafeMutableBufferPointer { gp in
-            block.withUnsafeMutableBufferPointer { bp in
-                while start < n {
-                    let count = min(blockRows, n - start)
-                    for i in 0..<(count * d) { bp[i] = Double(rows[start * d + i]) }
-                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1, bp.baseAddress, Int32(d),
-                                1, gp.baseAddress, Int32(d))
-                    start += count
-                }
-            }
-            for i in 0..<d { for j in 0..<i { gp[i * d + j] = gp[j * d + i] } }
-        }
-    }
-
-    /// `accumulateGram` for a float32 `[n, d]` tensor.
-    public static func accumulateGram(_ gram: inout [Double], rows x: Tensor) {
-        _ = configured
-        precondition(x.rank == 2, "Gram rows must be [n, d], got \(x.shape)")
-        x.data.withUnsafeBufferPointer { accumulateGram(&gram, rows: $0, n: x.shape[0], d: x.shape[1]) }
-    }
-
     /// Eigendecomposition of a symmetric d × d float64 matrix with `LAPACKE_dsyevd`.
     /// - Returns: eigenvalues in descending order and the matching eigenvectors as the columns of a
     ///   row-major d × d matrix, or `nil` if LAPACK did not converge.

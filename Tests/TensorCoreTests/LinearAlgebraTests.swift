@@ -20,18 +20,24 @@ struct LinearAlgebraTests {
         }
     }
 
-    @Test("Grams from float32 rows (blocked widening) equal XᵀX in float64")
-    func gramFromFloatRows() {
+    @Test("gramUpper: the upper triangle becomes XᵀX + β·G, the strict lower triangle is not touched")
+    func gramUpperTriangle() {
         var rng = SeededGenerator(seed: 4)
-        let d = 3, n = 70_000   // more rows than one widening block holds
-        let x = Tensor.random([n, d], using: &rng)
-        var gram = [Double](repeating: 0, count: d * d)
-        BLAS.accumulateGram(&gram, rows: x)
-        for i in 0..<d {
-            for j in 0..<d {
-                var expected = 0.0
-                for r in 0..<n { expected += Double(x.data[r * d + i]) * Double(x.data[r * d + j]) }
-                #expect(abs(gram[i * d + j] - expected) < 1e-9 * max(1, abs(expected)), "G[\(i), \(j)]")
+        let d = 4, n = 300
+        let x = (0..<(n * d)).map { _ in Double.random(in: -1...1, using: &rng) }
+        for beta in [0.0, 1.0] {
+            var gram = (0..<(d * d)).map { Double($0) }
+            let before = gram
+            gram.withUnsafeMutableBufferPointer { g in x.withUnsafeBufferPointer { BLAS.gramUpper(g.baseAddress!, rows: $0.baseAddress!, n: n, d: d, beta: beta) } }
+            for i in 0..<d {
+                for j in 0..<d {
+                    if j < i {
+                        #expect(gram[i * d + j] == before[i * d + j])
+                    } else {
+                        let expected = (0..<n).reduce(0.0) { $0 + x[$1 * d + i] * x[$1 * d + j] } + beta * before[i * d + j]
+                        #expect(abs(gram[i * d + j] - expected) < 1e-10, "β \(beta), G[\(i), \(j)]")
+                    }
+                }
             }
         }
     }
