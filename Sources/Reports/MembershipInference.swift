@@ -92,6 +92,13 @@ public enum MembershipInference {
         guard let trainLabels = train.labels, let testLabels = test.labels else { throw EvaluationFailure.unlabelled }
         let trainLogits = try Evaluation.logits(model, train, batchSize: batchSize, offset: offset)
         let testLogits = try Evaluation.logits(model, test, batchSize: batchSize, offset: offset)
+        let classes = trainLogits.shape[1]
+        if let label = trainLabels.first(where: { !(0..<classes).contains($0) }) {
+            throw EvaluationFailure.labelOutOfRange(label: label, classes: classes, inTrainingSet: true)
+        }
+        if let label = testLabels.first(where: { !(0..<classes).contains($0) }) {
+            throw EvaluationFailure.labelOutOfRange(label: label, classes: classes, inTrainingSet: false)
+        }
         let retainTrain = trainLabels.indices.filter { !forget.contains(trainLabels[$0]) }
         let forgetTrain = trainLabels.indices.filter { forget.contains(trainLabels[$0]) }
         let retainTest = testLabels.indices.filter { !forget.contains(testLabels[$0]) }
@@ -113,10 +120,15 @@ public enum MembershipInference {
         }
     }
 
-    public enum EvaluationFailure: Error, CustomStringConvertible {
+    public enum EvaluationFailure: Error, CustomStringConvertible, Equatable {
         case unlabelled, noRetainedSamples, noForgetSamples
+        /// A label that is not one of the model's output classes (its feature would read outside
+        /// the softmax), in the training set (`--train`) or the test set (`--data`).
+        case labelOutOfRange(label: Int, classes: Int, inTrainingSet: Bool)
         public var description: String {
             switch self {
+            case .labelOutOfRange(let label, let classes, let inTrainingSet):
+                "label \(label) in \(inTrainingSet ? "--train" : "--data") is not one of the model's \(classes) classes (0–\(classes - 1)); fix the labels or use the matching model"
             case .unlabelled: "membership inference needs labels (y) in both --train and --data"
             case .noRetainedSamples: "membership inference needs samples of retained classes in both --train and --data"
             case .noForgetSamples: "--train holds no samples of the --classes to score"

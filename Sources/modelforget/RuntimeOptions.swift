@@ -114,8 +114,9 @@ struct MembershipInferenceOptions: ParsableArguments {
         guard miaSamples > 0 else { throw ValidationError("--mia-samples must be positive") }
     }
 
-    /// Both attack variants on `model` (with `offset` added to every input); errors name `trainPath`.
-    func attacks(_ model: Model, train: Dataset, trainPath: String, test: Dataset, forget: Set<Int>, batchSize: Int,
+    /// Both attack variants on `model` (with `offset` added to every input); errors name `trainPath`,
+    /// or `testPath` for a defect of the test set's labels.
+    func attacks(_ model: Model, train: Dataset, trainPath: String, test: Dataset, testPath: String, forget: Set<Int>, batchSize: Int,
                  offset: Tensor?) throws -> [MembershipInferenceResult] {
         try checkSampleShape(model, train, path: trainPath)
         var configuration = MembershipInference.Configuration()
@@ -125,6 +126,7 @@ struct MembershipInferenceOptions: ParsableArguments {
             return try MembershipInference.evaluate(model, train: train, test: test, forget: forget, batchSize: batchSize,
                                                     offset: offset, configuration: configuration)
         } catch let error as MembershipInference.EvaluationFailure {
+            if case .labelOutOfRange(_, _, inTrainingSet: false) = error { throw CommandFailure("\(testPath): \(error)") }
             throw CommandFailure("\(trainPath): \(error)")
         } catch let error as SupportVectorClassifier.Failure {
             throw CommandFailure("\(trainPath): \(error)")
