@@ -110,15 +110,16 @@ public enum Broadcasting {
         return result
     }
 
-    /// Copies `tensor` broadcast to `target` (ONNX Expand).
-    public static func expand<T>(_ data: [T], shape: [Int], to target: [Int]) -> [T] {
-        let s = strides(of: shape, broadcastTo: target)
-        let zero = [Int](repeating: 0, count: target.count)
-        let total = target.reduce(1, *)
+    /// The row-major elements of a strided view of `data`: output element at index `(i₀, i₁, …)` of
+    /// `shape` is `data[Σ iₖ · strides[k]]`. Written row by row in place: a row with stride 1 is one
+    /// copy, a row with stride 0 one fill (Expand and Transpose are both such views).
+    static func materialize<T>(_ data: [T], shape: [Int], strides: [Int]) -> [T] {
+        let zero = [Int](repeating: 0, count: shape.count)
+        let total = shape.reduce(1, *)
         return [T](unsafeUninitializedCapacity: total) { out, initialized in
             data.withUnsafeBufferPointer { d in
                 guard total > 0, let from = d.baseAddress, let to = out.baseAddress else { return }
-                forEachRow(target, s, zero) { o, a, _, count, sa, _ in
+                forEachRow(shape, strides, zero) { o, a, _, count, sa, _ in
                     switch sa {
                     case 1: (to + o).initialize(from: from + a, count: count)
                     case 0: (to + o).initialize(repeating: from[a], count: count)
@@ -129,6 +130,11 @@ public enum Broadcasting {
             initialized = total
         }
     }
+
+    /// Copies `tensor` broadcast to `target` (ONNX Expand).
+    public static func expand<T>(_ data: [T], shape: [Int], to target: [Int]) -> [T] {
+        materialize(data, shape: target, strides: strides(of: shape, broadcastTo: target))
+    }
 }
 
 /// Generic axis permutation of row-major data.
@@ -138,22 +144,8 @@ public enum Permutation {
         let outShape = perm.map { shape[$0] }
         let inStrides = Tensor.strides(for: shape)
         let permuted = perm.map { inStrides[$0] }
-        let zero = [Int](repeating: 0, count: perm.count)
-        // Rows of the output are written in place: a row whose input elements are contiguous
-        // (every permutation that keeps the last axis, e.g. [T, B, D] ↔ [B, T, D]) is one copy.
-        let result = [T](unsafeUninitializedCapacity: data.count) { out, initialized in
-            data.withUnsafeBufferPointer { d in
-                guard let from = d.baseAddress, let to = out.baseAddress else { return }
-                Broadcasting.forEachRow(outShape, permuted, zero) { o, a, _, count, sa, _ in
-                    if sa == 1 {
-                        (to + o).initialize(from: from + a, count: count)
-                    } else {
-                        for i in 0..<count { (to + o + i).initialize(to: from[a + i * sa]) }
-                    }
-                }
-            }
-            initialized = data.count
-        }
+        // Rows that keep the last axis (e.g. [T, B, D] ↔ [B, T, D]) are single copies.
+        let result = Broadcasting.materialize(data, shape: outShape, strides: permuted)
         return (result, outShape)
     }
 
