@@ -48,6 +48,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // MARK: - Benchmarks (dev-time; see BENCHMARKS.md)
+        // The SVD engine timed warm in one process, the counterpart of svd_bench.py's PyTorch side.
+        .executableTarget(name: "svd-inprocess", dependencies: ["ModelRuntime", "TensorCore", "Unlearning"],
+                          path: "Benchmarks/InProcess"),
+
         // MARK: - Tests
         .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports"],
                 path: "Tests/_TestSupport"),

@@ -23,7 +23,7 @@ struct ModelForget: ParsableCommand {
     /// Runs the command; file errors print as `FILE: what is wrong` and exit 1.
     static func main() {
         BLAS.configureThreads()
-        keepFreedMemory()
+        Allocator.keepFreedMemory()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -37,26 +37,6 @@ struct ModelForget: ParsableCommand {
             exit(withError: error)
         }
     }
-}
-
-/// Lets glibc's malloc reuse freed blocks of up to 16 MiB instead of returning them to the
-/// system, and keep up to 64 MiB free at the top of the heap: a forward or backward pass allocates
-/// and frees tensors of the same few sizes in every batch, and with the default dynamic thresholds
-/// batches kept faulting in fresh zeroed pages (PGU on the ResNet sample 0.72 → 0.66 s, on the ViT
-/// 0.71 → 0.51 s; a 16 MiB trim threshold loses the ViT's gain). Streaming commands keep their
-/// footprint: `diff` of two 1 GiB files peaks at 330 MiB (322 MiB with glibc's defaults, 408 MiB
-/// with 64/128 MiB). Skipped when `GLIBC_TUNABLES` is set.
-private func keepFreedMemory() {
-    #if os(Linux)
-    // A user who tunes malloc through the environment keeps their settings.
-    guard ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] == nil else { return }
-    // mallopt is declared in <malloc.h>, which the Glibc module does not import.
-    guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "mallopt") else { return }
-    let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-    let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3   // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
-    _ = mallopt(mmapThreshold, 16 << 20)
-    _ = mallopt(trimThreshold, 64 << 20)
-    #endif
 }
 
 /// A failure the user can act on that is not tied to one input file's contents.
