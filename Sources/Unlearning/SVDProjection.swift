@@ -115,20 +115,22 @@ public struct SVDProjection: Sendable {
 
     /// `X Pᵀ = X − X (I − M_r) M_f` for the `count` rows of `x` (row-major `count × d`).
     ///
-    /// The two factorisations run in parallel, then the two halves of the rows (``Parallel``).
-    public func editedRows(_ key: GramKey, _ x: [Double], count: Int, alphaRetain: Double, alphaForget: Double) throws -> [Double] {
+    /// With `parallel`, the two factorisations run in parallel, then the two halves of the rows
+    /// (``Parallel``); otherwise everything runs on the calling thread. The rows' results do not
+    /// depend on the choice beyond rounding order inside BLAS.
+    public func editedRows(_ key: GramKey, _ x: [Double], count: Int, alphaRetain: Double, alphaForget: Double,
+                           parallel: Bool = true) throws -> [Double] {
         guard let r = retain[key], let f = forget[key] else { return x }
         let d = r.dimension
         precondition(x.count == count * d)
-        let factors = try Parallel.map(2) { i in
+        let factor = { (i: Int) throws -> [Double] in
             let (space, alpha) = i == 0 ? (r, alphaRetain) : (f, alphaForget)
             guard let factor = space.factor(alpha: alpha) else { throw UnlearningError.factorizationFailed(layer: key.layer) }
             return factor
         }
-        let half = count / 2
-        let parts = try Parallel.map(2) { part in
-            let range = part == 0 ? 0..<half : half..<count
-            return x.withUnsafeBufferPointer { xp in
+        let factors = parallel ? try Parallel.map(2, factor) : [try factor(0), try factor(1)]
+        let edit = { (range: Range<Int>) -> [Double] in
+            x.withUnsafeBufferPointer { xp in
                 let rows = xp.baseAddress! + range.lowerBound * d, n = range.count
                 // Y = X − X M_r = X (I − M_r);  X' = X − Y M_f
                 var y = r.timesImportance(rows, count: n, factor: factors[0], alpha: alphaRetain)
@@ -137,6 +139,9 @@ public struct SVDProjection: Sendable {
                 return (0..<(n * d)).map { rows[$0] - correction[$0] }
             }
         }
+        guard parallel else { return edit(0..<count) }
+        let half = count / 2
+        let parts = try Parallel.map(2) { part in edit(part == 0 ? 0..<half : half..<count) }
         return parts[0] + parts[1]
     }
 
@@ -152,21 +157,49 @@ public struct SVDProjection: Sendable {
         return p
     }
 
+    /// Spaces of at most this dimension are edited on one thread each, several at a time; larger
+    /// ones one at a time, each split over the workers. (A d = 64 factorisation takes microseconds:
+    /// splitting it costs more in hand-offs than it saves.)
+    static let smallDimension = 256
+
     /// The edited weights of every weight layer of `graph`, computed from `original` (the
     /// weights the statistics were collected with), keyed by parameter name.
+    ///
+    /// Work is cut per weight parameter (all layers and groups that use it, in graph order):
+    /// parameters whose spaces are all small are spread over the workers, the others run one after
+    /// the other with the work inside each space split. Which thread edits a parameter does not
+    /// change its result.
     public func editedWeights(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: Double, alphaForget: Double) throws -> [String: Tensor] {
-        var edited: [String: Tensor] = [:]
-        for (index, layer) in graph.weightLayers.enumerated() {
-            guard var weight = edited[layer.weight] ?? original[layer.weight] else { continue }
-            for group in 0..<layer.groups {
-                let key = GramKey(layer: index, group: group)
-                guard let d = retain[key]?.dimension, forget[key] != nil else { continue }
-                weight = try Self.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: d) { rows, count in
-                    try editedRows(key, rows, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget)
+        var units: [(weight: String, layers: [Int])] = []
+        for (index, layer) in graph.weightLayers.enumerated() where original[layer.weight] != nil {
+            if let unit = units.firstIndex(where: { $0.weight == layer.weight }) { units[unit].layers.append(index) }
+            else { units.append((layer.weight, [index])) }
+        }
+        let isSmall = units.map { unit in
+            unit.layers.allSatisfy { index in
+                (0..<graph.weightLayers[index].groups).allSatisfy { (retain[GramKey(layer: index, group: $0)]?.dimension ?? 0) <= Self.smallDimension }
+            }
+        }
+        func editedUnit(_ unit: (weight: String, layers: [Int]), parallel: Bool) throws -> Tensor {
+            var weight = original[unit.weight]!
+            for index in unit.layers {
+                let layer = graph.weightLayers[index]
+                for group in 0..<layer.groups {
+                    let key = GramKey(layer: index, group: group)
+                    guard let d = retain[key]?.dimension, forget[key] != nil else { continue }
+                    weight = try Self.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: d) { rows, count in
+                        try editedRows(key, rows, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
+                    }
                 }
             }
-            edited[layer.weight] = weight
+            return weight
         }
+        let small = units.indices.filter { isSmall[$0] }
+        var edited: [String: Tensor] = [:]
+        for (i, tensor) in try Parallel.map(small.count, { try editedUnit(units[small[$0]], parallel: false) }).enumerated() {
+            edited[units[small[i]].weight] = tensor
+        }
+        for unit in units.indices where !isSmall[unit] { edited[units[unit].weight] = try editedUnit(units[unit], parallel: true) }
         return edited
     }
 
