@@ -69,16 +69,46 @@ public enum Elementwise {
 
     // MARK: GELU
 
+    /// erf(x) as `x P(x²) / Q(x²)` with P and Q of degree 5, for `|x| ≤ 3.925` (beyond, ±1: erf
+    /// differs from ±1 by less than 3·10⁻⁸ there). The coefficients are a weighted least-squares
+    /// fit of the relative error by `Tests/TensorCoreTests/Fixtures/erf_fit.py` (4·10⁻⁸ in float64);
+    /// evaluated in float32 the error is at most 4·10⁻⁷ absolute and relative (tested against
+    /// float64 `erf` over the whole line).
+    @inline(__always)
+    static func rationalErf(_ x: Float) -> Float {
+        let c = min(max(x, -3.925), 3.925), t = c * c
+        var p: Float = 2.0834553108028953e-06
+        p = p * t + 0.0002846493336205562
+        p = p * t + 0.003691543813899423
+        p = p * t + 0.052523691457798005
+        p = p * t + 0.18848813554025537
+        p = p * t + 1.128379151658149
+        var q: Float = 3.84255285441823e-05
+        q = q * t + 0.001147270905357379
+        q = q * t + 0.014819260834268003
+        q = q * t + 0.1133423555056431
+        q = q * t + 0.5003761446057937
+        q = q * t + 1
+        return min(max(c * p / q, -1), 1)
+    }
+
     static let sqrtTwoOverPi: Float = 0.7978845608028654
     static let invSqrtTwo: Float = 0.7071067811865476
     static let invSqrtTwoPi: Float = 0.3989422804014327
 
-    /// GELU elementwise.
+    /// GELU elementwise: `x Φ(x) = ½ x (1 + erf(x / √2))`, or its tanh form.
+    ///
+    /// The exact form evaluates erf with ``rationalErf(_:)``, a branch-free rational function the
+    /// compiler vectorises (glibc's `erff` is a scalar call: it took 14 % of an SVD statistics pass
+    /// over the ViT sample). `|gelu − x Φ(x)| ≤ 2·10⁻⁷ |x|`; at `x ≤ −5.55` the result is 0
+    /// (the true value is below 8·10⁻⁸ in magnitude).
     public static func gelu(_ x: Tensor, _ approximation: GeluApproximation) -> Tensor {
         var y = x
         y.data.withUnsafeMutableBufferPointer { p in
             switch approximation {
-            case .none: for i in 0..<p.count { let v = p[i]; p[i] = 0.5 * v * (1 + erff(v * invSqrtTwo)) }
+            case .none:
+                let v = p.baseAddress!
+                for i in 0..<p.count { v[i] = 0.5 * v[i] * (1 + rationalErf(v[i] * invSqrtTwo)) }
             case .tanh: for i in 0..<p.count { let v = p[i]; p[i] = 0.5 * v * (1 + tanhf(sqrtTwoOverPi * (v + 0.044715 * v * v * v))) }
             }
         }
@@ -107,7 +137,7 @@ public enum Elementwise {
             case .none:
                 for i in 0..<g.count {
                     let v = xp[i]
-                    g[i] *= 0.5 * (1 + erff(v * invSqrtTwo)) + v * expf(-0.5 * v * v) * invSqrtTwoPi
+                    g[i] *= 0.5 * (1 + rationalErf(v * invSqrtTwo)) + v * expf(-0.5 * v * v) * invSqrtTwoPi
                 }
             case .tanh:
                 for i in 0..<g.count {

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+/// The vectorisable erf behind the exact GELU, against float64 `erf` from the C library.
+@Suite("rational erf and GELU")
+struct RationalErfTests {
+    /// Every 1/4096 on [−8, 8], plus zeros, subnormals and the clamp points.
+    static let points: [Float] = (-32768...32768).map { Float($0) / 4096 } + [1e-40, -1e-40, 1e-30, -1e-30, 3.925, -3.925, 3.9249999, 1e4, -1e4]
+
+    @Test("erf within 4e-7 absolute and relative of float64 erf (one subnormal step below the normal range); odd; ±1 at the clamp")
+    func erfAccuracy() {
+        var worstAbsolute = 0.0, worstRelative = 0.0
+        for x in Self.points {
+            let approx = Double(Elementwise.rationalErf(x)), exact = Foundation.erf(Double(x))
+            worstAbsolute = max(worstAbsolute, abs(approx - exact))
+            if abs(exact) >= Double(Float.leastNormalMagnitude) {
+                worstRelative = max(worstRelative, abs(approx - exact) / abs(exact))
+            } else {
+                #expect(abs(approx - exact) <= Double(Float.leastNonzeroMagnitude), "x = \(x)")
+            }
+            #expect(Elementwise.rationalErf(-x) == -Elementwise.rationalErf(x))
+        }
+        #expect(worstAbsolute <= 4e-7)
+        #expect(worstRelative <= 4e-7)
+        #expect(Elementwise.rationalErf(100) == 1 && Elementwise.rationalErf(-100) == -1)
+        #expect(Elementwise.rationalErf(.nan).isNaN)
+    }
+
+    @Test("exact GELU within 2e-7·|x| of x Φ(x) in float64, and 0 far in the negative tail")
+    func geluAccuracy() {
+        let x = Tensor(shape: [Self.points.count], data: Self.points)
+        let y = Elementwise.gelu(x, .none)
+        for (v, g) in zip(Self.points, y.data) {
+            let exact = 0.5 * Double(v) * (1 + Foundation.erf(Double(v) / 2.0.squareRoot()))
+            #expect(abs(Double(g) - exact) <= 2e-7 * max(abs(Double(v)), 1e-30) + Double(Float.ulpOfOne) * abs(exact), "x = \(v)")
+        }
+        #expect(Elementwise.gelu(Tensor(shape: [2], data: [-6, -100]), .none).data == [0, 0])
+    }
+}
