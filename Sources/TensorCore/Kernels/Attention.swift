@@ -140,14 +140,6 @@ public enum Attention {
 
     /// Row-wise softmax in place (max-subtracted).
     static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for r in 0..<rows {
-            let row = p + r * columns
-            var maximum = -Float.infinity
-            for c in 0..<columns { maximum = max(maximum, row[c]) }
-            var sum: Float = 0
-            for c in 0..<columns { let v = expf(row[c] - maximum); row[c] = v; sum += v }
-            let inverse = 1 / sum
-            for c in 0..<columns { row[c] *= inverse }
-        }
+        Normalization.softmaxRows(p, p, rows: rows, columns: columns)
     }
 }
