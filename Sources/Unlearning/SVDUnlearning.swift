@@ -1,3 +1,4 @@
+import Foundation
 import ModelRuntime
 import TensorCore
 
@@ -40,12 +41,20 @@ public struct SVDUnlearning {
         public var retainAccuracy: Double
         public var forgetAccuracy: Double
         public var score: Double
+        /// Mean softmax probability of the true class over the validation's retain and forget
+        /// samples.
+        public var retainConfidence: Double
+        public var forgetConfidence: Double
+        /// `retainConfidence · (1 − forgetConfidence)`: the score's continuous counterpart, which
+        /// decides between points of equal score.
+        public var confidenceScore: Double
         /// ‖ΔW‖_F / ‖W‖_F over all edited weights together.
         public var relativeChange: Double
 
         enum CodingKeys: String, CodingKey {
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", retainAccuracy = "retain_accuracy"
-            case forgetAccuracy = "forget_accuracy", score, relativeChange = "relative_change"
+            case forgetAccuracy = "forget_accuracy", score, retainConfidence = "retain_confidence", forgetConfidence = "forget_confidence"
+            case confidenceScore = "confidence_score", relativeChange = "relative_change"
         }
     }
 
@@ -125,16 +134,14 @@ public struct SVDUnlearning {
             for (index, (r, f)) in searchGrid.enumerated() {
                 let candidate = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
                 model.graph.parameters = original.merging(candidate) { $1 }
-                let (retainAccuracy, forgetAccuracy) = try accuracies(model, data: data, indices: selection.validation, labels: labels,
-                                                                     forget: forget, batchSize: c.batchSize)
-                grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: retainAccuracy, forgetAccuracy: forgetAccuracy,
-                                        score: retainAccuracy * (1 - forgetAccuracy), relativeChange: Self.relativeChange(candidate, original)))
+                let v = try validation(model, data: data, indices: selection.validation, labels: labels, forget: forget, batchSize: c.batchSize)
+                grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retainAccuracy, forgetAccuracy: v.forgetAccuracy,
+                                        score: v.retainAccuracy * (1 - v.forgetAccuracy), retainConfidence: v.retainConfidence,
+                                        forgetConfidence: v.forgetConfidence, confidenceScore: v.retainConfidence * (1 - v.forgetConfidence),
+                                        relativeChange: Self.relativeChange(candidate, original)))
                 progress?("search", index + 1, searchGrid.count)
             }
-            // Highest validation score; ties go to the earlier grid point (smaller α, the stronger edit),
-            // so the choice is deterministic. (Preferring the smallest edit among ties was tried: on the
-            // small validation splits of the samples it left more of the forget classes on test data.)
-            let best = grid.enumerated().min { a, b in (-a.element.score, a.offset) < (-b.element.score, b.offset) }!.element
+            let best = Self.choose(grid)!
             alphaRetain = best.alphaRetain
             alphaForget = best.alphaForget
             lap("search")
@@ -175,6 +182,41 @@ public struct SVDUnlearning {
             norm += layer.norm
         }
         return norm > 0 ? (change / norm).squareRoot() : 0
+    }
+
+    /// Accuracies and mean true-class softmax probabilities of the retain-class and forget-class
+    /// samples among `indices` (0 for a side without samples).
+    static func validation(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws
+        -> (retainAccuracy: Double, forgetAccuracy: Double, retainConfidence: Double, forgetConfidence: Double) {
+        let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
+        let logits = try Evaluation.logits(model, subset, batchSize: batchSize)
+        let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
+        var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0]
+        for (row, index) in indices.enumerated() {
+            let y = labels[index], side = forget.contains(y) ? 1 : 0
+            let z = logits.data[(row * classes)..<((row + 1) * classes)].map(Double.init)
+            let top = z.max()!
+            confidence[side] += Foundation.exp(z[y] - top) / z.reduce(0) { $0 + Foundation.exp($1 - top) }
+            if predictions[row] == y { correct[side] += 1 }
+            count[side] += 1
+        }
+        func mean(_ total: Double, _ n: Int) -> Double { n > 0 ? total / Double(n) : 0 }
+        return (mean(Double(correct[0]), count[0]), mean(Double(correct[1]), count[1]),
+                mean(confidence[0], count[0]), mean(confidence[1], count[1]))
+    }
+
+    /// The grid point the search keeps: the highest ``SearchPoint/score``; among equal scores the
+    /// highest ``SearchPoint/confidenceScore``; then the earlier point.
+    ///
+    /// A validation split of a few hundred samples saturates: on the ResNet sample forgetting
+    /// {5, 7}, six of the 25 points scored a perfect 1 and grid order alone kept (30, 3), which
+    /// left 0.9 % of the forget classes and cost 2.1 points of retain accuracy on the test data;
+    /// the confidence keeps (300, 30): 0 % and 0.5 points. (Preferring the smallest weight change
+    /// among ties was tried before: it kept (30, 3) here too.)
+    public static func choose(_ grid: [SearchPoint]) -> SearchPoint? {
+        grid.enumerated().min { a, b in
+            (-a.element.score, -a.element.confidenceScore, a.offset) < (-b.element.score, -b.element.confidenceScore, b.offset)
+        }?.element
     }
 
     /// Retain-class and forget-class accuracy on `indices`.

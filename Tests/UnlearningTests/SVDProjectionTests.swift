@@ -1,7 +1,7 @@
 import Testing
 import TensorCore
 import ModelRuntime
-import Unlearning
+@testable import Unlearning
 import _TestSupport
 
 /// A Gram from explicit rows.
@@ -119,6 +119,37 @@ struct SVDUnlearningTests {
         #expect(forgetAfter <= 0.02)
         #expect(retainAfter >= retainBefore - 0.02)
         #expect(result.layers.count == 3 && result.layers.allSatisfy { $0.relativeChange > 0 })
+    }
+
+    @Test("--search on the sample ResNet, forgetting {5, 7}: forget ≤ 2 % and retain within 2 points on the test data")
+    func resnetSearchMeetsTarget() throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/resnet.onnx"))
+        let train = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let test = try Dataset.load(Fixtures.path("Samples/digits-test.npz"))
+        var configuration = SVDUnlearning.Configuration(forgetClasses: [5, 7])
+        configuration.search = true
+        let result = try SVDUnlearning.run(model, data: train, configuration: configuration, clock: { 0 })
+        let all = Array(0..<test.count)
+        let (retainBefore, _) = try SVDUnlearning.accuracies(model, data: test, indices: all, labels: test.labels!, forget: [5, 7], batchSize: 256)
+        model.graph.parameters.merge(result.editedWeights) { $1 }
+        let (retainAfter, forgetAfter) = try SVDUnlearning.accuracies(model, data: test, indices: all, labels: test.labels!, forget: [5, 7], batchSize: 256)
+        #expect(forgetAfter <= 0.02)
+        #expect(retainAfter >= retainBefore - 0.02)
+        // Several grid points tie at a perfect validation score here; the choice is not the first of them.
+        let best = try #require(result.grid.map(\.score).max())
+        let tied = result.grid.filter { $0.score == best }
+        #expect(tied.count > 1 && (result.alphaRetain, result.alphaForget) != (tied[0].alphaRetain, tied[0].alphaForget))
+    }
+
+    @Test("the search keeps the best score, then the best confidence score, then the earlier point")
+    func searchChoice() throws {
+        func point(_ r: Double, _ score: Double, _ confidence: Double) -> SVDUnlearning.SearchPoint {
+            SVDUnlearning.SearchPoint(alphaRetain: r, alphaForget: 1, retainAccuracy: score, forgetAccuracy: 0, score: score,
+                                      retainConfidence: confidence, forgetConfidence: 0, confidenceScore: confidence, relativeChange: 0)
+        }
+        #expect(SVDUnlearning.choose([point(10, 0.9, 0.99), point(30, 1, 0.6), point(100, 1, 0.8), point(300, 1, 0.8)])?.alphaRetain == 100)
+        #expect(SVDUnlearning.choose([point(10, 1, 0.5), point(30, 1, 0.5)])?.alphaRetain == 10)
+        #expect(SVDUnlearning.choose([]) == nil)
     }
 
     @Test("the same data and seed select the same samples and give identical weights")
