@@ -59,7 +59,7 @@ struct Eval: ParsableCommand {
         var attacks: [MembershipInferenceResult] = []
         if mia, let train, let forget = classes?.classes {
             let trainSet = try Dataset.load(train, xKey: keys.xKey, yKey: keys.yKey)
-            attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, forget: Set(forget),
+            attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
                                              batchSize: options.batchSize(for: dataset), offset: offset)
         }
         if json {

@@ -86,7 +86,7 @@ struct Report: ParsableCommand {
                 let evaluation = try Evaluation.evaluate(model, test, forget: forget, batchSize: batch, offset: offset, progress: modelOptions.progress(label))
                 var attacks: [MembershipInferenceResult] = []
                 if let trainSet, let train {
-                    attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: test, forget: forget, batchSize: batch, offset: offset)
+                    attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: test, testPath: data, forget: forget, batchSize: batch, offset: offset)
                 }
                 return .init(label: label, path: shaPath, sha256: try SHA256.hex(ofFile: shaPath), evaluation: evaluation, mia: attacks)
             } catch let error as GraphError {
