@@ -108,8 +108,8 @@ public enum MembershipInference {
     /// The log-probabilities `ℓ_c = z_c − lse` of one row of logits, as
     /// `ℓ_c = (z_c − m) − log1p(Σ_{c ≠ c*} exp(z_c − m))` with `m = z_{c*}` the (first) largest
     /// logit: `z_c − m` is exact in Double for Float logits (unless their exponents differ by more
-    /// than 29), and `log1p` keeps the relative precision of a
-    /// confident row, where `lse − m` is tiny and `z_c* − lse` would lose it to cancellation.
+    /// than 29), and `log1p` keeps the relative precision of a confident row, where `lse − m` is
+    /// tiny and `z_c* − lse` would lose it to cancellation.
     static func logProbabilities(_ row: ArraySlice<Float>) -> [Double] {
         guard let top = row.indices.max(by: { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }) else { return [] }
         let m = Double(row[top])
