@@ -1,21 +1,33 @@
+import Foundation
 import ModelRuntime
 import TensorCore
 
 /// One membership-inference result, labelled with its wiring (`ALGORITHMS.md` §4): which samples
 /// were members and non-members when the attack was trained, which samples it then scored, and
-/// what the score means.
+/// what the score means. Results of different wirings are not comparable, so every field travels
+/// with the value.
 public struct MembershipInferenceResult: Codable, Sendable, Equatable {
     /// `confidence-svc` (SalUn / Unlearn-Sparse / forget-vector convention) or `entropy-svc`.
     public var variant: String
+    /// The one feature the attack sees per sample, in words.
     public var feature: String
+    /// The samples the attack learned as members.
     public var members: String
+    /// The samples the attack learned as non-members.
     public var nonMembers: String
+    /// The samples the attack then classified.
     public var scored: String
+    /// What `value` counts.
     public var score: String
+    /// Which way is better for unlearning.
     public var direction: String
+    /// The score, a fraction in [0, 1].
     public var value: Double
+    /// Members after balancing (equal to `nonMembersUsed`).
     public var membersUsed: Int
+    /// Non-members after balancing.
     public var nonMembersUsed: Int
+    /// All scored samples (they are never subsampled).
     public var scoredSamples: Int
 
     public init(variant: String, feature: String, members: String, nonMembers: String, scored: String, score: String, direction: String,
@@ -31,78 +43,193 @@ public struct MembershipInferenceResult: Codable, Sendable, Equatable {
     }
 }
 
-/// MIA-efficacy: an RBF SVC (C = 3, γ = 1 / number of features, libsvm) learns to tell members
-/// (retain-class training samples) from non-members (retain-class test samples) by one feature of
-/// the model's output, the two sets balanced by seeded subsampling; the score is the fraction of
-/// the forget-class training samples it calls non-members (higher = more forgotten; a model
-/// retrained without the classes is the reference value).
+/// MIA-efficacy, the membership-inference score of SalUn, Unlearn-Sparse and forget vectors.
 ///
-/// Features, from logits `z` with `p = softmax(z)` computed as `exp(z − logsumexp z)`:
-/// - confidence: `p_y`, the probability of the true label;
-/// - entropy: `−Σ_c p_c log p_c`.
+/// An RBF SVC (``SupportVectorClassifier``: C = 3, γ = 1 / number of features = 1) learns to
+/// tell members (retain-class training samples) from non-members (retain-class test samples) by
+/// one feature of the model's output; the two sets are balanced by seeded subsampling. The score
+/// is the fraction of the forget-class training samples it calls non-members: higher = more
+/// forgotten, and a model retrained without the classes is the reference value.
+///
+/// Features, from a row of logits `z` with the log-probabilities `ℓ_c = z_c − lse`,
+/// `lse = log Σ_c exp(z_c)` (see ``logProbabilities(_:)`` for how they are computed):
+/// ```
+/// confidence = p_y = exp(ℓ_y)               (y the true label)
+/// entropy    = −Σ_c p_c ℓ_c,  p_c = exp(ℓ_c)  (terms with p_c = 0 count 0)
+/// ```
+/// Both are computed in Double from the Float logits: no exponential overflows, whatever the
+/// logits' size (`exp` only ever sees values ≤ 0), every entropy term is ≥ 0, and a confident
+/// row's tiny entropy keeps its relative precision.
 public enum MembershipInference {
     public struct Configuration: Sendable {
-        /// At most this many members and as many non-members (after balancing).
+        /// At most this many members and as many non-members (after balancing); positive.
         public var maxSamplesPerSide = 2000
+        /// Seed of the balanced subsampling (``subsample(_:count:using:)``).
         public var seed: UInt64 = 0
+        /// The SVC's box constraint.
         public var c = 3.0
         public init() {}
     }
 
-    public static func confidence(_ logits: Tensor, labels: [Int]) -> [Double] {
-        probabilities(logits).enumerated().map { $0.element[labels[$0.offset]] }
+    /// Where a sample set came from, for error messages.
+    public enum SampleSet: String, Sendable {
+        case train = "training samples", test = "test samples"
     }
 
-    public static func entropy(_ logits: Tensor) -> [Double] {
-        probabilities(logits).map { p in -p.reduce(0) { $0 + ($1 > 0 ? $1 * _log($1) : 0) } }
-    }
-
-    static func probabilities(_ logits: Tensor) -> [[Double]] {
-        let n = logits.shape[0], classes = logits.shape[1]
-        return (0..<n).map { row in
-            let z = (0..<classes).map { Double(logits.data[row * classes + $0]) }
-            let largest = z.max() ?? 0
-            let sum = z.reduce(0) { $0 + _exp($1 - largest) }
-            return z.map { _exp($0 - largest) / sum }
+    public enum EvaluationFailure: Error, Equatable, CustomStringConvertible {
+        case unlabelled(SampleSet)
+        case labelOutOfRange(SampleSet, label: Int, classes: Int)
+        case nonFiniteLogits(SampleSet, samples: Int)
+        case noRetainedSamples(SampleSet)
+        case noForgetSamples
+        case nonFiniteFeature
+        /// The sample set the failure is about, if one.
+        public var sampleSet: SampleSet? {
+            switch self {
+            case .unlabelled(let set), .labelOutOfRange(let set, _, _), .nonFiniteLogits(let set, _), .noRetainedSamples(let set): set
+            case .noForgetSamples: .train
+            case .nonFiniteFeature: nil
+            }
+        }
+        public var description: String {
+            switch self {
+            case .unlabelled(let set): "membership inference needs labels (y) in the \(set.rawValue)"
+            case let .labelOutOfRange(set, label, classes):
+                "the \(set.rawValue) have label \(label), but the model has \(classes) classes (0–\(classes - 1)); fix the labels or use the matching model"
+            case let .nonFiniteLogits(set, samples): "the model gives NaN or infinite logits for \(samples) of the \(set.rawValue)"
+            case .noRetainedSamples(let set): "membership inference needs \(set.rawValue) of retained classes; there are none"
+            case .noForgetSamples: "the training samples hold none of the classes to forget, so there is nothing to score"
+            case .nonFiniteFeature: "a membership-inference feature is NaN or infinite"
+            }
         }
     }
 
-    /// `count` indices of `0..<total` drawn without replacement by a seeded shuffle, in ascending order.
+    // MARK: - Features
+
+    /// The log-probabilities `ℓ_c = z_c − lse` of one row of logits, as
+    /// `ℓ_c = (z_c − m) − log1p(Σ_{c ≠ c*} exp(z_c − m))` with `m = z_{c*}` the (first) largest
+    /// logit: `z_c − m` is exact in Double for Float logits (unless their exponents differ by more
+    /// than 29), and `log1p` keeps the relative precision of a confident row, where `lse − m` is
+    /// tiny and `z_c* − lse` would lose it to cancellation.
+    static func logProbabilities(_ row: ArraySlice<Float>) -> [Double] {
+        guard let top = row.indices.max(by: { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }) else { return [] }
+        let m = Double(row[top])
+        var rest = 0.0
+        for c in row.indices where c != top { rest += exp(Double(row[c]) - m) }
+        let logSum = log1p(rest)
+        return row.map { (Double($0) - m) - logSum }
+    }
+
+    /// The softmax probability of the true label of every row: `exp(z_y − lse)`.
+    /// - Precondition: `logits` is `[N, classes]`, `labels.count == N`, every label in `0..<classes`.
+    public static func confidence(_ logits: Tensor, labels: [Int]) -> [Double] {
+        precondition(logits.shape.count == 2 && labels.count == logits.shape[0], "logits \(logits.shape) for \(labels.count) labels")
+        let classes = logits.shape[1]
+        return labels.enumerated().map { row, y in
+            precondition((0..<classes).contains(y), "label \(y) outside 0..<\(classes)")
+            return exp(logProbabilities(logits.data[(row * classes)..<((row + 1) * classes)])[y])
+        }
+    }
+
+    /// The entropy of the softmax of every row, in nats: `−Σ_c p_c ℓ_c` with `ℓ_c = z_c − lse`.
+    /// - Precondition: `logits` is `[N, classes]`.
+    public static func entropy(_ logits: Tensor) -> [Double] {
+        precondition(logits.shape.count == 2, "logits \(logits.shape)")
+        let classes = logits.shape[1]
+        return (0..<logits.shape[0]).map { row in
+            logProbabilities(logits.data[(row * classes)..<((row + 1) * classes)]).reduce(0.0) { sum, l in
+                let p = exp(l)
+                return p > 0 ? sum - p * l : sum
+            }
+        }
+    }
+
+    // MARK: - Balanced subsampling
+
+    /// `count` distinct indices of `0..<total`, each subset equally likely, in ascending order.
+    ///
+    /// A partial Fisher–Yates shuffle driven by `rng` (SplitMix64), so the selection depends only
+    /// on the generator's state, not on the standard library's shuffling: for `i` in
+    /// `0..<count`, swap position `i` with `i + uniform(total − i)`, where `uniform(n)` draws
+    /// 64-bit words `r` until `r ≥ 2⁶⁴ mod n` and returns `r mod n` (exactly uniform).
+    /// - Precondition: `0 ≤ count ≤ total`.
+    public static func subsample(_ total: Int, count: Int, using rng: inout SplitMix64) -> [Int] {
+        precondition(count >= 0 && count <= total, "cannot draw \(count) of \(total)")
+        var indices = Array(0..<total)
+        for i in 0..<count { indices.swapAt(i, i + uniform(total - i, using: &rng)) }
+        return indices.prefix(count).sorted()
+    }
+
+    /// ``subsample(_:count:using:)`` with a fresh `SplitMix64(seed: seed)`.
     public static func subsample(_ total: Int, count: Int, seed: UInt64) -> [Int] {
         var rng = SplitMix64(seed: seed)
-        return Array(Array(0..<total).shuffled(using: &rng).prefix(count)).sorted()
+        return subsample(total, count: count, using: &rng)
     }
+
+    /// Uniform in `0..<n` by rejection (see ``subsample(_:count:using:)``).
+    static func uniform(_ n: Int, using rng: inout SplitMix64) -> Int {
+        precondition(n > 0)
+        let bound = UInt64(n)
+        let threshold = (0 &- bound) % bound   // 2⁶⁴ mod n
+        while true {
+            let r = rng.next()
+            if r >= threshold { return Int(r % bound) }
+        }
+    }
+
+    // MARK: - The attack
 
     /// The attack on precomputed features (one value per sample).
-    public static func attack(members: [Double], nonMembers: [Double], scored: [Double], configuration: Configuration) throws -> (value: Double, members: Int, nonMembers: Int) {
+    ///
+    /// `k = min(members, nonMembers, maxSamplesPerSide)` members and as many non-members are
+    /// drawn by ``subsample(_:count:using:)`` from one `SplitMix64(seed:)` (members first); the
+    /// SVC learns them (members = `true`); `value` is the fraction of *all* `scored` samples it
+    /// predicts `false` (non-member).
+    /// - Throws: ``EvaluationFailure`` for empty sets or non-finite features;
+    ///   ``SupportVectorClassifier/Failure`` if libsvm refuses.
+    public static func attack(members: [Double], nonMembers: [Double], scored: [Double],
+                              configuration: Configuration) throws -> (value: Double, members: Int, nonMembers: Int) {
+        precondition(configuration.maxSamplesPerSide > 0, "maxSamplesPerSide must be positive")
+        guard !members.isEmpty else { throw EvaluationFailure.noRetainedSamples(.train) }
+        guard !nonMembers.isEmpty else { throw EvaluationFailure.noRetainedSamples(.test) }
+        guard !scored.isEmpty else { throw EvaluationFailure.noForgetSamples }
+        guard (members + nonMembers + scored).allSatisfy(\.isFinite) else { throw EvaluationFailure.nonFiniteFeature }
         let count = min(members.count, nonMembers.count, configuration.maxSamplesPerSide)
-        let m = subsample(members.count, count: count, seed: configuration.seed).map { members[$0] }
-        let n = subsample(nonMembers.count, count: count, seed: configuration.seed &+ 1).map { nonMembers[$0] }
+        var rng = SplitMix64(seed: configuration.seed)
+        let m = subsample(members.count, count: count, using: &rng).map { members[$0] }
+        let n = subsample(nonMembers.count, count: count, using: &rng).map { nonMembers[$0] }
         let classifier = try SupportVectorClassifier(samples: (m + n).map { [$0] }, labels: m.map { _ in true } + n.map { _ in false },
-                                                     c: configuration.c, gamma: 1)
+                                                     c: configuration.c)
         let calledNonMember = scored.filter { !classifier.predict([$0]).label }.count
-        return (Double(calledNonMember) / Double(max(scored.count, 1)), count, count)
+        return (Double(calledNonMember) / Double(scored.count), count, count)
     }
 
-    /// Both variants for `model` (with `offset` added to every input, e.g. a forget vector):
-    /// members from `train` outside `forget`, non-members from `test` outside `forget`, scored
-    /// samples from `train` inside `forget`.
+    /// Both variants (`confidence-svc`, `entropy-svc`) for `model`, with `offset` (e.g. a forget
+    /// vector) added to every input of both sets: members from `train` outside `forget`,
+    /// non-members from `test` outside `forget`, scored samples: all of `train` inside `forget`.
+    /// - Throws: ``EvaluationFailure`` for missing or out-of-range labels, non-finite logits or
+    ///   empty sets; errors of the model run; ``SupportVectorClassifier/Failure``.
     public static func evaluate(_ model: Model, train: Dataset, test: Dataset, forget: Set<Int>, batchSize: Int, offset: Tensor?,
                                 configuration: Configuration) throws -> [MembershipInferenceResult] {
-        guard let trainLabels = train.labels, let testLabels = test.labels else { throw EvaluationFailure.unlabelled }
+        guard let trainLabels = train.labels else { throw EvaluationFailure.unlabelled(.train) }
+        guard let testLabels = test.labels else { throw EvaluationFailure.unlabelled(.test) }
         let trainLogits = try Evaluation.logits(model, train, batchSize: batchSize, offset: offset)
         let testLogits = try Evaluation.logits(model, test, batchSize: batchSize, offset: offset)
-        let classes = trainLogits.shape[1]
-        if let label = trainLabels.first(where: { !(0..<classes).contains($0) }) {
-            throw EvaluationFailure.labelOutOfRange(label: label, classes: classes, inTrainingSet: true)
-        }
-        if let label = testLabels.first(where: { !(0..<classes).contains($0) }) {
-            throw EvaluationFailure.labelOutOfRange(label: label, classes: classes, inTrainingSet: false)
+        for (set, logits, labels) in [(SampleSet.train, trainLogits, trainLabels), (.test, testLogits, testLabels)] {
+            let classes = logits.shape[1]
+            if let bad = labels.first(where: { !(0..<classes).contains($0) }) {
+                throw EvaluationFailure.labelOutOfRange(set, label: bad, classes: classes)
+            }
+            let nonFinite = (0..<labels.count).filter { row in
+                logits.data[(row * classes)..<((row + 1) * classes)].contains { !$0.isFinite }
+            }.count
+            guard nonFinite == 0 else { throw EvaluationFailure.nonFiniteLogits(set, samples: nonFinite) }
         }
         let retainTrain = trainLabels.indices.filter { !forget.contains(trainLabels[$0]) }
         let forgetTrain = trainLabels.indices.filter { forget.contains(trainLabels[$0]) }
         let retainTest = testLabels.indices.filter { !forget.contains(testLabels[$0]) }
-        guard !retainTrain.isEmpty, !retainTest.isEmpty else { throw EvaluationFailure.noRetainedSamples }
+        guard !retainTrain.isEmpty else { throw EvaluationFailure.noRetainedSamples(.train) }
+        guard !retainTest.isEmpty else { throw EvaluationFailure.noRetainedSamples(.test) }
         guard !forgetTrain.isEmpty else { throw EvaluationFailure.noForgetSamples }
         let variants: [(String, String, [Double], [Double])] = [
             ("confidence-svc", "softmax probability of the true label",
@@ -117,22 +244,6 @@ public enum MembershipInference {
                 nonMembers: "retain-class test samples (--data)", scored: "forget-class training samples (--train)",
                 score: "fraction of scored samples predicted non-member", direction: "higher = more forgotten",
                 value: result.value, membersUsed: result.members, nonMembersUsed: result.nonMembers, scoredSamples: forgetTrain.count)
-        }
-    }
-
-    public enum EvaluationFailure: Error, CustomStringConvertible, Equatable {
-        case unlabelled, noRetainedSamples, noForgetSamples
-        /// A label that is not one of the model's output classes (its feature would read outside
-        /// the softmax), in the training set (`--train`) or the test set (`--data`).
-        case labelOutOfRange(label: Int, classes: Int, inTrainingSet: Bool)
-        public var description: String {
-            switch self {
-            case .labelOutOfRange(let label, let classes, let inTrainingSet):
-                "label \(label) in \(inTrainingSet ? "--train" : "--data") is not one of the model's \(classes) classes (0–\(classes - 1)); fix the labels or use the matching model"
-            case .unlabelled: "membership inference needs labels (y) in both --train and --data"
-            case .noRetainedSamples: "membership inference needs samples of retained classes in both --train and --data"
-            case .noForgetSamples: "--train holds no samples of the --classes to score"
-            }
         }
     }
 }

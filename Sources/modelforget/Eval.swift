@@ -36,7 +36,7 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var miaOptions: MembershipInferenceOptions
 
-    @Flag(help: "Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples.")
+    @Flag(help: "Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples (and mia with --mia).")
     var json = false
 
     func validate() throws {

@@ -114,8 +114,8 @@ struct MembershipInferenceOptions: ParsableArguments {
         guard miaSamples > 0 else { throw ValidationError("--mia-samples must be positive") }
     }
 
-    /// Both attack variants on `model` (with `offset` added to every input); errors name `trainPath`,
-    /// or `testPath` for a defect of the test set's labels.
+    /// Both attack variants on `model` (with `offset` added to every input); errors about a sample
+    /// set name its file (`trainPath` or `testPath`).
     func attacks(_ model: Model, train: Dataset, trainPath: String, test: Dataset, testPath: String, forget: Set<Int>, batchSize: Int,
                  offset: Tensor?) throws -> [MembershipInferenceResult] {
         try checkSampleShape(model, train, path: trainPath)
@@ -126,10 +126,9 @@ struct MembershipInferenceOptions: ParsableArguments {
             return try MembershipInference.evaluate(model, train: train, test: test, forget: forget, batchSize: batchSize,
                                                     offset: offset, configuration: configuration)
         } catch let error as MembershipInference.EvaluationFailure {
-            if case .labelOutOfRange(_, _, inTrainingSet: false) = error { throw CommandFailure("\(testPath): \(error)") }
-            throw CommandFailure("\(trainPath): \(error)")
+            throw CommandFailure("\(error.sampleSet == .test ? testPath : trainPath): \(error)")
         } catch let error as SupportVectorClassifier.Failure {
-            throw CommandFailure("\(trainPath): \(error)")
+            throw CommandFailure("\(trainPath): membership inference: \(error)")
         }
     }
 }

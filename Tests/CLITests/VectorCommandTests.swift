@@ -19,6 +19,13 @@ struct VectorCommandTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
         #expect((report["forget_accuracy"] as? Double ?? 1) <= 0.1)
         #expect((report["retain_accuracy"] as? Double ?? 0) >= 0.93)
+        // Membership inference sees the vector on the training samples too: the 5s it learned
+        // from now look like non-members (without it, none do: see MembershipInferenceCommandTests).
+        let mia = try ProcessRunner.modelforget(["eval", cnn, "--data", test, "--train", train, "--classes", "5", "--mia",
+                                                 "--vector", directory.path("fv-5.safetensors"), "--json"])
+        #expect(mia.status == 0, "\(mia.stderr)")
+        let attacks = try #require((try JSONSerialization.jsonObject(with: Data(mia.stdout.utf8)) as? [String: Any])?["mia"] as? [[String: Any]])
+        #expect(attacks.first?["variant"] as? String == "confidence-svc" && (attacks.first?["value"] as? Double ?? 0) > 0.9)
 
         let combine = try ProcessRunner.modelforget(["vector", "combine", directory.path("fv-5.safetensors"), directory.path("fv-7.safetensors"),
                                                      "--weights", "1,-0.5", "-o", directory.path("fv-mix.safetensors")])

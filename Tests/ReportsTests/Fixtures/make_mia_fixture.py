@@ -5,6 +5,7 @@ Members and non-members imitate true-label confidences (members closer to 1); th
 span both. Saves the features, sklearn's predictions (1 = member) and decision values to
 mia_svc.npz. Run with a Python that has numpy and scikit-learn:
     /opt/mfvenv/bin/python Tests/ReportsTests/Fixtures/make_mia_fixture.py
+Made with numpy 2.4.6 and scikit-learn 1.9.1; rerunning it reproduces the file's arrays exactly.
 """
 import os
 import numpy as np
