@@ -219,10 +219,9 @@ public struct SVDUnlearning {
         }?.element
     }
 
-    /// Retain-class and forget-class accuracy on `indices`.
+    /// Retain-class and forget-class accuracy on `indices` (``validation(_:data:indices:labels:forget:batchSize:)``).
     public static func accuracies(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws -> (Double, Double) {
-        let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        let report = try Evaluation.evaluate(model, subset, forget: forget, batchSize: batchSize)
-        return (report.retainAccuracy ?? 0, report.forgetAccuracy ?? 0)
+        let v = try validation(model, data: data, indices: indices, labels: labels, forget: forget, batchSize: batchSize)
+        return (v.retainAccuracy, v.forgetAccuracy)
     }
 }
