@@ -52,7 +52,7 @@ struct VectorisableMathTests {
         #expect(Normalization.exponentialOfNonPositive(.nan).isNaN)
     }
 
-    @Test("softmax rows sum to 1 and match float64 softmax; a row with −∞ entries gives them 0")
+    @Test("softmax rows sum to 1 and match float64 softmax; a row with −∞ entries gives them 0; a non-last axis gives the same values")
     func softmaxRows() {
         let row: [Float] = [3, -1, 0.5, -80, 2.25, -.infinity, 10, 9.5]
         let y = Normalization.softmax(Tensor(shape: [2, 4], data: row), axis: 1)
@@ -62,5 +62,9 @@ struct VectorisableMathTests {
             for c in 0..<4 { #expect(abs(Double(y.data[r * 4 + c]) - e[c] / total) <= 1e-6 * max(e[c] / total, 1e-30) + 1e-30) }
         }
         #expect(y.data[5] == 0)
+        // Along axis 0 (a strided line per column): the same values as the rows of the transpose.
+        func transposed(_ i: Int) -> Int { (i % 2) * 4 + i / 2 }   // [4, 2] index → [2, 4] index
+        let columns = Normalization.softmax(Tensor(shape: [4, 2], data: (0..<8).map { row[transposed($0)] }), axis: 0)
+        for i in 0..<8 { #expect(columns.data[i] == y.data[transposed(i)]) }
     }
 }

@@ -74,7 +74,7 @@ public enum Attention {
                     // S = Q Kᵀ / √d  [L, L]
                     BLAS.sgemm(transA: false, transB: true, m: l, n: l, k: d, alpha: scale, a: q, lda: 3 * e, b: q + e, ldb: 3 * e,
                                c: p, ldc: l)
-                    softmaxRows(p, rows: l, columns: l)
+                    Normalization.softmaxRows(p, p, rows: l, columns: l)
                     // O_h = P V  [L, d], written into its columns of the context
                     BLAS.sgemm(transA: false, transB: false, m: l, n: d, k: l, a: p, lda: l, b: q + 2 * e, ldb: 3 * e,
                                c: cp.baseAddress! + s * l * e + h * d, ldc: e)
@@ -136,10 +136,5 @@ public enum Attention {
                                                                 outputGradient: Tensor(shape: [rows, 3 * e], data: dqkv))
         let dx = batchFirst ? dInput.reshaped([n, l, e]) : Tensor(shape: [l, n, e], data: swapLeadingAxes(dInput.data, n, l, e))
         return (dx, dInWeight, dInBias, dOutWeight, dOutBias)
-    }
-
-    /// Row-wise softmax in place (max-subtracted).
-    static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        Normalization.softmaxRows(p, p, rows: rows, columns: columns)
     }
 }

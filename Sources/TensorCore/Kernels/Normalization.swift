@@ -148,13 +148,8 @@ public enum Normalization {
             guard inner == 1 else {
                 for o in 0..<outer {
                     for i in 0..<inner {
-                        let from = xp.baseAddress! + o * size * inner + i, to = yp.baseAddress! + o * size * inner + i
-                        var maximum = -Float.infinity
-                        for k in 0..<size { maximum = max(maximum, from[k * inner]) }
-                        var sum: Float = 0
-                        for k in 0..<size { let e = expf(from[k * inner] - maximum); to[k * inner] = e; sum += e }
-                        let inverse = 1 / sum
-                        for k in 0..<size { to[k * inner] *= inverse }
+                        let start = o * size * inner + i
+                        softmaxLine(xp.baseAddress! + start, yp.baseAddress! + start, count: size, stride: inner)
                     }
                 }
                 return
@@ -165,19 +160,23 @@ public enum Normalization {
         return y
     }
 
-    /// Softmax of each of `rows` contiguous rows of `from` into `to` (which may be `from`):
-    /// `e^{x − max} / Σ e^{x − max}`, the exponentials by ``exponentialOfNonPositive(_:)``.
+    /// Softmax of each of `rows` contiguous rows of `from` into `to` (which may be `from`).
     static func softmaxRows(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for r in 0..<rows {
-            let x = from + r * columns, y = to + r * columns
-            var maximum = -Float.infinity
-            for c in 0..<columns { maximum = max(maximum, x[c]) }
-            for c in 0..<columns { y[c] = exponentialOfNonPositive(x[c] - maximum) }
-            var sum: Float = 0
-            for c in 0..<columns { sum += y[c] }
-            let inverse = 1 / sum
-            for c in 0..<columns { y[c] *= inverse }
-        }
+        // A literal stride: the inlined loops are unit-stride and vectorise.
+        for r in 0..<rows { softmaxLine(from + r * columns, to + r * columns, count: columns, stride: 1) }
+    }
+
+    /// Softmax of the `count` values `x[k · stride]` into `y[k · stride]` (`y` may be `x`):
+    /// `e^{x − max} / Σ e^{x − max}`, the exponentials by ``exponentialOfNonPositive(_:)``.
+    @inline(__always)
+    static func softmaxLine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, stride: Int) {
+        var maximum = -Float.infinity
+        for k in 0..<count { maximum = max(maximum, x[k * stride]) }
+        for k in 0..<count { y[k * stride] = exponentialOfNonPositive(x[k * stride] - maximum) }
+        var sum: Float = 0
+        for k in 0..<count { sum += y[k * stride] }
+        let inverse = 1 / sum
+        for k in 0..<count { y[k * stride] *= inverse }
     }
 
     /// `e^x` for `x ≤ 0`, branch-free so loops over it vectorise (glibc's `expf` is a call per
