@@ -11,7 +11,8 @@ For each sample model and forget set, in one run:
     runs the same algorithm --runs times in one process, median — timed warm, from the loaded model
     to the edited weights, exactly like the PyTorch side (a fresh process pays page faults and lazy
     symbol binding that a warm PyTorch process does not);
-  - PyTorch: the same algorithm written directly in torch (forward hooks on every Conv2d/Linear,
+  - PyTorch: the same algorithm written directly in torch (forward hooks on every Conv2d/Linear
+    and MultiheadAttention, the attention's out_proj called as a module so that its hook fires,
     F.unfold patches, float64 Grams, torch.linalg.eigh, W ← W Pᵀ), same sample counts, timed
     in-process from the loaded model to the edited weights (model loading and torch import excluded);
   - retraining: training the same architecture from scratch on the training data without the forget
@@ -38,6 +39,33 @@ def build(name):
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
     return {"cnn": samples.CNN, "resnet": samples.ResNet, "vit": samples.ViT}[name]()
+
+
+def attention_through_out_proj(attention, query, key, value, need_weights=False, **_):
+    """nn.MultiheadAttention's forward (self-attention, no mask, eval) with `out_proj` called as a module.
+
+    PyTorch's own forward reads `out_proj.weight` directly, so a forward hook on `out_proj` never
+    fires and the out-projection (a weight layer the method edits, whose input is the concatenated
+    head outputs) would silently be left out of the statistics and the update."""
+    n, length, embed = query.shape
+    heads = attention.num_heads
+    width = embed // heads
+    qkv = F.linear(query, attention.in_proj_weight, attention.in_proj_bias).reshape(n, length, 3, heads, width).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    # Explicit matmuls: on these shapes as fast as PyTorch's native path, and faster than
+    # F.scaled_dot_product_attention (measured 48 against 71 ms for both sample sets' forward passes).
+    probabilities = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * width ** -0.5, dim=-1)
+    context = torch.matmul(probabilities, v).transpose(1, 2).reshape(n, length, embed)
+    return attention.out_proj(context), None
+
+
+def with_hookable_attention(model):
+    """Routes every batch-first nn.MultiheadAttention through attention_through_out_proj."""
+    for module in model.modules():
+        if isinstance(module, nn.MultiheadAttention):
+            assert module.batch_first and module._qkv_same_embed_dim
+            module.forward = attention_through_out_proj.__get__(module)
+    return model
 
 
 def select(y, forget, n_retain=900, n_forget=900, seed=0):
@@ -74,6 +102,7 @@ def torch_svd_unlearning(model, x_retain, x_forget, alpha_r=100.0, alpha_f=3.0):
             h.remove()
         return g
     g_r, g_f = grams(x_retain), grams(x_forget)
+    assert all(layer in g_r and layer in g_f for layer in layers), "a weight layer's hook did not fire"
     def space(g, alpha):
         values, vectors = torch.linalg.eigh(g)
         values = values.clamp(min=0)
@@ -82,8 +111,6 @@ def torch_svd_unlearning(model, x_retain, x_forget, alpha_r=100.0, alpha_f=3.0):
         return (vectors * lam) @ vectors.T
     with torch.no_grad():
         for layer in layers:
-            if layer not in g_r or layer not in g_f:
-                continue
             m_r, m_f = space(g_r[layer], alpha_r), space(g_f[layer], alpha_f)
             p = torch.eye(m_r.shape[0], dtype=torch.float64) - (m_f - m_f @ m_r)
             w = layer.in_proj_weight if isinstance(layer, nn.MultiheadAttention) else layer.weight
@@ -129,7 +156,7 @@ def main():
             theirs = []
             retain_idx, forget_idx = select(y, set(forget))
             for _ in range(args.runs):
-                model = build(name)
+                model = with_hookable_attention(build(name))
                 model.load_state_dict(load_file(os.path.join(root, f"Samples/{name}.safetensors")))
                 model.eval()
                 start = time.perf_counter()
