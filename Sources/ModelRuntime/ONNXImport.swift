@@ -6,6 +6,11 @@ extension Model {
     /// name (an `Identity` alias of an initializer whose output name the checkpoint holds becomes a
     /// parameter of its own).
     public static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)? = nil) throws -> Model {
+        try fromONNX(onnx, checkpoint: checkpoint, fusingAttention: true)
+    }
+
+    /// ``fromONNX(_:checkpoint:)``, optionally without ``AttentionFusion`` (to test it against).
+    static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingAttention: Bool) throws -> Model {
         var parameters: [String: Tensor] = [:]
         var constants: [String: Value] = [:]
         for info in onnx.tensors {
@@ -67,10 +72,13 @@ extension Model {
             let rest = dims.dropFirst().compactMap { dim -> Int? in if case .value(let v) = dim { v } else { nil } }
             if rest.count == dims.count - 1 { sampleShape = rest }
         }
-        let graph = ComputeGraph(nodes: nodes, parameters: parameters, constants: constants,
+        var graph = ComputeGraph(nodes: nodes, parameters: parameters, constants: constants,
                                  inputNames: [input.name], outputNames: [output.name])
         if let node = graph.firstUnsupportedNode {
             throw GraphError.unsupportedOperator(node: node.name, opType: node.opType)
+        }
+        if fusingAttention, let sampleShape {
+            graph = AttentionFusion.fused(graph, probe: AttentionFusion.probe(samples: 2, shape: sampleShape), inputName: input.name)
         }
         return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
                      sampleShape: sampleShape, warnings: warnings)

@@ -66,6 +66,19 @@ extension ComputeGraph {
         return (outputs, record)
     }
 
+    /// The float values named `names` (graph inputs or node outputs) when the graph runs on
+    /// `inputs`: what an import-time rewrite checks itself against.
+    public func intermediates(_ names: Set<String>, for inputs: [String: Tensor]) throws -> [String: Tensor] {
+        let (_, record) = try forward(inputs, recording: true)
+        var found = inputs.filter { names.contains($0.key) }
+        for step in record.steps {
+            for (name, value) in zip(nodes[step.node].outputs, step.outputs) where names.contains(name) {
+                if case .float(let tensor) = value { found[name] = tensor }
+            }
+        }
+        return found
+    }
+
     /// The graph outputs for `inputs` (a forward pass that keeps nothing for backward).
     public func outputs(for inputs: [String: Tensor]) throws -> [String: Tensor] {
         try forward(inputs).outputs

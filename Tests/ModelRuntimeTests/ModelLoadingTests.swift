@@ -132,7 +132,7 @@ struct ActivationCaptureTests {
         #expect(cnn.graph.weightLayers.map(\.layout).allSatisfy { $0 == .outputsByInputs })
         let vit = try Model.fromONNX(ONNXModel(path: sample("vit.onnx")))
         let attention = vit.graph.weightLayers.first { $0.weight.hasSuffix("in_proj_weight") }
-        #expect(attention?.layout == .outputsByInputs)   // MatMul with Transpose(in_proj_weight)
+        #expect(attention?.layout == .outputsByInputs)   // the exported block fused into one attention node
         #expect(vit.graph.weightLayers.count == 2 * 4 + 2)   // per block: in_proj, out_proj, mlp.0, mlp.3; conv_proj; head
         let resnet = try Model.load(sample("resnet.safetensors"), sampleShape: [1, 8, 8])
         #expect(resnet.graph.weightLayers.count == 1 + 3 * 4 + 2 + 1)

@@ -66,20 +66,25 @@ public enum Attention {
         var probabilities = [Float](repeating: 0, count: n * heads * l * l)
         var context = [Float](repeating: 0, count: rows * e)
         let scale = 1 / Float(d).squareRoot()
+        // The scores go to a scratch block and their softmax to `probabilities`: in place, the
+        // softmax loops would fail their overlap checks and run scalar.
+        var scores = [Float](repeating: 0, count: l * l)
         qkv.withUnsafeBufferPointer { qp in probabilities.withUnsafeMutableBufferPointer { pp in context.withUnsafeMutableBufferPointer { cp in
+          scores.withUnsafeMutableBufferPointer { sp in
             for s in 0..<n {
                 for h in 0..<heads {
                     let q = qp.baseAddress! + s * l * 3 * e + h * d
                     let p = pp.baseAddress! + (s * heads + h) * l * l
                     // S = Q Kᵀ / √d  [L, L]
                     BLAS.sgemm(transA: false, transB: true, m: l, n: l, k: d, alpha: scale, a: q, lda: 3 * e, b: q + e, ldb: 3 * e,
-                               c: p, ldc: l)
-                    Normalization.softmaxRows(p, p, rows: l, columns: l)
+                               c: sp.baseAddress!, ldc: l)
+                    Normalization.softmaxRows(sp.baseAddress!, p, rows: l, columns: l)
                     // O_h = P V  [L, d], written into its columns of the context
                     BLAS.sgemm(transA: false, transB: false, m: l, n: d, k: l, a: p, lda: l, b: q + 2 * e, ldb: 3 * e,
                                c: cp.baseAddress! + s * l * e + h * d, ldc: e)
                 }
             }
+          }
         } } }
         let contextTensor = Tensor(shape: [rows, e], data: context)
         capture?(1, contextTensor, n)

@@ -1,0 +1,89 @@
+import Testing
+import TensorCore
+import WeightFormats
+@testable import ModelRuntime
+import _TestSupport
+
+@Suite("attention fusion: PyTorch's exported nn.MultiheadAttention becomes one attention node")
+struct AttentionFusionTests {
+    /// The ViT sample as exported (about a hundred nodes per attention block).
+    func exportedViT() throws -> Model {
+        try Model.fromONNX(ONNXModel(path: sample("vit.onnx")), checkpoint: nil, fusingAttention: false)
+    }
+
+    func attentionNodes(_ graph: ComputeGraph) -> [GraphNode] {
+        graph.nodes.filter { if case .multiHeadAttention = $0.operation { true } else { false } }
+    }
+
+    /// `Σ x xᵀ` (float64) of every weight layer's captured vectors, by layer.
+    func grams(_ graph: ComputeGraph, _ inputName: String, _ batch: Tensor) throws -> [Int: [Double]] {
+        var grams: [Int: [Double]] = [:]
+        _ = try graph.forward([inputName: batch], capture: { input in
+            let rows = input.rows, d = rows.shape[1]
+            var g = grams[input.layer] ?? [Double](repeating: 0, count: d * d)
+            for r in 0..<rows.shape[0] {
+                for i in 0..<d { for j in 0..<d { g[i * d + j] += Double(rows.data[r * d + i]) * Double(rows.data[r * d + j]) } }
+            }
+            grams[input.layer] = g
+        })
+        return grams
+    }
+
+    @Test("the ViT sample's two blocks fold into attention nodes: same logits, same weight layers, same Grams, rows per sample")
+    func vitSample() throws {
+        let exported = try exportedViT()
+        let model = try Model.fromONNX(ONNXModel(path: sample("vit.onnx")))
+        let fused = attentionNodes(model.graph)
+        #expect(fused.count == 2)
+        #expect(fused.allSatisfy { $0.operation == .multiHeadAttention(heads: 4, batchFirst: true) })
+        #expect(model.graph.nodes.count < exported.graph.nodes.count - 150)
+        #expect(!model.graph.nodes.contains { $0.operation == .softmax(axis: -1) })
+        // The edited weights are the same parameters, in the same order and layout.
+        #expect(model.graph.weightLayers.map(\.weight) == exported.graph.weightLayers.map(\.weight))
+        #expect(model.graph.weightLayers.map(\.layout) == exported.graph.weightLayers.map(\.layout))
+        // PyTorch's logits (Samples/vit.expected.npz), as close as the node-by-node graph gets them.
+        let expected = try ExpectedLogits(model: "vit")
+        let logits = try model.logits(expected.x), reference = try exported.logits(expected.x)
+        #expect(zip(logits.data, expected.logits.data).allSatisfy { abs($0 - $1) <= 1e-4 })
+        #expect(zip(logits.data, reference.data).allSatisfy { abs($0 - $1) <= 1e-5 })
+        // Statistics: the same Gram per layer (the rows come in another order; after the first
+        // attention, the activations differ by float32 rounding).
+        let batch = Tensor(shape: [3, 1, 8, 8], data: Array(expected.x.data.prefix(192)))
+        let ours = try grams(model.graph, model.inputName, batch), theirs = try grams(exported.graph, exported.inputName, batch)
+        #expect(ours.keys.sorted() == theirs.keys.sorted())
+        for (layer, g) in ours {
+            let h = theirs[layer]!, scale = h.map(abs).max()!
+            #expect(zip(g, h).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "layer \(layer)")
+        }
+        // The in-projection's vectors are per sample: 17 tokens of each of the 3 samples (the
+        // exported MatMul sees the sequence-first tensor, 3 vectors for each of 17 "samples").
+        var shapes: [String: (Int, Int)] = [:]
+        _ = try model.graph.forward([model.inputName: batch], capture: { shapes[$0.weight] = ($0.samples, $0.vectorsPerSample) })
+        #expect(shapes["encoder.layers.encoder_layer_0.self_attention.in_proj_weight"]! == (3, 17))
+        #expect(shapes["encoder.layers.encoder_layer_1.self_attention.out_proj.weight"]! == (3, 17))
+    }
+
+    @Test("a block that computes something else, or whose intermediate is read outside, stays as it is")
+    func refusesLookAlikes() throws {
+        let exported = try exportedViT().graph
+        let probe = AttentionFusion.probe(samples: 2, shape: [1, 8, 8])
+        // Block 0's softmax over the wrong axis: the anchors match, the values do not.
+        var nodes = exported.nodes
+        let softmaxes = nodes.indices.filter { nodes[$0].operation == .softmax(axis: -1) }
+        #expect(softmaxes.count == 2)
+        nodes[softmaxes[0]].operation = .softmax(axis: -2)
+        let altered = ComputeGraph(nodes: nodes, parameters: exported.parameters, constants: exported.constants,
+                                   inputNames: exported.inputNames, outputNames: exported.outputNames)
+        let fused = AttentionFusion.fused(altered, probe: probe, inputName: exported.inputNames[0])
+        #expect(attentionNodes(fused).count == 1)
+        #expect(fused.nodes.contains { $0.operation == .softmax(axis: -2) })
+        let before = try altered.outputs(for: [exported.inputNames[0]: probe]), after = try fused.outputs(for: [exported.inputNames[0]: probe])
+        let name = exported.outputNames[0]
+        #expect(zip(before[name]!.data, after[name]!.data).allSatisfy { abs($0 - $1) <= 1e-5 })
+        // Block 1's attention probabilities are also a graph output: that block cannot go.
+        let observed = ComputeGraph(nodes: exported.nodes, parameters: exported.parameters, constants: exported.constants,
+                                    inputNames: exported.inputNames, outputNames: exported.outputNames + [exported.nodes[softmaxes[1]].outputs[0]])
+        let partly = AttentionFusion.fused(observed, probe: probe, inputName: exported.inputNames[0])
+        #expect(attentionNodes(partly).map(\.inputs[1]) == ["encoder.layers.encoder_layer_0.self_attention.in_proj_weight"])
+    }
+}
