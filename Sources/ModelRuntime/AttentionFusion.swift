@@ -49,6 +49,18 @@ public enum AttentionFusion {
         return current
     }
 
+    /// The exporter's scope shared by the block's node names ("/encoder/layers/encoder_layer_0/
+    /// self_attention" from ".../self_attention/MatMul" and the rest), if there is one.
+    static func scopeName(_ names: [String]) -> String? {
+        guard var prefix = names.first?.split(separator: "/", omittingEmptySubsequences: false).dropLast() else { return nil }
+        for name in names.dropFirst() {
+            let parts = name.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+            prefix = prefix.prefix(zip(prefix, parts).prefix { $0 == $1 }.count)
+        }
+        let scope = prefix.joined(separator: "/")
+        return scope.isEmpty || scope == "/" ? nil : scope
+    }
+
     /// A fixed batch `[samples] + shape` of values in [0, 1) (SplitMix64, seed 0) for ``fused(_:probe:inputName:)``.
     public static func probe(samples: Int, shape: [Int]) -> Tensor {
         var generator = SplitMix64(seed: 0)
@@ -191,7 +203,7 @@ public enum AttentionFusion {
                 if graphOutputs.contains(name) || (consumers[name] ?? []).contains(where: { !removed.contains($0) }) { return nil }
             }
         }
-        let fused = GraphNode(name: nodes[last].name + ".attention", operation: .multiHeadAttention(heads: heads, batchFirst: block.batchFirst),
+        let fused = GraphNode(name: scopeName(dependsOnX.map { nodes[$0].name }) ?? nodes[last].name + ".attention", operation: .multiHeadAttention(heads: heads, batchFirst: block.batchFirst),
                               inputs: [block.input, block.inWeight, block.inBias ?? "", block.outWeight, block.outBias ?? ""],
                               outputs: [outputName])
         return nodes.enumerated().compactMap { index, node in

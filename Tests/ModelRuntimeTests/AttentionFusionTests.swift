@@ -36,6 +36,7 @@ struct AttentionFusionTests {
         let fused = attentionNodes(model.graph)
         #expect(fused.count == 2)
         #expect(fused.allSatisfy { $0.operation == .multiHeadAttention(heads: 4, batchFirst: true) })
+        #expect(fused.map(\.name) == ["/encoder/layers/encoder_layer_0/self_attention", "/encoder/layers/encoder_layer_1/self_attention"])
         #expect(model.graph.nodes.count < exported.graph.nodes.count - 150)
         #expect(!model.graph.nodes.contains { $0.operation == .softmax(axis: -1) })
         // The edited weights are the same parameters, in the same order and layout.
