@@ -63,8 +63,9 @@ public enum Attention {
             return .failure(ShapeMismatch("in-projection shapes do not fit"))
         }
         let qkv = qkvTensor.data
-        var probabilities = [Float](repeating: 0, count: n * heads * l * l)
-        var context = [Float](repeating: 0, count: rows * e)
+        // Written in full below: every probability by the softmax, every context column by sgemm (β = 0).
+        var probabilities = uninitializedFloats(n * heads * l * l)
+        var context = uninitializedFloats(rows * e)
         let scale = 1 / Float(d).squareRoot()
         // The scores go to a scratch block and their softmax to `probabilities`: in place, the
         // softmax loops would fail their overlap checks and run scalar.

@@ -76,7 +76,8 @@ public enum Elementwise {
     /// float64 `erf` over the whole line).
     @inline(__always)
     static func rationalErf(_ x: Float) -> Float {
-        let c = min(max(x, -3.925), 3.925), t = c * c
+        // Clamps by compare-and-select (Swift's min/max branch on NaN, which keeps the loop scalar).
+        let c = x < -3.925 ? -3.925 : (x > 3.925 ? 3.925 : x), t = c * c
         var p: Float = 2.0834553108028953e-06
         p = p * t + 0.0002846493336205562
         p = p * t + 0.003691543813899423
@@ -89,7 +90,8 @@ public enum Elementwise {
         q = q * t + 0.1133423555056431
         q = q * t + 0.5003761446057937
         q = q * t + 1
-        return min(max(c * p / q, -1), 1)
+        let erf = c * p / q
+        return erf > 1 ? 1 : (erf < -1 ? -1 : erf)
     }
 
     static let sqrtTwoOverPi: Float = 0.7978845608028654
@@ -103,15 +105,15 @@ public enum Elementwise {
     /// over the ViT sample). `|gelu − x Φ(x)| ≤ 2·10⁻⁷ |x|`; at `x ≤ −5.55` the result is 0
     /// (the true value is below 8·10⁻⁸ in magnitude).
     public static func gelu(_ x: Tensor, _ approximation: GeluApproximation) -> Tensor {
-        var y = x
-        y.data.withUnsafeMutableBufferPointer { p in
+        // Into a fresh tensor (a copy of x changed in place would stream the activations twice).
+        var y = Tensor(uninitialized: x.shape)
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+            let u = xp.baseAddress!, v = yp.baseAddress!
             switch approximation {
-            case .none:
-                let v = p.baseAddress!
-                for i in 0..<p.count { v[i] = 0.5 * v[i] * (1 + rationalErf(v[i] * invSqrtTwo)) }
-            case .tanh: for i in 0..<p.count { let v = p[i]; p[i] = 0.5 * v * (1 + tanhf(sqrtTwoOverPi * (v + 0.044715 * v * v * v))) }
+            case .none: for i in 0..<xp.count { v[i] = 0.5 * u[i] * (1 + rationalErf(u[i] * invSqrtTwo)) }
+            case .tanh: for i in 0..<xp.count { let a = u[i]; v[i] = 0.5 * a * (1 + tanhf(sqrtTwoOverPi * (a + 0.044715 * a * a * a))) }
             }
-        }
+        } }
         return y
     }
 

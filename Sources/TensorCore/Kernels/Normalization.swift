@@ -68,22 +68,22 @@ public enum Normalization {
     {
         let a = x.normalizedAxis(axis)
         let inner = x.shape[a...].reduce(1, *), rows = x.count / max(inner, 1)
-        var y = x
+        var y = Tensor(uninitialized: x.shape)   // every element written below (not a copy of x changed in place)
         var means = [Float](repeating: 0, count: rows), invStds = [Float](repeating: 0, count: rows)
         let ones = [Float](repeating: 1, count: inner), zeros = [Float](repeating: 0, count: inner)
-        y.data.withUnsafeMutableBufferPointer { yp in
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
             (scale?.data ?? ones).withUnsafeBufferPointer { sp in (bias?.data ?? zeros).withUnsafeBufferPointer { bp in
                 for r in 0..<rows {
-                    let row = yp.baseAddress! + r * inner
+                    let row = xp.baseAddress! + r * inner, out = yp.baseAddress! + r * inner
                     let mean = sumOfFour(inner) { Double(row[$0]) } / Double(inner)
                     let squares = sumOfFour(inner) { let d = Double(row[$0]) - mean; return d * d }
                     let invStd = Float(1 / (squares / Double(inner) + Double(epsilon)).squareRoot())
                     let m = Float(mean)
                     means[r] = m; invStds[r] = invStd
-                    for i in 0..<inner { row[i] = (row[i] - m) * invStd * sp[i] + bp[i] }
+                    for i in 0..<inner { out[i] = (row[i] - m) * invStd * sp[i] + bp[i] }
                 }
             } }
-        }
+        } }
         return (y, means, invStds)
     }
 
@@ -223,7 +223,7 @@ public enum Normalization {
     /// normal float) gives 0, NaN gives NaN.
     @inline(__always)
     static func exponentialOfNonPositive(_ x: Float) -> Float {
-        let clamped = min(max(x, -87.33), 0)
+        let clamped = x < -87.33 ? -87.33 : (x > 0 ? 0 : x)   // compare-and-select, as in rationalErf
         // Round to nearest by adding and subtracting 1.5·2²³; the integer is kept in the low bits.
         let shifted = clamped * 1.44269504 + 12_582_912
         let n = shifted - 12_582_912
