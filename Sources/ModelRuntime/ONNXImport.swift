@@ -6,11 +6,12 @@ extension Model {
     /// name (an `Identity` alias of an initializer whose output name the checkpoint holds becomes a
     /// parameter of its own).
     public static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)? = nil) throws -> Model {
-        try fromONNX(onnx, checkpoint: checkpoint, fusingAttention: true)
+        try fromONNX(onnx, checkpoint: checkpoint, fusingKernels: true)
     }
 
-    /// ``fromONNX(_:checkpoint:)``, optionally without ``AttentionFusion`` (to test it against).
-    static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingAttention: Bool) throws -> Model {
+    /// ``fromONNX(_:checkpoint:)``, optionally without ``AttentionFusion`` and ``LinearFusion``
+    /// (the graph as exported but for the GELU, to test them against).
+    static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingKernels: Bool) throws -> Model {
         var parameters: [String: Tensor] = [:]
         var constants: [String: Value] = [:]
         for info in onnx.tensors {
@@ -77,8 +78,14 @@ extension Model {
         if let node = graph.firstUnsupportedNode {
             throw GraphError.unsupportedOperator(node: node.name, opType: node.opType)
         }
-        if fusingAttention, let sampleShape {
+        if fusingKernels, let sampleShape {
             graph = AttentionFusion.fused(graph, probe: AttentionFusion.probe(samples: 2, shape: sampleShape), inputName: input.name)
+        }
+        // After the attention fusion, whose anchors include the exported in-projection's MatMul.
+        let linearNodes = LinearFusion.fused(graph.nodes, parameters: graph.parameters, graphOutputs: Set(graph.outputNames))
+        if fusingKernels, linearNodes != graph.nodes {
+            graph = ComputeGraph(nodes: linearNodes, parameters: graph.parameters, constants: graph.constants,
+                                 inputNames: graph.inputNames, outputNames: graph.outputNames)
         }
         return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
                      sampleShape: sampleShape, warnings: warnings)

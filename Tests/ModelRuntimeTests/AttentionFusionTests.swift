@@ -6,9 +6,9 @@ import _TestSupport
 
 @Suite("attention fusion: PyTorch's exported nn.MultiheadAttention becomes one attention node")
 struct AttentionFusionTests {
-    /// The ViT sample as exported (about a hundred nodes per attention block).
+    /// The ViT sample as exported (about a hundred nodes per attention block; only the GELUs fused).
     func exportedViT() throws -> Model {
-        try Model.fromONNX(ONNXModel(path: sample("vit.onnx")), checkpoint: nil, fusingAttention: false)
+        try Model.fromONNX(ONNXModel(path: sample("vit.onnx")), checkpoint: nil, fusingKernels: false)
     }
 
     func attentionNodes(_ graph: ComputeGraph) -> [GraphNode] {
@@ -86,5 +86,48 @@ struct AttentionFusionTests {
                                     inputNames: exported.inputNames, outputNames: exported.outputNames + [exported.nodes[softmaxes[1]].outputs[0]])
         let partly = AttentionFusion.fused(observed, probe: probe, inputName: exported.inputNames[0])
         #expect(attentionNodes(partly).map(\.inputs[1]) == ["encoder.layers.encoder_layer_0.self_attention.in_proj_weight"])
+    }
+}
+
+@Suite("linear fusion: MatMul + Add of a bias becomes one linear node")
+struct LinearFusionTests {
+    let parameters: [String: Tensor] = {
+        var rng = SeededGenerator(seed: 11)
+        return ["w": Tensor.random([5, 3], using: &rng), "b": Tensor.random([5], using: &rng), "b3": Tensor.random([3], using: &rng)]
+    }()
+
+    /// `y = Add(b, MatMul(x, Transpose(w)))` as torch.onnx writes `nn.Linear` on a 3-D input.
+    func exported(bias: String = "b", transposeReaders: Int = 1) -> [GraphNode] {
+        var nodes = [
+            GraphNode(name: "t", operation: .transpose(perm: [1, 0]), inputs: ["w"], outputs: ["wt"]),
+            GraphNode(name: "mm", operation: .matMul, inputs: ["x", "wt"], outputs: ["p"]),
+            GraphNode(name: "add", operation: .binary(.add), inputs: [bias, "p"], outputs: ["y"]),
+        ]
+        if transposeReaders > 1 { nodes.append(GraphNode(name: "peek", operation: .unary(.neg), inputs: ["wt"], outputs: ["z"])) }
+        return nodes
+    }
+
+    @Test("the pair becomes one linear node on the parameter itself, with the same values (1e-6) and weight layer")
+    func fusesAndMatches() throws {
+        let nodes = exported()
+        let fused = LinearFusion.fused(nodes, parameters: parameters, graphOutputs: ["y"])
+        #expect(fused == [GraphNode(name: "mm", operation: .linear(.outputsByInputs), inputs: ["x", "w", "b"], outputs: ["y"])])
+        var rng = SeededGenerator(seed: 12)
+        let x = Tensor.random([2, 4, 3], using: &rng)
+        let before = ComputeGraph(nodes: nodes, parameters: parameters, inputNames: ["x"], outputNames: ["y"])
+        let after = ComputeGraph(nodes: fused, parameters: parameters, inputNames: ["x"], outputNames: ["y"])
+        let a = try before.outputs(for: ["x": x])["y"]!, b = try after.outputs(for: ["x": x])["y"]!
+        #expect(a.shape == [2, 4, 5] && b.shape == [2, 4, 5])
+        #expect(zip(a.data, b.data).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($0)) })
+        #expect(after.weightLayers.map(\.weight) == ["w"] && after.weightLayers.map(\.layout) == before.weightLayers.map(\.layout))
+    }
+
+    @Test("nothing changes for a bias of the wrong length, a product read elsewhere or a graph output; a shared transpose stays")
+    func leavesOthers() {
+        #expect(LinearFusion.fused(exported(bias: "b3"), parameters: parameters, graphOutputs: ["y"]) == exported(bias: "b3"))
+        #expect(LinearFusion.fused(exported(), parameters: parameters, graphOutputs: ["y", "p"]) == exported())
+        let shared = LinearFusion.fused(exported(transposeReaders: 2), parameters: parameters, graphOutputs: ["y", "z"])
+        #expect(shared.map(\.name) == ["t", "mm", "peek"])
+        #expect(shared[1] == GraphNode(name: "mm", operation: .linear(.inputsByOutputs), inputs: ["x", "wt", "b"], outputs: ["y"]))
     }
 }
