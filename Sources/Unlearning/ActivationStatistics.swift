@@ -118,8 +118,10 @@ public enum ActivationStatistics {
                 if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.dimension) }
                 for (supportClass, pairs) in members.enumerated() where !pairs.isEmpty {
                     let coordinates = classes.coordinates[supportClass]
-                    // Blocks of at least 256 rows (rank-256+ updates run near GEMM speed) or 1 Mi values.
-                    let blockRows = max(256, (1 << 20) / max(coordinates.count, 1))
+                    // Blocks of at least 256 rows (rank-256+ updates run near GEMM speed), else 32 Ki
+                    // values (256 KiB: the widened block is still in cache when dsyrk packs it; with
+                    // 1 Mi values the ViT's 64-wide rows went through memory, 5 % slower overall).
+                    let blockRows = max(256, (1 << 15) / max(coordinates.count, 1))
                     if buffer.count < min(blockRows, pairs.count) * coordinates.count {
                         buffer = [Double](repeating: 0, count: min(blockRows, pairs.count) * coordinates.count)
                     }
