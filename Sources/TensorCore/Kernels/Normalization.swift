@@ -73,15 +73,27 @@ public enum Normalization {
         let ones = [Float](repeating: 1, count: inner), zeros = [Float](repeating: 0, count: inner)
         x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
             (scale?.data ?? ones).withUnsafeBufferPointer { sp in (bias?.data ?? zeros).withUnsafeBufferPointer { bp in
-                for r in 0..<rows {
-                    let row = xp.baseAddress! + r * inner, out = yp.baseAddress! + r * inner
-                    let mean = sumOfFour(inner) { Double(row[$0]) } / Double(inner)
-                    let squares = sumOfFour(inner) { let d = Double(row[$0]) - mean; return d * d }
-                    let invStd = Float(1 / (squares / Double(inner) + Double(epsilon)).squareRoot())
-                    let m = Float(mean)
-                    means[r] = m; invStds[r] = invStd
-                    for i in 0..<inner { out[i] = (row[i] - m) * invStd * sp[i] + bp[i] }
+              means.withUnsafeMutableBufferPointer { mp in invStds.withUnsafeMutableBufferPointer { ip in
+                // Statistics for a few rows, then their outputs: each row's statistics are a chain of
+                // dependent additions, a division and a square root, and chains of neighbouring rows
+                // overlap only when no normalisation loop stands between them.
+                let chunk = 16
+                for first in stride(from: 0, to: rows, by: chunk) {
+                    let end = min(first + chunk, rows)
+                    for r in first..<end {
+                        let row = xp.baseAddress! + r * inner
+                        let mean = sumOfFour(inner) { Double(row[$0]) } / Double(inner)
+                        let squares = sumOfFour(inner) { let d = Double(row[$0]) - mean; return d * d }
+                        mp[r] = Float(mean)
+                        ip[r] = Float(1 / (squares / Double(inner) + Double(epsilon)).squareRoot())
+                    }
+                    for r in first..<end {
+                        let row = xp.baseAddress! + r * inner, out = yp.baseAddress! + r * inner
+                        let m = mp[r], invStd = ip[r]
+                        for i in 0..<inner { out[i] = (row[i] - m) * invStd * sp[i] + bp[i] }
+                    }
                 }
+              } }
             } }
         } }
         return (y, means, invStds)
