@@ -41,7 +41,8 @@ public enum AttentionFusion {
         // One block at a time, the anchors found again in the rewritten graph (node indices move).
         while let block = blocks(in: current).first(where: { !tried.contains($0.inWeight) }) {
             tried.insert(block.inWeight)
-            guard let x = values[block.input], let (output, heads) = match(block, x: x, values: values, parameters: current.parameters),
+            guard let x = values[block.input],
+                  let (output, heads) = match(block, x: x, values: values, parameters: current.parameters, hints: integerScalars(current)),
                   let nodes = replace(block, output: output, heads: heads, in: current) else { continue }
             current = ComputeGraph(nodes: nodes, parameters: current.parameters, constants: current.constants,
                                    inputNames: current.inputNames, outputNames: current.outputNames)
@@ -137,13 +138,17 @@ public enum AttentionFusion {
     }
 
     /// The farthest candidate output the fused node reproduces on the probe, with its head count.
-    static func match(_ block: Block, x: Tensor, values: [String: Tensor], parameters: [String: Tensor]) -> (Int, Int)? {
+    ///
+    /// Head counts are tried in the order of ``headCandidates(embedding:hints:)``: the exporter
+    /// writes the head count as a constant, so a large model is checked once or twice, not once
+    /// per divisor of its embedding size.
+    static func match(_ block: Block, x: Tensor, values: [String: Tensor], parameters: [String: Tensor], hints: Set<Int>) -> (Int, Int)? {
         guard x.rank == 3, let inWeight = parameters[block.inWeight], let outWeight = parameters[block.outWeight] else { return nil }
         let e = inWeight.shape[1]
         for (index, name) in block.outputs.enumerated().reversed() {
             guard let expected = values[name], expected.shape == x.shape else { continue }
             let scale = max(1, expected.data.reduce(0) { max($0, abs($1)) })
-            for heads in 1...e where e % heads == 0 {
+            for heads in headCandidates(embedding: e, hints: hints) {
                 guard case .success(let (y, _)) = Attention.forward(
                     x, inWeight: inWeight, inBias: block.inBias.flatMap { parameters[$0] }, outWeight: outWeight,
                     outBias: block.outBias.flatMap { parameters[$0] }, heads: heads, batchFirst: block.batchFirst) else { continue }
@@ -152,6 +157,24 @@ public enum AttentionFusion {
             }
         }
         return nil
+    }
+
+    /// The divisors of `embedding`: those among `hints` first, each group by how far its head
+    /// width `embedding / h` is from 64 (the common width), then by `h`.
+    static func headCandidates(embedding e: Int, hints: Set<Int>) -> [Int] {
+        let divisors = (1...max(e, 1)).filter { e % $0 == 0 }
+        let order = { (h: Int) in (hints.contains(h) ? 0 : 1, abs(e / h - 64), h) }
+        return divisors.sorted { order($0) < order($1) }
+    }
+
+    /// Every integer scalar a `Constant` node or an integer initializer of `graph` holds.
+    static func integerScalars(_ graph: ComputeGraph) -> Set<Int> {
+        var found = Set<Int>()
+        for node in graph.nodes {
+            if case .constant(.int(let t)) = node.operation, t.data.count == 1 { found.insert(t.data[0]) }
+        }
+        for case .int(let t) in graph.constants.values where t.data.count == 1 { found.insert(t.data[0]) }
+        return found
     }
 
     /// `nodes` with the block ending at `block.outputs[output]` replaced by one attention node, or

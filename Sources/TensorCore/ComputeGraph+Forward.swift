@@ -11,6 +11,14 @@ extension ComputeGraph {
     /// - Throws: ``GraphError`` naming the node whose inputs do not fit.
     public func forward(_ inputs: [String: Tensor], recording: Bool = false,
                         capture: ((LayerInput) -> Void)? = nil) throws -> (outputs: [String: Tensor], record: Record) {
+        let (outputs, record, _) = try run(inputs, recording: recording, capture: capture, keeping: [])
+        return (outputs, record)
+    }
+
+    /// ``forward(_:recording:capture:)`` that also returns the float values named in `keeping`.
+    func run(_ inputs: [String: Tensor], recording: Bool, capture: ((LayerInput) -> Void)?, keeping: Set<String>) throws
+        -> (outputs: [String: Tensor], record: Record, kept: [String: Tensor])
+    {
         var values: [String: Value] = [:]
         for (name, tensor) in parameters { values[name] = .float(tensor) }
         for (name, value) in constants { values[name] = value }
@@ -26,6 +34,7 @@ extension ComputeGraph {
         if !recording {
             for (index, node) in nodes.enumerated() { for input in node.inputs { lastUse[input] = index } }
             for name in outputNames { lastUse[name] = Int.max }
+            for name in keeping { lastUse[name] = Int.max }
         }
         var layersOfNode: [Int: [Int]] = [:]
         for (layer, info) in weightLayers.enumerated() { layersOfNode[info.nodeIndex, default: []].append(layer) }
@@ -63,20 +72,15 @@ extension ComputeGraph {
             guard case .float(let tensor) = values[name] else { throw GraphError.missingValue(node: "graph output", name: name) }
             outputs[name] = tensor
         }
-        return (outputs, record)
+        var kept: [String: Tensor] = [:]
+        for name in keeping { if case .float(let tensor) = values[name] { kept[name] = tensor } }
+        return (outputs, record, kept)
     }
 
     /// The float values named `names` (graph inputs or node outputs) when the graph runs on
     /// `inputs`: what an import-time rewrite checks itself against.
     public func intermediates(_ names: Set<String>, for inputs: [String: Tensor]) throws -> [String: Tensor] {
-        let (_, record) = try forward(inputs, recording: true)
-        var found = inputs.filter { names.contains($0.key) }
-        for step in record.steps {
-            for (name, value) in zip(nodes[step.node].outputs, step.outputs) where names.contains(name) {
-                if case .float(let tensor) = value { found[name] = tensor }
-            }
-        }
-        return found
+        try run(inputs, recording: false, capture: nil, keeping: names).kept
     }
 
     /// The graph outputs for `inputs` (a forward pass that keeps nothing for backward).

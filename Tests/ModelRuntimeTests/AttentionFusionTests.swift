@@ -64,6 +64,12 @@ struct AttentionFusionTests {
         #expect(shapes["encoder.layers.encoder_layer_1.self_attention.out_proj.weight"]! == (3, 17))
     }
 
+    @Test("head counts are tried hinted first, each group by head width nearest 64")
+    func headOrder() {
+        #expect(Array(AttentionFusion.headCandidates(embedding: 768, hints: [3, 12, 17]).prefix(4)) == [12, 3, 16, 8])
+        #expect(AttentionFusion.headCandidates(embedding: 64, hints: []) == [1, 2, 4, 8, 16, 32, 64])
+    }
+
     @Test("a block that computes something else, or whose intermediate is read outside, stays as it is")
     func refusesLookAlikes() throws {
         let exported = try exportedViT().graph
