@@ -7,9 +7,9 @@ import TensorCore
 /// in-projection as `MatMul` with the transposed `in_proj_weight` and an `Add` of `in_proj_bias`,
 /// then `Shape`/`Gather`/`Concat` arithmetic, `Reshape`s and `Transpose`s that split the heads,
 /// two batched `MatMul`s around a `Softmax`, and the out-projection `Gemm`, with a `Transpose` on
-/// each side when the module is batch-first. Run node by node that is nine copies of the
-/// activations per block and a separate matrix product per sample and head; the fused kernel
-/// (``Attention``) does the same arithmetic on the rows in place. It also reports the
+/// each side when the module is batch-first. Run node by node that is nine transposed copies of
+/// the activations per block; the fused kernel (``Attention``) does the same arithmetic on the
+/// projections' rows where they lie. It also reports the
 /// projections' inputs sample-major: the exported in-projection sees the sequence-first tensor, so
 /// per-sample vector sampling (``LayerInput``) would otherwise take a token position for a sample.
 ///
@@ -76,7 +76,7 @@ public enum AttentionFusion {
         var batchFirst: Bool
         var inWeight, outWeight: String
         var inBias, outBias: String?
-        /// Candidate block outputs, nearest the out-projection first, with their producers.
+        /// Candidate block outputs, nearest the out-projection first, and the nodes writing them.
         var outputs: [String]
         var outputNodes: [Int]
     }
@@ -226,7 +226,8 @@ public enum AttentionFusion {
                 if graphOutputs.contains(name) || (consumers[name] ?? []).contains(where: { !removed.contains($0) }) { return nil }
             }
         }
-        let fused = GraphNode(name: scopeName(dependsOnX.map { nodes[$0].name }) ?? nodes[last].name + ".attention", operation: .multiHeadAttention(heads: heads, batchFirst: block.batchFirst),
+        let name = scopeName(dependsOnX.map { nodes[$0].name }) ?? nodes[last].name + ".attention"
+        let fused = GraphNode(name: name, operation: .multiHeadAttention(heads: heads, batchFirst: block.batchFirst),
                               inputs: [block.input, block.inWeight, block.inBias ?? "", block.outWeight, block.outBias ?? ""],
                               outputs: [outputName])
         return nodes.enumerated().compactMap { index, node in

@@ -13,7 +13,7 @@ public enum RecognizedLayouts {
         var builder: GraphBuilder
         var output: String
         var layoutName: String
-        if names.contains("conv1.weight") && names.contains("fc.weight") && names.contains { $0.hasPrefix("layer1.") } {
+        if names.contains("conv1.weight") && names.contains("fc.weight") && names.contains(where: { $0.hasPrefix("layer1.") }) {
             (builder, output) = try resnet(names: names, shapes: shapes)
             layoutName = "torchvision ResNet"
         } else if names.contains(where: { $0.hasPrefix("features.") }) && names.contains(where: { $0.hasPrefix("classifier.") }) {
