@@ -1,7 +1,5 @@
 import CArchive
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 
 /// A NumPy `.npz` archive: a ZIP of `.npy` members (stored or deflated, zip64 included), read
 /// with libarchive. The tensor of member `KEY.npy` is named `KEY`.
@@ -23,17 +21,7 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
     private let members: [String: Member]
     /// Stored members whose CRC-32 has been checked: a data set read batch by batch asks for the
     /// same member once per batch, and re-checking all of it each time made reading quadratic.
-    private var verifiedMembers: Set<String> = []
-    private let verifiedLock: UnsafeMutablePointer<pthread_mutex_t> = {
-        let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(lock, nil)
-        return lock
-    }()
-
-    deinit {
-        pthread_mutex_destroy(verifiedLock)
-        verifiedLock.deallocate()
-    }
+    private let verifiedMembers = Mutex<Set<String>>([])
 
     struct Member {
         var entryName: String
@@ -80,18 +68,6 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         self.members = members
     }
 
-    private func isVerified(_ name: String) -> Bool {
-        pthread_mutex_lock(verifiedLock)
-        defer { pthread_mutex_unlock(verifiedLock) }
-        return verifiedMembers.contains(name)
-    }
-
-    private func markVerified(_ name: String) {
-        pthread_mutex_lock(verifiedLock)
-        defer { pthread_mutex_unlock(verifiedLock) }
-        verifiedMembers.insert(name)
-    }
-
     /// The `.npy` header of the member holding `name`.
     public func header(of name: String) -> NPYHeader? { members[name]?.header }
 
@@ -110,9 +86,9 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         if let stored = member.stored {
             let bytes = UnsafeRawBufferPointer(rebasing: file.bytes[stored.range])
             defer { file.release(stored.range) }
-            if !isVerified(name) {
+            if !verifiedMembers.withLock({ $0.contains(name) }) {
                 guard CRC32.checksum(bytes) == stored.crc else { throw NPZError.checksumMismatch(member: member.entryName) }
-                markVerified(name)
+                verifiedMembers.withLock { _ = $0.insert(name) }
             }
             return try Self.hand(UnsafeRawBufferPointer(rebasing: bytes[member.dataOffset...]), member.header, body)
         }
