@@ -36,13 +36,14 @@ public enum AttentionFusion {
         guard !candidates.isEmpty else { return graph }
         let names = Set(candidates.flatMap { [$0.input] + $0.outputs })
         guard let values = try? graph.intermediates(names, for: [inputName: probe]) else { return graph }
+        let hints = integerScalars(graph)
         var current = graph
         var tried = Set<String>()
         // One block at a time, the anchors found again in the rewritten graph (node indices move).
         while let block = blocks(in: current).first(where: { !tried.contains($0.inWeight) }) {
             tried.insert(block.inWeight)
             guard let x = values[block.input],
-                  let (output, heads) = match(block, x: x, values: values, parameters: current.parameters, hints: integerScalars(current)),
+                  let (output, heads) = match(block, x: x, values: values, parameters: current.parameters, hints: hints),
                   let nodes = replace(block, output: output, heads: heads, in: current) else { continue }
             current = ComputeGraph(nodes: nodes, parameters: current.parameters, constants: current.constants,
                                    inputNames: current.inputNames, outputNames: current.outputNames)

@@ -78,14 +78,16 @@ extension Model {
         if let node = graph.firstUnsupportedNode {
             throw GraphError.unsupportedOperator(node: node.name, opType: node.opType)
         }
-        if fusingKernels, let sampleShape {
-            graph = AttentionFusion.fused(graph, probe: AttentionFusion.probe(samples: 2, shape: sampleShape), inputName: input.name)
-        }
-        // After the attention fusion, whose anchors include the exported in-projection's MatMul.
-        let linearNodes = LinearFusion.fused(graph.nodes, parameters: graph.parameters, graphOutputs: Set(graph.outputNames))
-        if fusingKernels, linearNodes != graph.nodes {
-            graph = ComputeGraph(nodes: linearNodes, parameters: graph.parameters, constants: graph.constants,
-                                 inputNames: graph.inputNames, outputNames: graph.outputNames)
+        if fusingKernels {
+            if let sampleShape {
+                graph = AttentionFusion.fused(graph, probe: AttentionFusion.probe(samples: 2, shape: sampleShape), inputName: input.name)
+            }
+            // After the attention fusion, whose anchors include the exported in-projection's MatMul.
+            let linearNodes = LinearFusion.fused(graph.nodes, parameters: graph.parameters, graphOutputs: Set(graph.outputNames))
+            if linearNodes != graph.nodes {
+                graph = ComputeGraph(nodes: linearNodes, parameters: graph.parameters, constants: graph.constants,
+                                     inputNames: graph.inputNames, outputNames: graph.outputNames)
+            }
         }
         return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
                      sampleShape: sampleShape, warnings: warnings)
