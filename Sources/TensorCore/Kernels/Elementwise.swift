@@ -157,7 +157,7 @@ public enum Elementwise {
     /// `a ∘ b` with numpy broadcasting, or `nil` if the shapes do not broadcast.
     public static func binary(_ op: BinaryOperator, _ a: Tensor, _ b: Tensor) -> Tensor? {
         guard let target = Broadcasting.shape(a.shape, b.shape) else { return nil }
-        var y = Tensor(shape: target, data: uninitializedFloats(target.reduce(1, *)))
+        var y = Tensor(uninitialized: target)
         let sa = Broadcasting.strides(of: a.shape, broadcastTo: target), sb = Broadcasting.strides(of: b.shape, broadcastTo: target)
         a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in y.data.withUnsafeMutableBufferPointer { yp in
             Broadcasting.forEachRow(target, sa, sb) { o, i, j, n, si, sj in
@@ -203,8 +203,7 @@ public enum Elementwise {
             return (Broadcasting.reduce(dy, to: a.shape), Tensor(zeros: b.shape))
         case .mul, .div, .pow:
             // forEachRow visits every output index once: both gradients are fully written.
-            let count = target.reduce(1, *)
-            var ga = Tensor(shape: target, data: uninitializedFloats(count)), gb = Tensor(shape: target, data: uninitializedFloats(count))
+            var ga = Tensor(uninitialized: target), gb = Tensor(uninitialized: target)
             a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in dy.data.withUnsafeBufferPointer { g in
                 ga.data.withUnsafeMutableBufferPointer { gap in gb.data.withUnsafeMutableBufferPointer { gbp in
                     Broadcasting.forEachRow(target, sa, sb) { o, i, j, n, si, sj in

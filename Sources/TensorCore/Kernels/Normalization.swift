@@ -121,7 +121,7 @@ public enum Normalization {
         let a = x.normalizedAxis(axis)
         let trailing = Array(x.shape[a...])
         let inner = trailing.reduce(1, *), rows = x.count / max(inner, 1)
-        var dx = Tensor(shape: x.shape, data: uninitializedFloats(x.count))   // every element is written below
+        var dx = Tensor(uninitialized: x.shape)   // every element is written below
         var dscale = [Float](repeating: 0, count: inner), dbias = [Float](repeating: 0, count: inner)
         let ones = [Float](repeating: 1, count: inner)
         let n = Float(inner)
