@@ -19,8 +19,15 @@ cd "$(dirname "$0")/../.."
 mode=${1:-print}
 bin=${MODELFORGET:-.build/release/modelforget}
 [ -x "$bin" ] || swift build -c release >/dev/null
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+bin=$(realpath "$bin")
+repo=$(pwd)
+# Paths appear in audit records and summaries: run in a scratch folder with relative names only.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+ln -s "$repo/Samples" "$scratch/Samples"
+mkdir "$scratch/out"
+cd "$scratch"
+work=out
 S=Samples
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
 
@@ -137,7 +144,7 @@ digest report "$work/report.html" "$work/report-vector.md"
 } > "$work/digests.txt"
 
 case "$mode" in
-    --record) cp "$work/digests.txt" Tests/Golden/output-digests.txt; echo "recorded $(wc -l < "$work/digests.txt") digests" ;;
-    --check) diff -u Tests/Golden/output-digests.txt "$work/digests.txt" && echo "all $(wc -l < "$work/digests.txt") outputs identical" ;;
+    --record) cp "$work/digests.txt" "$repo/Tests/Golden/output-digests.txt"; echo "recorded $(wc -l < "$work/digests.txt") digests" ;;
+    --check) diff -u "$repo/Tests/Golden/output-digests.txt" "$work/digests.txt" && echo "all $(wc -l < "$work/digests.txt") outputs identical" ;;
     *) cat "$work/digests.txt" ;;
 esac
