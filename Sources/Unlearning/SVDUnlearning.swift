@@ -175,8 +175,9 @@ public struct SVDUnlearning {
     /// ‖ΔW‖_F / ‖W‖_F over all edited weights.
     static func relativeChange(_ edited: [String: Tensor], _ original: [String: Tensor]) -> Double {
         var change = 0.0, norm = 0.0
-        for (name, after) in edited {
-            guard let before = original[name] else { continue }
+        // In name order: dictionary order differs between processes, and float sums with it.
+        for name in edited.keys.sorted() {
+            guard let after = edited[name], let before = original[name] else { continue }
             let layer = squaredNorms(before, after)
             change += layer.change
             norm += layer.norm
