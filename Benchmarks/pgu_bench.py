@@ -32,7 +32,7 @@ SETTINGS = ["--lr-start", "0.3", "--lr-end", "0.06", "--gamma", "0.8"]
 
 
 def retain_spaces(stats_path, forget, gamma):
-    """Per weight name: U_k of Σ_{c ∉ forget} G_c, rank by cumulative √|λ| (ALGORITHMS.md §2.2)."""
+    """Per weight name: U_k of Σ_{c ∉ forget} G_c, rank by cumulative √|λ| (docs/methods.md §3.2)."""
     tensors = load_numpy(stats_path)
     with safe_open(stats_path, "np") as f:
         names = {int(k.split(".")[1]): v for k, v in f.metadata().items() if k.startswith("layer.")}

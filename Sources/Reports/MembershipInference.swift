@@ -2,7 +2,7 @@ import Foundation
 import ModelRuntime
 import TensorCore
 
-/// One membership-inference result, labelled with its wiring (`ALGORITHMS.md` §4): which samples
+/// One membership-inference result, labelled with its wiring (`docs/methods.md` §5.2–5.3): which samples
 /// were members and non-members when the attack was trained, which samples it then scored, and
 /// what the score means. Results of different wirings are not comparable, so every field travels
 /// with the value.

@@ -1,6 +1,6 @@
 import TensorCore
 
-/// The PGU loss on forget samples (`ALGORITHMS.md` §2.3), with its gradient with respect to the
+/// The PGU loss on forget samples (`docs/methods.md` §3.3), with its gradient with respect to the
 /// logits.
 ///
 /// With `p = softmax(z)` per sample and `N` samples:

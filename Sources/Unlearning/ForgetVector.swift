@@ -1,7 +1,7 @@
 import ModelRuntime
 import TensorCore
 
-/// Forget vectors (Sun et al., "Forget Vectors at Play", 2024), per `ALGORITHMS.md` §3: one
+/// Forget vectors (Sun et al., "Forget Vectors at Play", 2024), per `docs/methods.md` §4: one
 /// input-shaped perturbation `δ` that, added to every input of the frozen model, makes it forget
 /// the classes.
 ///
@@ -177,7 +177,7 @@ public enum ForgetVector {
         return Result(delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch, selectionReason: run.reason, selection: run.selection)
     }
 
-    /// Coefficients learned for a combination `δ = Σ_k w_k δ_k` of given vectors (§3.4).
+    /// Coefficients learned for a combination `δ = Σ_k w_k δ_k` of given vectors (`docs/methods.md` §4.5).
     public struct FitResult {
         public var coefficients: [Double]
         public var delta: Tensor

@@ -1,7 +1,7 @@
 import ModelRuntime
 import TensorCore
 
-/// Projected-gradient unlearning (Hoang, Rana, Gupta, Venkatesh, WACV 2024), per `ALGORITHMS.md` §2.
+/// Projected-gradient unlearning (Hoang, Rana, Gupta, Venkatesh, WACV 2024), per `docs/methods.md` §3.
 ///
 /// Retain spaces (``RetainSpace``) come from stored per-class statistics (the retained classes'
 /// Grams: exactly `C_full − C_forget`, without cancellation) or from retained-class samples of the

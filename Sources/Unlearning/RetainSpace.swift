@@ -1,7 +1,7 @@
 import TensorCore
 
 /// The retain space of one weight layer (one convolution group) for projected-gradient
-/// unlearning (`ALGORITHMS.md` §2.2).
+/// unlearning (`docs/methods.md` §3.1–3.2).
 ///
 /// From the retain Gram `C = U diag(λ) Uᵀ` (eigenvectors by `|λ|` descending; a difference of Grams
 /// can be indefinite), `s_i = √|λ_i|` and the rank

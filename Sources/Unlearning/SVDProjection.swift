@@ -2,7 +2,7 @@ import ModelRuntime
 import TensorCore
 
 /// SVD projection unlearning (Kodge, Saha, Roy, "Deep Unlearning", TMLR 2024), per
-/// `ALGORITHMS.md` §1.
+/// `docs/methods.md` §2.
 ///
 /// For every weight layer, from the Grams of its inputs over retain and forget samples:
 /// ```
@@ -103,7 +103,7 @@ public struct SVDProjection: Sendable {
     }
 
     /// `λ_i = α r_i / ((α − 1) r_i + 1)` with `r_i = σ²_i / Σ σ²`: the importances of the
-    /// specification, which ``Space`` applies without computing the σ²_i.
+    /// method (`docs/methods.md` §2.3), which ``Space`` applies without computing the σ²_i (§2.4).
     public static func importances(_ values: [Double], alpha: Double) -> [Double] {
         let total = values.reduce(0, +)
         guard total > 0 else { return values.map { _ in 0 } }

@@ -32,7 +32,7 @@ public struct SVDUnlearning {
         public var patchSampling: PatchSampling { PatchSampling(maxPerLayer: maxPatches, seed: seed) }
     }
 
-    /// The grid of `ALGORITHMS.md` §1.6.
+    /// The grid of `docs/methods.md` §2.5.
     public static let searchGrid: [(Double, Double)] = [10.0, 30, 100, 300, 1000].flatMap { r in [1.0, 3, 10, 30, 100].map { (r, $0) } }
 
     public struct SearchPoint: Codable, Sendable, Equatable {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference for the PGU loss (ALGORITHMS.md §2.3) and its gradient, by PyTorch autograd in float64.
+"""Reference for the PGU loss (docs/methods.md §3.3) and its gradient, by PyTorch autograd in float64.
 
 Writes forget_loss.npz: logits [12, 10] (float32, some saturated rows), labels [12] (int64),
 loss (float64 scalar) and gradient [12, 10] (float64, ∂L/∂logits).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference for the forget-vector loss (ALGORITHMS.md §3.2) and ∂L/∂δ, by PyTorch autograd.
+"""Reference for the forget-vector loss (docs/methods.md §4.2) and ∂L/∂δ, by PyTorch autograd.
 
 The sample CNN (Samples/cnn.safetensors), a fixed mixed batch of the first 6 training samples of
 class 3 (forget) and the first 10 of the other classes (retain), and a seeded δ (normal, σ 0.3).
