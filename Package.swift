@@ -37,8 +37,8 @@ let package = Package(
         .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats"]),
         // The unlearning engines.
         .target(name: "Unlearning", dependencies: ["ModelRuntime", "TensorCore", "WeightFormats"]),
-        // Checkpoint diffs, membership inference, the HTML/Markdown report.
-        .target(name: "Reports", dependencies: ["ModelRuntime", "TensorCore", "WeightFormats", "CLibSVM"]),
+        // Checkpoint diffs, membership inference, the HTML/Markdown report of an unlearning.
+        .target(name: "Reports", dependencies: ["ModelRuntime", "TensorCore", "Unlearning", "WeightFormats", "CLibSVM"]),
 
         // MARK: - Command-line tool
         .executableTarget(

@@ -46,7 +46,7 @@ do {
     let data = try Dataset.load(positional[1])
     let model = try Model.load(positional[0], sampleShape: data.sampleShape)
     var configuration = SVDUnlearning.Configuration(forgetClasses: classes)
-    configuration.maxPatches = maxPatches
+    configuration.selection.maxPatches = maxPatches
     let start = Date()
     let clock = { Date().timeIntervalSince(start) }
     var totals: [Double] = [], phases: [String: [Double]] = [:]

@@ -1,6 +1,6 @@
 import WeightFormats
 
-/// Errors turning weight files into runnable models; each says which tensor or option to fix.
+/// Errors turning weight files into runnable models; each says which tensor to fix.
 public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case missingTensor(name: String, expectedShape: [Int])
     case shapeMismatch(name: String, expected: [Int], actual: [Int])
@@ -17,10 +17,10 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingTensor(let name, let shape): "missing tensor '\(name)' (expected shape \(shape))"
         case .shapeMismatch(let name, let expected, let actual): "tensor '\(name)' has shape \(actual), the architecture needs \(expected)"
         case .unsupportedDType(let name, let dtype): "tensor '\(name)' has dtype \(dtype), which cannot be computed on; convert it to F32"
-        case .unrecognizedLayout(let reason): "cannot tell the architecture from the tensor names (\(reason)); give --arch with an ONNX file or an architecture spec"
+        case .unrecognizedLayout(let reason): "cannot tell the architecture from the tensor names (\(reason))"
         case .noGraphInput: "the ONNX graph has no input that is not an initializer"
         case .invalidArchitecture(let reason): "invalid architecture: \(reason)"
-        case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", "))); choose one with --x-key/--y-key"
+        case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", ")))"
         case .invalidData(let reason): "invalid data: \(reason)"
         case .inputShapeMismatch(let expected, let actual): "inputs have shape \(actual) per sample, the model expects \(expected)"
         }

@@ -115,12 +115,12 @@ public enum RecognizedLayouts {
                 x = b.maxPool(x, kernel: 2, stride: 2, padding: 0)
             } else if channels * hw[0] * hw[1] != inFeatures {
                 if channels * 49 == inFeatures {
-                    throw ModelError.unrecognizedLayout(reason: "a VGG with adaptive 7×7 average pooling; give --arch")
+                    throw ModelError.unrecognizedLayout(reason: "a VGG with adaptive 7×7 average pooling")
                 }
                 throw ModelError.unrecognizedLayout(reason: "VGG features give \(channels)×\(hw[0])×\(hw[1]) values but classifier.\(first) takes \(inFeatures)")
             }
         } else {
-            throw ModelError.unrecognizedLayout(reason: "a VGG needs the input shape: give --data")
+            throw ModelError.unrecognizedLayout(reason: "a VGG needs the input shape, which comes from the data")
         }
         x = b.flatten(x)
         for (k, index) in classifier.enumerated() {

@@ -68,6 +68,10 @@ public enum MembershipInference {
         public var seed: UInt64 = 0
         /// The SVC's box constraint.
         public var c = 3.0
+        /// How the result's wiring names the training and the test sample sets (a tool may give
+        /// the flags or paths they came from).
+        public var trainSetName = "the training set"
+        public var testSetName = "the test set"
         public init() {}
     }
 
@@ -240,8 +244,9 @@ public enum MembershipInference {
             let result = try attack(members: retainTrain.map { trainFeature[$0] }, nonMembers: retainTest.map { testFeature[$0] },
                                     scored: forgetTrain.map { trainFeature[$0] }, configuration: configuration)
             return MembershipInferenceResult(
-                variant: variant, feature: feature, members: "retain-class training samples (--train)",
-                nonMembers: "retain-class test samples (--data)", scored: "forget-class training samples (--train)",
+                variant: variant, feature: feature, members: "retain-class training samples (\(configuration.trainSetName))",
+                nonMembers: "retain-class test samples (\(configuration.testSetName))",
+                scored: "forget-class training samples (\(configuration.trainSetName))",
                 score: "fraction of scored samples predicted non-member", direction: "higher = more forgotten",
                 value: result.value, membersUsed: result.members, nonMembersUsed: result.nonMembers, scoredSamples: forgetTrain.count)
         }

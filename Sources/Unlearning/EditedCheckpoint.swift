@@ -21,6 +21,14 @@ public enum EditedCheckpoint {
         return input + ".\(tag)"
     }
 
+    /// Every file a checkpoint consists of: a sharded set's index and shards, an ONNX model and its
+    /// external data files, else the one file.
+    public static func files(of reader: any CheckpointReader) -> [String] {
+        if let sharded = reader as? ShardedSafeTensors { return [sharded.path] + sharded.shardFiles }
+        if let onnx = reader as? ONNXModel { return [onnx.path] + onnx.externalDataLocations.map { onnx.directory + "/" + $0 } }
+        return [reader.path]
+    }
+
     /// The bytes of `tensor` in `dtype`.
     public static func bytes(of tensor: Tensor, as dtype: DType) -> [UInt8] {
         let f32 = tensor.data.withUnsafeBytes { Array($0) }

@@ -23,31 +23,42 @@ import TensorCore
 public enum ForgetVector {
     public enum Space: String, Sendable, Codable { case pixel, normalized }
 
-    public struct Configuration: Sendable, Equatable, Codable {
-        public var forgetClasses: [Int]
-        public var forgetSamples = 900
-        public var retainSamples = 900
+    /// The forget vector's loss, optimiser and stopping settings.
+    public struct Settings: Sendable, Equatable {
+        /// Margin τ: forget samples are pushed until their true logit is τ below the best other.
         public var tau = 1.0
+        /// Weight α of the retain cross-entropy.
         public var alpha = 1.0
+        /// Weight β of the forget margin term.
         public var beta = 3.0
+        /// Weight λ of the norm penalty.
         public var lambda = 1.0
         public var learningRate = 0.2
         public var momentum = 0.9
         public var weightDecay = 5e-4
+        /// Learning-rate factor per epoch.
         public var lrDecay = 0.9
         public var epochs = 60
-        public var batchSize = 256
+        /// The epoch rule: forget accuracy at most this, with a retain drop of at most
+        /// ``maxRetainDrop`` points.
         public var targetForgetAccuracy = 0.1
         public var maxRetainDrop = 5.0
-        public var seed: UInt64 = 0
 
-        public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
+        public init() {}
+    }
 
-        enum CodingKeys: String, CodingKey {
-            case forgetClasses = "classes", forgetSamples = "forget_samples", retainSamples = "retain_samples"
-            case tau, alpha, beta, lambda, learningRate = "lr", momentum, weightDecay = "weight_decay", lrDecay = "lr_decay"
-            case epochs, batchSize = "batch_size", targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop", seed
+    /// The samples (shared by every engine; `selection.batchSize` is also the SGD batch) and the
+    /// settings of one run.
+    public struct Configuration: Sendable, Equatable {
+        public var selection: SampleSelection.Configuration
+        public var settings: Settings
+
+        public init(selection: SampleSelection.Configuration, settings: Settings = Settings()) {
+            self.selection = selection
+            self.settings = settings
         }
+
+        public init(forgetClasses: [Int]) { self.init(selection: .init(forgetClasses: forgetClasses)) }
     }
 
     /// Where `δ` lives: pixel space with per-channel normalisation constants, or the model's input space.
@@ -144,7 +155,7 @@ public enum ForgetVector {
             let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], recording: true)
             let logits = outputs[shared.model.outputName]!
             let part = Self.loss(logits: logits, labels: halves[i].map { labels[$0] }, isForget: halves[i].map { forget.contains(labels[$0]) },
-                            total: batch.count, tau: c.tau, alpha: c.alpha, beta: c.beta)
+                            total: batch.count, tau: c.settings.tau, alpha: c.settings.alpha, beta: c.settings.beta)
             let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: part.gradient])
             var summed = [Double](repeating: 0, count: offset.count)
             if let g = grads.inputs[shared.model.inputName] {
@@ -159,8 +170,8 @@ public enum ForgetVector {
         }
         var g = placement.deltaGradient(offsetGradient)
         let norm = delta.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-        loss += c.lambda * norm / Double(batch.count)
-        if norm > 0 { for i in 0..<g.count { g[i] += c.lambda * Double(delta.data[i]) / (norm * Double(batch.count)) } }
+        loss += c.settings.lambda * norm / Double(batch.count)
+        if norm > 0 { for i in 0..<g.count { g[i] += c.settings.lambda * Double(delta.data[i]) / (norm * Double(batch.count)) } }
         return (loss, g)
     }
 
@@ -218,14 +229,14 @@ public enum ForgetVector {
                                            coefficients w: [Double], delta: Tensor, placement: Placement,
                                            configuration c: Configuration) throws -> (loss: Double, gradient: [Double]) {
         var dataOnly = c
-        dataOnly.lambda = 0
+        dataOnly.settings.lambda = 0
         let (loss, g) = try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
                                      placement: placement, configuration: dataOnly)
         let norm = w.reduce(0) { $0 + $1 * $1 }.squareRoot()
         let gw = zip(w, bases).map { weight, base in
-            zip(g, base.data).reduce(0.0) { $0 + $1.0 * Double($1.1) } + (norm > 0 ? c.lambda * weight / norm : 0)
+            zip(g, base.data).reduce(0.0) { $0 + $1.0 * Double($1.1) } + (norm > 0 ? c.settings.lambda * weight / norm : 0)
         }
-        return (loss + c.lambda * norm, gw)
+        return (loss + c.settings.lambda * norm, gw)
     }
 
     /// The optimiser shared by ``make`` and ``fitCoefficients``: momentum SGD with weight decay on
@@ -239,18 +250,15 @@ public enum ForgetVector {
         progress: ((Int, Int) -> Void)?
     ) throws -> (parameters: [Double], delta: Tensor, epochs: [Epoch], selectedEpoch: Int, reason: String, selection: SampleSelection) {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
-        let forget = Set(c.forgetClasses)
-        let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
-                                             validationFraction: 0, seed: c.seed)
-        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+        let forget = Set(c.selection.forgetClasses)
+        let selection = c.selection.select(labels: labels)
+        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
         guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
-        let forgetSet = Dataset(x: try data.samples(selection.forget), labels: selection.forget.map { labels[$0] })
-        let retainSet = Dataset(x: try data.samples(selection.retain), labels: selection.retain.map { labels[$0] })
         func accuracies(_ delta: Tensor) throws -> (forget: Double, retain: Double) {
             let offset = placement.modelOffset(delta)
-            let f = try Evaluation.evaluate(model, forgetSet, forget: forget, batchSize: c.batchSize, offset: offset)
-            let r = try Evaluation.evaluate(model, retainSet, forget: forget, batchSize: c.batchSize, offset: offset)
-            return (f.forgetAccuracy ?? 0, r.retainAccuracy ?? 0)
+            let batchSize = c.selection.batchSize
+            return (try ForgetRetainScores.accuracies(model, data: data, indices: selection.forget, forget: forget, batchSize: batchSize, offset: offset).forget,
+                    try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: forget, batchSize: batchSize, offset: offset).retain)
         }
         func norm(_ t: Tensor) -> Double { t.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
         var parameters = initial
@@ -261,25 +269,25 @@ public enum ForgetVector {
         // it (a combination may start outside it; a new vector starts at δ = 0, which is within), the
         // smallest retain drop.
         func better(_ forget: Double, _ retain: Double, than best: (forget: Double, retain: Double)) -> Bool {
-            let within = (before.retain - retain) * 100 <= c.maxRetainDrop, bestWithin = (before.retain - best.retain) * 100 <= c.maxRetainDrop
+            let within = (before.retain - retain) * 100 <= c.settings.maxRetainDrop, bestWithin = (before.retain - best.retain) * 100 <= c.settings.maxRetainDrop
             if within != bestWithin { return within }
             return within ? forget < best.forget : retain > best.retain
         }
         var best = (epoch: 0, forget: before.forget, retain: before.retain, parameters: parameters, delta: current)
         var reason = ""
         var velocity = [Double](repeating: 0, count: parameters.count)
-        var rng = SplitMix64(seed: c.seed ^ 0x4656_4543)
+        var rng = SplitMix64(seed: c.selection.seed ^ 0x4656_4543)
         let pool = (selection.forget + selection.retain).sorted()
-        var lr = c.learningRate
-        for epoch in 1...max(c.epochs, 1) {
+        var lr = c.settings.learningRate
+        for epoch in 1...max(c.settings.epochs, 1) {
             let order = pool.shuffled(using: &rng)
             var lossSum = 0.0, batches = 0, start = 0
             while start < order.count {
-                let batch = Array(order[start..<min(start + c.batchSize, order.count)])
+                let batch = Array(order[start..<min(start + c.selection.batchSize, order.count)])
                 var (loss, g) = try gradient(batch, labels, forget, parameters, current)
                 for i in 0..<g.count {
-                    g[i] += c.weightDecay * parameters[i]
-                    velocity[i] = c.momentum * velocity[i] + g[i]
+                    g[i] += c.settings.weightDecay * parameters[i]
+                    velocity[i] = c.settings.momentum * velocity[i] + g[i]
                     parameters[i] -= lr * velocity[i]
                 }
                 current = delta(parameters)
@@ -290,17 +298,17 @@ public enum ForgetVector {
             let (f, r) = try accuracies(current)
             epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)), forgetAccuracy: f, retainAccuracy: r,
                                 norm: norm(current)))
-            progress?(epoch, c.epochs)
-            lr *= c.lrDecay
-            if f <= c.targetForgetAccuracy && (before.retain - r) * 100 <= c.maxRetainDrop {
+            progress?(epoch, c.settings.epochs)
+            lr *= c.settings.lrDecay
+            if f <= c.settings.targetForgetAccuracy && (before.retain - r) * 100 <= c.settings.maxRetainDrop {
                 best = (epoch, f, r, parameters, current)
-                reason = "first epoch with forget accuracy ≤ \(c.targetForgetAccuracy) and retain drop ≤ \(c.maxRetainDrop) points"
+                reason = "first epoch with forget accuracy ≤ \(c.settings.targetForgetAccuracy) and retain drop ≤ \(c.settings.maxRetainDrop) points"
                 break
             }
             if better(f, r, than: (best.forget, best.retain)) { best = (epoch, f, r, parameters, current) }
         }
         if reason.isEmpty {
-            reason = (before.retain - best.retain) * 100 <= c.maxRetainDrop
+            reason = (before.retain - best.retain) * 100 <= c.settings.maxRetainDrop
                 ? "no epoch met both limits: lowest forget accuracy within the retain limit"
                 : "no epoch met both limits or stayed within the retain limit: smallest retain drop"
         }

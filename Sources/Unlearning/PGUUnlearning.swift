@@ -16,38 +16,74 @@ import TensorCore
 /// `maxRetainDrop` points below the original's. Kept: among epochs within the retain limit, the one
 /// with the lowest forget accuracy (the earliest on ties).
 public struct PGUUnlearning {
-    public struct Configuration: Sendable, Equatable, Codable {
-        public var forgetClasses: [Int]
-        /// Forget samples to train on (spread evenly over the forget classes).
-        public var forgetSamples = 900
-        /// Retained-class samples: the retain statistics when no statistics file is given, and the
-        /// retain accuracy of the stopping rule.
-        public var retainSamples = 900
-        public var gamma = 0.95
-        public var lrStart = 0.05
-        public var lrEnd = 0.01
-        public var epochs = 100
-        public var batchSize = 128
-        /// `nil`: chance, 1 / classes.
+    /// PGU's own settings.
+    public struct Settings: Sendable, Equatable {
+        /// Share of the retain space's spectrum (cumulative square roots of eigenvalues) to protect.
+        public var gamma: Double
+        /// Learning rate of the first epoch.
+        public var lrStart: Double
+        /// Learning rate of the last epoch (exponential decay in between).
+        public var lrEnd: Double
+        public var epochs: Int
+        /// Forget samples per SGD step.
+        public var sgdBatchSize: Int
+        /// Stop once the forget accuracy on the forget samples is at most this; `nil`: chance, 1 / classes.
         public var targetForgetAccuracy: Double?
-        /// Points (percent of samples).
-        public var maxRetainDrop = 5.0
-        public var seed: UInt64 = 0
-        public var maxPatches = 10_000
-        /// Samples per forward pass of the statistics and accuracy passes.
-        public var evaluationBatchSize = 256
+        /// Stop when retain accuracy on the retained-class samples falls more than this many points.
+        public var maxRetainDrop: Double
 
-        public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
-
-        enum CodingKeys: String, CodingKey {
-            case forgetClasses = "classes", forgetSamples = "forget_samples", retainSamples = "retain_samples", gamma
-            case lrStart = "lr_start", lrEnd = "lr_end", epochs, batchSize = "batch_size"
-            case targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop", seed
-            case maxPatches = "max_patches", evaluationBatchSize = "evaluation_batch_size"
+        public init(gamma: Double = 0.95, lrStart: Double = 0.05, lrEnd: Double = 0.01, epochs: Int = 100, sgdBatchSize: Int = 128,
+                    targetForgetAccuracy: Double? = nil, maxRetainDrop: Double = 5) {
+            self.gamma = gamma
+            self.lrStart = lrStart
+            self.lrEnd = lrEnd
+            self.epochs = epochs
+            self.sgdBatchSize = sgdBatchSize
+            self.targetForgetAccuracy = targetForgetAccuracy
+            self.maxRetainDrop = maxRetainDrop
         }
 
         func learningRate(epoch e: Int) -> Double {
             epochs <= 1 ? lrStart : lrStart * _exp(_log(lrEnd / lrStart) * Double(e) / Double(epochs - 1))
+        }
+    }
+
+    /// The samples (shared by every engine; forget samples are trained on, retained-class samples
+    /// give the retain statistics when no statistics file is given and the retain accuracy of the
+    /// stopping rule) and the settings of one run; encoded flat in the audit record.
+    public struct Configuration: Sendable, Equatable, Encodable {
+        public var selection: SampleSelection.Configuration
+        public var settings: Settings
+
+        public init(selection: SampleSelection.Configuration, settings: Settings = Settings()) {
+            self.selection = selection
+            self.settings = settings
+        }
+
+        public init(forgetClasses: [Int]) { self.init(selection: .init(forgetClasses: forgetClasses)) }
+
+        enum CodingKeys: String, CodingKey {
+            case forgetClasses = "classes", forgetSamples = "forget_samples", retainSamples = "retain_samples", gamma
+            case lrStart = "lr_start", lrEnd = "lr_end", epochs, sgdBatchSize = "batch_size"
+            case targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop", seed
+            case maxPatches = "max_patches", evaluationBatchSize = "evaluation_batch_size"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(selection.forgetClasses, forKey: .forgetClasses)
+            try c.encode(selection.forgetSamples, forKey: .forgetSamples)
+            try c.encode(selection.retainSamples, forKey: .retainSamples)
+            try c.encode(settings.gamma, forKey: .gamma)
+            try c.encode(settings.lrStart, forKey: .lrStart)
+            try c.encode(settings.lrEnd, forKey: .lrEnd)
+            try c.encode(settings.epochs, forKey: .epochs)
+            try c.encode(settings.sgdBatchSize, forKey: .sgdBatchSize)
+            try c.encodeIfPresent(settings.targetForgetAccuracy, forKey: .targetForgetAccuracy)
+            try c.encode(settings.maxRetainDrop, forKey: .maxRetainDrop)
+            try c.encode(selection.seed, forKey: .seed)
+            try c.encode(selection.maxPatches, forKey: .maxPatches)
+            try c.encode(selection.batchSize, forKey: .evaluationBatchSize)
         }
     }
 
@@ -102,10 +138,9 @@ public struct PGUUnlearning {
         var timings: [String: Double] = [:]
         var t = clock()
         func lap(_ phase: String) { let now = clock(); timings[phase] = now - t; t = now }
-        let forget = Set(c.forgetClasses)
-        let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
-                                             validationFraction: 0, seed: c.seed)
-        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+        let forget = Set(c.selection.forgetClasses)
+        let selection = c.selection.select(labels: labels)
+        guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
         lap("select_samples")
 
         // Retain statistics: stored classes other than the forget classes, or retained samples of the data.
@@ -117,15 +152,15 @@ public struct PGUUnlearning {
             retainGrams = statistics.summed(classes: retained)
         } else {
             guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
-            retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.evaluationBatchSize,
-                                                           sampling: PatchSampling(maxPerLayer: c.maxPatches, seed: c.seed),
+            retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.selection.batchSize,
+                                                           sampling: c.selection.patchSampling,
                                                            progress: progress.map { p in { p("retain statistics", $0, $1) } })
         }
         lap("collect_statistics")
         let keys = retainGrams.keys.sorted()
         let spaces = try Parallel.map(keys.count) { i -> RetainSpace in
             let gram = retainGrams[keys[i]]!
-            guard let space = RetainSpace(gram: gram.gram, dimension: gram.dimension, gamma: c.gamma) else {
+            guard let space = RetainSpace(gram: gram.gram, dimension: gram.dimension, gamma: c.settings.gamma) else {
                 throw UnlearningError.factorizationFailed(layer: keys[i].layer)
             }
             return space
@@ -137,29 +172,29 @@ public struct PGUUnlearning {
         let original = model.graph.parameters
         defer { model.graph.parameters = original }
         let classes = try Evaluation.logits(model, Dataset(x: try data.samples([selection.forget[0]]), labels: nil), batchSize: 1).shape[1]
-        let target = c.targetForgetAccuracy ?? 1 / Double(max(classes, 1))
+        let target = c.settings.targetForgetAccuracy ?? 1 / Double(max(classes, 1))
         let monitorRetain = !selection.retain.isEmpty
-        func accuracies() throws -> (Double, Double?) {
-            let (_, forgetAccuracy) = try SVDUnlearning.accuracies(model, data: data, indices: selection.forget, labels: labels,
-                                                                   forget: forget, batchSize: c.evaluationBatchSize)
+        func accuracies() throws -> (forget: Double, retain: Double?) {
+            let forgetAccuracy = try ForgetRetainScores.accuracies(model, data: data, indices: selection.forget, forget: forget,
+                                                                  batchSize: c.selection.batchSize).forget
             guard monitorRetain else { return (forgetAccuracy, nil) }
-            let (retainAccuracy, _) = try SVDUnlearning.accuracies(model, data: data, indices: selection.retain, labels: labels,
-                                                                   forget: forget, batchSize: c.evaluationBatchSize)
+            let retainAccuracy = try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: forget,
+                                                                  batchSize: c.selection.batchSize).retain
             return (forgetAccuracy, retainAccuracy)
         }
         let (forgetBefore, retainBefore) = try accuracies()
         var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
         var best: (epoch: Int, forget: Double, weights: [String: Tensor])?
-        var stopReason = "ran all \(c.epochs) epochs"
+        var stopReason = "ran all \(c.settings.epochs) epochs"
         let layers = model.graph.weightLayers
-        var rng = SplitMix64(seed: c.seed ^ 0x5047_5500)
-        for epoch in 1...max(c.epochs, 1) {
-            let lr = c.learningRate(epoch: epoch - 1)
+        var rng = SplitMix64(seed: c.selection.seed ^ 0x5047_5500)
+        for epoch in 1...max(c.settings.epochs, 1) {
+            let lr = c.settings.learningRate(epoch: epoch - 1)
             let order = selection.forget.shuffled(using: &rng)
             var lossSum = 0.0, batches = 0
             var start = 0
             while start < order.count {
-                let batch = Array(order[start..<min(start + c.batchSize, order.count)])
+                let batch = Array(order[start..<min(start + c.settings.sgdBatchSize, order.count)])
                 let (loss, gradients) = try Self.gradients(model, data: data, batch: batch, labels: labels)
                 lossSum += loss
                 batches += 1
@@ -182,9 +217,9 @@ public struct PGUUnlearning {
             let (forgetAccuracy, retainAccuracy) = try accuracies()
             epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
                                 forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy))
-            progress?("epochs", epoch, c.epochs)
-            if let retainBefore, let retainAccuracy, (retainBefore - retainAccuracy) * 100 > c.maxRetainDrop {
-                stopReason = "epoch \(epoch): retain accuracy fell more than \(c.maxRetainDrop) points"
+            progress?("epochs", epoch, c.settings.epochs)
+            if let retainBefore, let retainAccuracy, (retainBefore - retainAccuracy) * 100 > c.settings.maxRetainDrop {
+                stopReason = "epoch \(epoch): retain accuracy fell more than \(c.settings.maxRetainDrop) points"
                 break
             }
             if best == nil || forgetAccuracy < best!.forget {
@@ -196,7 +231,7 @@ public struct PGUUnlearning {
             }
         }
         lap("training")
-        guard let best else { throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.maxRetainDrop) }
+        guard let best else { throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.settings.maxRetainDrop) }
         var reports: [LayerReport] = []
         for (index, layer) in layers.enumerated() {
             guard let before = original[layer.weight], let after = best.weights[layer.weight] else { continue }

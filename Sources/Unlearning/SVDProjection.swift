@@ -224,26 +224,3 @@ public struct SVDProjection: Sendable {
         return result
     }
 }
-
-/// Failures of an unlearning run that the user can act on.
-public enum UnlearningError: Error, Equatable, Sendable, CustomStringConvertible {
-    case noLabels
-    case emptyForgetSet(classes: [Int])
-    case emptyRetainSet
-    case factorizationFailed(layer: Int)
-    case noEpochWithinRetainLimit(maxDrop: Double)
-    case noWeightLayers
-
-    public var description: String {
-        switch self {
-        case .noLabels: "the data has no labels; give a file with y (or --y-key)"
-        case .emptyForgetSet(let classes): "the data has no samples of the forget classes \(classes.map(String.init).joined(separator: ","))"
-        case .emptyRetainSet: "the data has no samples of any class to retain"
-        case .noEpochWithinRetainLimit(let drop): "already the first epoch lowered retain accuracy by more than \(drop) points; lower --lr-start or raise --max-retain-drop"
-        case .factorizationFailed(let layer): "the statistics of weight layer \(layer) are not finite (NaN or infinity in its inputs); check the model and data"
-        case .noWeightLayers: "the model has no weight layers (Conv, Gemm or MatMul with a weight initializer)"
-        }
-    }
-}
-
-

@@ -1,26 +1,40 @@
-import Foundation
 import ModelRuntime
 import TensorCore
 
 /// One SVD-projection unlearning run: sample selection, statistics, optional α search, edited
 /// weights, and what the audit record says about it.
 public struct SVDUnlearning {
-    public struct Configuration: Sendable, Equatable, Codable {
-        public var forgetClasses: [Int]
-        public var retainSamples = 900
-        public var forgetSamples = 900
-        public var alphaRetain = 100.0
-        public var alphaForget = 3.0
-        public var search = false
+    /// The SVD projection's own settings.
+    public struct Settings: Sendable, Equatable {
+        /// α of the retain space (larger keeps more of it).
+        public var alphaRetain: Double
+        /// α of the forget space.
+        public var alphaForget: Double
+        /// Choose α on a validation split instead of using the two above.
+        public var search: Bool
         /// Share of every class held out for the search (only with `search`).
-        public var validationFraction = 0.2
-        public var seed: UInt64 = 0
-        public var batchSize = 256
-        /// At most this many input vectors (conv patches, tokens) per layer and set enter the
-        /// statistics; 0 keeps all (``PatchSampling``).
-        public var maxPatches = 10_000
+        public var validationFraction: Double
 
-        public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
+        public init(alphaRetain: Double = 100, alphaForget: Double = 3, search: Bool = false, validationFraction: Double = 0.2) {
+            self.alphaRetain = alphaRetain
+            self.alphaForget = alphaForget
+            self.search = search
+            self.validationFraction = validationFraction
+        }
+    }
+
+    /// The samples (shared by every engine) and the settings of one run; encoded flat in the audit
+    /// record's `configuration`.
+    public struct Configuration: Sendable, Equatable, Encodable {
+        public var selection: SampleSelection.Configuration
+        public var settings: Settings
+
+        public init(selection: SampleSelection.Configuration, settings: Settings = Settings()) {
+            self.selection = selection
+            self.settings = settings
+        }
+
+        public init(forgetClasses: [Int]) { self.init(selection: .init(forgetClasses: forgetClasses)) }
 
         enum CodingKeys: String, CodingKey {
             case forgetClasses = "classes", retainSamples = "retain_samples", forgetSamples = "forget_samples"
@@ -28,8 +42,19 @@ public struct SVDUnlearning {
             case seed, batchSize = "batch_size", maxPatches = "max_patches"
         }
 
-        /// The patch sampling rule of this run.
-        public var patchSampling: PatchSampling { PatchSampling(maxPerLayer: maxPatches, seed: seed) }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(selection.forgetClasses, forKey: .forgetClasses)
+            try c.encode(selection.retainSamples, forKey: .retainSamples)
+            try c.encode(selection.forgetSamples, forKey: .forgetSamples)
+            try c.encode(settings.alphaRetain, forKey: .alphaRetain)
+            try c.encode(settings.alphaForget, forKey: .alphaForget)
+            try c.encode(settings.search, forKey: .search)
+            try c.encode(settings.validationFraction, forKey: .validationFraction)
+            try c.encode(selection.seed, forKey: .seed)
+            try c.encode(selection.batchSize, forKey: .batchSize)
+            try c.encode(selection.maxPatches, forKey: .maxPatches)
+        }
     }
 
     /// The grid of `docs/methods.md` §2.5.
@@ -101,42 +126,41 @@ public struct SVDUnlearning {
         var timings: [String: Double] = [:]
         var t = clock()
         func lap(_ phase: String) { let now = clock(); timings[phase] = now - t; t = now }
-        let forget = Set(c.forgetClasses)
-        let selection = SampleSelection.make(labels: labels, forget: forget, retainCount: c.retainSamples, forgetCount: c.forgetSamples,
-                                             validationFraction: c.search ? c.validationFraction : 0, seed: c.seed)
+        let forget = Set(c.selection.forgetClasses)
+        let selection = c.selection.select(labels: labels, validationFraction: c.settings.search ? c.settings.validationFraction : 0)
         var retainGrams: [GramKey: LayerGram], forgetGrams: [GramKey: LayerGram]
         if let statistics {
             try statistics.check(against: model)
             let present = Set(statistics.grams.keys)
-            guard !present.intersection(forget).isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+            guard !present.intersection(forget).isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
             guard !present.subtracting(forget).isEmpty else { throw UnlearningError.emptyRetainSet }
             lap("select_samples")
             retainGrams = statistics.combined(classes: present.subtracting(forget))
             forgetGrams = statistics.combined(classes: present.intersection(forget))
         } else {
-            guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.forgetClasses) }
+            guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
             guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
             lap("select_samples")
-            retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.batchSize,
-                                                           sampling: c.patchSampling,
+            retainGrams = try ActivationStatistics.collect(model, data: data, indices: selection.retain, batchSize: c.selection.batchSize,
+                                                           sampling: c.selection.patchSampling,
                                                            progress: progress.map { p in { p("retain statistics", $0, $1) } })
-            forgetGrams = try ActivationStatistics.collect(model, data: data, indices: selection.forget, batchSize: c.batchSize,
-                                                           sampling: c.patchSampling,
+            forgetGrams = try ActivationStatistics.collect(model, data: data, indices: selection.forget, batchSize: c.selection.batchSize,
+                                                           sampling: c.selection.patchSampling,
                                                            progress: progress.map { p in { p("forget statistics", $0, $1) } })
         }
         let projection = SVDProjection(retainGrams: consume retainGrams, forgetGrams: consume forgetGrams)
         lap("collect_statistics")
-        var alphaRetain = c.alphaRetain, alphaForget = c.alphaForget
+        var alphaRetain = c.settings.alphaRetain, alphaForget = c.settings.alphaForget
         var grid: [SearchPoint] = []
-        if c.search {
+        if c.settings.search {
             let original = model.graph.parameters
             defer { model.graph.parameters = original }
             for (index, (r, f)) in searchGrid.enumerated() {
                 let candidate = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
                 model.graph.parameters = original.merging(candidate) { $1 }
-                let v = try validation(model, data: data, indices: selection.validation, labels: labels, forget: forget, batchSize: c.batchSize)
-                grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retainAccuracy, forgetAccuracy: v.forgetAccuracy,
-                                        score: v.retainAccuracy * (1 - v.forgetAccuracy), retainConfidence: v.retainConfidence,
+                let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget, batchSize: c.selection.batchSize)
+                grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retain, forgetAccuracy: v.forget,
+                                        score: v.retain * (1 - v.forget), retainConfidence: v.retainConfidence,
                                         forgetConfidence: v.forgetConfidence, confidenceScore: v.retainConfidence * (1 - v.forgetConfidence),
                                         relativeChange: Self.relativeChange(candidate, original)))
                 progress?("search", index + 1, searchGrid.count)
@@ -185,27 +209,6 @@ public struct SVDUnlearning {
         return norm > 0 ? (change / norm).squareRoot() : 0
     }
 
-    /// Accuracies and mean true-class softmax probabilities of the retain-class and forget-class
-    /// samples among `indices` (0 for a side without samples).
-    static func validation(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws
-        -> (retainAccuracy: Double, forgetAccuracy: Double, retainConfidence: Double, forgetConfidence: Double) {
-        let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        let logits = try Evaluation.logits(model, subset, batchSize: batchSize)
-        let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
-        var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0]
-        for (row, index) in indices.enumerated() {
-            let y = labels[index], side = forget.contains(y) ? 1 : 0
-            let z = logits.data[(row * classes)..<((row + 1) * classes)].map(Double.init)
-            let top = z.max()!
-            confidence[side] += Foundation.exp(z[y] - top) / z.reduce(0) { $0 + Foundation.exp($1 - top) }
-            if predictions[row] == y { correct[side] += 1 }
-            count[side] += 1
-        }
-        func mean(_ total: Double, _ n: Int) -> Double { n > 0 ? total / Double(n) : 0 }
-        return (mean(Double(correct[0]), count[0]), mean(Double(correct[1]), count[1]),
-                mean(confidence[0], count[0]), mean(confidence[1], count[1]))
-    }
-
     /// The grid point the search keeps: the highest ``SearchPoint/score``; among equal scores the
     /// highest ``SearchPoint/confidenceScore``; then the earlier point.
     ///
@@ -218,11 +221,5 @@ public struct SVDUnlearning {
         grid.enumerated().min { a, b in
             (-a.element.score, -a.element.confidenceScore, a.offset) < (-b.element.score, -b.element.confidenceScore, b.offset)
         }?.element
-    }
-
-    /// Retain-class and forget-class accuracy on `indices` (``validation(_:data:indices:labels:forget:batchSize:)``).
-    public static func accuracies(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws -> (Double, Double) {
-        let v = try validation(model, data: data, indices: indices, labels: labels, forget: forget, batchSize: batchSize)
-        return (v.retainAccuracy, v.forgetAccuracy)
     }
 }

@@ -4,8 +4,38 @@ import TensorCore
 public struct SampleSelection: Sendable, Equatable {
     public var retain: [Int]
     public var forget: [Int]
-    /// Held out for `--search` (never used for statistics).
+    /// Held out for choosing settings (never used for statistics or training).
     public var validation: [Int]
+
+    /// What every engine is asked to forget and which samples it may use: the forget classes, how
+    /// many retain and forget samples to take, the seed of every random choice, the patch cap of
+    /// the statistics and the samples per forward pass. Shared by SVD projection, projected-gradient
+    /// unlearning and forget vectors; each engine's own settings live beside it.
+    public struct Configuration: Sendable, Equatable {
+        public var forgetClasses: [Int]
+        /// Retain samples in total, spread evenly over the retained classes.
+        public var retainSamples = 900
+        /// Forget samples in total, spread evenly over the forget classes.
+        public var forgetSamples = 900
+        /// Seed of sample selection, patch sampling and batch order.
+        public var seed: UInt64 = 0
+        /// At most this many input vectors (conv patches, tokens) per layer and set enter the
+        /// statistics; 0 keeps all (``PatchSampling``).
+        public var maxPatches = 10_000
+        /// Samples per forward pass of statistics and accuracy passes.
+        public var batchSize = 256
+
+        public init(forgetClasses: [Int]) { self.forgetClasses = forgetClasses }
+
+        /// The patch sampling rule of this configuration.
+        public var patchSampling: PatchSampling { PatchSampling(maxPerLayer: maxPatches, seed: seed) }
+
+        /// The selection for `labels`, holding out `validationFraction` of every class first.
+        public func select(labels: [Int], validationFraction: Double = 0) -> SampleSelection {
+            SampleSelection.make(labels: labels, forget: Set(forgetClasses), retainCount: retainSamples, forgetCount: forgetSamples,
+                                 validationFraction: validationFraction, seed: seed)
+        }
+    }
 
     /// Picks up to `retainCount` samples spread evenly over the retained classes (every class
     /// present except the forget classes) and up to `forgetCount` spread over the forget classes,

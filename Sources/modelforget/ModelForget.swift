@@ -15,26 +15,37 @@ struct ModelForget: ParsableCommand {
             temporary file and renamed, so a failed run leaves no partial output, and inputs are \
             never modified.
             """,
-        version: ModelForget.version,
+        version: Toolkit.version,
         subcommands: [Apply.self, Stats.self, Vector.self, Eval.self, Predict.self, Diff.self, Report.self, Inspect.self, Convert.self])
 
-    static let version = "0.1.0"
-
-    /// Runs the command; file errors print as `FILE: what is wrong` and exit 1.
     static func main() {
         BLAS.configureThreads()
         Allocator.keepFreedMemory()
+        Foundation.exit(execute(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Parses and runs one command line, printing through ``Terminal`` (so tests can run commands
+    /// in-process with a captured sink), and returns the exit status: 0, 1 for failures the user
+    /// can act on (printed as one line, `FILE: what is wrong`), 64 for usage errors, or a
+    /// command's own status (`diff --exit-code`).
+    static func execute(_ arguments: [String]) -> Int32 {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
+            return 0
         } catch let error as WeightFileError {
-            Terminal.error(error.description)
-            Foundation.exit(1)
+            Terminal.error(ErrorHints.line(for: error))
+            return 1
         } catch let error as CommandFailure {
             Terminal.error(error.message)
-            Foundation.exit(1)
+            return 1
         } catch {
-            exit(withError: error)
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code == .success { Terminal.print(message) } else { Terminal.error(message) }
+            }
+            return code.rawValue
         }
     }
 }
@@ -43,25 +54,9 @@ struct ModelForget: ParsableCommand {
 struct CommandFailure: Error {
     let message: String
     init(_ message: String) { self.message = message }
-}
 
-/// The CLI's JSON: indented, keys sorted (stable for scripts), `/` not escaped.
-func jsonText<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
-
-enum Terminal {
-    static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-
-    static func note(_ line: String) {
-        FileHandle.standardError.write(Data(("note: " + line + "\n").utf8))
-    }
-
-    static func print(_ text: String) {
-        FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    /// `names: error` with the error's flag hint, if any (see ``ErrorHints``).
+    init(_ names: String, _ error: any Error) {
+        message = names + ": " + ErrorHints.text(of: error)
     }
 }

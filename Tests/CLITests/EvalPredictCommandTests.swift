@@ -66,6 +66,8 @@ struct EvalPredictCommandTests {
         let layout = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/vit.safetensors"), "--data", Fixtures.path("Samples/digits-test.npz")])
         #expect(layout.status == 1)
         #expect(layout.stderr.hasPrefix(Fixtures.path("Samples/vit.safetensors") + ": cannot tell the architecture"))
+        // The library says what is wrong; the command line adds the flag that fixes it.
+        #expect(layout.stderr.hasSuffix("; give --arch with an ONNX file or an architecture spec\n"))
         let usage = try ProcessRunner.modelforget(["predict", Fixtures.path("Samples/cnn.onnx"), "--inputs", "x.npz", "-o", "out.csv"])
         #expect(usage.status == 64)
     }

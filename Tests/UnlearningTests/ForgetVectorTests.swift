@@ -21,7 +21,7 @@ struct ForgetVectorTests {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         var configuration = ForgetVector.Configuration(forgetClasses: [3])
-        configuration.beta = 3
+        configuration.settings.beta = 3
         let result = try ForgetVector.gradient(model, data: data, batch: indices, labels: data.labels!, forget: [3], delta: delta,
                                                placement: .init(space: .normalized), configuration: configuration)
         #expect(abs(result.loss - loss) < 1e-4 * abs(loss))
@@ -40,7 +40,7 @@ struct ForgetVectorTests {
         for i in 0..<scaled.count { scaled.data[i] = delta.data[i] / 0.25 }
         #expect(pixel.modelOffset(delta) == scaled)
         var configuration = ForgetVector.Configuration(forgetClasses: [3])
-        configuration.lambda = 0   // the norm is taken of δ itself, so it differs between the spaces
+        configuration.settings.lambda = 0   // the norm is taken of δ itself, so it differs between the spaces
         let inPixels = try ForgetVector.gradient(model, data: data, batch: indices, labels: data.labels!, forget: [3], delta: delta,
                                                  placement: pixel, configuration: configuration)
         let normalized = try ForgetVector.gradient(model, data: data, batch: indices, labels: data.labels!, forget: [3], delta: scaled,
@@ -82,8 +82,8 @@ struct ForgetVectorTests {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         var configuration = ForgetVector.Configuration(forgetClasses: [5])
-        configuration.beta = 1
-        configuration.epochs = 8
+        configuration.settings.beta = 1
+        configuration.settings.epochs = 8
         let result = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: configuration)
         let before = result.epochs[0]
         func meets(_ e: ForgetVector.Epoch) -> Bool { e.forgetAccuracy <= 0.1 && (before.retainAccuracy - e.retainAccuracy) * 100 <= 5 }
@@ -137,12 +137,12 @@ struct ForgetVectorArithmeticTests {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         var make = ForgetVector.Configuration(forgetClasses: [5])
-        make.beta = 1
-        make.epochs = 8
+        make.settings.beta = 1
+        make.settings.epochs = 8
         let five = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: make).delta
         let bases = [five, Self.bases()[0]]
         var configuration = ForgetVector.Configuration(forgetClasses: [5])
-        configuration.epochs = 4
+        configuration.settings.epochs = 4
         let fit = try ForgetVector.fitCoefficients(model, data: data, bases: bases, initial: [0, 0], placement: .init(space: .pixel),
                                                    configuration: configuration)
         #expect(fit.delta == Self.combination(fit.coefficients, bases))
@@ -150,6 +150,6 @@ struct ForgetVectorArithmeticTests {
         // From zero, the learned combination forgets class 5 (the first vector already does) within the retain limit.
         let selected = fit.epochs[fit.selectedEpoch]
         #expect(fit.selectedEpoch > 0 && selected.forgetAccuracy < fit.epochs[0].forgetAccuracy)
-        #expect((fit.epochs[0].retainAccuracy - selected.retainAccuracy) * 100 <= configuration.maxRetainDrop)
+        #expect((fit.epochs[0].retainAccuracy - selected.retainAccuracy) * 100 <= configuration.settings.maxRetainDrop)
     }
 }

@@ -85,24 +85,24 @@ struct PGUTests {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/mlp.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         var configuration = PGUUnlearning.Configuration(forgetClasses: [3])
-        configuration.lrStart = 0.3
-        configuration.lrEnd = 0.06
-        configuration.gamma = 0.8
-        configuration.targetForgetAccuracy = 0.1
-        configuration.maxRetainDrop = 100
+        configuration.settings.lrStart = 0.3
+        configuration.settings.lrEnd = 0.06
+        configuration.settings.gamma = 0.8
+        configuration.settings.targetForgetAccuracy = 0.1
+        configuration.settings.maxRetainDrop = 100
         let result = try PGUUnlearning.run(model, data: data, configuration: configuration, clock: { 0 })
         let last = try #require(result.epochs.last)
         #expect(last.forgetAccuracy <= 0.1)
         #expect(result.epochs.dropLast().dropFirst().allSatisfy { $0.forgetAccuracy > 0.1 })
-        #expect(result.bestEpoch == last.epoch && result.epochs.count - 1 < configuration.epochs)
+        #expect(result.bestEpoch == last.epoch && result.epochs.count - 1 < configuration.settings.epochs)
         #expect(result.layers.allSatisfy { $0.relativeChange > 0 && $0.retainRank > 0 })
         // The run leaves the model's own weights alone.
         #expect(model.graph.parameters == (try Model.fromONNXFile(Fixtures.path("Samples/mlp.onnx"))).graph.parameters)
         var harsh = configuration
-        harsh.lrStart = 500
-        harsh.lrEnd = 500
-        harsh.gamma = 0.01
-        harsh.maxRetainDrop = 0
+        harsh.settings.lrStart = 500
+        harsh.settings.lrEnd = 500
+        harsh.settings.gamma = 0.01
+        harsh.settings.maxRetainDrop = 0
         #expect(throws: UnlearningError.noEpochWithinRetainLimit(maxDrop: 0)) {
             try PGUUnlearning.run(model, data: data, configuration: harsh, clock: { 0 })
         }

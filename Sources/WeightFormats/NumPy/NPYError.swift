@@ -57,7 +57,7 @@ public enum NPYError: Error, Equatable, Sendable, CustomStringConvertible {
             "truncated data: the header needs \(expected) bytes, the file has \(actual)"
         case .extraBytes(let count): "\(count) unexpected bytes after the array data"
         case .unwritableDType(let dtype):
-            "cannot write \(dtype) to .npy/.npz: NumPy has no such dtype; convert with --dtype F32"
+            "cannot write \(dtype) to .npy/.npz: NumPy has no such dtype; convert it to F32 first"
         }
     }
 }

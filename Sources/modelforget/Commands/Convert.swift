@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import WeightFormats
 
 struct Convert: ParsableCommand {
@@ -69,37 +68,14 @@ struct Convert: ParsableCommand {
                 try model.write(to: output, replacing: [], bytes: { _, _ in })
                 return
             }
-            let plan = ConversionPlan(tensors: reader.tensors, targetDType: dtype?.dtype)
             let container: CheckpointWriteOptions.Container
             switch outputFormat {
             case .npz: container = .npz(compress ? .deflated : .stored)
             default: container = maxShardSize.map { .shardedSafetensors(maxShardSize: $0.bytes) } ?? .safetensors
             }
-            var metadata = reader.metadata
-            var dropped = 0
-            if case .npz = container, !metadata.isEmpty {
-                dropped = metadata.count
-                metadata = [:]
-            }
-            if reader.format == .onnx {
-                metadata = [:]   // ONNX model properties are not checkpoint metadata
-            }
-            try Checkpoint.write(
-                to: output, tensors: plan.outputTensors,
-                options: CheckpointWriteOptions(container: container, metadata: metadata),
-                bytes: { info, consume in
-                    let source = plan.source(of: info.name)
-                    try reader.withBytes(of: source.name) { raw in
-                        if source.dtype == info.dtype {
-                            try consume(raw)
-                        } else {
-                            let converted = DTypeConversion.convert(raw, from: source.dtype, to: info.dtype)
-                            try converted.withUnsafeBytes { try consume($0) }
-                        }
-                    }
-                })
-            if dropped > 0 {
-                Terminal.note("npz files have no metadata; dropped \(dropped) key(s) from \(input)")
+            let outcome = try Checkpoint.convert(reader, to: output, options: ConversionOptions(container: container, floatDType: dtype?.dtype))
+            if outcome.droppedMetadataKeys > 0 {
+                Terminal.note("npz files have no metadata; dropped \(outcome.droppedMetadataKeys) key(s) from \(input)")
             }
         } catch let error as WeightFileError {
             throw error
@@ -109,22 +85,4 @@ struct Convert: ParsableCommand {
             throw WeightFileError(path: output, underlying: error)
         }
     }
-}
-
-/// Which tensors a conversion writes, and in which dtype.
-struct ConversionPlan {
-    let inputTensors: [String: TensorInfo]
-    let outputTensors: [TensorInfo]
-
-    init(tensors: [TensorInfo], targetDType: DType?) {
-        inputTensors = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        outputTensors = tensors.map { info in
-            guard let targetDType, DTypeConversion.canConvert(from: info.dtype, to: targetDType) else { return info }
-            var converted = info
-            converted.dtype = targetDType
-            return converted
-        }
-    }
-
-    func source(of name: String) -> TensorInfo { inputTensors[name]! }
 }

@@ -20,8 +20,7 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("Samples (npz or safetensors).", valueName: "file"))
     var inputs: String
 
-    @Option(help: "Name of the input tensor in the inputs file.")
-    var xKey = "x"
+    @OptionGroup var input: InputKeyOption
 
     @OptionGroup var vectorOptions: VectorOptions
 
@@ -33,15 +32,14 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try Dataset.load(inputs, xKey: xKey, yKey: nil)
-        let model = try options.load(sampleShape: dataset.sampleShape)
-        try checkSampleShape(model, dataset, path: inputs)
+        let dataset = try input.load(inputs)
+        let model = try options.load(for: dataset, path: inputs)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let logits: Tensor
         do {
             logits = try Evaluation.logits(model, dataset, batchSize: options.batchSize(for: dataset), offset: offset, progress: options.progress("predict"))
         } catch {
-            throw CommandFailure("\(options.model): \(error)")
+            throw CommandFailure(options.model, error)
         }
         let labels = Evaluation.predictions(logits).map { Int64($0) }
         do {

@@ -1,42 +1,48 @@
 import Foundation
 import ModelRuntime
-import Unlearning
 
-/// The audit record of one `apply` run (`Formats/report.md`).
-struct AuditRecord: Encodable {
-    struct File: Encodable {
-        let path: String
-        let format: String
-        let sha256: [String: String]
+/// The audit record of one unlearning run (`Formats/report.md`): what was asked, what was read and
+/// written (with SHA-256 of every file), which samples the statistics came from, the engine's
+/// settings and per-layer figures, evaluations before and after, and timings.
+public struct AuditRecord: Encodable, Sendable {
+    /// A checkpoint read or written: its path, format and the SHA-256 of each of its files (a
+    /// sharded set's index and shards, an ONNX model and its external data).
+    public struct File: Encodable, Sendable {
+        public let path: String
+        public let format: String
+        public let sha256: [String: String]
     }
 
-    struct Samples: Encodable {
-        let retain: [String: Int]
-        let forget: [String: Int]
-        let validation: Int
-        let patchRule: String
+    /// Samples per class behind the statistics, the validation split's size and the patch rule.
+    public struct Samples: Encodable, Sendable {
+        public let retain: [String: Int]
+        public let forget: [String: Int]
+        public let validation: Int
+        public let patchRule: String
         enum CodingKeys: String, CodingKey { case retain, forget, validation, patchRule = "patch_rule" }
     }
 
-    struct Evaluation: Encodable {
-        let data: String
-        let before: EvaluationReport
-        let after: EvaluationReport
+    /// Accuracies on the evaluation data before and after.
+    public struct Evaluation: Encodable, Sendable {
+        public let data: String
+        public let before: EvaluationReport
+        public let after: EvaluationReport
     }
 
-    struct Summary: Encodable {
-        let output: String
-        let classes: [Int]
-        let method: String
-        let alphaRetain: Double?
-        let alphaForget: Double?
-        let bestEpoch: Int?
-        let layersEdited: Int
-        let forgetAccuracyBefore: Double?
-        let forgetAccuracyAfter: Double?
-        let retainAccuracyBefore: Double?
-        let retainAccuracyAfter: Double?
-        let seconds: Double
+    /// The record's headline: what `apply` prints (as text or JSON).
+    public struct Summary: Encodable, Sendable {
+        public let output: String
+        public let classes: [Int]
+        public let method: String
+        public let alphaRetain: Double?
+        public let alphaForget: Double?
+        public let bestEpoch: Int?
+        public let layersEdited: Int
+        public let forgetAccuracyBefore: Double?
+        public let forgetAccuracyAfter: Double?
+        public let retainAccuracyBefore: Double?
+        public let retainAccuracyAfter: Double?
+        public let seconds: Double
 
         enum CodingKeys: String, CodingKey {
             case output, classes, method, seconds
@@ -45,7 +51,7 @@ struct AuditRecord: Encodable {
             case retainAccuracyBefore = "retain_accuracy_before", retainAccuracyAfter = "retain_accuracy_after"
         }
 
-        func encode(to encoder: Encoder) throws {
+        public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(output, forKey: .output); try c.encode(classes, forKey: .classes); try c.encode(method, forKey: .method)
             try c.encodeIfPresent(alphaRetain, forKey: .alphaRetain); try c.encodeIfPresent(alphaForget, forKey: .alphaForget)
@@ -55,7 +61,9 @@ struct AuditRecord: Encodable {
             try c.encode(retainAccuracyBefore, forKey: .retainAccuracyBefore); try c.encode(retainAccuracyAfter, forKey: .retainAccuracyAfter)
         }
 
-        var text: String {
+        /// Two or three lines: what was written and removed how, then forget and retain accuracy
+        /// before and after when evaluation data was given.
+        public var text: String {
             func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
             let parameters = alphaRetain.map { "alpha_retain \($0), alpha_forget \(alphaForget ?? 0)" } ?? "best epoch \(bestEpoch ?? 0)"
             var lines = ["wrote \(output): classes \(classes.map(String.init).joined(separator: ",")) removed by \(method) "
@@ -69,7 +77,7 @@ struct AuditRecord: Encodable {
     }
 
     /// What depends on the engine, encoded at the top level of the record.
-    enum Details {
+    public enum Details: Sendable {
         case svd(configuration: SVDUnlearning.Configuration, alphaRetain: Double, alphaForget: Double,
                  layers: [SVDUnlearning.LayerReport], search: [SVDUnlearning.SearchPoint])
         case pgu(configuration: PGUUnlearning.Configuration, layers: [PGUUnlearning.LayerReport], epochs: [PGUUnlearning.Epoch],
@@ -83,16 +91,16 @@ struct AuditRecord: Encodable {
         }
     }
 
-    let tool: String
-    let version: String
-    let method: String
-    let input: File
-    let output: File
-    let classes: [Int]
-    let samples: Samples
-    let details: Details
-    let evaluation: Evaluation?
-    let timingsSeconds: [String: Double]
+    public let tool: String
+    public let version: String
+    public let method: String
+    public let input: File
+    public let output: File
+    public let classes: [Int]
+    public let samples: Samples
+    public let details: Details
+    public let evaluation: Evaluation?
+    public let timingsSeconds: [String: Double]
 
     enum CodingKeys: String, CodingKey {
         case tool, version, method, input, output, classes, configuration, samples, layers, search, evaluation, epochs
@@ -100,7 +108,7 @@ struct AuditRecord: Encodable {
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
     }
 
-    func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(tool, forKey: .tool); try c.encode(version, forKey: .version); try c.encode(method, forKey: .method)
         try c.encode(input, forKey: .input); try c.encode(output, forKey: .output); try c.encode(classes, forKey: .classes)
@@ -119,7 +127,7 @@ struct AuditRecord: Encodable {
         }
     }
 
-    var summary: Summary {
+    public var summary: Summary {
         var alphas: (Double, Double)?, epoch: Int?
         switch details {
         case .svd(_, let r, let f, _, _): alphas = (r, f)

@@ -29,7 +29,9 @@ struct Stats: ParsableCommand {
 
         @OptionGroup var keys: DataKeys
 
-        @OptionGroup var sampling: SamplingOptions
+        @OptionGroup var patchCap: PatchCapOption
+
+        @OptionGroup var seed: SeedOption
 
         @Option(name: .shortAndLong, help: ArgumentHelp("The statistics file to write (.safetensors).", valueName: "file"))
         var output: String
@@ -39,14 +41,15 @@ struct Stats: ParsableCommand {
         }
 
         func run() throws {
-            let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
-            let model = try options.load(sampleShape: dataset.sampleShape)
-            try checkSampleShape(model, dataset, path: data)
+            let dataset = try keys.load(data)
+            let model = try options.load(for: dataset, path: data)
             let statistics: StatisticsFile
             do {
-                statistics = try StatisticsFile.collect(model, data: dataset, batchSize: options.batchSize(for: dataset), sampling: sampling.sampling, progress: options.progress("statistics"))
+                statistics = try StatisticsFile.collect(model, data: dataset, batchSize: options.batchSize(for: dataset),
+                                                        sampling: PatchSampling(maxPerLayer: patchCap.maxPatches, seed: seed.seed),
+                                                        progress: options.progress("statistics"))
             } catch let error as UnlearningError {
-                throw CommandFailure("\(data): \(error)")
+                throw CommandFailure(data, error)
             }
             do { try statistics.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
         }
@@ -69,7 +72,7 @@ struct Stats: ParsableCommand {
         func run() throws {
             let parts = try files.map { try StatisticsFile.read($0) }
             let merged: StatisticsFile
-            do { merged = try StatisticsFile.merged(parts) } catch { throw CommandFailure("\(files.joined(separator: ", ")): \(error)") }
+            do { merged = try StatisticsFile.merged(parts) } catch { throw CommandFailure(files.joined(separator: ", "), error) }
             do { try merged.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
         }
     }

@@ -48,9 +48,8 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
-        let model = try options.load(sampleShape: dataset.sampleShape)
-        try checkSampleShape(model, dataset, path: data)
+        let dataset = try keys.load(data)
+        let model = try options.load(for: dataset, path: data)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let report = try runModel {
             try Evaluation.evaluate(model, dataset, forget: Set(classes?.classes ?? []), batchSize: options.batchSize(for: dataset),
@@ -58,7 +57,7 @@ struct Eval: ParsableCommand {
         }
         var attacks: [MembershipInferenceResult] = []
         if mia, let train, let forget = classes?.classes {
-            let trainSet = try Dataset.load(train, xKey: keys.xKey, yKey: keys.yKey)
+            let trainSet = try keys.load(train)
             attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
                                              batchSize: options.batchSize(for: dataset), offset: offset)
         }
@@ -74,7 +73,7 @@ struct Eval: ParsableCommand {
     }
 
     func runModel<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch { throw CommandFailure("\(options.model): \(error)") }
+        do { return try body() } catch { throw CommandFailure(options.model, error) }
     }
 
     func text(_ r: EvaluationReport) -> String {

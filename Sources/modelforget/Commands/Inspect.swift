@@ -87,17 +87,3 @@ struct InspectReport: Encodable {
         return lines.joined(separator: "\n")
     }
 }
-
-/// Left-aligned columns separated by two spaces; `rightAligned` columns are padded on the left.
-func alignedTable(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
-    let all = [header] + rows
-    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-    return all.map { row in
-        row.enumerated().map { column, cell in
-            let padding = String(repeating: " ", count: widths[column] - cell.count)
-            if rightAligned.contains(column) { return padding + cell }
-            return column == row.count - 1 ? cell : cell + padding
-        }.joined(separator: "  ")
-    }
-}
-

@@ -1,0 +1,48 @@
+import Foundation
+import ModelRuntime
+import TensorCore
+
+/// How a model does on the forget-class and on the retain-class samples of a labelled set: the
+/// accuracy of each side and the mean softmax probability of the true class (the confidence).
+///
+/// The one measurement every engine's choices rest on (the α search, PGU's epochs, forget-vector
+/// epochs). A side without samples scores 0.
+public struct ForgetRetainScores: Sendable, Equatable {
+    /// Accuracy on the forget-class samples.
+    public var forget: Double
+    /// Accuracy on the retain-class samples.
+    public var retain: Double
+    /// Mean true-class probability `softmax(z)_y` on the forget-class samples.
+    public var forgetConfidence: Double
+    /// Mean true-class probability on the retain-class samples.
+    public var retainConfidence: Double
+
+    /// Scores `model` on the samples `indices` of `data` (labelled).
+    /// - Parameter offset: added to every sample first (a forget vector in the model's input space).
+    public static func measure(_ model: Model, data: Dataset, indices: [Int], forget: Set<Int>, batchSize: Int,
+                               offset: Tensor? = nil) throws -> ForgetRetainScores {
+        guard let labels = data.labels else { throw UnlearningError.noLabels }
+        let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
+        let logits = try Evaluation.logits(model, subset, batchSize: batchSize, offset: offset)
+        let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
+        var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0]
+        for (row, index) in indices.enumerated() {
+            let y = labels[index], side = forget.contains(y) ? 1 : 0
+            let z = logits.data[(row * classes)..<((row + 1) * classes)].map(Double.init)
+            let top = z.max()!
+            confidence[side] += Foundation.exp(z[y] - top) / z.reduce(0) { $0 + Foundation.exp($1 - top) }
+            if predictions[row] == y { correct[side] += 1 }
+            count[side] += 1
+        }
+        func mean(_ total: Double, _ n: Int) -> Double { n > 0 ? total / Double(n) : 0 }
+        return ForgetRetainScores(forget: mean(Double(correct[1]), count[1]), retain: mean(Double(correct[0]), count[0]),
+                                  forgetConfidence: mean(confidence[1], count[1]), retainConfidence: mean(confidence[0], count[0]))
+    }
+
+    /// Forget-class and retain-class accuracy of `model` on the samples `indices` of `data`.
+    public static func accuracies(_ model: Model, data: Dataset, indices: [Int], forget: Set<Int>, batchSize: Int,
+                                  offset: Tensor? = nil) throws -> (forget: Double, retain: Double) {
+        let scores = try measure(model, data: data, indices: indices, forget: forget, batchSize: batchSize, offset: offset)
+        return (scores.forget, scores.retain)
+    }
+}

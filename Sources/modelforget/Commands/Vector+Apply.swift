@@ -1,0 +1,45 @@
+import ArgumentParser
+import ModelRuntime
+import Unlearning
+import WeightFormats
+
+extension Vector {
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write inputs with a forget vector added, for runtimes that do not add it themselves.")
+
+        @Argument(help: "The forget vector.")
+        var vector: String
+
+        @Option(help: ArgumentHelp("Samples (npz or safetensors).", valueName: "file"))
+        var inputs: String
+
+        @OptionGroup var input: InputKeyOption
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("The .npz file to write (x plus δ in the model's input space; y copied if present).", valueName: "file"))
+        var output: String
+
+        func validate() throws {
+            guard output.hasSuffix(".npz") else { throw ValidationError("-o must name a .npz file: \(output)") }
+        }
+
+        func run() throws {
+            let file = try ForgetVectorFile.read(vector)
+            let dataset = try Dataset.load(inputs, xKey: input.xKey, yKey: "y")
+            do { try file.check(sampleShape: dataset.sampleShape, modelSHA256: nil, force: true) } catch {
+                throw CommandFailure(inputs, error)
+            }
+            var x = try dataset.batch(0..<dataset.count)
+            Evaluation.addToEverySample(&x, file.placement.modelOffset(file.delta))
+            let labels = dataset.labels.map { $0.map(Int64.init) }
+            var tensors = [TensorInfo(name: "x", dtype: .F32, shape: x.shape)]
+            if let labels { tensors.append(TensorInfo(name: "y", dtype: .I64, shape: [labels.count])) }
+            do {
+                try NPZWriter.write(to: output, tensors: tensors, compression: .stored) { info, consume in
+                    if info.name == "x" { try x.data.withUnsafeBytes { try consume($0) } } else { try labels!.withUnsafeBytes { try consume($0) } }
+                }
+            } catch {
+                throw WeightFileError(path: output, underlying: error)
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import ModelRuntime
+import TensorCore
+import Unlearning
+import WeightFormats
+
+extension Vector {
+    struct Make: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Learn a forget vector for classes of a model.")
+
+        @OptionGroup var options: ModelOptions
+
+        @Option(help: ArgumentHelp("Classes to forget, e.g. 5.", valueName: "list"))
+        var classes: ClassList
+
+        @Option(help: ArgumentHelp("Labelled samples (npz or safetensors with x and y): forget and retain samples come from here.", valueName: "file"))
+        var data: String
+
+        @OptionGroup var keys: DataKeys
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("The vector to write (.safetensors).", valueName: "file"))
+        var output: String
+
+        @OptionGroup var training: VectorTrainingOptions
+
+        @Option(help: ArgumentHelp("Where δ is added: pixel (before normalisation by --mean/--std) or normalized (the model's input).", valueName: "pixel|normalized"))
+        var space = "pixel"
+
+        @Option(help: ArgumentHelp("Per-channel means of the normalisation the deployed model applies to pixels.", valueName: "list"))
+        var mean: String?
+
+        @Option(help: ArgumentHelp("Per-channel standard deviations of that normalisation.", valueName: "list"))
+        var std: String?
+
+        func validate() throws {
+            guard output.hasSuffix(".safetensors") else { throw ValidationError("-o must name a .safetensors file: \(output)") }
+            guard ForgetVector.Space(rawValue: space) != nil else { throw ValidationError("--space must be pixel or normalized") }
+            guard (mean == nil) == (std == nil) else { throw ValidationError("give --mean and --std together") }
+        }
+
+        /// `--space`, `--mean` and `--std`, checked against the samples' channels.
+        func placement(sampleShape: [Int]) throws -> ForgetVector.Placement {
+            let means = try mean.map { text in try numberList(text).orThrow(ValidationError("--mean must be comma-separated numbers")) } ?? []
+            let stds = try std.map { text in try numberList(text).orThrow(ValidationError("--std must be comma-separated numbers")) } ?? []
+            guard stds.allSatisfy({ $0 > 0 }), means.count == stds.count else { throw ValidationError("--std values must be positive, one per --mean value") }
+            if !stds.isEmpty, stds.count != 1, stds.count != sampleShape.first {
+                throw ValidationError("--mean/--std give \(stds.count) channels but samples have \(sampleShape.first ?? 0)")
+            }
+            return ForgetVector.Placement(space: ForgetVector.Space(rawValue: space)!, mean: means, std: stds)
+        }
+
+        func run() throws {
+            let dataset = try keys.load(data)
+            let model = try options.load(for: dataset, path: data)
+            let placement = try placement(sampleShape: dataset.sampleShape)
+            let configuration = training.configuration(classes: classes.classes, batchSize: options.batchSize(for: dataset))
+            let made: (file: ForgetVectorFile, result: ForgetVector.Result)
+            do {
+                made = try ForgetVectorFile.make(model, modelSHA256: try SHA256.hex(ofFile: options.model), data: dataset, placement: placement,
+                                                 configuration: configuration, progress: options.progress("epochs"))
+            } catch let error as UnlearningError {
+                throw CommandFailure(data, error)
+            } catch let error as GraphError {
+                throw CommandFailure(options.model, error)
+            }
+            do { try made.file.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
+            let result = made.result
+            Terminal.print("wrote \(output): classes \(classes.classes.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) "
+                           + "(\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.epochs[result.selectedEpoch].norm))")
+            VectorTrainingOptions.printAccuracies(result.epochs, selected: result.selectedEpoch)
+        }
+    }
+}
+
+extension Optional {
+    func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
+        guard let self else { throw error() }
+        return self
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import ModelRuntime
+
+/// `--x-key`: which tensor of a data file holds the inputs.
+struct InputKeyOption: ParsableArguments {
+    @Option(help: "Name of the input tensor in the data file.")
+    var xKey = "x"
+
+    /// Reads unlabelled inputs from `path`.
+    func load(_ path: String) throws -> Dataset { try Dataset.load(path, xKey: xKey, yKey: nil) }
+}
+
+/// `--x-key` and `--y-key`: which tensors of a data file hold inputs and labels.
+struct DataKeys: ParsableArguments {
+    @OptionGroup var input: InputKeyOption
+
+    @Option(help: "Name of the label tensor in the data file.")
+    var yKey = "y"
+
+    /// Reads labelled samples from `path`.
+    func load(_ path: String) throws -> Dataset { try Dataset.load(path, xKey: input.xKey, yKey: yKey) }
+}
+
+/// Class lists such as `5,7`.
+struct ClassList: ExpressibleByArgument {
+    let classes: [Int]
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        classes = parts.map { $0! }
+    }
+}
+
+/// Comma-separated numbers, e.g. `1,-0.5`; `nil` when any part is not a number.
+func numberList(_ text: String) -> [Double]? {
+    let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    return values.isEmpty || values.contains(where: { $0 == nil }) ? nil : values.map { $0! }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import ModelRuntime
+import WeightFormats
+
+/// `--arch`: where a checkpoint's architecture comes from.
+struct ArchitectureOption: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Architecture for a checkpoint: an ONNX file with matching initializer names, or an architecture spec (JSON).",
+        valueName: "file"))
+    var arch: String?
+}
+
+/// `--batch-size`: samples per forward pass.
+struct BatchSizeOption: ParsableArguments {
+    @Option(help: "Samples per forward pass (default 256, fewer for large inputs: at most 256 Ki input values per batch).")
+    var batchSize: Int?
+
+    func validate() throws {
+        guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
+    }
+
+    /// `--batch-size`, or 256 samples capped at 256 Ki input values (16 at least): activations of
+    /// large inputs (CIFAR and up) then stay small enough to be reused instead of re-faulted.
+    func batchSize(for data: Dataset) -> Int {
+        if let batchSize { return batchSize }
+        let values = data.sampleShape.reduce(1, *)
+        return max(16, min(256, (1 << 18) / max(values, 1)))
+    }
+}
+
+/// `--quiet`: no progress on stderr.
+struct QuietFlag: ParsableArguments {
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    /// Progress on stderr when it is a terminal and not `--quiet`.
+    func progress(_ label: String) -> ((Int, Int) -> Void)? { Terminal.progress(label, quiet: quiet) }
+}
+
+/// The model argument and the options of every command that runs a model.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "The model: an ONNX file, or a safetensors/npz checkpoint.")
+    var model: String
+
+    @OptionGroup var architecture: ArchitectureOption
+
+    @OptionGroup var batch: BatchSizeOption
+
+    @OptionGroup var verbosity: QuietFlag
+
+    /// The options for a model named by another option (commands whose positional arguments are
+    /// something else).
+    static func forFile(_ path: String, architecture: ArchitectureOption, batch: BatchSizeOption, verbosity: QuietFlag) throws -> ModelOptions {
+        var options = try ModelOptions.parse([path])
+        options.architecture = architecture
+        options.batch = batch
+        options.verbosity = verbosity
+        return options
+    }
+
+    var quiet: Bool { verbosity.quiet }
+
+    func batchSize(for data: Dataset) -> Int { batch.batchSize(for: data) }
+
+    func progress(_ label: String) -> ((Int, Int) -> Void)? { verbosity.progress(label) }
+
+    /// Loads the model; warnings (unused tensors) go to stderr unless quiet.
+    func load(sampleShape: [Int]?) throws -> Model {
+        let model = try Model.load(model, architecture: architecture.arch, sampleShape: sampleShape)
+        if !quiet { for warning in model.warnings { Terminal.error("warning: \(self.model): \(warning)") } }
+        return model
+    }
+
+    /// Loads the model for `data` (read from `path`) and checks that the samples fit it.
+    func load(for data: Dataset, path: String) throws -> Model {
+        let model = try load(sampleShape: data.sampleShape)
+        if let expected = model.sampleShape, expected != data.sampleShape {
+            throw WeightFileError(path: path, underlying: ModelError.inputShapeMismatch(expected: expected, actual: data.sampleShape))
+        }
+        return model
+    }
+}

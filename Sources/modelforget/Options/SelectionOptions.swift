@@ -1,0 +1,62 @@
+import ArgumentParser
+import Unlearning
+
+/// `--seed`: the seed of every random choice of a command.
+struct SeedOption: ParsableArguments {
+    @Option(help: "Seed of every random choice: sample and patch selection, batch order, membership-inference subsampling.")
+    var seed: UInt64 = 0
+}
+
+/// `--retain-samples` and `--forget-samples`.
+struct SampleCountOptions: ParsableArguments {
+    @Option(help: "Retain samples in total, spread evenly over the retained classes.")
+    var retainSamples = 900
+
+    @Option(help: "Forget samples in total, spread evenly over the forget classes.")
+    var forgetSamples = 900
+
+    func validate() throws {
+        guard retainSamples > 0, forgetSamples > 0 else { throw ValidationError("--retain-samples and --forget-samples must be positive") }
+    }
+}
+
+/// `--max-patches`: the cap on input vectors per layer in the statistics.
+struct PatchCapOption: ParsableArguments {
+    @Option(help: ArgumentHelp("At most this many input vectors (conv patches, tokens) per layer and sample set enter the statistics, spread evenly over the samples and chosen by --seed; 0 keeps all.", valueName: "n"))
+    var maxPatches = 10_000
+
+    func validate() throws {
+        guard maxPatches >= 0 else { throw ValidationError("--max-patches must be 0 (all) or positive") }
+    }
+}
+
+/// The stopping rule of the trained methods (PGU and forget vectors): epochs, target and budget.
+struct StoppingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Maximum number of epochs (default 100 for pgu, 60 for forget vectors).", valueName: "n"))
+    var epochs: Int?
+
+    @Option(help: ArgumentHelp("Stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes, for pgu; 0.1 for forget vectors).", valueName: "fraction"))
+    var targetForgetAccuracy: Double?
+
+    @Option(help: ArgumentHelp("Largest retain-accuracy drop, in points, on the retained-class samples of --data that an epoch may have (pgu stops when it is exceeded).", valueName: "points"))
+    var maxRetainDrop = 5.0
+
+    func validate() throws {
+        guard (epochs ?? 1) > 0 else { throw ValidationError("--epochs must be positive") }
+        guard maxRetainDrop >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+    }
+}
+
+extension SampleSelection.Configuration {
+    /// The selection of `classes` with the counts, patch cap and seed of a command line.
+    init(classes: [Int], counts: SampleCountOptions?, patchCap: PatchCapOption?, seed: SeedOption, batchSize: Int) {
+        self.init(forgetClasses: classes)
+        if let counts {
+            retainSamples = counts.retainSamples
+            forgetSamples = counts.forgetSamples
+        }
+        if let patchCap { maxPatches = patchCap.maxPatches }
+        self.seed = seed.seed
+        self.batchSize = batchSize
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import TensorCore
+import Unlearning
+import WeightFormats
+
+/// `--vector FV` and `--force` of eval and predict.
+struct VectorOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Add this forget vector to every input (see modelforget vector).", valueName: "file"))
+    var vector: String?
+
+    @Flag(help: "Use --vector even if it was made for another model (by SHA-256).")
+    var force = false
+
+    /// The offset in the model's input space, checked against the samples and the model file.
+    func offset(sampleShape: [Int], modelPath: String) throws -> Tensor? {
+        guard let vector else { return nil }
+        let file = try ForgetVectorFile.read(vector)
+        do { try file.check(sampleShape: sampleShape, modelSHA256: try SHA256.hex(ofFile: modelPath), force: force) } catch let error as ForgetVectorError {
+            throw CommandFailure(vector, error)
+        }
+        return file.placement.modelOffset(file.delta)
+    }
+}
+
+/// The loss, optimiser and stopping options shared by `vector make` and `vector combine --fit`.
+struct VectorTrainingOptions: ParsableArguments {
+    @OptionGroup var counts: SampleCountOptions
+
+    @Option(help: "Margin τ: forget samples are pushed until their true logit is τ below the best other.")
+    var tau = 1.0
+
+    @Option(help: "Weight β of the forget margin term.")
+    var beta = 3.0
+
+    @Option(help: "Weight λ of the norm penalty: ‖δ‖₂ / B for make, ‖w‖₂ for combine --fit.")
+    var lambda = 1.0
+
+    @Option(help: "Learning rate of the first epoch (× 0.9 per epoch; momentum 0.9, weight decay 5e-4).")
+    var lr = 0.2
+
+    @OptionGroup var stopping: StoppingOptions
+
+    @OptionGroup var seed: SeedOption
+
+    func validate() throws {
+        guard lr > 0 else { throw ValidationError("--lr must be positive") }
+    }
+
+    func configuration(classes: [Int], batchSize: Int) -> ForgetVector.Configuration {
+        var configuration = ForgetVector.Configuration(
+            selection: SampleSelection.Configuration(classes: classes, counts: counts, patchCap: nil, seed: seed, batchSize: batchSize))
+        configuration.settings.tau = tau
+        configuration.settings.beta = beta
+        configuration.settings.lambda = lambda
+        configuration.settings.learningRate = lr
+        configuration.settings.epochs = stopping.epochs ?? 60
+        configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
+        configuration.settings.maxRetainDrop = stopping.maxRetainDrop
+        return configuration
+    }
+
+    static func printAccuracies(_ history: [ForgetVector.Epoch], selected: Int) {
+        let before = history[0], after = history[selected]
+        Terminal.print(String(format: "forget accuracy on the forget samples: %.2f%% -> %.2f%%", before.forgetAccuracy * 100, after.forgetAccuracy * 100))
+        Terminal.print(String(format: "retain accuracy on the retain samples: %.2f%% -> %.2f%%", before.retainAccuracy * 100, after.retainAccuracy * 100))
+    }
+}

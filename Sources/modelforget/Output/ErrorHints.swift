@@ -1,0 +1,31 @@
+import ModelRuntime
+import Unlearning
+import WeightFormats
+
+/// What to change on the command line for a library error: the library's messages say what is
+/// wrong without naming flags; the CLI adds the flag that fixes it.
+enum ErrorHints {
+    /// The flag hint for `error`, or `nil`.
+    static func hint(for error: any Error) -> String? {
+        switch error {
+        case let error as WeightFileError: hint(for: error.underlying)
+        case UnlearningError.noLabels: "give a file with y (or --y-key)"
+        case UnlearningError.noEpochWithinRetainLimit: "lower --lr-start or raise --max-retain-drop"
+        case ForgetVectorError.modelMismatch: "pass --force to use it anyway"
+        case ModelError.unrecognizedLayout: "give --arch with an ONNX file or an architecture spec"
+        case ModelError.dataKeyMissing: "choose one with --x-key/--y-key"
+        case NPYError.unwritableDType: "use --dtype F32"
+        default: nil
+        }
+    }
+
+    /// `error`'s message followed by its hint.
+    static func text(of error: any Error) -> String {
+        hint(for: error).map { "\(error); \($0)" } ?? "\(error)"
+    }
+
+    /// The one-line message of a file error: `FILE: what is wrong; hint`.
+    static func line(for error: WeightFileError) -> String {
+        hint(for: error.underlying).map { "\(error.description); \($0)" } ?? error.description
+    }
+}
