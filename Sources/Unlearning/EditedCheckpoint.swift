@@ -4,7 +4,7 @@ import WeightFormats
 /// Writes a checkpoint with some tensors replaced, in the format of the original.
 ///
 /// Guarantees: safetensors stays safetensors (sharded stays sharded, with the same grouping of
-/// tensors into shards), npz stays npz, ONNX stays ONNX; every tensor keeps its dtype and shape
+/// tensors into shards), npz stays npz, npy stays npy, ONNX stays ONNX; every tensor keeps its dtype and shape
 /// (edited values are cast back from float32, rounding to nearest even); tensors not edited are
 /// copied byte for byte; safetensors metadata is kept and `provenance` added to it.
 public enum EditedCheckpoint {
@@ -66,8 +66,12 @@ public enum EditedCheckpoint {
                 groups[groupOf[shard]!].append(info)
             }
             return try SafeTensorsWriter.writeSharded(to: path, groups: groups, metadata: metadata, bytes: provider)
+        case let npy as NPYFile:
+            // One array, named after its file: the output is a .npy file too, whatever its name.
+            try NPYWriter.write(to: path, info: npy.tensors[0], bytes: provider)
+            return [path]
         default:
-            let container: CheckpointWriteOptions.Container = source.format == .npz || source.format == .npy ? .npz(.stored) : .safetensors
+            let container: CheckpointWriteOptions.Container = source.format == .npz ? .npz(.stored) : .safetensors
             return try Checkpoint.write(to: path, tensors: source.tensors, options: CheckpointWriteOptions(container: container, metadata: metadata), bytes: provider)
         }
     }
