@@ -47,7 +47,7 @@ struct ApplyCommandTests {
         #expect((samples["forget"] as? [String: Int])?.keys.sorted() == ["3"])
     }
 
-    @Test("ONNX in, ONNX out; npz in, npz out; the same seed gives byte-identical files")
+    @Test("ONNX in, ONNX out; npz in, npz out; the same seed gives byte-identical files", .tags(.interop), .requiresPython("onnx"))
     func otherFormatsAndDeterminism() throws {
         let directory = TemporaryDirectory()
         for (source, name) in [("Samples/mlp.onnx", "a.onnx"), ("Samples/mlp.onnx", "b.onnx")] {

@@ -35,7 +35,7 @@ struct EvalPredictCommandTests {
         #expect(quiet.stderr.isEmpty)
     }
 
-    @Test("predict writes logits and labels that numpy reads")
+    @Test("predict writes logits and labels that numpy reads", .tags(.interop), .requiresPython("numpy"))
     func predict() throws {
         let directory = TemporaryDirectory()
         let out = directory.path("p.npz")

@@ -191,7 +191,7 @@ struct ActivationCaptureTests {
 
 @Suite("ONNX operators outside the supported set")
 struct UnsupportedONNXTests {
-    @Test("loading a graph with an unsupported operator fails at load time, naming the node and operator")
+    @Test("loading a graph with an unsupported operator fails at load time, naming the node and operator", .tags(.interop), .requiresPython("onnx"))
     func unsupportedAtLoad() throws {
         let directory = TemporaryDirectory()
         let path = directory.path("topk.onnx")

@@ -24,7 +24,7 @@ struct NPYWriterTests {
         #expect(fileContents(out) == expected)
     }
 
-    @Test("headers equal NumPy's for many shapes, including the switch to version 2.0 past 65535 bytes")
+    @Test("headers equal NumPy's for many shapes, including the switch to version 2.0 past 65535 bytes", .tags(.interop), .requiresPython("numpy"))
     func matchesNumPyHeaders() throws {
         let shapes: [[Int]] = [
             [], [5], [0], [1], [2, 3], [3, 4], [123_456_789, 2, 3], [10_000_000_000_000_000], [7, 0, 9],
@@ -112,7 +112,7 @@ struct NPYWriterTests {
         }
     }
 
-    @Test("files written here load in NumPy with equal values")
+    @Test("files written here load in NumPy with equal values", .tags(.interop), .requiresPython("numpy"))
     func numpyInterop() throws {
         let directory = TemporaryDirectory()
         let tensors: [(TensorInfo, [UInt8])] = [

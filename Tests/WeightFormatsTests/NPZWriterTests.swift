@@ -20,7 +20,8 @@ struct NPZWriterTests {
                             bytes: provider(Dictionary(uniqueKeysWithValues: tensors.map { ($0.0.name, $0.1) })))
     }
 
-    @Test("archives written here load in NumPy with equal values, stored and deflated", arguments: [NPZCompression.stored, .deflated])
+    @Test("archives written here load in NumPy with equal values, stored and deflated", .tags(.interop), .requiresPython("numpy"),
+          arguments: [NPZCompression.stored, .deflated])
     func numpyInterop(compression: NPZCompression) throws {
         let directory = TemporaryDirectory()
         let path = directory.path("w.npz")
@@ -78,7 +79,7 @@ struct NPZWriterTests {
         }
     }
 
-    @Test("an archive of no tensors is an empty zip NumPy opens")
+    @Test("an archive of no tensors is an empty zip NumPy opens", .tags(.interop), .requiresPython("numpy"))
     func emptyArchive() throws {
         let directory = TemporaryDirectory()
         let path = directory.path("e.npz")

@@ -46,7 +46,7 @@ struct NPZZip64Tests {
         return bytes
     }
 
-    @Test("zip64 sizes, offsets and end records are followed; the stored member is read in place")
+    @Test("zip64 sizes, offsets and end records are followed; the stored member is read in place", .tags(.interop), .requiresPython("numpy"))
     func zip64Directory() throws {
         let npy = try NPYWriter.header(for: TensorInfo(name: "w", dtype: .I32, shape: [3])) + littleEndianBytes([Int32(-1), 0, 7])
         let directory = TemporaryDirectory()

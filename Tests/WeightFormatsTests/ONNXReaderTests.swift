@@ -5,9 +5,8 @@ import _TestSupport
 
 @Suite("ONNX: reading initializers and the graph")
 struct ONNXReaderTests {
-    @Test("every initializer and Constant value equals onnx.numpy_helper.to_array", arguments: [
-        "mlp_raw.onnx", "typed_fields.onnx", "external.onnx", "unknown_fields.onnx",
-    ])
+    @Test("every initializer and Constant value equals onnx.numpy_helper.to_array", .tags(.interop), .requiresPython("numpy", "onnx"),
+          arguments: ["mlp_raw.onnx", "typed_fields.onnx", "external.onnx", "unknown_fields.onnx"])
     func matchesNumpyHelper(fixture: String) throws {
         let model = try ONNXModel(path: onnxFixture(fixture))
         let expected = try pythonTensorDump(onnxFixture(fixture))
@@ -183,10 +182,8 @@ struct ONNXReaderTests {
         try handle.seekToEnd()
         try handle.truncate(atOffset: UInt64(prefix.count + count * 4))   // sparse zeros
         try handle.close()
-        let clock = ContinuousClock()
-        var model: ONNXModel?
-        let elapsed = try clock.measure { model = try ONNXModel(path: path) }
-        #expect(model?.info(named: "big")?.shape == [count])
-        #expect(elapsed < .milliseconds(200), "opening took \(elapsed)")
+        // How long opening takes is measured by Benchmarks/formats_bench.py, not here.
+        let model = try ONNXModel(path: path)
+        #expect(model.info(named: "big")?.shape == [count])
     }
 }

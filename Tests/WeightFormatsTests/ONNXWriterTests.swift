@@ -18,7 +18,7 @@ struct ONNXWriterTests {
         }
     }
 
-    @Test("replacing one initializer: onnx checks it, to_array sees the new values, the others are byte-identical, onnxruntime runs it")
+    @Test("replacing one initializer: onnx checks it, to_array sees the new values, the others are byte-identical, onnxruntime runs it", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func replaceOne() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("mlp_raw.onnx"))
@@ -51,7 +51,7 @@ struct ONNXWriterTests {
         #expect(original.count == edited.count)
     }
 
-    @Test("a typed-field initializer can be replaced with a new dtype and shape")
+    @Test("a typed-field initializer can be replaced with a new dtype and shape", .tags(.interop), .requiresPython("numpy", "onnx"))
     func replaceTypedNewDType() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("typed_fields.onnx"))
@@ -68,7 +68,7 @@ struct ONNXWriterTests {
         for name in before.keys where name != "f16" { #expect(before[name] == after[name], "\(name) changed") }
     }
 
-    @Test("unknown fields survive, in the model, the graph, untouched and replaced tensors; doc_string is kept")
+    @Test("unknown fields survive, in the model, the graph, untouched and replaced tensors; doc_string is kept", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func unknownFields() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("unknown_fields.onnx"))
@@ -90,7 +90,7 @@ struct ONNXWriterTests {
             """, [out])
     }
 
-    @Test("metadata entries are appended; existing ones stay")
+    @Test("metadata entries are appended; existing ones stay", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func addingMetadata() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("mlp_raw.onnx"))
@@ -107,7 +107,7 @@ struct ONNXWriterTests {
             """, [out])
     }
 
-    @Test("external, same size, other folder: the data file is copied with the new bytes at the same offset")
+    @Test("external, same size, other folder: the data file is copied with the new bytes at the same offset", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func externalSameSize() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("external.onnx"))
@@ -137,7 +137,7 @@ struct ONNXWriterTests {
             """, [out])
     }
 
-    @Test("external, new size: appended at a page-aligned offset with offset and length updated")
+    @Test("external, new size: appended at a page-aligned offset with offset and length updated", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func externalNewSize() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("external.onnx"))
@@ -166,7 +166,7 @@ struct ONNXWriterTests {
             """, [out, directory.path])
     }
 
-    @Test("external, output beside the input: the input's data file is untouched, the new bytes go to a new file")
+    @Test("external, output beside the input: the input's data file is untouched, the new bytes go to a new file", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func externalSameFolder() throws {
         let directory = TemporaryDirectory()
         directory.write("model.onnx", fileContents(onnxFixture("external.onnx")))

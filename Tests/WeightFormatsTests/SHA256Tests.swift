@@ -16,7 +16,7 @@ struct SHA256Tests {
         #expect(hasher.finalize() == digest)
     }
 
-    @Test("files hash like Python's hashlib, across block and chunk boundaries")
+    @Test("files hash like Python's hashlib, across block and chunk boundaries", .tags(.interop), .requiresPython("hashlib"))
     func fileDigest() throws {
         let directory = TemporaryDirectory()
         var rng = SeededGenerator(seed: 4)

@@ -127,7 +127,7 @@ struct SafeTensorsReaderTests {
         #expect(try file.bytes(of: "y").isEmpty)
     }
 
-    @Test("opening reads only the header: a 64 GiB (sparse) file opens at once")
+    @Test("opening reads only the header: a 64 GiB (sparse) file opens and its last tensor reads")
     func openingIgnoresDataSize() throws {
         let directory = TemporaryDirectory()
         let size: UInt64 = 64 << 30
@@ -136,11 +136,10 @@ struct SafeTensorsReaderTests {
         let handle = try #require(FileHandle(forWritingAtPath: path))
         try handle.truncate(atOffset: UInt64(8 + header.utf8.count) + size)
         try handle.close()
-        let clock = ContinuousClock()
-        var file: SafeTensorsFile?
-        let elapsed = try clock.measure { file = try SafeTensorsFile(path: path) }
-        #expect(elapsed < .milliseconds(500))
-        #expect(try file?.bytes(of: "tail") == [0, 0, 0, 0])
+        // How long opening takes is measured by Benchmarks/formats_bench.py ("inspect"), not here.
+        let file = try SafeTensorsFile(path: path)
+        #expect(file.info(named: "big")?.shape == [Int(size - 4)])
+        #expect(try file.bytes(of: "tail") == [0, 0, 0, 0])
     }
 
     // MARK: - One test per defect
@@ -412,7 +411,7 @@ struct SafeTensorsReaderTests {
         return result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 
-    @Test("accepts and refuses exactly what the Python safetensors package does, with the same kind of error")
+    @Test("accepts and refuses exactly what the Python safetensors package does, with the same kind of error", .tags(.interop), .requiresPython("safetensors"))
     func referenceParity() throws {
         let directory = TemporaryDirectory()
         var paths: [String] = []
@@ -429,7 +428,7 @@ struct SafeTensorsReaderTests {
         }
     }
 
-    @Test("randomly mutated headers get the Python package's verdict")
+    @Test("randomly mutated headers get the Python package's verdict", .tags(.interop), .requiresPython("safetensors"))
     func mutationParity() throws {
         let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"q":{"dtype":"F4","shape":[2],"data_offsets":[20,21]}}"#
         var rng = SeededGenerator(seed: 2024)
@@ -479,7 +478,7 @@ struct SafeTensorsReaderTests {
         }
     }
 
-    @Test("reads files written by the Python safetensors package: equal bytes for every dtype, metadata included")
+    @Test("reads files written by the Python safetensors package: equal bytes for every dtype, metadata included", .tags(.interop), .requiresPython("numpy", "safetensors"))
     func pythonInterop() throws {
         let directory = TemporaryDirectory()
         let path = directory.path("py.safetensors")

@@ -101,7 +101,7 @@ struct SafeTensorsWriterTests {
         #expect(String(decoding: try safetensorsOutput([], metadata: [:])[8...], as: UTF8.self) == #"{"__metadata__":{}}     "#)
     }
 
-    @Test("names and metadata with quotes, backslashes, control characters, '/' and non-ASCII: identical to the Python package's bytes")
+    @Test("names and metadata with quotes, backslashes, control characters, '/' and non-ASCII: identical to the Python package's bytes", .tags(.interop), .requiresPython("json"))
     func escapingMatchesReference() throws {
         let names = ["a\"b", "c\\d", "e/f", "tab\there", "bell\u{7}", "nl\n", "us\u{1F}", "del\u{7F}", "é.weight", "😀", "ff\u{C}bs\u{8}cr\r"]
         let tensors = names.enumerated().map { index, name in
@@ -259,7 +259,7 @@ struct SafeTensorsWriterTests {
 
     // MARK: - Interoperability
 
-    @Test("files written here load in the Python safetensors package: load_file gives equal values, every dtype equal bytes")
+    @Test("files written here load in the Python safetensors package: load_file gives equal values, every dtype equal bytes", .tags(.interop), .requiresPython("numpy", "safetensors"))
     func pythonInterop() throws {
         let directory = TemporaryDirectory()
         var rng = SeededGenerator(seed: 11)

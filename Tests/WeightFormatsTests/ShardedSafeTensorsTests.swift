@@ -46,7 +46,7 @@ struct ShardedSafeTensorsTests {
         #expect(try Checkpoint.open(directory.path).tensors.count == 5)
     }
 
-    @Test("the index is byte for byte what transformers writes: json.dumps(indent=2, sort_keys=True) + newline")
+    @Test("the index is byte for byte what transformers writes: json.dumps(indent=2, sort_keys=True) + newline", .tags(.interop), .requiresPython("json"))
     func indexMatchesPython() throws {
         let directory = TemporaryDirectory()
         let names = ["z.weight", "é.bias", "a\"q", "tab\tname", "😀", "A", "a/b"]
@@ -112,7 +112,7 @@ struct ShardedSafeTensorsTests {
         #expect(directory.contents().isEmpty)
     }
 
-    @Test("the Python tooling reads the set written here with equal values")
+    @Test("the Python tooling reads the set written here with equal values", .tags(.interop), .requiresPython("numpy", "safetensors"))
     func pythonReadsSwiftSet() throws {
         let directory = TemporaryDirectory()
         try writeSet(directory, maxShardSize: 18)
@@ -138,7 +138,7 @@ struct ShardedSafeTensorsTests {
         }
     }
 
-    @Test("a set written by Python (transformers-style index with extra metadata) reads with equal bytes and metadata")
+    @Test("a set written by Python (transformers-style index with extra metadata) reads with equal bytes and metadata", .tags(.interop), .requiresPython("numpy", "safetensors"))
     func swiftReadsPythonSet() throws {
         let directory = TemporaryDirectory()
         let result = try ProcessRunner.python("""

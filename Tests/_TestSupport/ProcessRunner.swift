@@ -9,7 +9,8 @@ public struct ProcessResult: Sendable {
 
 /// Runs programs from tests and captures their output.
 public enum ProcessRunner {
-    /// Runs `executable` with `arguments`, optional standard input, and waits for it.
+    /// Runs `executable` with `arguments` (standard input is /dev/null, standard output and error
+    /// are captured through temporary files) and waits for it.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                            currentDirectory: String? = nil) throws -> ProcessResult {
         let process = Process()
