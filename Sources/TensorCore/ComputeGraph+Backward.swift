@@ -20,7 +20,7 @@ extension ComputeGraph {
             let outputGrads = node.outputs.map { $0.isEmpty ? nil : grads[$0] }
             guard outputGrads.contains(where: { $0 != nil }) else { continue }
             for (output, g) in zip(step.outputs, outputGrads) where g != nil && g!.shape != output.shape {
-                throw GraphError.invalidInput(node: node.name, opType: node.opType,
+                throw GraphError.invalidInput(node: node.name, opType: node.operation.name,
                                               reason: "gradient shape \(g!.shape) differs from the output shape \(output.shape)")
             }
             let inputGrads = try gradients(node, step, outputGrads,

@@ -370,7 +370,7 @@ extension ComputeGraph {
             case .add: out[o] = x &+ y
             case .sub: out[o] = x &- y
             case .mul: out[o] = x &* y
-            case .div: out[o] = y == 0 ? 0 : x / y   // truncation, as C and ONNX Runtime
+            case .div: out[o] = y == 0 ? 0 : x / y   // truncation toward zero, as in C
             case .mod: out[o] = y == 0 ? 0 : ((x % y) + y) % y
             case .pow:
                 var result = 1
@@ -392,7 +392,7 @@ struct Operands {
     let node: GraphNode
     let values: [Value?]
 
-    func fail(_ reason: String) -> GraphError { .invalidInput(node: node.name, opType: node.opType, reason: reason) }
+    func fail(_ reason: String) -> GraphError { .invalidInput(node: node.name, opType: node.operation.name, reason: reason) }
 
     func value(_ i: Int) throws -> Value {
         guard i < values.count, let value = values[i] else { throw fail("input \(i) is missing") }

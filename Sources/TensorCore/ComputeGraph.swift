@@ -8,9 +8,9 @@
 /// input and parameter. The graph itself holds no run state: one graph may run on several threads
 /// at once as long as nobody mutates it.
 ///
-/// Integer support is limited to what ONNX shape arithmetic needs (Shape, Gather, Concat, Slice,
-/// Unsqueeze, Add/Sub/Mul/Div on integers, …): a loader that folds constant shape arithmetic
-/// before building the graph may ignore it.
+/// Integer support is limited to what shape arithmetic inside a graph needs (Shape, Gather,
+/// Concat, Slice, Unsqueeze, Add/Sub/Mul/Div on integers, …): a loader that folds constant shape
+/// arithmetic before building the graph may ignore it.
 public final class ComputeGraph: @unchecked Sendable {
     public private(set) var nodes: [GraphNode]
     /// Float initializers: the weights (mutable: engines write edited weights back).
@@ -31,9 +31,6 @@ public final class ComputeGraph: @unchecked Sendable {
         self.outputNames = outputNames
         weightLayers = findWeightLayers()
     }
-
-    /// The ONNX operators this runtime evaluates.
-    public static var supportedOperators: Set<String> { GraphOperation.onnxOperators }
 
     /// The first node whose operator is not supported, if any.
     public var firstUnsupportedNode: GraphNode? {

@@ -2,7 +2,7 @@ import Testing
 import TensorCore
 import _TestSupport
 
-@Suite("graph: weight layers, activation capture, ONNX mapping, errors")
+@Suite("graph: weight layers, activation capture, errors")
 struct GraphTests {
     /// Conv (2 groups) → Relu → Flatten → Gemm (transB) → MatMul through a Transpose → Linear.
     func model() -> ComputeGraph {
@@ -142,25 +142,6 @@ struct GraphTests {
             #expect(abs(Double(gradients.parameters["conv.w"]!.data[i]) - numeric) < 2e-3 + 2e-2 * abs(numeric), "conv.w[\(i)]")
         }
         #expect(gradients.inputs["x"]?.shape == x.shape)
-    }
-
-    @Test("ONNX operator names and attributes map to typed operations")
-    func onnxMapping() {
-        #expect(GraphOperation(onnxType: "Gemm", attributes: ["transB": .int(1), "alpha": .float(2)])
-            == .gemm(GemmAttributes(alpha: 2, beta: 1, transA: false, transB: true)))
-        #expect(GraphOperation(onnxType: "Conv", attributes: ["group": .int(2), "pads": .ints([1, 1, 1, 1])])
-            == .convolution(ConvolutionAttributes(pads: [1, 1, 1, 1], groups: 2)))
-        #expect(GraphOperation(onnxType: "Gelu", attributes: ["approximate": .string("tanh")]) == .gelu(.tanh))
-        #expect(GraphOperation(onnxType: "AveragePool", attributes: ["kernel_shape": .ints([2, 2]), "count_include_pad": .int(1)])
-            == .averagePool(PoolAttributes(kernelShape: [2, 2]), countIncludePad: true))
-        #expect(GraphOperation(onnxType: "ReduceMean", attributes: ["axes": .ints([-1]), "keepdims": .int(0)])
-            == .reduce(.mean, axes: [-1], keepDims: false))
-        #expect(GraphOperation(onnxType: "MaxPool", attributes: [:]) == .invalid(opType: "MaxPool", reason: "no kernel_shape"))
-        #expect(GraphOperation(onnxType: "TopK", attributes: [:]) == .unsupported(opType: "TopK"))
-        for name in GraphOperation.onnxOperators {
-            let operation = GraphOperation(onnxType: name, attributes: ["kernel_shape": .ints([1]), "value_int": .int(0)])
-            #expect(operation.onnxType == name)
-        }
     }
 
     @Test("errors name the node: unsupported operator, shape mismatch, missing input, invalid attributes")
