@@ -265,7 +265,7 @@ public enum CheckpointDiff {
         let dtypeA: DType, dtypeB: DType
         let readers: Readers
 
-        var decodable: Bool { dtypeA.byteWidth != nil && dtypeB.byteWidth != nil && CheckpointDiff.isDecodable(dtypeA) && CheckpointDiff.isDecodable(dtypeB) }
+        var decodable: Bool { ElementCoding.isNumeric(dtypeA) && ElementCoding.isNumeric(dtypeB) }
 
         func release(_ elements: Range<Int>) {
             guard let wa = dtypeA.byteWidth, let wb = dtypeB.byteWidth else { return }
@@ -288,11 +288,11 @@ public enum CheckpointDiff {
             return true
         }
 
-        /// Decodes elements `range` of both sides into `x` and `y` at `offset`.
+        /// Decodes elements `range` of both sides into `x` and `y` as float64 (``ElementCoding``).
         func decode(_ range: Range<Int>, into x: UnsafeMutablePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
             let wa = dtypeA.byteWidth!, wb = dtypeB.byteWidth!
-            CheckpointDiff.decode(UnsafeRawBufferPointer(rebasing: rawA[(range.lowerBound * wa)..<(range.upperBound * wa)]), dtypeA, into: x)
-            CheckpointDiff.decode(UnsafeRawBufferPointer(rebasing: rawB[(range.lowerBound * wb)..<(range.upperBound * wb)]), dtypeB, into: y)
+            ElementCoding.decodeDoubles(UnsafeRawBufferPointer(rebasing: rawA[(range.lowerBound * wa)..<(range.upperBound * wa)]), dtypeA, into: x)
+            ElementCoding.decodeDoubles(UnsafeRawBufferPointer(rebasing: rawB[(range.lowerBound * wb)..<(range.upperBound * wb)]), dtypeB, into: y)
         }
 
         /// The element statistics and, for matrices, the Gram of Δ on the smaller side (accumulated
@@ -391,38 +391,6 @@ public enum CheckpointDiff {
             r.relativeChange = normA > 0 ? deltaNorm / normA : (deltaNorm > 0 ? .infinity : 0)
             r.maxAbsDelta = largest.max()
             r.cosine = normA > 0 && normB > 0 ? ab.sum() / (normA * normB) : nil
-        }
-    }
-
-    static func isDecodable(_ dtype: DType) -> Bool {
-        switch dtype {
-        case .F32, .F64, .F16, .BF16, .I8, .U8, .BOOL, .I16, .U16, .I32, .U32, .I64, .U64: true
-        default: false
-        }
-    }
-
-    /// Decodes little-endian elements of `dtype` (see ``isDecodable(_:)``) to float64 at `out`.
-    static func decode(_ raw: UnsafeRawBufferPointer, _ dtype: DType, into out: UnsafeMutablePointer<Double>) {
-        let width = dtype.byteWidth!, n = raw.count / width
-        func load<T: FixedWidthInteger>(_: T.Type, _ convert: (T) -> Double) {
-            for i in 0..<n { out[i] = convert(T(littleEndian: raw.loadUnaligned(fromByteOffset: i * width, as: T.self))) }
-        }
-        switch dtype {
-        case .F32: load(UInt32.self) { Double(Float(bitPattern: $0)) }
-        case .F64: load(UInt64.self) { Double(bitPattern: $0) }
-        case .F16, .BF16:
-            let widened = DTypeConversion.convert(raw, from: dtype, to: .F64)
-            widened.withUnsafeBytes { w in for i in 0..<n { out[i] = Double(bitPattern: UInt64(littleEndian: w.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) } }
-        case .I8: load(Int8.self) { Double($0) }
-        case .U8: load(UInt8.self) { Double($0) }
-        case .BOOL: load(UInt8.self) { $0 == 0 ? 0 : 1 }
-        case .I16: load(Int16.self) { Double($0) }
-        case .U16: load(UInt16.self) { Double($0) }
-        case .I32: load(Int32.self) { Double($0) }
-        case .U32: load(UInt32.self) { Double($0) }
-        case .I64: load(Int64.self) { Double($0) }
-        case .U64: load(UInt64.self) { Double($0) }
-        default: preconditionFailure("\(dtype) is not decodable")
         }
     }
 
