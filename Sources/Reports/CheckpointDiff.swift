@@ -396,7 +396,7 @@ public enum CheckpointDiff {
 
     /// The numerical rank and leading singular values of Δ from its Gram on the smaller side.
     static func spectrum(_ r: inout TensorDifference, gram: [Double], side: Int, rows m: Int, columns: Int, dtypes: (DType, DType), options: Options) {
-        guard let eigenvalues = BLAS.symmetricEigenvalues(gram, d: side) else {
+        guard let eigenvalues = LinearAlgebra.symmetricEigenvalues(gram, d: side) else {
             r.spectrumSkipped = "the eigensolver did not converge"
             return
         }
@@ -419,7 +419,7 @@ public enum CheckpointDiff {
             for i in 0..<m { for j in 0..<n { transposed[j * m + i] = matrix[i * n + j] } }
             BLAS.accumulateGram(&gram, rows: transposed, n: n, d: m)     // ΔΔᵀ, m × m
         }
-        return BLAS.symmetricEigenvalues(gram, d: side)?.map { max($0, 0).squareRoot() }
+        return LinearAlgebra.symmetricEigenvalues(gram, d: side)?.map { max($0, 0).squareRoot() }
     }
 }
 

@@ -29,7 +29,7 @@ struct SVDProjectionTests {
     /// `M = U diag(λ) Uᵀ` the specification's way: eigendecomposition, clamped eigenvalues, λ.
     static func eigenSpace(_ g: LayerGram, alpha: Double) throws -> [Double] {
         let d = g.dimension
-        let (values, vectors) = try #require(BLAS.symmetricEigen(g.gram, d: d))
+        let (values, vectors) = try #require(LinearAlgebra.symmetricEigen(g.gram, d: d))
         let lambda = SVDProjection.importances(values.map { max($0, 0) }, alpha: alpha)
         var m = [Double](repeating: 0, count: d * d)
         for i in 0..<d { for j in 0..<d { for k in 0..<d { m[i * d + j] += vectors[i * d + k] * lambda[k] * vectors[j * d + k] } } }
