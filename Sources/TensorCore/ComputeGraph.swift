@@ -3,18 +3,20 @@
 /// Values are float tensors or small integer tensors (shape arithmetic, indices). Float
 /// parameters are the weights; integer initializers are constants. Nodes run in the given order
 /// (each input must be a graph input, a parameter, a constant or an earlier node's output).
-/// ``forward(_:recording:capture:)`` evaluates the graph; with `recording`, its ``Record`` keeps
-/// what ``backward(_:outputGradients:)`` needs for reverse-mode gradients of every float graph
-/// input and parameter. The graph itself holds no run state: one graph may run on several threads
-/// at once as long as nobody mutates it.
+/// ``forward(_:parameters:recording:capture:)`` evaluates the graph, optionally with some
+/// parameters replaced for that call (edited weights); with `recording`, its ``Record`` keeps what
+/// ``backward(_:outputGradients:inputGradients:)`` needs for reverse-mode gradients of every float
+/// graph input and parameter. The graph is immutable and holds no run state: one graph may run on
+/// several threads at once, each pass with its own parameter overrides.
 ///
 /// Integer support is limited to what shape arithmetic inside a graph needs (Shape, Gather,
 /// Concat, Slice, Unsqueeze, Add/Sub/Mul/Div on integers, …): a loader that folds constant shape
 /// arithmetic before building the graph may ignore it.
 public final class ComputeGraph: @unchecked Sendable {
     public private(set) var nodes: [GraphNode]
-    /// Float initializers: the weights (mutable: engines write edited weights back).
-    public var parameters: [String: Tensor]
+    /// Float initializers: the weights as loaded. Edited weights are not written back: a forward
+    /// pass takes them as overrides (``forward(_:parameters:recording:capture:)``).
+    public let parameters: [String: Tensor]
     /// Non-float initializers (integer constants).
     public let constants: [String: Value]
     public let inputNames: [String]

@@ -5,7 +5,7 @@
 /// squeeze axes, split sizes, reduction axes, an expand shape) may be given statically in the
 /// case; when the case holds `nil`, the argument is read from the node's integer input at run time.
 ///
-/// Every float input has a gradient rule (``ComputeGraph/backward(_:outputGradients:)``), except for
+/// Every float input has a gradient rule (``ComputeGraph/backward(_:outputGradients:inputGradients:)``), except for
 /// the integer-only operations (``shape(start:end:)``, ``constantOfShape(fill:)``, ``compare(_:)``,
 /// ``cast(toFloat:)`` to integers), which carry no gradient.
 public enum GraphOperation: Sendable, Equatable {

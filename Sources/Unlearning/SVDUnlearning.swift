@@ -130,11 +130,10 @@ public struct SVDUnlearning {
         var grid: [SearchPoint] = []
         if c.search {
             let original = model.graph.parameters
-            defer { model.graph.parameters = original }
             for (index, (r, f)) in searchGrid.enumerated() {
                 let candidate = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
-                model.graph.parameters = original.merging(candidate) { $1 }
-                let v = try validation(model, data: data, indices: selection.validation, labels: labels, forget: forget, batchSize: c.batchSize)
+                let v = try validation(model, parameters: candidate, data: data, indices: selection.validation, labels: labels, forget: forget,
+                                       batchSize: c.batchSize)
                 grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retainAccuracy, forgetAccuracy: v.forgetAccuracy,
                                         score: v.retainAccuracy * (1 - v.forgetAccuracy), retainConfidence: v.retainConfidence,
                                         forgetConfidence: v.forgetConfidence, confidenceScore: v.retainConfidence * (1 - v.forgetConfidence),
@@ -185,11 +184,13 @@ public struct SVDUnlearning {
     }
 
     /// Accuracies and mean true-class softmax probabilities of the retain-class and forget-class
-    /// samples among `indices` (0 for a side without samples).
-    static func validation(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws
+    /// samples among `indices` (0 for a side without samples), with `parameters` in place of the
+    /// model's stored weights of those names.
+    static func validation(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>,
+                           batchSize: Int) throws
         -> (retainAccuracy: Double, forgetAccuracy: Double, retainConfidence: Double, forgetConfidence: Double) {
         let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        let logits = try Evaluation.logits(model, subset, batchSize: batchSize)
+        let logits = try Evaluation.logits(model, subset, batchSize: batchSize, parameters: parameters)
         let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
         var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0]
         for (row, index) in indices.enumerated() {
@@ -219,9 +220,10 @@ public struct SVDUnlearning {
         }?.element
     }
 
-    /// Retain-class and forget-class accuracy on `indices` (``validation(_:data:indices:labels:forget:batchSize:)``).
-    public static func accuracies(_ model: Model, data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>, batchSize: Int) throws -> (Double, Double) {
-        let v = try validation(model, data: data, indices: indices, labels: labels, forget: forget, batchSize: batchSize)
+    /// Retain-class and forget-class accuracy on `indices` (``validation(_:parameters:data:indices:labels:forget:batchSize:)``).
+    public static func accuracies(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], labels: [Int], forget: Set<Int>,
+                                  batchSize: Int) throws -> (Double, Double) {
+        let v = try validation(model, parameters: parameters, data: data, indices: indices, labels: labels, forget: forget, batchSize: batchSize)
         return (v.retainAccuracy, v.forgetAccuracy)
     }
 }

@@ -130,12 +130,7 @@ struct Apply: ParsableCommand {
             if let evaluation { before = try evaluate(model, evaluation) }
             statistics = try stats.map { try StatisticsFile.read($0) }
             engine = method == "pgu" ? try runPGU(model, dataset, statistics) : try runSVD(model, dataset, statistics)
-            if let evaluation {
-                let original = model.graph.parameters
-                model.graph.parameters = original.merging(engine.editedWeights) { $1 }
-                after = try evaluate(model, evaluation)
-                model.graph.parameters = original
-            }
+            if let evaluation { after = try evaluate(model, evaluation, parameters: engine.editedWeights) }
         } catch let error as UnlearningError {
             throw CommandFailure("\(stats ?? data): \(error)")
         } catch let error as StatisticsError {
@@ -232,8 +227,8 @@ struct Apply: ParsableCommand {
                                        bestEpoch: result.bestEpoch, stopReason: result.stopReason))
     }
 
-    func evaluate(_ model: Model, _ data: Dataset) throws -> EvaluationReport {
-        try Evaluation.evaluate(model, data, forget: Set(classes.classes), batchSize: options.batchSize(for: data))
+    func evaluate(_ model: Model, _ data: Dataset, parameters: [String: Tensor] = [:]) throws -> EvaluationReport {
+        try Evaluation.evaluate(model, data, forget: Set(classes.classes), batchSize: options.batchSize(for: data), parameters: parameters)
     }
 
     static func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }

@@ -134,14 +134,49 @@ struct GraphTests {
         let w = graph.parameters["conv.w"]!
         for i in [0, 7, 20, 35] {
             func loss(_ delta: Float) throws -> Double {
-                let g = model()
-                g.parameters["conv.w"]!.data[i] = w.data[i] + delta
-                return Double(Normalization.crossEntropy(logits: try g.outputs(for: ["x": x])["y"]!, labels: [0, 1]).loss)
+                var perturbed = w
+                perturbed.data[i] = w.data[i] + delta
+                let logits = try graph.outputs(for: ["x": x], parameters: ["conv.w": perturbed])["y"]!
+                return Double(Normalization.crossEntropy(logits: logits, labels: [0, 1]).loss)
             }
             let numeric = (try loss(1e-2) - loss(-1e-2)) / 2e-2
             #expect(abs(Double(gradients.parameters["conv.w"]!.data[i]) - numeric) < 2e-3 + 2e-2 * abs(numeric), "conv.w[\(i)]")
         }
         #expect(gradients.inputs["x"]?.shape == x.shape)
+    }
+
+    @Test("parameter overrides replace stored weights for one pass only; gradients are taken at the overridden values")
+    func parameterOverrides() throws {
+        let graph = model()
+        var rng = SeededGenerator(seed: 15)
+        let x = Tensor.random([2, 2, 4, 4], using: &rng)
+        let edited = ["conv.w": Tensor.random([4, 1, 3, 3], using: &rng), "head.w": Tensor.random([3, 2], using: &rng)]
+        let stored = graph.parameters
+        let reference = ComputeGraph(nodes: graph.nodes, parameters: stored.merging(edited) { $1 }, inputNames: ["x"], outputNames: ["y"])
+        let (outputs, record) = try graph.forward(["x": x], parameters: edited, recording: true)
+        let (expected, expectedRecord) = try reference.forward(["x": x], recording: true)
+        #expect(outputs["y"] == expected["y"])
+        let (_, dlogits) = Normalization.crossEntropy(logits: outputs["y"]!, labels: [0, 1])
+        let gradients = try graph.backward(record, outputGradients: ["y": dlogits])
+        let expectedGradients = try reference.backward(expectedRecord, outputGradients: ["y": dlogits])
+        #expect(gradients.parameters == expectedGradients.parameters)
+        #expect(gradients.inputs == expectedGradients.inputs)
+        // The graph is untouched: the next pass without overrides uses the stored weights.
+        #expect(graph.parameters == stored)
+        #expect(try graph.outputs(for: ["x": x]) == (try model().outputs(for: ["x": x])))
+        #expect(try graph.outputs(for: ["x": x]) != outputs)
+    }
+
+    @Test("an override naming no parameter, or of another shape, is a precondition failure")
+    func overridePreconditions() async {
+        await #expect(processExitsWith: .failure) {
+            let graph = GraphTests().model()
+            _ = try? graph.outputs(for: ["x": Tensor(zeros: [1, 2, 4, 4])], parameters: ["nowhere": Tensor(zeros: [1])])
+        }
+        await #expect(processExitsWith: .failure) {
+            let graph = GraphTests().model()
+            _ = try? graph.outputs(for: ["x": Tensor(zeros: [1, 2, 4, 4])], parameters: ["head.w": Tensor(zeros: [2, 3])])
+        }
     }
 
     @Test("errors name the node: unsupported operator, shape mismatch, missing input, invalid attributes")
