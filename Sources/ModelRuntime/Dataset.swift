@@ -11,7 +11,7 @@ import WeightFormats
 public struct Dataset: @unchecked Sendable {
     enum Storage {
         case memory(Tensor)
-        case file(reader: any CheckpointReader, name: String, source: FloatDecoding.Source, width: Int)
+        case file(reader: any CheckpointReader, name: String, dtype: DType, width: Int)
     }
 
     let storage: Storage
@@ -26,8 +26,8 @@ public struct Dataset: @unchecked Sendable {
         sampleShape = Array(x.shape.dropFirst())
     }
 
-    init(reader: any CheckpointReader, info: TensorInfo, source: FloatDecoding.Source, width: Int, labels: [Int]?) {
-        storage = .file(reader: reader, name: info.name, source: source, width: width)
+    init(reader: any CheckpointReader, info: TensorInfo, labels: [Int]?) {
+        storage = .file(reader: reader, name: info.name, dtype: info.dtype, width: info.dtype.byteWidth!)
         self.labels = labels
         count = info.shape[0]
         sampleShape = Array(info.shape.dropFirst())
@@ -53,16 +53,9 @@ public struct Dataset: @unchecked Sendable {
                 guard values.allSatisfy({ $0 >= 0 }) else { throw ModelError.invalidData(reason: "'\(yKey)' has negative labels") }
                 labels = values
             }
-            let source: FloatDecoding.Source, width: Int
-            switch xInfo.dtype {
-            case .F32: (source, width) = (.f32, 4)
-            case .F16: (source, width) = (.f16, 2)
-            case .BF16: (source, width) = (.bf16, 2)
-            case .F64: (source, width) = (.f64, 8)
-            default: throw ModelError.unsupportedDType(name: xKey, dtype: xInfo.dtype)
-            }
+            guard ElementCoding.isFloat(xInfo.dtype) else { throw ModelError.unsupportedDType(name: xKey, dtype: xInfo.dtype) }
             if Self.readsInPlace(file, xKey) {
-                return Dataset(reader: file, info: xInfo, source: source, width: width, labels: labels)
+                return Dataset(reader: file, info: xInfo, labels: labels)
             }
             return Dataset(x: try TensorLoading.floatTensor(file, xInfo), labels: labels)
         } catch let error as ModelError {
@@ -100,12 +93,12 @@ public struct Dataset: @unchecked Sendable {
             values.reserveCapacity(indices.count * size)
             for i in indices { values += x.data[(i * size)..<((i + 1) * size)] }
             return Tensor(shape: [indices.count] + sampleShape, data: values)
-        case .file(let reader, let name, let source, let width):
+        case .file(let reader, let name, let dtype, let width):
             let values = try reader.withBytes(of: name) { raw -> [Float] in
                 var values: [Float] = []
                 values.reserveCapacity(indices.count * size)
                 for i in indices {
-                    values += FloatDecoding.decode(UnsafeRawBufferPointer(rebasing: raw[(i * size * width)..<((i + 1) * size * width)]), as: source)
+                    values += ElementCoding.decodeFloats(UnsafeRawBufferPointer(rebasing: raw[(i * size * width)..<((i + 1) * size * width)]), dtype)
                 }
                 return values
             }

@@ -34,9 +34,11 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
 
 public enum Evaluation {
     /// Runs `model` over `inputs` in batches of `batchSize`; `progress(done, total)` after each.
+    /// - Parameter parameters: weights in place of the model's stored parameters of those names
+    ///   (edited weights; ``Model/logits(_:parameters:)``).
     /// - Parameter offset: added to every sample before the model sees it (a forget vector in the
     ///   model's input space; the shape of one sample).
-    public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, offset: Tensor? = nil,
+    public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, parameters: [String: Tensor] = [:], offset: Tensor? = nil,
                               progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
         // At least one batch per worker, so that small sets use every core too.
         let batchSize = max(1, min(batchSize, (inputs.count + Parallel.workers - 1) / Parallel.workers))
@@ -49,7 +51,7 @@ public enum Evaluation {
             let range = (index * batchSize)..<min((index + 1) * batchSize, shared.inputs.count)
             var batch = try shared.inputs.batch(range)
             if let offset { Self.addToEverySample(&batch, offset) }
-            let logits = try shared.model.logits(batch)
+            let logits = try shared.model.logits(batch, parameters: parameters)
             lock.withLock {
                 done += range.count
                 progress?(done, shared.inputs.count)
@@ -60,10 +62,11 @@ public enum Evaluation {
         return Tensor(shape: [inputs.count, classes], data: results.flatMap(\.data))
     }
 
-    /// Runs `model` over the labelled `data` and reports its accuracies (``report(predictions:labels:classes:forget:)``).
-    public static func evaluate(_ model: Model, _ data: Dataset, forget: Set<Int>, batchSize: Int, offset: Tensor? = nil,
-                                progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
-        let logits = try Self.logits(model, data, batchSize: batchSize, offset: offset, progress: progress)
+    /// Runs `model` (with `parameters` as in ``logits(_:_:batchSize:parameters:offset:progress:)``) over the labelled
+    /// `data` and reports its accuracies (``report(predictions:labels:classes:forget:)``).
+    public static func evaluate(_ model: Model, _ data: Dataset, forget: Set<Int>, batchSize: Int, parameters: [String: Tensor] = [:],
+                                offset: Tensor? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
+        let logits = try Self.logits(model, data, batchSize: batchSize, parameters: parameters, offset: offset, progress: progress)
         return report(predictions: predictions(logits), labels: data.labels ?? [], classes: logits.shape[1], forget: forget)
     }
 

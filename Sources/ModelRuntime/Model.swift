@@ -37,9 +37,10 @@ public struct Model {
         return "\(names.count) tensor(s) not used by the architecture: " + parts.joined(separator: ", ")
     }
 
-    /// Logits for a batch `[N, sample shape...]`.
-    public func logits(_ batch: Tensor) throws -> Tensor {
-        let (outputs, _) = try graph.forward([inputName: batch])
+    /// Logits for a batch `[N, sample shape...]`, with `parameters` in place of the graph's
+    /// stored parameters of those names (edited weights; see ``ComputeGraph/forward(_:parameters:recording:capture:)``).
+    public func logits(_ batch: Tensor, parameters: [String: Tensor] = [:]) throws -> Tensor {
+        let (outputs, _) = try graph.forward([inputName: batch], parameters: parameters)
         return outputs[outputName]!
     }
 }

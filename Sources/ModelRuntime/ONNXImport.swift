@@ -45,7 +45,7 @@ extension Model {
             var available = Dictionary(checkpoint.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             // Identity aliases of initializers that the checkpoint holds separately.
             nodes.removeAll { node in
-                guard node.opType == "Identity", let output = node.outputs.first, available[output] != nil,
+                guard node.operation == .identity, let output = node.outputs.first, available[output] != nil,
                       parameters[node.inputs[0]] != nil else { return false }
                 parameters[output] = parameters[node.inputs[0]]
                 return true
@@ -76,7 +76,7 @@ extension Model {
         var graph = ComputeGraph(nodes: nodes, parameters: parameters, constants: constants,
                                  inputNames: [input.name], outputNames: [output.name])
         if let node = graph.firstUnsupportedNode {
-            throw GraphError.unsupportedOperator(node: node.name, opType: node.opType)
+            throw GraphError.unsupportedOperator(node: node.name, opType: node.operation.name)
         }
         if fusingKernels {
             if let sampleShape {

@@ -2,7 +2,9 @@ extension ComputeGraph {
     /// Reverse-mode gradients of a scalar loss, given its gradient with respect to graph outputs
     /// (for cross-entropy: `Normalization.crossEntropy(...).gradient`).
     ///
-    /// - Parameter record: the record of a `forward(_:recording: true)` pass of this graph.
+    /// - Parameter record: the record of a `forward(_:parameters:recording: true)` pass of this
+    ///   graph; the gradients are taken at the values that pass used (its parameter overrides
+    ///   included), which the record holds.
     /// - Parameter inputGradients: whether gradients of the graph inputs are wanted; without them,
     ///   a convolution reading a graph input skips its input gradient (the costliest part of the
     ///   first layer's backward).
@@ -20,7 +22,7 @@ extension ComputeGraph {
             let outputGrads = node.outputs.map { $0.isEmpty ? nil : grads[$0] }
             guard outputGrads.contains(where: { $0 != nil }) else { continue }
             for (output, g) in zip(step.outputs, outputGrads) where g != nil && g!.shape != output.shape {
-                throw GraphError.invalidInput(node: node.name, opType: node.opType,
+                throw GraphError.invalidInput(node: node.name, opType: node.operation.name,
                                               reason: "gradient shape \(g!.shape) differs from the output shape \(output.shape)")
             }
             let inputGrads = try gradients(node, step, outputGrads,

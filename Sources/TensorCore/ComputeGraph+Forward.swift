@@ -3,24 +3,34 @@ extension ComputeGraph {
     /// output.
     ///
     /// - Parameters:
-    ///   - recording: keep what ``backward(_:outputGradients:)`` needs (every node's inputs,
-    ///     outputs and saved state). Without it, intermediate values are dropped after their last
-    ///     use and the returned record is empty.
+    ///   - overrides: replacements for stored ``parameters``, by name, for this call only (edited
+    ///     weights): the pass, its captures and its record see them in place of the stored
+    ///     values, so ``backward(_:outputGradients:inputGradients:)`` on the record gives gradients
+    ///     at the overridden values. The graph is not changed.
+    ///   - recording: keep what ``backward(_:outputGradients:inputGradients:)`` needs (every
+    ///     node's inputs, outputs and saved state). Without it, intermediate values are dropped
+    ///     after their last use and the returned record is empty.
     ///   - capture: called during the pass for every weight layer (and every group of a grouped
     ///     convolution) with the input vectors its weight multiplies; see ``LayerInput``.
+    /// - Precondition: every override names a stored parameter and has its shape.
     /// - Throws: ``GraphError`` naming the node whose inputs do not fit.
-    public func forward(_ inputs: [String: Tensor], recording: Bool = false,
+    public func forward(_ inputs: [String: Tensor], parameters overrides: [String: Tensor] = [:], recording: Bool = false,
                         capture: ((LayerInput) -> Void)? = nil) throws -> (outputs: [String: Tensor], record: Record) {
-        let (outputs, record, _) = try run(inputs, recording: recording, capture: capture, keeping: [])
+        let (outputs, record, _) = try run(inputs, overrides: overrides, recording: recording, capture: capture, keeping: [])
         return (outputs, record)
     }
 
-    /// ``forward(_:recording:capture:)`` that also returns the float values named in `keeping`.
-    func run(_ inputs: [String: Tensor], recording: Bool, capture: ((LayerInput) -> Void)?, keeping: Set<String>) throws
-        -> (outputs: [String: Tensor], record: Record, kept: [String: Tensor])
+    /// ``forward(_:parameters:recording:capture:)`` that also returns the float values named in `keeping`.
+    func run(_ inputs: [String: Tensor], overrides: [String: Tensor] = [:], recording: Bool, capture: ((LayerInput) -> Void)?,
+             keeping: Set<String>) throws -> (outputs: [String: Tensor], record: Record, kept: [String: Tensor])
     {
         var values: [String: Value] = [:]
         for (name, tensor) in parameters { values[name] = .float(tensor) }
+        for (name, tensor) in overrides {
+            guard let stored = parameters[name] else { preconditionFailure("override '\(name)' is not a parameter of the graph") }
+            precondition(tensor.shape == stored.shape, "override '\(name)' has shape \(tensor.shape), the parameter \(stored.shape)")
+            values[name] = .float(tensor)
+        }
         for (name, value) in constants { values[name] = value }
         for name in inputNames {
             guard let tensor = inputs[name] else {
@@ -83,9 +93,10 @@ extension ComputeGraph {
         try run(inputs, recording: false, capture: nil, keeping: names).kept
     }
 
-    /// The graph outputs for `inputs` (a forward pass that keeps nothing for backward).
-    public func outputs(for inputs: [String: Tensor]) throws -> [String: Tensor] {
-        try forward(inputs).outputs
+    /// The graph outputs for `inputs` (a forward pass that keeps nothing for backward), with
+    /// parameter `overrides` as in ``forward(_:parameters:recording:capture:)``.
+    public func outputs(for inputs: [String: Tensor], parameters overrides: [String: Tensor] = [:]) throws -> [String: Tensor] {
+        try forward(inputs, parameters: overrides).outputs
     }
 
     // MARK: - Operator dispatch
@@ -370,7 +381,7 @@ extension ComputeGraph {
             case .add: out[o] = x &+ y
             case .sub: out[o] = x &- y
             case .mul: out[o] = x &* y
-            case .div: out[o] = y == 0 ? 0 : x / y   // truncation, as C and ONNX Runtime
+            case .div: out[o] = y == 0 ? 0 : x / y   // truncation toward zero, as in C
             case .mod: out[o] = y == 0 ? 0 : ((x % y) + y) % y
             case .pow:
                 var result = 1
@@ -392,7 +403,7 @@ struct Operands {
     let node: GraphNode
     let values: [Value?]
 
-    func fail(_ reason: String) -> GraphError { .invalidInput(node: node.name, opType: node.opType, reason: reason) }
+    func fail(_ reason: String) -> GraphError { .invalidInput(node: node.name, opType: node.operation.name, reason: reason) }
 
     func value(_ i: Int) throws -> Value {
         guard i < values.count, let value = values[i] else { throw fail("input \(i) is missing") }

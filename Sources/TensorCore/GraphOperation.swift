@@ -1,11 +1,11 @@
-/// What a ``GraphNode`` computes: an operator and its attributes, with ONNX semantics.
+/// What a ``GraphNode`` computes: an operator and its attributes.
 ///
 /// Inputs are positional (see each case); an empty input name in the node is an omitted optional
-/// input. Integer arguments that ONNX passes as inputs (a Reshape target, Slice bounds, Squeeze
-/// axes, Split sizes, ReduceMean axes, an Expand shape) may be given statically in the case; when the
-/// case holds `nil`, the argument is read from the node's integer input at run time.
+/// input. Integer arguments that may be computed by the graph (a reshape target, slice bounds,
+/// squeeze axes, split sizes, reduction axes, an expand shape) may be given statically in the
+/// case; when the case holds `nil`, the argument is read from the node's integer input at run time.
 ///
-/// Every float input has a gradient rule (``ComputeGraph/backward(_:outputGradients:)``), except for
+/// Every float input has a gradient rule (``ComputeGraph/backward(_:outputGradients:inputGradients:)``), except for
 /// the integer-only operations (``shape(start:end:)``, ``constantOfShape(fill:)``, ``compare(_:)``,
 /// ``cast(toFloat:)`` to integers), which carry no gradient.
 public enum GraphOperation: Sendable, Equatable {
@@ -25,7 +25,7 @@ public enum GraphOperation: Sendable, Equatable {
     /// A tensor of the shape given by integer input 0, filled with `fill` (a one-element value;
     /// `nil` means float zero).
     case constantOfShape(fill: Value?)
-    /// ONNX Reshape: `0` copies the input dimension (unless `allowZero`), `-1` is inferred.
+    /// Reshape: `0` copies the input dimension (unless `allowZero`), `-1` is inferred.
     /// Target from `shape`, or from integer input 1.
     case reshape(shape: [Int]?, allowZero: Bool)
     /// `[d0…d(axis−1), d(axis)…]` → 2-D `[Π before, Π after]`; `axis` may be negative.
@@ -43,14 +43,14 @@ public enum GraphOperation: Sendable, Equatable {
     /// Splits input 0 along `axis` into parts of `sizes` (from the case, else integer input 1,
     /// else equal parts, one per output, the last one shorter).
     case split(axis: Int, sizes: [Int]?)
-    /// ONNX Slice. Bounds from the case, else from integer inputs 1 (starts), 2 (ends),
+    /// Strided slice (see ``SliceArguments``). Bounds from the case, else from integer inputs 1 (starts), 2 (ends),
     /// 3 (axes, optional) and 4 (steps, optional).
     case slice(SliceArguments?)
     /// Broadcasts input 0 to `shape` (from the case, else integer input 1) numpy-style.
     case expand(shape: [Int]?)
     /// Elementwise comparison with broadcasting; integer (0/1) output.
     case compare(Comparison)
-    /// ONNX Where: integer condition (input 0) selects input 1 where non-zero, else input 2.
+    /// Where: integer condition (input 0) selects input 1 where non-zero, else input 2.
     case select
 
     // MARK: Elementwise arithmetic
@@ -79,7 +79,7 @@ public enum GraphOperation: Sendable, Equatable {
 
     // MARK: Weight layers
 
-    /// ONNX Gemm `Y = alpha · op(A) · op(B) + beta · C`, 2-D A and B, C broadcast to Y.
+    /// Gemm: `Y = alpha · op(A) · op(B) + beta · C`, 2-D A and B, C broadcast to Y.
     case gemm(GemmAttributes)
     /// A linear layer on the last axis of input 0 (any leading axes, e.g. tokens): input 1 the
     /// weight in `layout`, input 2 an optional bias `[out]`.
@@ -104,11 +104,54 @@ public enum GraphOperation: Sendable, Equatable {
     case invalid(opType: String, reason: String)
 }
 
+extension GraphOperation {
+    /// The operator's name in messages (``GraphError``): `Gemm`, `Conv`, `MatMul`, `Add`, …; for
+    /// ``unsupported(opType:)`` and ``invalid(opType:reason:)`` the name they were given.
+    public var name: String {
+        switch self {
+        case .identity: "Identity"
+        case .dropout: "Dropout"
+        case .constant: "Constant"
+        case .cast: "Cast"
+        case .shape: "Shape"
+        case .constantOfShape: "ConstantOfShape"
+        case .reshape: "Reshape"
+        case .flatten: "Flatten"
+        case .squeeze: "Squeeze"
+        case .unsqueeze: "Unsqueeze"
+        case .transpose: "Transpose"
+        case .gather: "Gather"
+        case .concat: "Concat"
+        case .split: "Split"
+        case .slice: "Slice"
+        case .expand: "Expand"
+        case .compare(let c): c == .equal ? "Equal" : c == .less ? "Less" : "Greater"
+        case .select: "Where"
+        case .binary(let op): op.rawValue.prefix(1).uppercased() + op.rawValue.dropFirst()
+        case .unary(let op): op.rawValue.prefix(1).uppercased() + op.rawValue.dropFirst()
+        case .gelu: "Gelu"
+        case .softmax: "Softmax"
+        case .layerNormalization: "LayerNormalization"
+        case .batchNormalization: "BatchNormalization"
+        case .reduce(let r, _, _): r == .mean ? "ReduceMean" : "ReduceSum"
+        case .globalAveragePool: "GlobalAveragePool"
+        case .gemm: "Gemm"
+        case .linear: "Linear"
+        case .matMul: "MatMul"
+        case .convolution: "Conv"
+        case .maxPool: "MaxPool"
+        case .averagePool: "AveragePool"
+        case .multiHeadAttention: "MultiHeadAttention"
+        case .unsupported(let name), .invalid(let name, _): name
+        }
+    }
+}
+
 /// Layout of a 2-D weight matrix.
 public enum WeightLayout: Sendable, Equatable {
-    /// Rows are outputs: `y = W x` (PyTorch Linear, Conv, ONNX Gemm with transB = 1).
+    /// Rows are outputs: `y = W x` (PyTorch Linear, Conv, Gemm with transB = 1).
     case outputsByInputs
-    /// Rows are inputs: `y = xᵀ W` (ONNX MatMul, Gemm with transB = 0).
+    /// Rows are inputs: `y = xᵀ W` (MatMul, Gemm with transB = 0).
     case inputsByOutputs
 }
 
@@ -116,7 +159,8 @@ public enum BinaryOperator: String, Sendable, Equatable, CaseIterable {
     case add, sub, mul, div
     /// `aᵇ` (a scalar or a tensor exponent; the exponent's gradient is defined for a > 0).
     case pow
-    /// ONNX Mod with `fmod = 1` semantics for floats (no gradient for the divisor).
+    /// Truncated remainder for floats (C `fmod`: the sign of the dividend); for integers the
+    /// floored remainder (the sign of the divisor). No gradient for the divisor.
     case mod
 }
 
@@ -135,7 +179,7 @@ public enum Comparison: Sendable, Equatable { case equal, less, greater }
 
 public enum Reduction: Sendable, Equatable { case mean, sum }
 
-/// ONNX Gemm attributes.
+/// Gemm attributes: `Y = alpha · op(A) · op(B) + beta · C`, `op` transposing when `transA`/`transB`.
 public struct GemmAttributes: Sendable, Equatable {
     public var alpha: Float
     public var beta: Float
@@ -150,7 +194,7 @@ public struct GemmAttributes: Sendable, Equatable {
     }
 }
 
-/// ONNX `auto_pad`.
+/// Automatic padding of a convolution or pooling window.
 public enum AutoPad: Sendable, Equatable {
     /// Use the explicit pads.
     case notSet
@@ -160,8 +204,9 @@ public enum AutoPad: Sendable, Equatable {
     case valid
 }
 
-/// Convolution attributes (ONNX Conv). Spatial lists have one entry per spatial axis; `pads` is
-/// `[begin…, end…]` (2-D: top, left, bottom, right). `nil` lists take the ONNX defaults.
+/// Convolution attributes. Spatial lists have one entry per spatial axis; `pads` is
+/// `[begin…, end…]` (2-D: top, left, bottom, right). `nil` lists take the defaults: the kernel
+/// shape of the weight, strides and dilations 1, no padding.
 public struct ConvolutionAttributes: Sendable, Equatable {
     public var kernelShape: [Int]?
     public var strides: [Int]?
@@ -181,7 +226,7 @@ public struct ConvolutionAttributes: Sendable, Equatable {
     }
 }
 
-/// Pooling attributes (ONNX MaxPool/AveragePool); lists as in ``ConvolutionAttributes``.
+/// Pooling attributes (max and average pooling); lists as in ``ConvolutionAttributes``.
 public struct PoolAttributes: Sendable, Equatable {
     public var kernelShape: [Int]
     public var strides: [Int]?
@@ -202,7 +247,7 @@ public struct PoolAttributes: Sendable, Equatable {
     }
 }
 
-/// Static ONNX Slice bounds: per listed axis (default `0..<starts.count`), start (inclusive) and
+/// Static slice bounds: per listed axis (default `0..<starts.count`), start (inclusive) and
 /// end (exclusive), negative values count from the end, clamped; steps default to 1 and may be
 /// negative.
 public struct SliceArguments: Sendable, Equatable {
@@ -233,12 +278,4 @@ public struct GraphNode: Sendable, Equatable {
         self.inputs = inputs
         self.outputs = outputs
     }
-
-    /// A node from an ONNX operator name and attributes (see ``GraphOperation/init(onnxType:attributes:)``).
-    public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
-        self.init(name: name, operation: GraphOperation(onnxType: opType, attributes: attributes), inputs: inputs, outputs: outputs)
-    }
-
-    /// The ONNX operator name of ``operation`` (the original name for unsupported operators).
-    public var opType: String { operation.onnxType }
 }

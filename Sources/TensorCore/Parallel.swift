@@ -1,7 +1,5 @@
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 
 /// Data parallelism over a fixed number of workers.
 ///
@@ -28,15 +26,14 @@ public enum Parallel {
         return try (0..<count).map { try slots.get($0) }
     }
 
-    /// A lock for progress reports and other small shared state of parallel work.
-    public final class Lock: @unchecked Sendable {
-        private var mutex = pthread_mutex_t()
-        public init() { pthread_mutex_init(&mutex, nil) }
-        deinit { pthread_mutex_destroy(&mutex) }
+    /// A lock for progress reports and other small shared state of parallel work (a
+    /// `Synchronization.Mutex` in the class's storage, whose address is stable).
+    public final class Lock: Sendable {
+        private let mutex = Mutex<Void>(())
+        public init() {}
+        /// Runs `body` while holding the lock.
         public func withLock<R>(_ body: () throws -> R) rethrows -> R {
-            pthread_mutex_lock(&mutex)
-            defer { pthread_mutex_unlock(&mutex) }
-            return try body()
+            try mutex.withLock { _ in try body() }
         }
     }
 

@@ -1,6 +1,5 @@
 /// A value flowing through a ``ComputeGraph``: a float tensor, or a small integer tensor (shapes,
-/// indices, masks — ONNX int64/bool), which only shape arithmetic produces and which never
-/// carries a gradient.
+/// indices, masks), which only shape arithmetic produces and which never carries a gradient.
 public enum Value: Sendable, Equatable {
     case float(Tensor)
     case int(IntTensor)
@@ -13,7 +12,7 @@ public enum Value: Sendable, Equatable {
     }
 }
 
-/// Integer elements (ONNX INT64/INT32/BOOL) in row-major order.
+/// Integer elements (64-bit, 32-bit or boolean values widened to `Int`) in row-major order.
 public struct IntTensor: Sendable, Equatable {
     public var shape: [Int]
     public var data: [Int]
@@ -26,16 +25,6 @@ public struct IntTensor: Sendable, Equatable {
 
     public init(_ values: [Int]) { self.init(shape: [values.count], data: values) }
     public init(scalar: Int) { self.init(shape: [], data: [scalar]) }
-}
-
-/// An ONNX node attribute, the input of ``GraphOperation/init(onnxType:attributes:)``.
-public enum Attribute: Sendable, Equatable {
-    case int(Int)
-    case float(Float)
-    case ints([Int])
-    case floats([Float])
-    case string(String)
-    case tensor(Value)
 }
 
 /// Errors running a graph: each names the node and what to change.

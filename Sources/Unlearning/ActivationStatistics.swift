@@ -68,25 +68,26 @@ public enum ActivationStatistics {
     /// Sets of at least this many samples are split into the two halves.
     static let minimumSplit = 32
 
-    /// Grams keyed by `[layer index, group]`, from the vectors `sampling` keeps of each sample.
+    /// Grams keyed by `[layer index, group]`, from the vectors `sampling` keeps of each sample, with
+    /// `parameters` in place of the model's stored weights of those names (``Model/logits(_:parameters:)``).
     ///
     /// The samples are split into two fixed halves that run on two threads (the machines this tool
     /// targets have two cores); the halves' Grams are added in a fixed order, so the result does not
     /// depend on the machine (sets under ``minimumSplit`` samples run on one thread).
-    public static func collect(_ model: Model, data: Dataset, indices: [Int], batchSize: Int, sampling: PatchSampling,
-                               progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
+    public static func collect(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], batchSize: Int,
+                               sampling: PatchSampling, progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         let total = indices.count
         // Sets smaller than one batch are split too: each half is then a single smaller batch.
         guard indices.count >= minimumSplit else {
-            return try collectSequentially(model, data: data, indices: indices, setSize: total, batchSize: batchSize, sampling: sampling,
-                                           progress: progress)
+            return try collectSequentially(model, parameters: parameters, data: data, indices: indices, setSize: total, batchSize: batchSize,
+                                           sampling: sampling, progress: progress)
         }
         let half = indices.count / 2
         let parts = [Array(indices[..<half]), Array(indices[half...])]
         let shared = SharedInputs(model: model, data: data)
         let results = try Parallel.map(2) { part in
-            try collectSequentially(shared.model, data: shared.data, indices: parts[part], setSize: total, batchSize: batchSize,
-                                    sampling: sampling)
+            try collectSequentially(shared.model, parameters: parameters, data: shared.data, indices: parts[part], setSize: total,
+                                    batchSize: batchSize, sampling: sampling)
         }
         var sum = results[0]
         for (key, gram) in results[1] { sum[key] = sum[key].map { $0.adding(gram) } ?? gram }
@@ -95,8 +96,8 @@ public enum ActivationStatistics {
     }
 
     /// `setSize` is the size of the whole set (both halves), on which the per-sample count depends.
-    static func collectSequentially(_ model: Model, data: Dataset, indices: [Int], setSize: Int, batchSize: Int, sampling: PatchSampling,
-                                    progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
+    static func collectSequentially(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], setSize: Int,
+                                    batchSize: Int, sampling: PatchSampling, progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         var grams: [GramKey: LayerGram] = [:]
         var buffer: [Double] = []
         var scratch: [Double] = []
@@ -104,7 +105,7 @@ public enum ActivationStatistics {
         while start < indices.count {
             let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
             let batch = try data.samples(chunk)
-            _ = try model.graph.forward([model.inputName: batch], capture: { input in
+            _ = try model.graph.forward([model.inputName: batch], parameters: parameters, capture: { input in
                 let key = GramKey(layer: input.layer, group: input.group)
                 let p = input.vectorsPerSample
                 let k = sampling.perSample(vectors: p, samples: setSize)

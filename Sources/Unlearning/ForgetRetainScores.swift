@@ -19,11 +19,12 @@ public struct ForgetRetainScores: Sendable, Equatable {
 
     /// Scores `model` on the samples `indices` of `data` (labelled).
     /// - Parameter offset: added to every sample first (a forget vector in the model's input space).
+    /// - Parameter parameters: weights that replace the model's stored ones of those names.
     public static func measure(_ model: Model, data: Dataset, indices: [Int], forget: Set<Int>, batchSize: Int,
-                               offset: Tensor? = nil) throws -> ForgetRetainScores {
+                               offset: Tensor? = nil, parameters: [String: Tensor] = [:]) throws -> ForgetRetainScores {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        let logits = try Evaluation.logits(model, subset, batchSize: batchSize, offset: offset)
+        let logits = try Evaluation.logits(model, subset, batchSize: batchSize, parameters: parameters, offset: offset)
         let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
         var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0]
         for (row, index) in indices.enumerated() {
@@ -41,8 +42,9 @@ public struct ForgetRetainScores: Sendable, Equatable {
 
     /// Forget-class and retain-class accuracy of `model` on the samples `indices` of `data`.
     public static func accuracies(_ model: Model, data: Dataset, indices: [Int], forget: Set<Int>, batchSize: Int,
-                                  offset: Tensor? = nil) throws -> (forget: Double, retain: Double) {
-        let scores = try measure(model, data: data, indices: indices, forget: forget, batchSize: batchSize, offset: offset)
+                                  offset: Tensor? = nil, parameters: [String: Tensor] = [:]) throws -> (forget: Double, retain: Double) {
+        let scores = try measure(model, data: data, indices: indices, forget: forget, batchSize: batchSize, offset: offset,
+                                 parameters: parameters)
         return (scores.forget, scores.retain)
     }
 }

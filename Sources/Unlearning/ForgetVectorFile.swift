@@ -57,9 +57,7 @@ public struct ForgetVectorFile: Sendable, Equatable {
         guard file.metadata["format"] == format else { throw fail(.notAVectorFile) }
         guard file.metadata["version"] == "1" else { throw fail(.unsupportedVersion(file.metadata["version"] ?? "")) }
         guard let info = file.info(named: "delta"), info.dtype == .F32 else { throw fail(.missingDelta) }
-        let values: [Float] = try file.withBytes(of: "delta") { raw in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
+        let values = try file.withBytes(of: "delta") { ElementCoding.decodeFloats($0, .F32) }
         guard let space = ForgetVector.Space(rawValue: file.metadata["space"] ?? ""),
               let classes: [Int] = parse(file.metadata["classes"]), let mean: [Double] = parse(file.metadata["mean"]),
               let std: [Double] = parse(file.metadata["std"]), let coefficients: [Double] = parse(file.metadata["coefficients"]),

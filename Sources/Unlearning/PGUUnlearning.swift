@@ -168,25 +168,26 @@ public struct PGUUnlearning {
         let retainSpaces = Dictionary(uniqueKeysWithValues: zip(keys, spaces))
         lap("retain_spaces")
 
-        // SGD on forget batches.
+        // SGD on forget batches. The current weights of the layers live here, passed to every
+        // forward pass as overrides; the graph keeps the original ones.
         let original = model.graph.parameters
-        defer { model.graph.parameters = original }
+        let layers = model.graph.weightLayers
+        var current = layers.reduce(into: [String: Tensor]()) { $0[$1.weight] = original[$1.weight] }
         let classes = try Evaluation.logits(model, Dataset(x: try data.samples([selection.forget[0]]), labels: nil), batchSize: 1).shape[1]
         let target = c.settings.targetForgetAccuracy ?? 1 / Double(max(classes, 1))
         let monitorRetain = !selection.retain.isEmpty
         func accuracies() throws -> (forget: Double, retain: Double?) {
             let forgetAccuracy = try ForgetRetainScores.accuracies(model, data: data, indices: selection.forget, forget: forget,
-                                                                  batchSize: c.selection.batchSize).forget
+                                                                  batchSize: c.selection.batchSize, parameters: current).forget
             guard monitorRetain else { return (forgetAccuracy, nil) }
             let retainAccuracy = try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: forget,
-                                                                  batchSize: c.selection.batchSize).retain
+                                                                  batchSize: c.selection.batchSize, parameters: current).retain
             return (forgetAccuracy, retainAccuracy)
         }
         let (forgetBefore, retainBefore) = try accuracies()
         var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
         var best: (epoch: Int, forget: Double, weights: [String: Tensor])?
         var stopReason = "ran all \(c.settings.epochs) epochs"
-        let layers = model.graph.weightLayers
         var rng = SplitMix64(seed: c.selection.seed ^ 0x5047_5500)
         for epoch in 1...max(c.settings.epochs, 1) {
             let lr = c.settings.learningRate(epoch: epoch - 1)
@@ -195,11 +196,11 @@ public struct PGUUnlearning {
             var start = 0
             while start < order.count {
                 let batch = Array(order[start..<min(start + c.settings.sgdBatchSize, order.count)])
-                let (loss, gradients) = try Self.gradients(model, data: data, batch: batch, labels: labels)
+                let (loss, gradients) = try Self.gradients(model, parameters: current, data: data, batch: batch, labels: labels)
                 lossSum += loss
                 batches += 1
                 for (index, layer) in layers.enumerated() {
-                    guard var weight = model.graph.parameters[layer.weight], let g = gradients[layer.weight] else { continue }
+                    guard var weight = current[layer.weight], let g = gradients[layer.weight] else { continue }
                     for group in 0..<layer.groups {
                         let key = GramKey(layer: index, group: group)
                         guard let space = retainSpaces[key] else { continue }
@@ -210,7 +211,7 @@ public struct PGUUnlearning {
                         let range = layer.groups == 1 ? 0..<weight.count : rows..<(rows + weight.count / layer.groups)
                         for i in range { weight.data[i] -= Float(lr) * projected.data[i] }
                     }
-                    model.graph.parameters[layer.weight] = weight
+                    current[layer.weight] = weight
                 }
                 start += batch.count
             }
@@ -223,7 +224,7 @@ public struct PGUUnlearning {
                 break
             }
             if best == nil || forgetAccuracy < best!.forget {
-                best = (epoch, forgetAccuracy, layers.reduce(into: [:]) { $0[$1.weight] = model.graph.parameters[$1.weight] })
+                best = (epoch, forgetAccuracy, layers.reduce(into: [:]) { $0[$1.weight] = current[$1.weight] })
             }
             if forgetAccuracy <= target {
                 stopReason = "epoch \(epoch): forget accuracy \(forgetAccuracy) reached the target \(target)"
@@ -247,14 +248,16 @@ public struct PGUUnlearning {
                       stopReason: stopReason, timings: timings)
     }
 
-    /// Mean loss and parameter gradients of one forget batch; the batch's two halves run on two
-    /// workers and their gradients are added in a fixed order.
-    static func gradients(_ model: Model, data: Dataset, batch: [Int], labels: [Int]) throws -> (Double, [String: Tensor]) {
+    /// Mean loss and parameter gradients of one forget batch at the weights `parameters` (overrides
+    /// of the model's stored ones); the batch's two halves run on two workers and their gradients
+    /// are added in a fixed order.
+    static func gradients(_ model: Model, parameters: [String: Tensor], data: Dataset, batch: [Int], labels: [Int]) throws
+        -> (Double, [String: Tensor]) {
         let halves = batch.count < 2 ? [batch] : [Array(batch[..<(batch.count / 2)]), Array(batch[(batch.count / 2)...])]
         let shared = SharedInputs(model: model, data: data)
         let parts = try Parallel.map(halves.count) { i -> (Double, [String: Tensor]) in
             let x = try shared.data.samples(halves[i])
-            let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], recording: true)
+            let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], parameters: parameters, recording: true)
             guard let logits = outputs[shared.model.outputName] else { throw UnlearningError.noWeightLayers }
             let (loss, gradient) = ForgetLoss.evaluate(logits: logits, labels: halves[i].map { labels[$0] }, total: batch.count)
             let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: gradient], inputGradients: false)

@@ -19,7 +19,7 @@ public struct RetainSpace: Sendable {
 
     /// - Returns: `nil` when LAPACK does not converge.
     public init?(gram: [Double], dimension d: Int, gamma: Double) {
-        guard let (values, vectors) = BLAS.symmetricEigen(gram, d: d) else { return nil }
+        guard let (values, vectors) = LinearAlgebra.symmetricEigen(gram, d: d) else { return nil }
         let order = (0..<d).sorted { (abs(values[$0]), -$0) > (abs(values[$1]), -$1) }
         let roots = order.map { abs(values[$0]).squareRoot() }
         let total = roots.reduce(0, +)

@@ -68,7 +68,7 @@ public struct SVDProjection: Sendable {
             var a = normalized
             for i in 0..<(d * d) { a[i] *= alpha - 1 }
             for i in 0..<d { a[i * d + i] += 1 }
-            return BLAS.choleskyFactor(&a, d: d) ? a : nil
+            return LinearAlgebra.choleskyFactor(&a, d: d) ? a : nil
         }
 
         /// `X M = α (X Ĉ) A⁻¹` for the `count` rows of `x` (row-major `count × d`), given
@@ -80,7 +80,7 @@ public struct SVDProjection: Sendable {
             normalized.withUnsafeBufferPointer { c in product.withUnsafeMutableBufferPointer { out in
                 BLAS.dgemm(transA: false, transB: false, m: count, n: d, k: d, alpha: alpha, a: x, lda: d,
                            b: c.baseAddress!, ldb: d, c: out.baseAddress!, ldc: d)
-                BLAS.choleskySolveRows(factor, d: d, rows: out.baseAddress!, count: count)
+                LinearAlgebra.choleskySolveRows(factor, d: d, rows: out.baseAddress!, count: count)
             } }
             return product
         }

@@ -154,11 +154,10 @@ public struct SVDUnlearning {
         var grid: [SearchPoint] = []
         if c.settings.search {
             let original = model.graph.parameters
-            defer { model.graph.parameters = original }
             for (index, (r, f)) in searchGrid.enumerated() {
                 let candidate = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
-                model.graph.parameters = original.merging(candidate) { $1 }
-                let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget, batchSize: c.selection.batchSize)
+                let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget,
+                                                       batchSize: c.selection.batchSize, parameters: candidate)
                 grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retain, forgetAccuracy: v.forget,
                                         score: v.retain * (1 - v.forget), retainConfidence: v.retainConfidence,
                                         forgetConfidence: v.forgetConfidence, confidenceScore: v.retainConfidence * (1 - v.forgetConfidence),

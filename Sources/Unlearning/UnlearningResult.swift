@@ -96,10 +96,8 @@ extension UnlearningRequest {
         }
         var evaluation: (EvaluationReport, EvaluationReport)?
         if let evaluationData, let before {
-            let original = model.graph.parameters
-            model.graph.parameters = original.merging(run.editedWeights) { $1 }
-            defer { model.graph.parameters = original }
-            evaluation = (before, try Evaluation.evaluate(model, evaluationData.dataset, forget: forget, batchSize: selection.batchSize))
+            evaluation = (before, try Evaluation.evaluate(model, evaluationData.dataset, forget: forget, batchSize: selection.batchSize,
+                                                          parameters: run.editedWeights))
         }
         let provenance = [
             "modelforget.tool": Toolkit.name, "modelforget.version": Toolkit.version, "modelforget.method": method.name,

@@ -176,10 +176,9 @@ struct ActivationCaptureTests {
         let name = "layer2.0.conv1.weight"
         let analytic = try #require(gradients.parameters[name])
         func loss(_ delta: Float, at index: Int) throws -> Double {
-            let saved = model.graph.parameters[name]!
-            model.graph.parameters[name]!.data[index] += delta
-            defer { model.graph.parameters[name] = saved }
-            return Double(Normalization.crossEntropy(logits: try model.logits(x), labels: labels).loss)
+            var perturbed = model.graph.parameters[name]!
+            perturbed.data[index] += delta
+            return Double(Normalization.crossEntropy(logits: try model.logits(x, parameters: [name: perturbed]), labels: labels).loss)
         }
         for index in [0, 17, 100, 287] {
             let numeric = (try loss(1e-2, at: index) - loss(-1e-2, at: index)) / 2e-2

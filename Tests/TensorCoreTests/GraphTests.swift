@@ -2,7 +2,7 @@ import Testing
 import TensorCore
 import _TestSupport
 
-@Suite("graph: weight layers, activation capture, ONNX mapping, errors")
+@Suite("graph: weight layers, activation capture, errors")
 struct GraphTests {
     /// Conv (2 groups) → Relu → Flatten → Gemm (transB) → MatMul through a Transpose → Linear.
     func model() -> ComputeGraph {
@@ -134,9 +134,10 @@ struct GraphTests {
         let w = graph.parameters["conv.w"]!
         for i in [0, 7, 20, 35] {
             func loss(_ delta: Float) throws -> Double {
-                let g = model()
-                g.parameters["conv.w"]!.data[i] = w.data[i] + delta
-                return Double(Normalization.crossEntropy(logits: try g.outputs(for: ["x": x])["y"]!, labels: [0, 1]).loss)
+                var perturbed = w
+                perturbed.data[i] = w.data[i] + delta
+                let logits = try graph.outputs(for: ["x": x], parameters: ["conv.w": perturbed])["y"]!
+                return Double(Normalization.crossEntropy(logits: logits, labels: [0, 1]).loss)
             }
             let numeric = (try loss(1e-2) - loss(-1e-2)) / 2e-2
             #expect(abs(Double(gradients.parameters["conv.w"]!.data[i]) - numeric) < 2e-3 + 2e-2 * abs(numeric), "conv.w[\(i)]")
@@ -144,22 +145,37 @@ struct GraphTests {
         #expect(gradients.inputs["x"]?.shape == x.shape)
     }
 
-    @Test("ONNX operator names and attributes map to typed operations")
-    func onnxMapping() {
-        #expect(GraphOperation(onnxType: "Gemm", attributes: ["transB": .int(1), "alpha": .float(2)])
-            == .gemm(GemmAttributes(alpha: 2, beta: 1, transA: false, transB: true)))
-        #expect(GraphOperation(onnxType: "Conv", attributes: ["group": .int(2), "pads": .ints([1, 1, 1, 1])])
-            == .convolution(ConvolutionAttributes(pads: [1, 1, 1, 1], groups: 2)))
-        #expect(GraphOperation(onnxType: "Gelu", attributes: ["approximate": .string("tanh")]) == .gelu(.tanh))
-        #expect(GraphOperation(onnxType: "AveragePool", attributes: ["kernel_shape": .ints([2, 2]), "count_include_pad": .int(1)])
-            == .averagePool(PoolAttributes(kernelShape: [2, 2]), countIncludePad: true))
-        #expect(GraphOperation(onnxType: "ReduceMean", attributes: ["axes": .ints([-1]), "keepdims": .int(0)])
-            == .reduce(.mean, axes: [-1], keepDims: false))
-        #expect(GraphOperation(onnxType: "MaxPool", attributes: [:]) == .invalid(opType: "MaxPool", reason: "no kernel_shape"))
-        #expect(GraphOperation(onnxType: "TopK", attributes: [:]) == .unsupported(opType: "TopK"))
-        for name in GraphOperation.onnxOperators {
-            let operation = GraphOperation(onnxType: name, attributes: ["kernel_shape": .ints([1]), "value_int": .int(0)])
-            #expect(operation.onnxType == name)
+    @Test("parameter overrides replace stored weights for one pass only; gradients are taken at the overridden values")
+    func parameterOverrides() throws {
+        let graph = model()
+        var rng = SeededGenerator(seed: 15)
+        let x = Tensor.random([2, 2, 4, 4], using: &rng)
+        let edited = ["conv.w": Tensor.random([4, 1, 3, 3], using: &rng), "head.w": Tensor.random([3, 2], using: &rng)]
+        let stored = graph.parameters
+        let reference = ComputeGraph(nodes: graph.nodes, parameters: stored.merging(edited) { $1 }, inputNames: ["x"], outputNames: ["y"])
+        let (outputs, record) = try graph.forward(["x": x], parameters: edited, recording: true)
+        let (expected, expectedRecord) = try reference.forward(["x": x], recording: true)
+        #expect(outputs["y"] == expected["y"])
+        let (_, dlogits) = Normalization.crossEntropy(logits: outputs["y"]!, labels: [0, 1])
+        let gradients = try graph.backward(record, outputGradients: ["y": dlogits])
+        let expectedGradients = try reference.backward(expectedRecord, outputGradients: ["y": dlogits])
+        #expect(gradients.parameters == expectedGradients.parameters)
+        #expect(gradients.inputs == expectedGradients.inputs)
+        // The graph is untouched: the next pass without overrides uses the stored weights.
+        #expect(graph.parameters == stored)
+        #expect(try graph.outputs(for: ["x": x]) == (try model().outputs(for: ["x": x])))
+        #expect(try graph.outputs(for: ["x": x]) != outputs)
+    }
+
+    @Test("an override naming no parameter, or of another shape, is a precondition failure")
+    func overridePreconditions() async {
+        await #expect(processExitsWith: .failure) {
+            let graph = GraphTests().model()
+            _ = try? graph.outputs(for: ["x": Tensor(zeros: [1, 2, 4, 4])], parameters: ["nowhere": Tensor(zeros: [1])])
+        }
+        await #expect(processExitsWith: .failure) {
+            let graph = GraphTests().model()
+            _ = try? graph.outputs(for: ["x": Tensor(zeros: [1, 2, 4, 4])], parameters: ["head.w": Tensor(zeros: [2, 3])])
         }
     }
 

@@ -2,7 +2,7 @@ import Testing
 import TensorCore
 import _TestSupport
 
-@Suite("BLAS/LAPACK helpers")
+@Suite("BLAS and LinearAlgebra (LAPACK) helpers")
 struct LinearAlgebraTests {
     @Test("accumulated Grams equal XᵀX over all rows, batch by batch")
     func gramAccumulation() {
@@ -49,7 +49,7 @@ struct LinearAlgebraTests {
         let b = (0..<(d * d)).map { _ in Double.random(in: -1...1, using: &rng) }
         var a = [Double](repeating: 0, count: d * d)
         for i in 0..<d { for j in 0..<d { a[i * d + j] = (0..<d).reduce(0.0) { $0 + b[$1 * d + i] * b[$1 * d + j] } } }
-        let (values, vectors) = try #require(BLAS.symmetricEigen(a, d: d))
+        let (values, vectors) = try #require(LinearAlgebra.symmetricEigen(a, d: d))
         #expect(zip(values, values.dropFirst()).allSatisfy { $0 >= $1 })
         for i in 0..<d {
             for j in 0..<d {

@@ -131,7 +131,7 @@ public enum Broadcasting {
         }
     }
 
-    /// Copies `tensor` broadcast to `target` (ONNX Expand).
+    /// Copies `tensor` broadcast to `target` (numpy-style broadcast, as in `broadcast_to`).
     public static func expand<T>(_ data: [T], shape: [Int], to target: [Int]) -> [T] {
         materialize(data, shape: target, strides: strides(of: shape, broadcastTo: target))
     }

@@ -20,7 +20,7 @@ public struct ConvolutionGeometry: Sendable, Equatable {
         self.groups = groups
     }
 
-    /// The geometry of an ONNX Conv on input `[N, C, W]` or `[N, C, H, W]` with weight
+    /// The geometry of a convolution on input `[N, C, W]` or `[N, C, H, W]` with weight
     /// `[M, C/groups, (kh,) kw]`, or the reason the shapes and attributes do not fit.
     public static func resolve(input x: [Int], weight w: [Int], _ a: ConvolutionAttributes) -> Result<ConvolutionGeometry, ShapeMismatch> {
         guard x.count == 4 || x.count == 3, w.count == x.count else {
@@ -373,7 +373,8 @@ struct SpatialWindow {
     func padBegin(_ axis: Int) -> Int { at(begin, axis, 0) }
     func padEnd(_ axis: Int) -> Int { at(end, axis, 0) }
 
-    /// ONNX defaults and auto_pad; `nil` if list lengths do not match the spatial rank or a value
+    /// The window with `nil` lists defaulted (strides and dilations 1, no padding) and `autoPad`
+    /// applied; `nil` if list lengths do not match the spatial rank or a value
     /// is out of range.
     static func resolve(input: [Int], kernel: [Int], strides: [Int]?, pads: [Int]?, dilations: [Int]?, autoPad: AutoPad,
                         ceilMode: Bool) -> SpatialWindow? {

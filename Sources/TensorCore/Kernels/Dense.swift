@@ -1,4 +1,4 @@
-/// Matrix products through `cblas_sgemm`: ONNX Gemm, linear layers and numpy matmul, with their
+/// Matrix products through `cblas_sgemm`: Gemm, linear layers and numpy matmul, with their
 /// gradients. Shapes are validated by the caller-facing functions, which return `nil` (or a
 /// reason) on a mismatch.
 public enum Dense {

@@ -2,7 +2,7 @@
 ///
 /// Output size per axis: `⌊(in + padBegin + padEnd − dilation·(k − 1) − 1) / stride⌋ + 1`, or with
 /// `ceilMode` rounded up, dropping a last window that would start in the trailing padding
-/// (PyTorch and ONNX Runtime agree on this rule).
+/// (PyTorch's rule).
 public struct PoolGeometry: Sendable, Equatable {
     public var batch, channels, height, width: Int
     public var kernelH, kernelW, strideH, strideW: Int
@@ -18,7 +18,7 @@ public struct PoolGeometry: Sendable, Equatable {
         self.dilationH = dilationH; self.dilationW = dilationW; self.ceilMode = ceilMode
     }
 
-    /// The geometry of ONNX pooling on `[N, C, W]` or `[N, C, H, W]`, or why it does not fit.
+    /// The geometry of pooling on `[N, C, W]` or `[N, C, H, W]`, or why it does not fit.
     public static func resolve(input x: [Int], _ a: PoolAttributes) -> Result<PoolGeometry, ShapeMismatch> {
         guard x.count == 3 || x.count == 4 else { return .failure(ShapeMismatch("pooling needs a 3-D or 4-D input, got \(x)")) }
         guard let w = SpatialWindow.resolve(input: Array(x.dropFirst(2)), kernel: a.kernelShape, strides: a.strides, pads: a.pads,

@@ -2,7 +2,7 @@
 /// index maps of Gather, Concat, Split and Slice (generic over the element type, so that integer
 /// shape arithmetic shares them).
 public enum Shapes {
-    /// ONNX Reshape target: `0` copies the input dimension (unless `allowZero`), one `-1` is
+    /// Reshape target: `0` copies the input dimension (unless `allowZero`), one `-1` is
     /// inferred; `nil` when the element counts differ.
     public static func reshapeTarget(_ shape: [Int], _ requested: [Int], allowZero: Bool) -> [Int]? {
         var target = requested
@@ -20,14 +20,14 @@ public enum Shapes {
         return target.reduce(1, *) == count ? target : nil
     }
 
-    /// ONNX Flatten: `[Π shape[..<axis], Π shape[axis...]]`.
+    /// Flatten: `[Π shape[..<axis], Π shape[axis...]]`.
     public static func flattenTarget(_ shape: [Int], axis: Int) -> [Int]? {
         let a = axis < 0 ? axis + shape.count : axis
         guard a >= 0, a <= shape.count else { return nil }
         return [shape.prefix(a).reduce(1, *), shape.dropFirst(a).reduce(1, *)]
     }
 
-    /// ONNX Squeeze: removes `axes` (each must have size 1), or every size-1 axis.
+    /// Squeeze: removes `axes` (each must have size 1), or every size-1 axis.
     public static func squeezeTarget(_ shape: [Int], axes: [Int]?) -> [Int]? {
         guard let axes else { return shape.filter { $0 != 1 } }
         let normalized = Set(axes.map { $0 < 0 ? $0 + shape.count : $0 })
@@ -35,7 +35,7 @@ public enum Shapes {
         return shape.enumerated().filter { !normalized.contains($0.offset) }.map(\.element)
     }
 
-    /// ONNX Unsqueeze: inserts size-1 axes at `axes` of the output.
+    /// Unsqueeze: inserts size-1 axes at `axes` of the output.
     public static func unsqueezeTarget(_ shape: [Int], axes: [Int]) -> [Int]? {
         let rank = shape.count + axes.count
         let normalized = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
@@ -46,7 +46,7 @@ public enum Shapes {
         return result
     }
 
-    /// ONNX Gather: the slices `indices` (negative ones count from the end) of `data` along
+    /// Gather: the slices `indices` (negative ones count from the end) of `data` along
     /// `axis`, copied as runs of the trailing axes; `nil` if an index is out of range.
     public static func gather<T>(_ data: [T], shape: [Int], indices: IntTensor, axis: Int) -> (data: [T], shape: [Int])? {
         guard let (resolved, outer, size, inner) = resolve(indices, shape: shape, axis: axis) else { return nil }
@@ -134,7 +134,7 @@ public enum Shapes {
         }
     }
 
-    /// ONNX Slice: flat source positions, in output order, and the output shape; `nil` for a
+    /// Strided slice: flat source positions, in output order, and the output shape; `nil` for a
     /// zero step, a repeated axis or mismatched list lengths.
     public static func sliceIndices(_ shape: [Int], _ arguments: SliceArguments) -> (indices: [Int], shape: [Int])? {
         let axes = arguments.axes ?? Array(0..<arguments.starts.count)

@@ -1,6 +1,19 @@
+import TensorCore
+
+/// A decoded ONNX node attribute, the input of ``GraphOperation/init(onnxType:attributes:)``.
+public enum Attribute: Sendable, Equatable {
+    case int(Int)
+    case float(Float)
+    case ints([Int])
+    case floats([Float])
+    case string(String)
+    case tensor(Value)
+}
+
 extension GraphOperation {
-    /// The ONNX operators ``init(onnxType:attributes:)`` maps to an operation (plus
-    /// `com.microsoft`-free standard names only).
+    /// The ONNX operators ``init(onnxType:attributes:)`` maps to an operation (standard-domain
+    /// names only). Each maps to an operation whose ``TensorCore/GraphOperation/name`` is the ONNX
+    /// name, so messages name operators as the file does.
     public static let onnxOperators: Set<String> = [
         "Constant", "Identity", "Dropout", "Cast", "Shape", "ConstantOfShape", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
         "Transpose", "Gather", "Concat", "Split", "Slice", "Expand", "Equal", "Less", "Greater", "Where",
@@ -10,8 +23,8 @@ extension GraphOperation {
     ]
 
     /// The operation of an ONNX node (opset ≥ 13 semantics; integer arguments that ONNX passes as
-    /// inputs stay inputs). Unknown operators become ``unsupported(opType:)``; known ones with
-    /// unusable attributes become ``invalid(opType:reason:)``.
+    /// inputs stay inputs). Unknown operators become ``TensorCore/GraphOperation/unsupported(opType:)``;
+    /// known ones with unusable attributes become ``TensorCore/GraphOperation/invalid(opType:reason:)``.
     public init(onnxType opType: String, attributes: [String: Attribute]) {
         let a = ONNXAttributes(attributes)
         func autoPad() -> AutoPad? {
@@ -111,47 +124,6 @@ extension GraphOperation {
             self = .unsupported(opType: opType)
         }
     }
-
-    /// The ONNX operator name (the closest one for ``linear(_:)`` and ``multiHeadAttention(heads:batchFirst:)``,
-    /// which ONNX spells as several nodes).
-    public var onnxType: String {
-        switch self {
-        case .identity: "Identity"
-        case .dropout: "Dropout"
-        case .constant: "Constant"
-        case .cast: "Cast"
-        case .shape: "Shape"
-        case .constantOfShape: "ConstantOfShape"
-        case .reshape: "Reshape"
-        case .flatten: "Flatten"
-        case .squeeze: "Squeeze"
-        case .unsqueeze: "Unsqueeze"
-        case .transpose: "Transpose"
-        case .gather: "Gather"
-        case .concat: "Concat"
-        case .split: "Split"
-        case .slice: "Slice"
-        case .expand: "Expand"
-        case .compare(let c): c == .equal ? "Equal" : c == .less ? "Less" : "Greater"
-        case .select: "Where"
-        case .binary(let op): op.rawValue.prefix(1).uppercased() + op.rawValue.dropFirst()
-        case .unary(let op): op.rawValue.prefix(1).uppercased() + op.rawValue.dropFirst()
-        case .gelu: "Gelu"
-        case .softmax: "Softmax"
-        case .layerNormalization: "LayerNormalization"
-        case .batchNormalization: "BatchNormalization"
-        case .reduce(let r, _, _): r == .mean ? "ReduceMean" : "ReduceSum"
-        case .globalAveragePool: "GlobalAveragePool"
-        case .gemm: "Gemm"
-        case .linear: "Linear"
-        case .matMul: "MatMul"
-        case .convolution: "Conv"
-        case .maxPool: "MaxPool"
-        case .averagePool: "AveragePool"
-        case .multiHeadAttention: "MultiHeadAttention"
-        case .unsupported(let name), .invalid(let name, _): name
-        }
-    }
 }
 
 /// Typed reads of an ONNX attribute dictionary.
@@ -163,4 +135,11 @@ private struct ONNXAttributes {
     func float(_ key: String) -> Float? { if case .float(let v)? = values[key] { v } else { nil } }
     func ints(_ key: String) -> [Int]? { if case .ints(let v)? = values[key] { v } else { nil } }
     func string(_ key: String, _ fallback: String) -> String { if case .string(let v)? = values[key] { v } else { fallback } }
+}
+
+extension GraphNode {
+    /// A node from an ONNX operator name and attributes (see ``GraphOperation/init(onnxType:attributes:)``).
+    public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
+        self.init(name: name, operation: GraphOperation(onnxType: opType, attributes: attributes), inputs: inputs, outputs: outputs)
+    }
 }
