@@ -28,7 +28,7 @@ import TensorCore
 ///   block output: `|fused − original| ≤ 10⁻⁴ · max(1, max |original|)`.
 /// Nodes of the block that do not depend on `X` (constants, shape arithmetic on constants) stay
 /// when something outside the block still reads them.
-public enum AttentionFusion {
+package enum AttentionFusion {
     /// `graph` with every recognised block replaced, or `graph` itself when there is none.
     /// `probe` is a batch for the graph input `inputName` (two samples are plenty).
     public static func fused(_ graph: ComputeGraph, probe: Tensor, inputName: String) -> ComputeGraph {

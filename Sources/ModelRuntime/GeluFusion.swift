@@ -9,7 +9,7 @@ import TensorCore
 /// (equal up to float32 rounding of the intermediate steps). A match needs the scalar constants
 /// from `Constant` nodes (within 1e-6) and every intermediate result used by the next node only
 /// (not by another node, not a graph output); anything else is left as it is.
-public enum GeluFusion {
+package enum GeluFusion {
     public static func fused(_ nodes: [GraphNode], graphOutputs: Set<String>) -> [GraphNode] {
         var scalars: [String: Float] = [:]
         var consumers: [String: [Int]] = [:]

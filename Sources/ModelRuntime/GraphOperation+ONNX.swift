@@ -1,7 +1,7 @@
 import TensorCore
 
 /// A decoded ONNX node attribute, the input of ``GraphOperation/init(onnxType:attributes:)``.
-public enum Attribute: Sendable, Equatable {
+package enum Attribute: Sendable, Equatable {
     case int(Int)
     case float(Float)
     case ints([Int])
@@ -25,7 +25,7 @@ extension GraphOperation {
     /// The operation of an ONNX node (opset ≥ 13 semantics; integer arguments that ONNX passes as
     /// inputs stay inputs). Unknown operators become ``TensorCore/GraphOperation/unsupported(opType:)``;
     /// known ones with unusable attributes become ``TensorCore/GraphOperation/invalid(opType:reason:)``.
-    public init(onnxType opType: String, attributes: [String: Attribute]) {
+    package init(onnxType opType: String, attributes: [String: Attribute]) {
         let a = ONNXAttributes(attributes)
         func autoPad() -> AutoPad? {
             switch a.string("auto_pad", "NOTSET") {
@@ -139,7 +139,7 @@ private struct ONNXAttributes {
 
 extension GraphNode {
     /// A node from an ONNX operator name and attributes (see ``GraphOperation/init(onnxType:attributes:)``).
-    public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
+    package init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
         self.init(name: name, operation: GraphOperation(onnxType: opType, attributes: attributes), inputs: inputs, outputs: outputs)
     }
 }

@@ -9,7 +9,7 @@ import TensorCore
 /// bias a 1-D parameter with one value per output column, and the product read by the `Add` only
 /// (not by another node, not a graph output). The values are equal up to float32 rounding of the
 /// order of the two additions.
-public enum LinearFusion {
+package enum LinearFusion {
     public static func fused(_ nodes: [GraphNode], parameters: [String: Tensor], graphOutputs: Set<String>) -> [GraphNode] {
         var producers: [String: Int] = [:], consumers: [String: [Int]] = [:]
         for (index, node) in nodes.enumerated() {

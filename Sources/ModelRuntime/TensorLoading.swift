@@ -2,7 +2,7 @@ import TensorCore
 import WeightFormats
 
 /// Reading stored tensors as runtime values (elements decoded by ``ElementCoding``).
-public enum TensorLoading {
+package enum TensorLoading {
     /// A float tensor from any float dtype (F16, BF16 and F64 are converted to Float).
     public static func floatTensor(_ reader: any CheckpointReader, _ info: TensorInfo) throws -> Tensor {
         guard ElementCoding.isFloat(info.dtype) else { throw ModelError.unsupportedDType(name: info.name, dtype: info.dtype) }

@@ -157,7 +157,7 @@ public enum MembershipInference {
     /// `0..<count`, swap position `i` with `i + uniform(total − i)`, where `uniform(n)` draws
     /// 64-bit words `r` until `r ≥ 2⁶⁴ mod n` and returns `r mod n` (exactly uniform).
     /// - Precondition: `0 ≤ count ≤ total`.
-    public static func subsample(_ total: Int, count: Int, using rng: inout SplitMix64) -> [Int] {
+    package static func subsample(_ total: Int, count: Int, using rng: inout SplitMix64) -> [Int] {
         precondition(count >= 0 && count <= total, "cannot draw \(count) of \(total)")
         var indices = Array(0..<total)
         for i in 0..<count { indices.swapAt(i, i + uniform(total - i, using: &rng)) }

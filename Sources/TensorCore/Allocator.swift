@@ -1,7 +1,7 @@
 import Foundation
 
 /// Process-wide allocator settings, for the tool's executables to call at start-up.
-public enum Allocator {
+package enum Allocator {
     /// Lets glibc's malloc reuse freed blocks of up to 16 MiB instead of returning them to the
     /// system, and keep up to 64 MiB free at the top of the heap: a forward or backward pass allocates
     /// and frees tensors of the same few sizes in every batch, and with the default dynamic thresholds

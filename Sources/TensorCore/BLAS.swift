@@ -7,7 +7,7 @@ import Darwin
 
 /// Thin, documented entry points into OpenBLAS's cblas and its thread configuration; every GEMM and
 /// Gram goes here (decompositions: ``LinearAlgebra``).
-public enum BLAS {
+package enum BLAS {
     /// The OpenBLAS build configuration string (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...").
     public static var configuration: String { String(cString: openblas_get_config()) }
 

@@ -2,7 +2,7 @@ import CLapacke
 
 /// Decompositions and solves through LAPACKE, in float64: symmetric eigendecomposition and
 /// Cholesky. Every call runs OpenBLAS on one thread (``BLAS/configureThreads()``).
-public enum LinearAlgebra {
+package enum LinearAlgebra {
     /// Eigendecomposition of a symmetric d × d float64 matrix with `LAPACKE_dsyevd`.
     /// - Returns: eigenvalues in descending order and the matching eigenvectors as the columns of a
     ///   row-major d × d matrix, or `nil` if LAPACK did not converge.

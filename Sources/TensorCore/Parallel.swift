@@ -6,7 +6,7 @@ import Synchronization
 /// TensorCore runs OpenBLAS on one thread (``BLAS``) and parallelises itself: work is cut into
 /// pieces whose results do not depend on which thread computes them or when, so outputs are the
 /// same bytes on every run and machine, whatever the core count.
-public enum Parallel {
+package enum Parallel {
     /// Workers used by ``map(_:_:)`` (the machines this tool targets have two cores).
     public static let workers = 2
 

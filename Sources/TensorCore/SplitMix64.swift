@@ -1,6 +1,6 @@
 /// A small deterministic generator (SplitMix64): the same seed gives the same selection on
 /// every machine.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+package struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {

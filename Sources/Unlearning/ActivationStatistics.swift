@@ -64,7 +64,7 @@ public struct LayerGram: Sendable, Equatable {
 
 /// Statistics of every weight layer's inputs over a sample set: one forward pass of the model in
 /// eval mode, in batches, never holding more than one batch's activations.
-public enum ActivationStatistics {
+package enum ActivationStatistics {
     /// Sets of at least this many samples are split into the two halves.
     static let minimumSplit = 32
 

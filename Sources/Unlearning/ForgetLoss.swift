@@ -14,7 +14,7 @@ import TensorCore
 /// ∂b/∂z_j = p_j (g_j − Σ_c p_c g_c),   g_c = log(p_c + 10⁻¹⁵) + p_c / (p_c + 10⁻¹⁵)
 /// ```
 /// Computed in float64 per sample.
-public enum ForgetLoss {
+package enum ForgetLoss {
     public static let epsilon = 0.05
     public static let entropyWeight = 0.2
     static let floor = 1e-15

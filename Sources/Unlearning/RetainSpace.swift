@@ -10,7 +10,7 @@ import TensorCore
 /// ```
 /// — cumulative square roots of the eigenvalues, not energies. The projector is `P = U_k U_kᵀ`,
 /// applied as `G − (G U_k) U_kᵀ` without forming it.
-public struct RetainSpace: Sendable {
+package struct RetainSpace: Sendable {
     public var dimension: Int
     /// `k`, the number of protected directions.
     public var rank: Int

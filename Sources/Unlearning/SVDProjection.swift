@@ -25,7 +25,7 @@ import TensorCore
 /// BLAS-3 kernels. The whole edit costs `2 · d³/3 + 8 r d²` flops per layer instead of two
 /// `dsyevd` (≈ 9 d³ each, half of it memory-bound) and d × d rebuilds, with no truncation and so no
 /// truncation error; the result equals the eigenvector form up to rounding (tested against it).
-public struct SVDProjection: Sendable {
+package struct SVDProjection: Sendable {
     /// One space: the trace-normalised Gram of a layer's inputs over one sample set.
     public struct Space: Sendable {
         /// `Ĉ = G / tr G`, row-major d × d (all zeros when every input was zero).

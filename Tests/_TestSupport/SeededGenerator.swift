@@ -2,4 +2,4 @@ import TensorCore
 
 
 /// The library's deterministic generator (SplitMix64), for reproducible tests.
-public typealias SeededGenerator = SplitMix64
+package typealias SeededGenerator = SplitMix64

@@ -11,7 +11,7 @@ import Darwin
 /// `[Q K V] = x W_inᵀ + b_in` (W_in `[3E, E]`), per sample and head
 /// `P = softmax(Q_h K_hᵀ / √d)`, `O_h = P V_h`, and `y = O W_outᵀ + b_out` with `O` the heads
 /// side by side (`[N·L, E]`).
-public enum Attention {
+package enum Attention {
     /// What backward needs from the forward pass.
     public struct Saved: Sendable {
         /// `x` as `[N·L, E]` (batch-first).

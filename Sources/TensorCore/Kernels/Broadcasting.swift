@@ -1,5 +1,5 @@
 /// NumPy broadcasting of shapes and the strided walks that implement it.
-public enum Broadcasting {
+package enum Broadcasting {
     /// The broadcast shape of `a` and `b`, or `nil` if they are incompatible.
     public static func shape(_ a: [Int], _ b: [Int]) -> [Int]? {
         let rank = max(a.count, b.count)
@@ -138,7 +138,7 @@ public enum Broadcasting {
 }
 
 /// Generic axis permutation of row-major data.
-public enum Permutation {
+package enum Permutation {
     /// `data` of `shape` transposed by `perm` (output axis i is input axis perm[i]).
     public static func apply<T>(_ data: [T], shape: [Int], perm: [Int]) -> (data: [T], shape: [Int]) {
         let outShape = perm.map { shape[$0] }

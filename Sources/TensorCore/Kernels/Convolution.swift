@@ -3,7 +3,7 @@
 /// Input `[N, C, H, W]`, weight `[M, C/groups, kh, kw]`, output `[N, M, OH, OW]` with
 /// `OH = (H + padTop + padBottom − dilationH·(kh − 1) − 1) / strideH + 1`. Patches are unfolded in
 /// OIHW order (channel, then kernel row, then kernel column), the order of the flattened weight.
-public struct ConvolutionGeometry: Sendable, Equatable {
+package struct ConvolutionGeometry: Sendable, Equatable {
     public var batch, channels, height, width: Int
     public var outChannels, kernelH, kernelW: Int
     public var strideH, strideW, dilationH, dilationW: Int
@@ -234,7 +234,7 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 
 /// Convolution kernels (see ``ConvolutionGeometry``): forward as im2col + sgemm over chunks of
 /// samples, backward as two sgemms + col2im over the same chunks.
-public enum Convolution {
+package enum Convolution {
     /// Unfolded floats per forward chunk: samples are unfolded together (up to this many floats)
     /// so that each sgemm is wide enough to run near peak even when a sample has few positions.
     static let chunkFloats = 1 << 22

@@ -1,7 +1,7 @@
 /// Matrix products through `cblas_sgemm`: Gemm, linear layers and numpy matmul, with their
 /// gradients. Shapes are validated by the caller-facing functions, which return `nil` (or a
 /// reason) on a mismatch.
-public enum Dense {
+package enum Dense {
     // MARK: Gemm
 
     /// `Y = alpha · op(A) · op(B) + beta · C` (A, B 2-D; C broadcast to `[M, N]`), or the reason
@@ -203,7 +203,7 @@ public enum Dense {
 }
 
 /// Why operand shapes do not fit an operator (the caller adds the node's name).
-public struct ShapeMismatch: Error, Equatable, Sendable, CustomStringConvertible {
+package struct ShapeMismatch: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }

@@ -6,7 +6,7 @@ import Darwin
 
 /// Elementwise kernels: one-input functions, GELU, and two-input operators with numpy
 /// broadcasting, each with its gradient. Loops run over raw buffers, one operator switch per call.
-public enum Elementwise {
+package enum Elementwise {
     // MARK: One input
 
     /// `f(x)` elementwise.

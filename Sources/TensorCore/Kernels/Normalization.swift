@@ -6,7 +6,7 @@ import Darwin
 
 /// Batch normalisation (inference), layer normalisation, softmax and softmax cross-entropy, with
 /// their gradients.
-public enum Normalization {
+package enum Normalization {
     // MARK: Batch normalisation
 
     /// `y = (x − mean) / sqrt(var + ε) · scale + bias` per channel (axis 1), running statistics.

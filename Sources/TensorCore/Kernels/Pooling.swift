@@ -3,7 +3,7 @@
 /// Output size per axis: `⌊(in + padBegin + padEnd − dilation·(k − 1) − 1) / stride⌋ + 1`, or with
 /// `ceilMode` rounded up, dropping a last window that would start in the trailing padding
 /// (PyTorch's rule).
-public struct PoolGeometry: Sendable, Equatable {
+package struct PoolGeometry: Sendable, Equatable {
     public var batch, channels, height, width: Int
     public var kernelH, kernelW, strideH, strideW: Int
     public var padTop, padLeft, padBottom, padRight: Int
@@ -53,7 +53,7 @@ public struct PoolGeometry: Sendable, Equatable {
     }
 }
 
-public enum Pooling {
+package enum Pooling {
     /// Max pooling (padding never wins); also returns, per output, the flat input index of its
     /// maximum (the first one on ties) for backward; no indices when `argmax` is false (inference).
     public static func maxForward(_ x: Tensor, _ g: PoolGeometry, argmax recordArgmax: Bool = true) -> (Tensor, [Int]) {

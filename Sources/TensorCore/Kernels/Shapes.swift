@@ -1,7 +1,7 @@
 /// Shape-only operators on row-major data: targets of Reshape/Flatten/Squeeze/Unsqueeze, and the
 /// index maps of Gather, Concat, Split and Slice (generic over the element type, so that integer
 /// shape arithmetic shares them).
-public enum Shapes {
+package enum Shapes {
     /// Reshape target: `0` copies the input dimension (unless `allowZero`), one `-1` is
     /// inferred; `nil` when the element counts differ.
     public static func reshapeTarget(_ shape: [Int], _ requested: [Int], allowZero: Bool) -> [Int]? {

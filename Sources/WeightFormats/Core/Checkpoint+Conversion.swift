@@ -11,7 +11,7 @@ public struct ConversionOptions: Sendable {
 }
 
 /// Which tensors a conversion writes, and in which dtype.
-public struct ConversionPlan: Sendable {
+package struct ConversionPlan: Sendable {
     let inputTensors: [String: TensorInfo]
     /// The tensors as written: the input's names, shapes and order, floats in the target dtype.
     public let outputTensors: [TensorInfo]

@@ -10,7 +10,7 @@
 ///
 /// A trailing partial element is ignored. ``DTypeConversion`` converts between float dtypes with
 /// these rules.
-public enum ElementCoding {
+package enum ElementCoding {
     /// Whether ``decodeFloats(_:_:)`` and ``encodeFloats(_:as:)`` handle `dtype` (F16, BF16, F32, F64).
     public static func isFloat(_ dtype: DType) -> Bool { dtype.isConvertibleFloat }
 

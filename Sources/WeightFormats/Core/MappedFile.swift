@@ -9,7 +9,7 @@ import Darwin
 /// Reads are zero-copy: tensor bytes are views into the mapping. The file must not be truncated
 /// by another process while it is mapped (that would raise SIGBUS); modelforget itself never
 /// writes to a path in place (see ``AtomicFileWriter``).
-public final class MappedFile: @unchecked Sendable {
+package final class MappedFile: @unchecked Sendable {
     public let path: String
     /// The whole file's bytes. Empty for an empty file.
     public let bytes: UnsafeRawBufferPointer
