@@ -24,7 +24,7 @@ public enum ForgetVector {
     public enum Space: String, Sendable, Codable { case pixel, normalized }
 
     /// The forget vector's loss, optimiser and stopping settings.
-    public struct Settings: Sendable, Equatable {
+    public struct Settings: EngineSettings {
         /// Margin τ: forget samples are pushed until their true logit is τ below the best other.
         public var tau = 1.0
         /// Weight α of the retain cross-entropy.
@@ -49,17 +49,7 @@ public enum ForgetVector {
 
     /// The samples (shared by every engine; `selection.batchSize` is also the SGD batch) and the
     /// settings of one run.
-    public struct Configuration: Sendable, Equatable {
-        public var selection: SampleSelection.Configuration
-        public var settings: Settings
-
-        public init(selection: SampleSelection.Configuration, settings: Settings = Settings()) {
-            self.selection = selection
-            self.settings = settings
-        }
-
-        public init(forgetClasses: [Int]) { self.init(selection: .init(forgetClasses: forgetClasses)) }
-    }
+    public typealias Configuration = EngineConfiguration<Settings>
 
     /// Where `δ` lives: pixel space with per-channel normalisation constants, or the model's input space.
     public struct Placement: Sendable, Equatable {

@@ -15,9 +15,9 @@ import TensorCore
 /// target (chance, `1 / classes`, by default), or when the retain accuracy fell more than
 /// `maxRetainDrop` points below the original's. Kept: among epochs within the retain limit, the one
 /// with the lowest forget accuracy (the earliest on ties).
-public struct PGUUnlearning {
+public struct PGUUnlearning: WeightEditingEngine {
     /// PGU's own settings.
-    public struct Settings: Sendable, Equatable {
+    public struct Settings: AuditedSettings {
         /// Share of the retain space's spectrum (cumulative square roots of eigenvalues) to protect.
         public var gamma: Double
         /// Learning rate of the first epoch.
@@ -43,6 +43,26 @@ public struct PGUUnlearning {
             self.maxRetainDrop = maxRetainDrop
         }
 
+        public init() { self.init(gamma: 0.95) }
+
+        enum CodingKeys: String, CodingKey {
+            case gamma, lrStart = "lr_start", lrEnd = "lr_end", epochs, sgdBatchSize = "batch_size"
+            case targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop"
+        }
+
+        /// The forward-pass batch size is `evaluation_batch_size` here: `batch_size` is the SGD batch.
+        public func encode(with selection: SampleSelection.Configuration, to encoder: any Encoder) throws {
+            try selection.encodeFields(to: encoder, batchSizeKey: "evaluation_batch_size")
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(gamma, forKey: .gamma)
+            try c.encode(lrStart, forKey: .lrStart)
+            try c.encode(lrEnd, forKey: .lrEnd)
+            try c.encode(epochs, forKey: .epochs)
+            try c.encode(sgdBatchSize, forKey: .sgdBatchSize)
+            try c.encodeIfPresent(targetForgetAccuracy, forKey: .targetForgetAccuracy)
+            try c.encode(maxRetainDrop, forKey: .maxRetainDrop)
+        }
+
         func learningRate(epoch e: Int) -> Double {
             epochs <= 1 ? lrStart : lrStart * _exp(_log(lrEnd / lrStart) * Double(e) / Double(epochs - 1))
         }
@@ -50,42 +70,8 @@ public struct PGUUnlearning {
 
     /// The samples (shared by every engine; forget samples are trained on, retained-class samples
     /// give the retain statistics when no statistics file is given and the retain accuracy of the
-    /// stopping rule) and the settings of one run; encoded flat in the audit record.
-    public struct Configuration: Sendable, Equatable, Encodable {
-        public var selection: SampleSelection.Configuration
-        public var settings: Settings
-
-        public init(selection: SampleSelection.Configuration, settings: Settings = Settings()) {
-            self.selection = selection
-            self.settings = settings
-        }
-
-        public init(forgetClasses: [Int]) { self.init(selection: .init(forgetClasses: forgetClasses)) }
-
-        enum CodingKeys: String, CodingKey {
-            case forgetClasses = "classes", forgetSamples = "forget_samples", retainSamples = "retain_samples", gamma
-            case lrStart = "lr_start", lrEnd = "lr_end", epochs, sgdBatchSize = "batch_size"
-            case targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop", seed
-            case maxPatches = "max_patches", evaluationBatchSize = "evaluation_batch_size"
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(selection.forgetClasses, forKey: .forgetClasses)
-            try c.encode(selection.forgetSamples, forKey: .forgetSamples)
-            try c.encode(selection.retainSamples, forKey: .retainSamples)
-            try c.encode(settings.gamma, forKey: .gamma)
-            try c.encode(settings.lrStart, forKey: .lrStart)
-            try c.encode(settings.lrEnd, forKey: .lrEnd)
-            try c.encode(settings.epochs, forKey: .epochs)
-            try c.encode(settings.sgdBatchSize, forKey: .sgdBatchSize)
-            try c.encodeIfPresent(settings.targetForgetAccuracy, forKey: .targetForgetAccuracy)
-            try c.encode(settings.maxRetainDrop, forKey: .maxRetainDrop)
-            try c.encode(selection.seed, forKey: .seed)
-            try c.encode(selection.maxPatches, forKey: .maxPatches)
-            try c.encode(selection.batchSize, forKey: .evaluationBatchSize)
-        }
-    }
+    /// stopping rule) and the settings of one run.
+    public typealias Configuration = EngineConfiguration<Settings>
 
     /// One epoch's figures (epoch 0: the original model).
     public struct Epoch: Codable, Sendable, Equatable {
@@ -119,7 +105,8 @@ public struct PGUUnlearning {
         }
     }
 
-    public struct Result {
+    public struct Result: EngineResult {
+        public var configuration: Configuration
         public var editedWeights: [String: Tensor]
         public var selection: SampleSelection
         public var layers: [LayerReport]
@@ -127,6 +114,14 @@ public struct PGUUnlearning {
         public var bestEpoch: Int
         public var stopReason: String
         public var timings: [String: Double]
+
+        public var provenance: [String: String] {
+            ["modelforget.gamma": String(configuration.settings.gamma), "modelforget.epochs": String(bestEpoch)]
+        }
+
+        public var details: AuditRecord.Details {
+            .pgu(configuration: configuration, layers: layers, epochs: epochs, bestEpoch: bestEpoch, stopReason: stopReason)
+        }
     }
 
     /// Runs the engine. With `statistics`, the retain spaces come from the file's retained classes and
@@ -244,7 +239,7 @@ public struct PGUUnlearning {
                                        retainVectors: keys.compactMap { retainGrams[$0]?.rows }.reduce(0, +),
                                        changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
         }
-        return Result(editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
+        return Result(configuration: c, editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
                       stopReason: stopReason, timings: timings)
     }
 

@@ -3,9 +3,9 @@ import TensorCore
 
 /// One SVD-projection unlearning run: sample selection, statistics, optional α search, edited
 /// weights, and what the audit record says about it.
-public struct SVDUnlearning {
+public struct SVDUnlearning: WeightEditingEngine {
     /// The SVD projection's own settings.
-    public struct Settings: Sendable, Equatable {
+    public struct Settings: AuditedSettings {
         /// α of the retain space (larger keeps more of it).
         public var alphaRetain: Double
         /// α of the forget space.
@@ -21,41 +21,25 @@ public struct SVDUnlearning {
             self.search = search
             self.validationFraction = validationFraction
         }
-    }
 
-    /// The samples (shared by every engine) and the settings of one run; encoded flat in the audit
-    /// record's `configuration`.
-    public struct Configuration: Sendable, Equatable, Encodable {
-        public var selection: SampleSelection.Configuration
-        public var settings: Settings
-
-        public init(selection: SampleSelection.Configuration, settings: Settings = Settings()) {
-            self.selection = selection
-            self.settings = settings
-        }
-
-        public init(forgetClasses: [Int]) { self.init(selection: .init(forgetClasses: forgetClasses)) }
+        public init() { self.init(alphaRetain: 100) }
 
         enum CodingKeys: String, CodingKey {
-            case forgetClasses = "classes", retainSamples = "retain_samples", forgetSamples = "forget_samples"
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", search, validationFraction = "validation_fraction"
-            case seed, batchSize = "batch_size", maxPatches = "max_patches"
         }
 
-        public func encode(to encoder: Encoder) throws {
+        public func encode(with selection: SampleSelection.Configuration, to encoder: any Encoder) throws {
+            try selection.encodeFields(to: encoder)
             var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(selection.forgetClasses, forKey: .forgetClasses)
-            try c.encode(selection.retainSamples, forKey: .retainSamples)
-            try c.encode(selection.forgetSamples, forKey: .forgetSamples)
-            try c.encode(settings.alphaRetain, forKey: .alphaRetain)
-            try c.encode(settings.alphaForget, forKey: .alphaForget)
-            try c.encode(settings.search, forKey: .search)
-            try c.encode(settings.validationFraction, forKey: .validationFraction)
-            try c.encode(selection.seed, forKey: .seed)
-            try c.encode(selection.batchSize, forKey: .batchSize)
-            try c.encode(selection.maxPatches, forKey: .maxPatches)
+            try c.encode(alphaRetain, forKey: .alphaRetain)
+            try c.encode(alphaForget, forKey: .alphaForget)
+            try c.encode(search, forKey: .search)
+            try c.encode(validationFraction, forKey: .validationFraction)
         }
     }
+
+    /// The samples (shared by every engine) and the settings of one run.
+    public typealias Configuration = EngineConfiguration<Settings>
 
     /// The grid of `docs/methods.md` §2.5.
     public static let searchGrid: [(Double, Double)] = [10.0, 30, 100, 300, 1000].flatMap { r in [1.0, 3, 10, 30, 100].map { (r, $0) } }
@@ -105,14 +89,24 @@ public struct SVDUnlearning {
         }
     }
 
-    public struct Result {
+    public struct Result: EngineResult {
+        public var configuration: Configuration
         public var editedWeights: [String: Tensor]
+        /// The α pair used: the configured one, or the search's choice.
         public var alphaRetain: Double
         public var alphaForget: Double
         public var selection: SampleSelection
         public var layers: [LayerReport]
         public var grid: [SearchPoint]
         public var timings: [String: Double]
+
+        public var provenance: [String: String] {
+            ["modelforget.alpha_retain": String(alphaRetain), "modelforget.alpha_forget": String(alphaForget)]
+        }
+
+        public var details: AuditRecord.Details {
+            .svd(configuration: configuration, alphaRetain: alphaRetain, alphaForget: alphaForget, layers: layers, search: grid)
+        }
     }
 
     /// Runs the engine on `model` with the labelled `data`.
@@ -184,7 +178,7 @@ public struct SVDUnlearning {
                                       forgetEffectiveRank: keys.compactMap { projection.forget[$0]?.effectiveRank }.reduce(0, +) / Double(layer.groups),
                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
         }
-        return Result(editedWeights: edited, alphaRetain: alphaRetain, alphaForget: alphaForget, selection: selection, layers: layers,
+        return Result(configuration: c, editedWeights: edited, alphaRetain: alphaRetain, alphaForget: alphaForget, selection: selection, layers: layers,
                       grid: grid, timings: timings)
     }
 

@@ -30,6 +30,19 @@ public struct SampleSelection: Sendable, Equatable {
         /// The patch sampling rule of this configuration.
         public var patchSampling: PatchSampling { PatchSampling(maxPerLayer: maxPatches, seed: seed) }
 
+        /// Writes the fields into `encoder`'s keyed container, as the audit record's flat
+        /// `configuration` object has them: `classes`, `retain_samples`, `forget_samples`, `seed`,
+        /// `max_patches`, and the samples per forward pass under `batchSizeKey`.
+        func encodeFields(to encoder: any Encoder, batchSizeKey: String = "batch_size") throws {
+            var c = encoder.container(keyedBy: FieldKey.self)
+            try c.encode(forgetClasses, forKey: FieldKey("classes"))
+            try c.encode(retainSamples, forKey: FieldKey("retain_samples"))
+            try c.encode(forgetSamples, forKey: FieldKey("forget_samples"))
+            try c.encode(seed, forKey: FieldKey("seed"))
+            try c.encode(maxPatches, forKey: FieldKey("max_patches"))
+            try c.encode(batchSize, forKey: FieldKey(batchSizeKey))
+        }
+
         /// The selection for `labels`, holding out `validationFraction` of every class first.
         public func select(labels: [Int], validationFraction: Double = 0) -> SampleSelection {
             SampleSelection.make(labels: labels, forget: Set(forgetClasses), retainCount: retainSamples, forgetCount: forgetSamples,
@@ -84,4 +97,13 @@ public struct SampleSelection: Sendable, Equatable {
         for i in indices { counts[String(labels[i]), default: 0] += 1 }
         return counts
     }
+}
+
+/// A coding key spelled at run time.
+struct FieldKey: CodingKey {
+    let stringValue: String
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    var intValue: Int? { nil }
+    init?(intValue: Int) { nil }
 }

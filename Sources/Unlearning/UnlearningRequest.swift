@@ -35,13 +35,13 @@ public struct UnlearningRequest {
         }
     }
 
-    /// Labelled samples and the name (a path) the audit record gives them.
-    public struct NamedData {
-        public var dataset: Dataset
+    /// A value read from a file, and the name (a path) the audit record gives it.
+    public struct Named<Value> {
+        public var value: Value
         public var name: String
 
-        public init(_ dataset: Dataset, name: String) {
-            self.dataset = dataset
+        public init(_ value: Value, name: String) {
+            self.value = value
             self.name = name
         }
     }
@@ -58,24 +58,13 @@ public struct UnlearningRequest {
     public var method: Method = .svd(SVDUnlearning.Settings())
     /// Per-class statistics collected earlier (`stats collect`), replacing the statistics pass
     /// over ``data`` (SVD) or giving the retain spaces (PGU).
-    public var statistics: NamedStatistics?
+    public var statistics: Named<StatisticsFile>?
     /// Labelled test samples: accuracies before and after go into the result and the record.
-    public var evaluationData: NamedData?
+    public var evaluationData: Named<Dataset>?
     /// Seconds since some origin, for the timings of the record.
     public var clock: () -> Double = UnlearningRequest.uptime
     /// Progress of long phases: (phase, done, total).
     public var progress: ((String, Int, Int) -> Void)?
-
-    /// A statistics file and the name (a path) the audit record gives it.
-    public struct NamedStatistics {
-        public var file: StatisticsFile
-        public var name: String
-
-        public init(_ file: StatisticsFile, name: String) {
-            self.file = file
-            self.name = name
-        }
-    }
 
     /// A request for `model` whose weights are in `weights`.
     public init(model: Model, weights: any CheckpointReader, classes: [Int], data: Dataset) {

@@ -46,7 +46,7 @@ public struct UnlearningResult {
         if let statistics = request.statistics {
             patchRule = "statistics file \(statistics.name), "
                 + (request.method.name == "svd" ? "each class weighted equally; " : "retained classes summed; ")
-                + (statistics.file.maxPatches.map { Self.patchRule($0, per: "class") } ?? "patch cap unknown")
+                + (statistics.value.maxPatches.map { Self.patchRule($0, per: "class") } ?? "patch cap unknown")
         } else {
             patchRule = Self.patchRule(maxPatches, per: "sample set")
         }
@@ -87,54 +87,29 @@ extension UnlearningRequest {
         let forget = Set(classes)
         var before: EvaluationReport?
         if let evaluationData {
-            before = try Evaluation.evaluate(model, evaluationData.dataset, forget: forget, batchSize: selection.batchSize)
+            before = try Evaluation.evaluate(model, evaluationData.value, forget: forget, batchSize: selection.batchSize)
         }
-        let run: EngineRun
+        let outcome: any EngineResult
         switch method {
-        case .svd(let settings): run = try runSVD(settings)
-        case .pgu(let settings): run = try runPGU(settings)
+        case .svd(let settings): outcome = try run(SVDUnlearning.self, settings)
+        case .pgu(let settings): outcome = try run(PGUUnlearning.self, settings)
         }
         var evaluation: (EvaluationReport, EvaluationReport)?
         if let evaluationData, let before {
-            evaluation = (before, try Evaluation.evaluate(model, evaluationData.dataset, forget: forget, batchSize: selection.batchSize,
-                                                          parameters: run.editedWeights))
+            evaluation = (before, try Evaluation.evaluate(model, evaluationData.value, forget: forget, batchSize: selection.batchSize,
+                                                          parameters: outcome.editedWeights))
         }
         let provenance = [
             "modelforget.tool": Toolkit.name, "modelforget.version": Toolkit.version, "modelforget.method": method.name,
             "modelforget.classes": classes.map(String.init).joined(separator: ","),
-        ].merging(run.provenance) { $1 }
-        return UnlearningResult(request: self, editedWeights: run.editedWeights, provenance: provenance, selection: run.selection,
-                                details: run.details, evaluation: evaluation, timings: run.timings, started: started)
+        ].merging(outcome.provenance) { $1 }
+        return UnlearningResult(request: self, editedWeights: outcome.editedWeights, provenance: provenance, selection: outcome.selection,
+                                details: outcome.details, evaluation: evaluation, timings: outcome.timings, started: started)
     }
 
-    /// What an engine hands back to ``perform()``.
-    struct EngineRun {
-        var editedWeights: [String: Tensor]
-        var provenance: [String: String]
-        var selection: SampleSelection
-        var timings: [String: Double]
-        var details: AuditRecord.Details
-    }
-
-    func runSVD(_ settings: SVDUnlearning.Settings) throws -> EngineRun {
-        let configuration = SVDUnlearning.Configuration(selection: selection, settings: settings)
-        let result = try SVDUnlearning.run(model, data: data, statistics: statistics?.file, configuration: configuration, clock: clock,
-                                           progress: progress)
-        return EngineRun(editedWeights: result.editedWeights,
-                         provenance: ["modelforget.alpha_retain": String(result.alphaRetain), "modelforget.alpha_forget": String(result.alphaForget)],
-                         selection: result.selection, timings: result.timings,
-                         details: .svd(configuration: configuration, alphaRetain: result.alphaRetain, alphaForget: result.alphaForget,
-                                       layers: result.layers, search: result.grid))
-    }
-
-    func runPGU(_ settings: PGUUnlearning.Settings) throws -> EngineRun {
-        let configuration = PGUUnlearning.Configuration(selection: selection, settings: settings)
-        let result = try PGUUnlearning.run(model, data: data, statistics: statistics?.file, configuration: configuration, clock: clock,
-                                           progress: progress)
-        return EngineRun(editedWeights: result.editedWeights,
-                         provenance: ["modelforget.gamma": String(settings.gamma), "modelforget.epochs": String(result.bestEpoch)],
-                         selection: result.selection, timings: result.timings,
-                         details: .pgu(configuration: configuration, layers: result.layers, epochs: result.epochs,
-                                       bestEpoch: result.bestEpoch, stopReason: result.stopReason))
+    /// Runs `engine` with `settings` on this request's model, data and samples.
+    func run<Engine: WeightEditingEngine>(_ engine: Engine.Type, _ settings: Engine.Settings) throws -> Engine.Result {
+        try Engine.run(model, data: data, statistics: statistics?.value, configuration: EngineConfiguration(selection: selection, settings: settings),
+                       clock: clock, progress: progress)
     }
 }

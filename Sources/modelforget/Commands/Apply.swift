@@ -23,13 +23,7 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(help: ArgumentHelp("Classes to remove, e.g. 5,7.", valueName: "list"))
-    var classes: ClassList
-
-    @Option(help: ArgumentHelp("Labelled samples to take retain and forget samples from (npz or safetensors with x and y).", valueName: "file"))
-    var data: String
-
-    @OptionGroup var keys: DataKeys
+    @OptionGroup var forgetting: ForgetRequestOptions
 
     @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
     var method = "svd"
@@ -104,13 +98,13 @@ struct Apply: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try keys.load(data)
-        let model = try options.load(for: dataset, path: data)
-        var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: classes.classes, data: dataset)
+        let dataset = try forgetting.keys.load(forgetting.data)
+        let model = try options.load(for: dataset, path: forgetting.data)
+        var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: forgetting.forgetClasses, data: dataset)
         request.method = unlearningMethod
-        request.selection = SampleSelection.Configuration(classes: classes.classes, counts: counts, patchCap: patchCap, seed: seed,
+        request.selection = SampleSelection.Configuration(classes: forgetting.forgetClasses, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset))
-        if let evalData { request.evaluationData = .init(try keys.load(evalData), name: evalData) }
+        if let evalData { request.evaluationData = .init(try forgetting.keys.load(evalData), name: evalData) }
         if let stats { request.statistics = .init(try StatisticsFile.read(stats), name: stats) }
         let progress = options.progress(method == "pgu" ? "epochs" : "")
         request.progress = progress.map { p in { _, done, total in p(done, total) } }
@@ -118,16 +112,16 @@ struct Apply: ParsableCommand {
         do {
             result = try request.perform()
         } catch let error as UnlearningError {
-            throw CommandFailure(stats ?? data, error)
+            throw CommandFailure(stats ?? forgetting.data, error)
         } catch let error as StatisticsError {
-            throw CommandFailure(stats ?? data, error)
+            throw CommandFailure(stats ?? forgetting.data, error)
         } catch let error as GraphError {
             throw CommandFailure(options.model, error)
         }
-        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: classes.classes)
+        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: forgetting.forgetClasses)
         let record = try result.write(to: outputPath)
         if let updateStats, let statistics = request.statistics {
-            do { try statistics.file.removing(classes: Set(classes.classes)).write(to: updateStats) } catch {
+            do { try statistics.value.removing(classes: Set(forgetting.forgetClasses)).write(to: updateStats) } catch {
                 throw WeightFileError(path: updateStats, underlying: error)
             }
         }

@@ -11,13 +11,7 @@ extension Vector {
 
         @OptionGroup var options: ModelOptions
 
-        @Option(help: ArgumentHelp("Classes to forget, e.g. 5.", valueName: "list"))
-        var classes: ClassList
-
-        @Option(help: ArgumentHelp("Labelled samples (npz or safetensors with x and y): forget and retain samples come from here.", valueName: "file"))
-        var data: String
-
-        @OptionGroup var keys: DataKeys
+        @OptionGroup var forgetting: ForgetRequestOptions
 
         @Option(name: .shortAndLong, help: ArgumentHelp("The vector to write (.safetensors).", valueName: "file"))
         var output: String
@@ -51,22 +45,22 @@ extension Vector {
         }
 
         func run() throws {
-            let dataset = try keys.load(data)
-            let model = try options.load(for: dataset, path: data)
+            let dataset = try forgetting.keys.load(forgetting.data)
+            let model = try options.load(for: dataset, path: forgetting.data)
             let placement = try placement(sampleShape: dataset.sampleShape)
-            let configuration = training.configuration(classes: classes.classes, batchSize: options.batchSize(for: dataset))
+            let configuration = training.configuration(classes: forgetting.forgetClasses, batchSize: options.batchSize(for: dataset))
             let made: (file: ForgetVectorFile, result: ForgetVector.Result)
             do {
                 made = try ForgetVectorFile.make(model, modelSHA256: try SHA256.hex(ofFile: options.model), data: dataset, placement: placement,
                                                  configuration: configuration, progress: options.progress("epochs"))
             } catch let error as UnlearningError {
-                throw CommandFailure(data, error)
+                throw CommandFailure(forgetting.data, error)
             } catch let error as GraphError {
                 throw CommandFailure(options.model, error)
             }
             do { try made.file.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
             let result = made.result
-            Terminal.print("wrote \(output): classes \(classes.classes.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) "
+            Terminal.print("wrote \(output): classes \(forgetting.forgetClasses.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) "
                            + "(\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.epochs[result.selectedEpoch].norm))")
             VectorTrainingOptions.printAccuracies(result.epochs, selected: result.selectedEpoch)
         }

@@ -37,3 +37,17 @@ func numberList(_ text: String) -> [Double]? {
     let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
     return values.isEmpty || values.contains(where: { $0 == nil }) ? nil : values.map { $0! }
 }
+
+/// `--classes`, `--data` and its keys: what to forget, and the labelled samples to do it with.
+struct ForgetRequestOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Classes to forget, e.g. 5,7.", valueName: "list"))
+    var classes: ClassList
+
+    @Option(help: ArgumentHelp("Labelled samples (npz or safetensors with x and y): retain and forget samples come from here.", valueName: "file"))
+    var data: String
+
+    @OptionGroup var keys: DataKeys
+
+    /// The forget classes.
+    var forgetClasses: [Int] { classes.classes }
+}
