@@ -14,19 +14,27 @@ typedef struct {
     int truncated;
     int status;
     char *message;
+    /// The last warning: libpng warns with the detail ("Image width is zero in IHDR"), then
+    /// fails with a summary ("Invalid IHDR data").
+    char warning[120];
 } png_source;
 
 static void on_error(png_structp png, png_const_charp text) {
     png_source *source = (png_source *)png_get_error_ptr(png);
-    snprintf(source->message, 200, "%s", text);
+    if (source->warning[0] != 0) {
+        snprintf(source->message, 200, "%s (%s)", text, source->warning);
+    } else {
+        snprintf(source->message, 200, "%s", text);
+    }
     source->status = source->truncated ? MFIMAGE_TRUNCATED : MFIMAGE_CORRUPT;
     png_longjmp(png, 1);
 }
 
-/// libpng's warnings (bad CRCs of ancillary chunks and the like) do not stop PIL either.
+/// libpng's warnings (bad CRCs of ancillary chunks and the like) do not stop PIL either; the
+/// last one is kept for the error message.
 static void on_warning(png_structp png, png_const_charp text) {
-    (void)png;
-    (void)text;
+    png_source *source = (png_source *)png_get_error_ptr(png);
+    snprintf(source->warning, sizeof(source->warning), "%s", text);
 }
 
 static void read_bytes(png_structp png, png_bytep target, size_t count) {
@@ -41,7 +49,7 @@ static void read_bytes(png_structp png, png_bytep target, size_t count) {
 
 int mfimage_png_read(const uint8_t *data, size_t size, uint64_t max_pixels,
                      uint8_t *pixels, size_t capacity, mfimage_info *info) {
-    png_source source = {data, size, 0, 0, MFIMAGE_OK, info->message};
+    png_source source = {data, size, 0, 0, MFIMAGE_OK, info->message, {0}};
     memset(info, 0, sizeof(*info));
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, on_error, on_warning);
     if (png == NULL) {
