@@ -2,10 +2,11 @@
 """Writes the ImageData test fixtures: small images in every layout the decoders handle, what PIL
 and torchvision make of them, image sources (folder, manifests, WebDataset shards) and hostile files.
 
-Run from the repository root with the dev virtualenv (needs Pillow, numpy, torch, torchvision):
+Run from the repository root with the dev virtualenv (needs Pillow, numpy, torch, torchvision,
+transformers, timm):
     /work/venv/bin/python Tests/ImageDataTests/Fixtures/make_fixtures.py
 Made with Python 3.11, Pillow 13.0.0 (libjpeg-turbo 3.2.0, libwebp 1.6.0, zlib-ng), numpy 2.4.6,
-torch 2.15.0, torchvision 0.29.2. Seeded: two runs give the same files.
+torch 2.15.0, torchvision 0.29.2, transformers 5.25.0, timm 1.0.31. Seeded: two runs give the same files.
 
 Outputs (all in this folder):
 - images/NAME.{jpg,png,webp}: the decoding and pipeline inputs (see DECODE and PIPELINES below).
@@ -17,6 +18,9 @@ Outputs (all in this folder):
 - sources/: an ImageFolder tree, CSV and JSON Lines manifests over a flat folder, two WebDataset
   shards holding the same images, and sources.json with torchvision's class_to_idx and sample order.
 - hostile/: truncated, empty, oversized-header and decompression-bomb files.
+- models/{vit,convnext,timm}/: configuration files of transformers (preprocessor_config.json,
+  config.json id2label) and timm (config.json pretrained_cfg, label_names); expected.npz holds
+  `model_NAME`, what transformers' slow image processor or timm's eval transform makes of images/rgb.png.
 """
 import io, json, os, struct, tarfile, zlib
 import numpy as np
@@ -177,6 +181,40 @@ for c in cases:
             t = transforms.Normalize(c["mean"], c["std"])(t)
         if c["tensor"]:
             expected["tensor_" + c["name"]] = t.numpy().astype(np.float32)
+
+# --- Model folders: preprocessing read from transformers' and timm's configuration files --------
+def model_folder(name, files):
+    folder = os.path.join(here, "models", name)
+    os.makedirs(folder, exist_ok=True)
+    for file, content in files.items():
+        with open(os.path.join(folder, file), "w") as f:
+            json.dump(content, f, indent=1)
+            f.write("\n")
+    return folder
+
+labels = {str(i): n for i, n in enumerate(["cat", "Dog", "zebra", "10", "2", "\u00e9t\u00e9"])}
+vit = model_folder("vit", {
+    "preprocessor_config.json": {"image_processor_type": "ViTImageProcessor", "do_resize": True, "size": {"height": 32, "width": 40},
+                                 "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+                                 "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]},
+    "config.json": {"model_type": "vit", "id2label": labels}})
+convnext = model_folder("convnext", {
+    "preprocessor_config.json": {"image_processor_type": "ConvNextImageProcessor", "do_resize": True, "size": {"shortest_edge": 32},
+                                 "crop_pct": 0.875, "resample": 3, "do_rescale": True, "rescale_factor": 0.00392156862745098,
+                                 "do_normalize": True, "image_mean": IMAGENET[0], "image_std": IMAGENET[1]}})
+timm_cfg = {"input_size": [3, 32, 32], "crop_pct": 0.9, "crop_mode": "center", "interpolation": "bicubic",
+            "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
+timm_folder = model_folder("timm", {"config.json": {"architecture": "resnet18", "num_classes": 6, "pretrained_cfg": timm_cfg,
+                                                    "label_names": list(labels.values())}})
+from transformers import AutoImageProcessor
+import timm.data
+with Image.open(os.path.join(here, "images", "rgb.png")) as im:
+    im = im.convert("RGB")
+    for name, folder in [("vit", vit), ("convnext", convnext)]:
+        processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+        expected["model_" + name] = processor(im, return_tensors="np")["pixel_values"][0].astype(np.float32)
+    transform = timm.data.create_transform(**timm.data.resolve_data_config(pretrained_cfg=timm_cfg), is_training=False)
+    expected["model_timm"] = transform(im).numpy().astype(np.float32)
 
 np.savez_compressed(os.path.join(here, "expected.npz"), **expected)
 with open(os.path.join(here, "cases.json"), "w") as f:
