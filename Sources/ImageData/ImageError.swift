@@ -56,6 +56,9 @@ public struct ImageFileError: Error, CustomStringConvertible, Equatable, Sendabl
     }
 
     public var description: String { "\(printable(path)): \(underlying)" }
+
+    /// The path with control characters escaped, for messages.
+    public var displayPath: String { printable(path) }
 }
 
 /// A defect of a data source as a whole (folder, manifest, shard list), not of one image.
@@ -69,6 +72,9 @@ public struct ImageSourceError: Error, CustomStringConvertible, Equatable, Senda
     }
 
     public var description: String { "\(printable(path)): \(reason)" }
+
+    /// The path with control characters escaped, for messages.
+    public var displayPath: String { printable(path) }
 }
 
 /// `text` with control characters shown as `\u{…}`, so that a message stays on one line.

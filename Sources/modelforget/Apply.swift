@@ -33,6 +33,10 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var keys: DataKeys
 
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
+
     @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
     var method = "svd"
 
@@ -117,10 +121,12 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         let started = Self.seconds()
-        let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
+        let loading = try images.loading(for: [data, evalData], model: options, mean: normalization.mean, std: normalization.std)
+        let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey, images: loading)
+        ImageOptions.describe(dataset, path: data, quiet: options.quiet)
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: data)
-        let evaluation = try evalData.map { try Dataset.load($0, xKey: keys.xKey, yKey: keys.yKey) }
+        let evaluation = try evalData.map { try Dataset.load($0, xKey: keys.xKey, yKey: keys.yKey, images: loading) }
         let source = try Checkpoint.open(options.model)
         let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: source.path, classes: classes.classes)
         var before: EvaluationReport?, after: EvaluationReport?
@@ -163,7 +169,7 @@ struct Apply: ParsableCommand {
         timings["write_output"] = Self.seconds() - writeStart
         timings["total"] = Self.seconds() - started
         let maxPatches = sampling.maxPatches
-        let record = AuditRecord(
+        var record = AuditRecord(
             tool: "modelforget", version: ModelForget.version, method: method,
             input: .init(path: source.path, format: source.format.rawValue, sha256: try Self.hashes(Self.files(of: source))),
             output: .init(path: outputPath, format: source.format.rawValue, sha256: try Self.hashes(files)),
@@ -176,6 +182,7 @@ struct Apply: ParsableCommand {
                                + (statistics?.maxPatches.map { Self.patchRule($0, per: "class") } ?? "patch cap unknown")),
             details: engine.details,
             evaluation: evalData.map { .init(data: $0, before: before!, after: after!) }, timingsSeconds: timings)
+        record.images = dataset.imageSamples?.summary
         if let report {
             let writer = try AtomicFileWriter(destination: report)
             try writer.write(try jsonText(record) + "\n")

@@ -1,4 +1,5 @@
 import Foundation
+import ImageData
 import ModelRuntime
 import Unlearning
 
@@ -93,11 +94,14 @@ struct AuditRecord: Encodable {
     let details: Details
     let evaluation: Evaluation?
     let timingsSeconds: [String: Double]
+    /// How an image source became samples (`--data images/`): pipeline, label rule, skipped images.
+    var images: ImageSourceSummary? = nil
 
     enum CodingKeys: String, CodingKey {
         case tool, version, method, input, output, classes, configuration, samples, layers, search, evaluation, epochs
         case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
+        case images
     }
 
     func encode(to encoder: Encoder) throws {
@@ -107,6 +111,7 @@ struct AuditRecord: Encodable {
         try c.encode(samples, forKey: .samples)
         try c.encodeIfPresent(evaluation, forKey: .evaluation)
         try c.encode(timingsSeconds, forKey: .timingsSeconds)
+        try c.encodeIfPresent(images, forKey: .images)
         switch details {
         case .svd(let configuration, let alphaRetain, let alphaForget, let layers, let search):
             try c.encode(configuration, forKey: .configuration)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ModelRuntime
 import Reports
+import WeightFormats
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +23,10 @@ struct Eval: ParsableCommand {
     var data: String
 
     @OptionGroup var keys: DataKeys
+
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
 
     @Option(help: ArgumentHelp("Classes to forget, e.g. 5,7: their accuracy is reported apart.", valueName: "list"))
     var classes: ClassList?
@@ -48,7 +53,9 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
+        let loading = try images.loading(for: [data, train], model: options, mean: normalization.mean, std: normalization.std)
+        let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey, images: loading)
+        ImageOptions.describe(dataset, path: data, quiet: options.quiet)
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: data)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
@@ -58,7 +65,7 @@ struct Eval: ParsableCommand {
         }
         var attacks: [MembershipInferenceResult] = []
         if mia, let train, let forget = classes?.classes {
-            let trainSet = try Dataset.load(train, xKey: keys.xKey, yKey: keys.yKey)
+            let trainSet = try Dataset.load(train, xKey: keys.xKey, yKey: keys.yKey, images: loading)
             attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
                                              batchSize: options.batchSize(for: dataset), offset: offset)
         }
@@ -74,7 +81,7 @@ struct Eval: ParsableCommand {
     }
 
     func runModel<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch { throw CommandFailure("\(options.model): \(error)") }
+        do { return try body() } catch let error as WeightFileError { throw error } catch { throw CommandFailure("\(options.model): \(error)") }
     }
 
     func text(_ r: EvaluationReport) -> String {

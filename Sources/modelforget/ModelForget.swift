@@ -16,7 +16,7 @@ struct ModelForget: ParsableCommand {
             never modified.
             """,
         version: ModelForget.version,
-        subcommands: [Apply.self, Stats.self, Vector.self, Eval.self, Predict.self, Diff.self, Report.self, Inspect.self, Convert.self])
+        subcommands: [Apply.self, Stats.self, Vector.self, Eval.self, Predict.self, Diff.self, Report.self, Inspect.self, Convert.self, DataCommand.self])
 
     static let version = "0.1.0"
 

@@ -25,6 +25,10 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var vectorOptions: VectorOptions
 
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
+
     @Option(name: .shortAndLong, help: ArgumentHelp("The .npz file to write.", valueName: "out"))
     var output: String
 
@@ -33,7 +37,9 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try Dataset.load(inputs, xKey: xKey, yKey: nil)
+        let loading = try images.loading(for: [inputs], model: options, mean: normalization.mean, std: normalization.std)
+        let dataset = try Dataset.load(inputs, xKey: xKey, yKey: nil, images: loading)
+        ImageOptions.describe(dataset, path: inputs, quiet: options.quiet)
         let model = try options.load(sampleShape: dataset.sampleShape)
         try checkSampleShape(model, dataset, path: inputs)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)

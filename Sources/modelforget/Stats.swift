@@ -31,6 +31,10 @@ struct Stats: ParsableCommand {
 
         @OptionGroup var sampling: SamplingOptions
 
+        @OptionGroup var images: ImageOptions
+
+        @OptionGroup var normalization: NormalizationOptions
+
         @Option(name: .shortAndLong, help: ArgumentHelp("The statistics file to write (.safetensors).", valueName: "file"))
         var output: String
 
@@ -39,7 +43,9 @@ struct Stats: ParsableCommand {
         }
 
         func run() throws {
-            let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
+            let loading = try images.loading(for: [data], model: options, mean: normalization.mean, std: normalization.std)
+            let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey, images: loading)
+            ImageOptions.describe(dataset, path: data, quiet: options.quiet)
             let model = try options.load(sampleShape: dataset.sampleShape)
             try checkSampleShape(model, dataset, path: data)
             let statistics: StatisticsFile

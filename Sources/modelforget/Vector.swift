@@ -47,6 +47,8 @@ struct Vector: ParsableCommand {
         @Option(help: ArgumentHelp("Per-channel standard deviations of that normalisation.", valueName: "list"))
         var std: String?
 
+        @OptionGroup var images: ImageOptions
+
         func validate() throws {
             guard output.hasSuffix(".safetensors") else { throw ValidationError("-o must name a .safetensors file: \(output)") }
             guard ForgetVector.Space(rawValue: space) != nil else { throw ValidationError("--space must be pixel or normalized") }
@@ -54,10 +56,16 @@ struct Vector: ParsableCommand {
         }
 
         func run() throws {
-            let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
+            // With images, --mean/--std are the pipeline's normalisation too (or come from the model folder).
+            let loading = try images.loading(for: [data], model: options, mean: mean, std: std)
+            let dataset = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey, images: loading)
+            ImageOptions.describe(dataset, path: data, quiet: options.quiet)
             let model = try options.load(sampleShape: dataset.sampleShape)
             try checkSampleShape(model, dataset, path: data)
-            let placement = try Vector.placement(space: space, mean: mean, std: std, sampleShape: dataset.sampleShape)
+            func list(_ values: [Double]?) -> String? { values.map { $0.map { String($0) }.joined(separator: ",") } }
+            let pipeline = dataset.imageSamples?.preprocessing
+            let placement = try Vector.placement(space: space, mean: mean ?? list(pipeline?.mean), std: std ?? list(pipeline?.std),
+                                                 sampleShape: dataset.sampleShape)
             let configuration = training.configuration(classes: classes.classes, batchSize: options.batchSize(for: dataset))
             let result: ForgetVector.Result
             do {
