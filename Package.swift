@@ -60,6 +60,8 @@ let package = Package(
         // The SVD engine timed warm in one process, the counterpart of svd_bench.py's PyTorch side.
         .executableTarget(name: "svd-inprocess", dependencies: ["ModelRuntime", "TensorCore", "Unlearning"],
                           path: "Benchmarks/InProcess"),
+        // Image decoding + preprocessing throughput, the counterpart of image_bench.py's PIL + torchvision side.
+        .executableTarget(name: "image-loading", dependencies: ["ImageData", "TensorCore"], path: "Benchmarks/ImageLoading"),
 
         // MARK: - Tests
         .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports"],

@@ -118,21 +118,21 @@ public final class ImageSamples: Sendable {
     /// - Throws: ``ImageFileError`` of the first image (in `indices` order) that fails.
     public func load(_ indices: [Int]) throws -> [Float] {
         let size = sampleShape.reduce(1, *)
-        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: indices.count * size)
-        defer { values.deallocate() }
-        let target = UncheckedBuffer(values)
-        let results = Self.parallelMap(indices.count, threads: threads, progress: nil) { [self] i in
-            let sample = kept[indices[i]]
-            let image = try Self.decode(collection, sample, decoder: decoder, channels: preprocessing.channels)
-            let shape = preprocessing.sampleShape(width: image.width, height: image.height)
-            guard shape == sampleShape else {
-                throw ImageFileError(path: collection.samples[sample].name, underlying: .sizeMismatch(expected: sampleShape, actual: shape))
+        return try [Float](unsafeUninitializedCapacity: indices.count * size) { values, initialized in
+            let target = UncheckedBuffer(values)
+            let results = Self.parallelMap(indices.count, threads: threads, progress: nil) { [self] i in
+                let sample = kept[indices[i]]
+                let image = try Self.decode(collection, sample, decoder: decoder, channels: preprocessing.channels)
+                let shape = preprocessing.sampleShape(width: image.width, height: image.height)
+                guard shape == sampleShape else {
+                    throw ImageFileError(path: collection.samples[sample].name, underlying: .sizeMismatch(expected: sampleShape, actual: shape))
+                }
+                let slot = UnsafeMutableBufferPointer(rebasing: target.buffer[(i * size)..<((i + 1) * size)])
+                preprocessing.apply(image, tables: tables, into: slot)
             }
-            let slot = UnsafeMutableBufferPointer(rebasing: target.buffer[(i * size)..<((i + 1) * size)])
-            preprocessing.apply(image, tables: tables, into: slot)
+            for result in results { try result.get() }
+            initialized = values.count
         }
-        for result in results { try result.get() }
-        return Array(values)
     }
 
     /// Calls `body` with consecutive batches of at most `batchSize` samples, in order; only one

@@ -54,8 +54,11 @@ struct ModelOptions: ParsableArguments {
     /// Progress on stderr when it is a terminal and not `--quiet`.
     func progress(_ label: String) -> ((Int, Int) -> Void)? {
         guard !quiet, isatty(STDERR_FILENO) != 0 else { return nil }
+        let start = Date()
         return { done, total in
-            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+            // Samples per second (images/s for image sources, which are decoded as they are used).
+            let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-3)
+            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total) (\(Int(rate))/s)\(done == total ? "\n" : "")".utf8))
         }
     }
 }
