@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "WeightFormats", dependencies: ["CJSONC", "CArchive"]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CLapacke"]),
         // Images as models were trained on them: decoding, PIL-exact resizing, folders, manifests, tar shards.
-        .target(name: "ImageData", dependencies: ["CImageCodecs", "CWebP", "CArchive", "WeightFormats"]),
+        .target(name: "ImageData", dependencies: ["CImageCodecs", "CWebP", "CArchive"], exclude: ["README.md"]),
         // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
         .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats", "ImageData"]),
         // The unlearning engines.
