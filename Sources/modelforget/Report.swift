@@ -48,6 +48,10 @@ struct Report: ParsableCommand {
 
     @OptionGroup var keys: DataKeys
 
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
+
     @Option(help: "Samples per forward pass.")
     var batchSize: Int?
 
@@ -71,8 +75,11 @@ struct Report: ParsableCommand {
     }
 
     func run() throws {
-        let test = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey)
-        let trainSet = try train.map { try Dataset.load($0, xKey: keys.xKey, yKey: keys.yKey) }
+        let loading = try images.loading(for: [data, train], model: try ModelOptions.forFile(original, arch: arch, batchSize: batchSize, quiet: quiet),
+                                         mean: normalization.mean, std: normalization.std)
+        let test = try Dataset.load(data, xKey: keys.xKey, yKey: keys.yKey, images: loading)
+        ImageOptions.describe(test, path: data, quiet: quiet)
+        let trainSet = try train.map { try Dataset.load($0, xKey: keys.xKey, yKey: keys.yKey, images: loading) }
         let forget = Set(classes.classes)
         func options(_ path: String) throws -> ModelOptions {
             try ModelOptions.forFile(path, arch: arch, batchSize: batchSize, quiet: quiet)
