@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ModelRuntime", targets: ["ModelRuntime"]),
         .library(name: "Unlearning", targets: ["Unlearning"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "ImageData", targets: ["ImageData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,14 +30,21 @@ let package = Package(
                        providers: [.apt(["liblapacke-dev"])]),
         // libsvm-dev ships no pkg-config file; the header is <libsvm/svm.h>, the library -lsvm.
         .systemLibrary(name: "CLibSVM", path: "Sources/CLibSVM", providers: [.apt(["libsvm-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CWebP", path: "Sources/CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        // libjpeg and libpng report errors by longjmp, which Swift cannot catch: C wrappers own the setjmp.
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
 
         // MARK: - Libraries
         .target(name: "WeightFormats", dependencies: ["CJSONC", "CArchive"]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CLapacke"]),
+        // Images as models were trained on them: decoding, PIL-exact resizing, folders, manifests, tar shards.
+        .target(name: "ImageData", dependencies: ["CImageCodecs", "CWebP", "CArchive"], exclude: ["README.md"]),
         // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
-        .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats"]),
+        .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats", "ImageData"]),
         // The unlearning engines.
-        .target(name: "Unlearning", dependencies: ["ModelRuntime", "TensorCore", "WeightFormats"]),
+        .target(name: "Unlearning", dependencies: ["ImageData", "ModelRuntime", "TensorCore", "WeightFormats"]),
         // Checkpoint diffs, membership inference, the HTML/Markdown report of an unlearning.
         .target(name: "Reports", dependencies: ["ModelRuntime", "TensorCore", "Unlearning", "WeightFormats", "CLibSVM"]),
 
@@ -44,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "modelforget",
             dependencies: [
-                "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports",
+                "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports", "ImageData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -52,6 +60,8 @@ let package = Package(
         // The SVD engine timed warm in one process, the counterpart of svd_bench.py's PyTorch side.
         .executableTarget(name: "svd-inprocess", dependencies: ["ModelRuntime", "TensorCore", "Unlearning"],
                           path: "Benchmarks/InProcess"),
+        // Image decoding + preprocessing throughput, the counterpart of image_bench.py's PIL + torchvision side.
+        .executableTarget(name: "image-loading", dependencies: ["ImageData", "TensorCore"], path: "Benchmarks/ImageLoading"),
 
         // MARK: - Tests
         .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Tests/_TestSupport"),
@@ -59,6 +69,8 @@ let package = Package(
         // Fixtures/ holds the NumPy reference generator and its JSON output, read by path.
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "_TestSupport"]),
+        // Fixtures/ holds the PIL + torchvision parity images, their expected tensors and the generator.
+        .testTarget(name: "ImageDataTests", dependencies: ["ImageData", "WeightFormats", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["modelforget", "Unlearning", "_TestSupport"]),

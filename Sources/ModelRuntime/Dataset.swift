@@ -1,3 +1,4 @@
+import ImageData
 import TensorCore
 import WeightFormats
 
@@ -8,10 +9,14 @@ import WeightFormats
 /// decoded from the memory map as they are needed, so memory is bounded by the batch, not the data
 /// set. Otherwise (deflated npz members, big-endian or Fortran-order npy) the inputs are decoded
 /// once into memory. Labels are always in memory.
+///
+/// Image sources (a folder per class, a CSV/JSON Lines manifest, WebDataset tar shards) are
+/// decoded and preprocessed batch by batch (``ImageSamples``): memory is bounded by the batch.
 public struct Dataset: @unchecked Sendable {
     enum Storage {
         case memory(Tensor)
         case file(reader: any CheckpointReader, name: String, dtype: DType, width: Int)
+        case images(ImageSamples)
     }
 
     let storage: Storage
@@ -33,9 +38,30 @@ public struct Dataset: @unchecked Sendable {
         sampleShape = Array(info.shape.dropFirst())
     }
 
+    /// Samples decoded from images; labels from the source when `withLabels`.
+    public init(images: ImageSamples, withLabels: Bool = true) {
+        storage = .images(images)
+        labels = withLabels ? images.labels : nil
+        count = images.count
+        sampleShape = images.sampleShape
+    }
+
     /// Reads `xKey` (any float dtype) and, if `yKey` is given, integer labels from an npz or
-    /// safetensors file.
-    public static func load(_ path: String, xKey: String = "x", yKey: String? = "y") throws -> Dataset {
+    /// safetensors file; or, when `path` is an image source (``ImageCollection/recognizes(_:)``),
+    /// its images through `images` (and their labels unless `yKey` is `nil`).
+    /// - Throws: ``WeightFileError`` naming the file (or image) at fault.
+    public static func load(_ path: String, xKey: String = "x", yKey: String? = "y", images: ImageLoading = ImageLoading()) throws -> Dataset {
+        if ImageCollection.recognizes(path) {
+            do {
+                let samples = try ImageSamples(try ImageCollection.open(path, labelNames: images.labelNames), loading: images)
+                if yKey != nil && samples.labels == nil {
+                    throw WeightFileError(path: path, underlying: ModelError.invalidData(reason: "the images have no labels (a manifest needs a label column, shards a .cls member per sample)"))
+                }
+                return Dataset(images: samples, withLabels: yKey != nil)
+            } catch {
+                throw Self.fileError(error)
+            }
+        }
         let file = try Checkpoint.open(path)
         do {
             let names = file.tensors.map(\.name)
@@ -75,8 +101,25 @@ public struct Dataset: @unchecked Sendable {
 
     /// Whether batches are decoded from the file as needed (rather than held in memory).
     public var isFileBacked: Bool {
-        if case .file = storage { return true }
-        return false
+        switch storage {
+        case .file, .images: true
+        case .memory: false
+        }
+    }
+
+    /// The images behind the samples, when they come from an image source.
+    public var imageSamples: ImageSamples? {
+        if case .images(let samples) = storage { return samples }
+        return nil
+    }
+
+    /// Image errors as ``WeightFileError``s (`FILE: what is wrong`), others unchanged.
+    static func fileError(_ error: any Error) -> any Error {
+        switch error {
+        case let error as ImageFileError: WeightFileError(path: error.displayPath, underlying: error.underlying)
+        case let error as ImageSourceError: WeightFileError(path: error.displayPath, underlying: SourceDefect(reason: error.reason))
+        default: error
+        }
     }
 
     /// Samples `range` as a batch tensor.
@@ -103,6 +146,18 @@ public struct Dataset: @unchecked Sendable {
                 return values
             }
             return Tensor(shape: [indices.count] + sampleShape, data: values)
+        case .images(let samples):
+            do {
+                return Tensor(shape: [indices.count] + sampleShape, data: try samples.load(indices))
+            } catch {
+                throw Self.fileError(error)
+            }
         }
     }
+}
+
+/// The reason of an ``ImageSourceError``, as the underlying error of a ``WeightFileError``.
+private struct SourceDefect: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
 }

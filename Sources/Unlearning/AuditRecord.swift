@@ -1,4 +1,5 @@
 import Foundation
+import ImageData
 import ModelRuntime
 
 /// The audit record of one unlearning run (`Formats/report.md`): what was asked, what was read and
@@ -101,11 +102,14 @@ public struct AuditRecord: Encodable, Sendable {
     public let details: Details
     public let evaluation: Evaluation?
     public let timingsSeconds: [String: Double]
+    /// How an image source became samples (`--data images/`): pipeline, label rule, skipped images.
+    public let images: ImageSourceSummary?
 
     enum CodingKeys: String, CodingKey {
         case tool, version, method, input, output, classes, configuration, samples, layers, search, evaluation, epochs
         case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
+        case images
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -115,6 +119,7 @@ public struct AuditRecord: Encodable, Sendable {
         try c.encode(samples, forKey: .samples)
         try c.encodeIfPresent(evaluation, forKey: .evaluation)
         try c.encode(timingsSeconds, forKey: .timingsSeconds)
+        try c.encodeIfPresent(images, forKey: .images)
         switch details {
         case .svd(let configuration, let alphaRetain, let alphaForget, let layers, let search):
             try c.encode(configuration, forKey: .configuration)

@@ -60,7 +60,7 @@ public struct UnlearningResult {
                            validation: selection.validation.count, patchRule: patchRule),
             details: details,
             evaluation: evaluation.map { .init(data: request.evaluationData?.name ?? "", before: $0.before, after: $0.after) },
-            timingsSeconds: timings)
+            timingsSeconds: timings, images: request.data.imageSamples?.summary)
     }
 
     /// The ``PatchSampling`` rule in words, for the audit record.

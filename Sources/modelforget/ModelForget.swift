@@ -16,7 +16,8 @@ struct ModelForget: ParsableCommand {
             never modified.
             """,
         version: Toolkit.version,
-        subcommands: [Apply.self, Stats.self, Vector.self, Eval.self, Predict.self, Diff.self, Report.self, Inspect.self, Convert.self])
+        subcommands: [Apply.self, Stats.self, Vector.self, Eval.self, Predict.self, Diff.self, Report.self, Inspect.self, Convert.self,
+                      DataCommand.self])
 
     static func main() {
         BLAS.configureThreads()

@@ -25,6 +25,10 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var forgetting: ForgetRequestOptions
 
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
+
     @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
     var method = "svd"
 
@@ -98,13 +102,14 @@ struct Apply: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try forgetting.keys.load(forgetting.data)
+        let loading = try images.loading(for: [forgetting.data, evalData], model: options, mean: normalization.mean, std: normalization.std)
+        let dataset = try forgetting.keys.load(forgetting.data, images: loading, quiet: options.quiet)
         let model = try options.load(for: dataset, path: forgetting.data)
         var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: forgetting.forgetClasses, data: dataset)
         request.method = unlearningMethod
         request.selection = SampleSelection.Configuration(classes: forgetting.forgetClasses, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset))
-        if let evalData { request.evaluationData = .init(try forgetting.keys.load(evalData), name: evalData) }
+        if let evalData { request.evaluationData = .init(try forgetting.keys.load(evalData, images: loading), name: evalData) }
         if let stats { request.statistics = .init(try StatisticsFile.read(stats), name: stats) }
         let progress = options.progress(method == "pgu" ? "epochs" : "")
         request.progress = progress.map { p in { _, done, total in p(done, total) } }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ModelRuntime
 import Reports
+import WeightFormats
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +23,10 @@ struct Eval: ParsableCommand {
     var data: String
 
     @OptionGroup var keys: DataKeys
+
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
 
     @Option(help: ArgumentHelp("Classes to forget, e.g. 5,7: their accuracy is reported apart.", valueName: "list"))
     var classes: ClassList?
@@ -48,7 +53,8 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try keys.load(data)
+        let loading = try images.loading(for: [data, train], model: options, mean: normalization.mean, std: normalization.std)
+        let dataset = try keys.load(data, images: loading, quiet: options.quiet)
         let model = try options.load(for: dataset, path: data)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let report = try runModel {
@@ -57,7 +63,7 @@ struct Eval: ParsableCommand {
         }
         var attacks: [MembershipInferenceResult] = []
         if mia, let train, let forget = classes?.classes {
-            let trainSet = try keys.load(train)
+            let trainSet = try keys.load(train, images: loading, quiet: options.quiet)
             attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
                                              batchSize: options.batchSize(for: dataset), offset: offset)
         }
@@ -73,7 +79,7 @@ struct Eval: ParsableCommand {
     }
 
     func runModel<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch { throw CommandFailure(options.model, error) }
+        do { return try body() } catch let error as WeightFileError { throw error } catch { throw CommandFailure(options.model, error) }
     }
 
     func text(_ r: EvaluationReport) -> String {

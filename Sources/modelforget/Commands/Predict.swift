@@ -24,6 +24,10 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var vectorOptions: VectorOptions
 
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
+
     @Option(name: .shortAndLong, help: ArgumentHelp("The .npz file to write.", valueName: "out"))
     var output: String
 
@@ -32,7 +36,8 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let dataset = try input.load(inputs)
+        let loading = try images.loading(for: [inputs], model: options, mean: normalization.mean, std: normalization.std)
+        let dataset = try input.load(inputs, images: loading, quiet: options.quiet)
         let model = try options.load(for: dataset, path: inputs)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let logits: Tensor

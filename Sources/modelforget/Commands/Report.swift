@@ -46,6 +46,10 @@ struct Report: ParsableCommand {
 
     @OptionGroup var keys: DataKeys
 
+    @OptionGroup var images: ImageOptions
+
+    @OptionGroup var normalization: NormalizationOptions
+
     @OptionGroup var batch: BatchSizeOption
 
     @OptionGroup var miaOptions: MembershipInferenceOptions
@@ -66,8 +70,9 @@ struct Report: ParsableCommand {
     }
 
     func run() throws {
-        let test = try keys.load(data)
         let options = try ModelOptions.forFile(original, architecture: architecture, batch: batch, verbosity: verbosity)
+        let loading = try images.loading(for: [data, train], model: options, mean: normalization.mean, std: normalization.std)
+        let test = try keys.load(data, images: loading, quiet: verbosity.quiet)
         let originalModel = try options.load(for: test, path: data)
         let unlearnedSide: UnlearningReport.Unlearned
         if let vector {
@@ -83,7 +88,7 @@ struct Report: ParsableCommand {
         }
         var inputs = UnlearningReport.Inputs(original: originalModel, originalPath: original, unlearned: unlearnedSide, test: test,
                                              testName: data, classes: classes.classes, batchSize: options.batchSize(for: test))
-        if let train { inputs.train = (try keys.load(train), train) }
+        if let train { inputs.train = (try keys.load(train, images: loading), train) }
         inputs.membershipInference = miaOptions.configuration
         inputs.progress = { verbosity.progress($0) }
         if let audit {

@@ -33,6 +33,10 @@ struct Stats: ParsableCommand {
 
         @OptionGroup var seed: SeedOption
 
+        @OptionGroup var images: ImageOptions
+
+        @OptionGroup var normalization: NormalizationOptions
+
         @Option(name: .shortAndLong, help: ArgumentHelp("The statistics file to write (.safetensors).", valueName: "file"))
         var output: String
 
@@ -41,7 +45,8 @@ struct Stats: ParsableCommand {
         }
 
         func run() throws {
-            let dataset = try keys.load(data)
+            let loading = try images.loading(for: [data], model: options, mean: normalization.mean, std: normalization.std)
+            let dataset = try keys.load(data, images: loading, quiet: options.quiet)
             let model = try options.load(for: dataset, path: data)
             let statistics: StatisticsFile
             do {

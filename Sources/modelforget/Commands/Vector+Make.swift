@@ -27,14 +27,17 @@ extension Vector {
         @Option(help: ArgumentHelp("Per-channel standard deviations of that normalisation.", valueName: "list"))
         var std: String?
 
+        @OptionGroup var images: ImageOptions
+
         func validate() throws {
             guard output.hasSuffix(".safetensors") else { throw ValidationError("-o must name a .safetensors file: \(output)") }
             guard ForgetVector.Space(rawValue: space) != nil else { throw ValidationError("--space must be pixel or normalized") }
             guard (mean == nil) == (std == nil) else { throw ValidationError("give --mean and --std together") }
         }
 
-        /// `--space`, `--mean` and `--std`, checked against the samples' channels.
-        func placement(sampleShape: [Int]) throws -> ForgetVector.Placement {
+        /// `--space`, `--mean` and `--std` (or an image pipeline's normalisation), checked against the
+        /// samples' channels.
+        func placement(sampleShape: [Int], mean: String?, std: String?) throws -> ForgetVector.Placement {
             let means = try mean.map { text in try numberList(text).orThrow(ValidationError("--mean must be comma-separated numbers")) } ?? []
             let stds = try std.map { text in try numberList(text).orThrow(ValidationError("--std must be comma-separated numbers")) } ?? []
             guard stds.allSatisfy({ $0 > 0 }), means.count == stds.count else { throw ValidationError("--std values must be positive, one per --mean value") }
@@ -45,9 +48,13 @@ extension Vector {
         }
 
         func run() throws {
-            let dataset = try forgetting.keys.load(forgetting.data)
+            // With images, --mean/--std are the pipeline's normalisation too (or come from the model folder).
+            let loading = try images.loading(for: [forgetting.data], model: options, mean: mean, std: std)
+            let dataset = try forgetting.keys.load(forgetting.data, images: loading, quiet: options.quiet)
             let model = try options.load(for: dataset, path: forgetting.data)
-            let placement = try placement(sampleShape: dataset.sampleShape)
+            func list(_ values: [Double]?) -> String? { values.map { $0.map { String($0) }.joined(separator: ",") } }
+            let pipeline = dataset.imageSamples?.preprocessing
+            let placement = try placement(sampleShape: dataset.sampleShape, mean: mean ?? list(pipeline?.mean), std: std ?? list(pipeline?.std))
             let configuration = training.configuration(classes: forgetting.forgetClasses, batchSize: options.batchSize(for: dataset))
             let made: (file: ForgetVectorFile, result: ForgetVector.Result)
             do {

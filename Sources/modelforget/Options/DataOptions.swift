@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImageData
 import ModelRuntime
 
 /// `--x-key`: which tensor of a data file holds the inputs.
@@ -6,8 +7,13 @@ struct InputKeyOption: ParsableArguments {
     @Option(help: "Name of the input tensor in the data file.")
     var xKey = "x"
 
-    /// Reads unlabelled inputs from `path`.
-    func load(_ path: String) throws -> Dataset { try Dataset.load(path, xKey: xKey, yKey: nil) }
+    /// Reads unlabelled inputs from `path` (a data file, or an image source prepared by `images`,
+    /// described on stderr unless `quiet`).
+    func load(_ path: String, images: ImageLoading = ImageLoading(), quiet: Bool = true) throws -> Dataset {
+        let dataset = try Dataset.load(path, xKey: xKey, yKey: nil, images: images)
+        ImageOptions.describe(dataset, path: path, quiet: quiet)
+        return dataset
+    }
 }
 
 /// `--x-key` and `--y-key`: which tensors of a data file hold inputs and labels.
@@ -17,8 +23,13 @@ struct DataKeys: ParsableArguments {
     @Option(help: "Name of the label tensor in the data file.")
     var yKey = "y"
 
-    /// Reads labelled samples from `path`.
-    func load(_ path: String) throws -> Dataset { try Dataset.load(path, xKey: input.xKey, yKey: yKey) }
+    /// Reads labelled samples from `path` (a data file, or an image source prepared by `images`,
+    /// described on stderr unless `quiet`).
+    func load(_ path: String, images: ImageLoading = ImageLoading(), quiet: Bool = true) throws -> Dataset {
+        let dataset = try Dataset.load(path, xKey: input.xKey, yKey: yKey, images: images)
+        ImageOptions.describe(dataset, path: path, quiet: quiet)
+        return dataset
+    }
 }
 
 /// Class lists such as `5,7`.

@@ -35,6 +35,13 @@ struct QuietFlag: ParsableArguments {
 
     /// Progress on stderr when it is a terminal and not `--quiet`.
     func progress(_ label: String) -> ((Int, Int) -> Void)? { Terminal.progress(label, quiet: quiet) }
+
+    /// `--quiet` given.
+    static var silent: QuietFlag {
+        var flag = QuietFlag()
+        flag.quiet = true
+        return flag
+    }
 }
 
 /// The model argument and the options of every command that runs a model.

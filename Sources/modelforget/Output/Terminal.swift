@@ -29,12 +29,17 @@ enum Terminal {
     /// Raw text on standard output (no newline added).
     static func write(_ text: String) { sink.output(text) }
 
-    /// A progress callback `(done, total)` printing `label: done/total` on one updated line of
-    /// standard error, or `nil` when progress is not wanted (quiet, or not a terminal).
+    /// A progress callback `(done, total)` printing `label: done/total (rate/s)` on one updated
+    /// line of standard error, or `nil` when progress is not wanted (quiet, or not a terminal).
+    /// The rate is samples per second (images/s for image sources, decoded as they are used).
     static func progress(_ label: String, quiet: Bool) -> ((Int, Int) -> Void)? {
         guard !quiet, sink.showsProgress else { return nil }
         let sink = sink
-        return { done, total in sink.error("\r\(label): \(done)/\(total)\(done == total ? "\n" : "")") }
+        let start = Date()
+        return { done, total in
+            let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-3)
+            sink.error("\r\(label): \(done)/\(total) (\(Int(rate))/s)\(done == total ? "\n" : "")")
+        }
     }
 }
 
