@@ -6,7 +6,7 @@ import _TestSupport
 
 @Suite("modelforget apply")
 struct ApplyCommandTests {
-    @Test("safetensors in, safetensors out: class 3 forgotten, untouched tensors byte-identical, metadata and provenance, audit record")
+    @Test("safetensors in, safetensors out: class 3 forgotten, untouched tensors byte-identical, metadata and provenance, audit record", .tags(.slow))
     func safetensorsRoundTrip() throws {
         let directory = TemporaryDirectory()
         let input = directory.path("cnn.safetensors")
@@ -47,7 +47,7 @@ struct ApplyCommandTests {
         #expect((samples["forget"] as? [String: Int])?.keys.sorted() == ["3"])
     }
 
-    @Test("ONNX in, ONNX out; npz in, npz out; the same seed gives byte-identical files", .tags(.interop), .requiresPython("onnx"))
+    @Test("ONNX in, ONNX out; npz in, npz out; the same seed gives byte-identical files", .tags(.interop, .slow), .requiresPython("onnx"))
     func otherFormatsAndDeterminism() throws {
         let directory = TemporaryDirectory()
         for (source, name) in [("Samples/mlp.onnx", "a.onnx"), ("Samples/mlp.onnx", "b.onnx")] {
@@ -67,7 +67,7 @@ struct ApplyCommandTests {
         #expect(try Checkpoint.open(directory.path("mlp.forget-1.npz")).format == .npz)
     }
 
-    @Test("a forget class without samples is one line naming the data file, exit 1, no output")
+    @Test("a forget class without samples is one line naming the data file, exit 1, no output", .tags(.slow))
     func emptyForgetSet() throws {
         let directory = TemporaryDirectory()
         let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/mlp.onnx"), "--classes", "42", "--data", Fixtures.path("Samples/digits-train.npz"),
@@ -79,7 +79,7 @@ struct ApplyCommandTests {
         #expect(usage.status == 64)
     }
 
-    @Test("--method pgu from statistics and forget samples only: forgets, writes --update-stats without the class, same bytes twice")
+    @Test("--method pgu from statistics and forget samples only: forgets, writes --update-stats without the class, same bytes twice", .tags(.slow))
     func pguFromStatistics() throws {
         let directory = TemporaryDirectory()
         let stats = directory.path("mlp.stats.safetensors")

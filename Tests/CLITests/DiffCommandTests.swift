@@ -4,7 +4,7 @@ import _TestSupport
 
 @Suite("modelforget diff")
 struct DiffCommandTests {
-    @Test("an SVD edit of the sample CNN: --exit-code, --json keys, --only, --top, --markdown; identical files exit 0")
+    @Test("an SVD edit of the sample CNN: --exit-code, --json keys, --only, --top, --markdown; identical files exit 0", .tags(.slow))
     func diffOfAnEdit() throws {
         let directory = TemporaryDirectory()
         let cnn = Fixtures.path("Samples/cnn.onnx"), edited = directory.path("cnn-57.onnx")

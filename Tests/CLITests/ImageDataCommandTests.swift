@@ -31,7 +31,7 @@ struct ImageDataCommandTests {
         #expect(result.stderr.contains("note: \(Self.images): 540 images, 10 classes (class names sorted by code point, as torchvision's ImageFolder does); grayscale (PIL convert L), ToTensor (÷255) (from the model's input shape 1×8×8)"))
     }
 
-    @Test("apply on the image folder removes classes; the audit record states the pipeline")
+    @Test("apply on the image folder removes classes; the audit record states the pipeline", .tags(.slow))
     func apply() throws {
         let directory = TemporaryDirectory()
         let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/cnn.onnx"), "--classes", "5,7", "--data", Self.images,

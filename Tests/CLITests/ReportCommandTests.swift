@@ -4,7 +4,7 @@ import _TestSupport
 
 @Suite("modelforget report")
 struct ReportCommandTests {
-    @Test("an SVD edit of the sample CNN: HTML with accuracies, MIA, weight changes and audit facts; Markdown; a forget vector; bad combinations")
+    @Test("an SVD edit of the sample CNN: HTML with accuracies, MIA, weight changes and audit facts; Markdown; a forget vector; bad combinations", .tags(.slow))
     func reportOfAnEdit() throws {
         let directory = TemporaryDirectory()
         let cnn = Fixtures.path("Samples/cnn.onnx"), edited = directory.path("cnn-57.onnx")

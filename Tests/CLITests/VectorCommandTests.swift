@@ -5,7 +5,7 @@ import _TestSupport
 
 @Suite("modelforget vector, eval --vector")
 struct VectorCommandTests {
-    @Test("make, eval --vector, combine, apply; a vector made for another model needs --force", .tags(.interop), .requiresPython("numpy", "safetensors"))
+    @Test("make, eval --vector, combine, apply; a vector made for another model needs --force", .tags(.interop, .slow), .requiresPython("numpy", "safetensors"))
     func makeCombineApply() throws {
         let directory = TemporaryDirectory()
         let cnn = Fixtures.path("Samples/cnn.onnx"), train = Fixtures.path("Samples/digits-train.npz"), test = Fixtures.path("Samples/digits-test.npz")

@@ -166,7 +166,7 @@ struct MembershipInferenceTests {
         return (model, train, test)
     }
 
-    @Test("evaluate: the wiring on a real model, with the offset applied to the training samples too")
+    @Test("evaluate: the wiring on a real model, with the offset applied to the training samples too", .tags(.slow))
     func evaluateWiring() throws {
         let (model, train, test) = try Self.mlpCase()
         let forget: Set<Int> = [5, 7]
@@ -195,7 +195,7 @@ struct MembershipInferenceTests {
         }
     }
 
-    @Test("evaluate: labels the model does not have, and a training set without scored samples, are errors")
+    @Test("evaluate: labels the model does not have, and a training set without scored samples, are errors", .tags(.slow))
     func evaluateFailures() throws {
         let (model, train, test) = try Self.mlpCase()
         var labels = try #require(train.labels)

@@ -77,7 +77,7 @@ struct ForgetVectorTests {
         try a.check(sampleShape: [1, 2, 3], modelSHA256: "zzz", force: true)
     }
 
-    @Test("making a vector for class 5 of the sample CNN: the selected epoch is the first that meets the stated rule")
+    @Test("making a vector for class 5 of the sample CNN: the selected epoch is the first that meets the stated rule", .tags(.slow))
     func makeSelectsByRule() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
@@ -132,7 +132,7 @@ struct ForgetVectorArithmeticTests {
         }
     }
 
-    @Test("fitting coefficients from zero: δ is exactly Σ w_k δ_k of the learned w, and the chosen epoch forgets more within the retain limit")
+    @Test("fitting coefficients from zero: δ is exactly Σ w_k δ_k of the learned w, and the chosen epoch forgets more within the retain limit", .tags(.slow))
     func fitReturnsTheCombinationOfItsCoefficients() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))

@@ -61,7 +61,7 @@ struct PGUTests {
         #expect(zip(twice, projected).allSatisfy { abs($0 - $1) < 1e-12 })
     }
 
-    @Test("statistics: the retained classes' sum equals a pass over their samples; removing classes drops exactly those")
+    @Test("statistics: the retained classes' sum equals a pass over their samples; removing classes drops exactly those", .tags(.slow))
     func statisticsSubtraction() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/mlp.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
@@ -80,7 +80,7 @@ struct PGUTests {
         #expect(next.grams[4] == file.grams[4])
     }
 
-    @Test("stopping rule: stops at the first epoch at or below the target and keeps it; an impossible retain limit is an error")
+    @Test("stopping rule: stops at the first epoch at or below the target and keeps it; an impossible retain limit is an error", .tags(.slow))
     func stoppingRule() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/mlp.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))

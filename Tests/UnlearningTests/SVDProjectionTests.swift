@@ -101,7 +101,7 @@ struct SVDProjectionTests {
 
 @Suite("SVD unlearning end to end")
 struct SVDUnlearningTests {
-    @Test("removing class 3 from the sample MLP: forget accuracy falls to ≤ 2%, the others keep theirs")
+    @Test("removing class 3 from the sample MLP: forget accuracy falls to ≤ 2%, the others keep theirs", .tags(.slow))
     func mlpForgetsOneClass() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/mlp.onnx"))
         let train = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
@@ -120,7 +120,7 @@ struct SVDUnlearningTests {
         #expect(result.layers.count == 3 && result.layers.allSatisfy { $0.relativeChange > 0 })
     }
 
-    @Test("--search on the sample ResNet, forgetting {5, 7}: forget ≤ 2 % and retain within 2 points on the test data")
+    @Test("--search on the sample ResNet, forgetting {5, 7}: forget ≤ 2 % and retain within 2 points on the test data", .tags(.slow))
     func resnetSearchMeetsTarget() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/resnet.onnx"))
         let train = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
@@ -150,7 +150,7 @@ struct SVDUnlearningTests {
         #expect(SVDUnlearning.choose([]) == nil)
     }
 
-    @Test("the same data and seed select the same samples and give identical weights")
+    @Test("the same data and seed select the same samples and give identical weights", .tags(.slow))
     func deterministic() throws {
         let train = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         let configuration = SVDUnlearning.Configuration(forgetClasses: [5, 7])

@@ -8,7 +8,7 @@ import _TestSupport
 
 @Suite("statistics files")
 struct StatisticsFileTests {
-    @Test("statistics of two halves merged equal those of the whole, and survive a file round trip")
+    @Test("statistics of two halves merged equal those of the whole, and survive a file round trip", .tags(.slow))
     func mergeEqualsWhole() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
@@ -36,7 +36,7 @@ struct StatisticsFileTests {
         #expect(merged.layerWeights == whole.layerWeights)
     }
 
-    @Test("apply with statistics forgets like apply with data; other files are refused with a clear message")
+    @Test("apply with statistics forgets like apply with data; other files are refused with a clear message", .tags(.slow))
     func applyWithStatistics() throws {
         let directory = TemporaryDirectory()
         let stats = directory.path("cnn.stats.safetensors")

@@ -8,7 +8,7 @@ import _TestSupport
 
 @Suite("unlearning through the library API")
 struct UnlearningRequestTests {
-    @Test("request → perform → write: the CNN sample forgets {5, 7}, the record names both files by SHA-256, untouched tensors are copied")
+    @Test("request → perform → write: the CNN sample forgets {5, 7}, the record names both files by SHA-256, untouched tensors are copied", .tags(.slow))
     func requestPerformWrite() throws {
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         let test = try Dataset.load(Fixtures.path("Samples/digits-test.npz"))
