@@ -102,7 +102,7 @@ public struct ArchitectureSpec: Decodable, Sendable {
         let unused = Set(checkpoint.tensors.map(\.name)).subtracting(used).sorted()
         let graph = b.graph(input: "x", output: x)
         let model = Model(graph: graph, source: .architectureSpec(path: ""), inputName: "x", outputName: x, sampleShape: input.shape,
-                          warnings: unused.isEmpty ? [] : [Model.unusedTensorsWarning(unused)])
+                          warnings: Model.unusedTensorsWarning(unused).map { [$0] } ?? [])
         // Shapes are checked by running one sample: the error names the layer and both shapes.
         _ = try model.logits(Tensor(zeros: [1] + input.shape))
         return model

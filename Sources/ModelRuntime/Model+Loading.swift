@@ -6,8 +6,10 @@ extension Model {
     ///
     /// The architecture comes from, in order: the file itself when it is ONNX; `architecture`,
     /// an ONNX file whose initializer names match the checkpoint's tensors or an architecture
-    /// spec (`Formats/arch.md`); otherwise the checkpoint's names (a plain MLP, torchvision ResNet
-    /// or VGG). `sampleShape` (one input's shape, from the data) helps layouts that need it.
+    /// spec (`Formats/arch.md`); otherwise the checkpoint's names and the `config.json` beside it
+    /// (``RecognizedLayouts``). `path` may be a model folder (`model.safetensors` or a sharded
+    /// index, with `config.json`). `sampleShape` (one input's shape, from the data) helps layouts
+    /// that need it.
     public static func load(_ path: String, architecture: String? = nil, sampleShape: [Int]? = nil) throws -> Model {
         let checkpoint = try Checkpoint.open(path)
         if let architecture {
@@ -29,7 +31,7 @@ extension Model {
         }
         do {
             if let onnx = checkpoint as? ONNXModel { return try fromONNX(onnx) }
-            return try RecognizedLayouts.model(from: checkpoint, sampleShape: sampleShape)
+            return try RecognizedLayouts.model(from: checkpoint, config: try ModelConfig.find(besides: path), sampleShape: sampleShape)
         } catch let error as WeightFileError {
             throw error
         } catch {

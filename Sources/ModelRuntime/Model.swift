@@ -18,6 +18,10 @@ public struct Model {
     public var sampleShape: [Int]?
     /// Non-fatal findings while loading, e.g. tensors the architecture does not use.
     public var warnings: [String]
+    /// For a recognised layout: the family, naming and what was read from where.
+    public var layout: LayoutReading?
+    /// Class names by logit index, from the model's config (`id2label`, `label_names`).
+    public var labelNames: [String]?
 
     public init(graph: ComputeGraph, source: Source, inputName: String, outputName: String, sampleShape: [Int]?, warnings: [String] = []) {
         self.graph = graph
@@ -28,13 +32,19 @@ public struct Model {
         self.warnings = warnings
     }
 
-    /// "N tensors not used by the architecture: …", with BatchNorm step counters summarised.
-    static func unusedTensorsWarning(_ names: [String]) -> String {
-        let counters = names.filter { $0.hasSuffix("num_batches_tracked") }
+    /// "N tensors not used by the architecture: …", or `nil` when every unused tensor is a
+    /// BatchNorm step counter (`num_batches_tracked`: training state every PyTorch BatchNorm
+    /// saves, never needed for inference).
+    static func unusedTensorsWarning(_ names: [String]) -> String? {
         let others = names.filter { !$0.hasSuffix("num_batches_tracked") }
-        var parts = others
-        if !counters.isEmpty { parts.append("\(counters.count) BatchNorm num_batches_tracked counter(s)") }
-        return "\(names.count) tensor(s) not used by the architecture: " + parts.joined(separator: ", ")
+        guard !others.isEmpty else { return nil }
+        return "\(others.count) tensor(s) not used by the architecture: " + others.joined(separator: ", ")
+    }
+
+    /// The name of class `index`: its label from the config, or the index.
+    public func className(_ index: Int) -> String {
+        guard let labelNames, index >= 0, index < labelNames.count, !labelNames[index].isEmpty else { return String(index) }
+        return labelNames[index]
     }
 
     /// Logits for a batch `[N, sample shape...]`, with `parameters` in place of the graph's

@@ -6,6 +6,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case shapeMismatch(name: String, expected: [Int], actual: [Int])
     case unsupportedDType(name: String, dtype: DType)
     case unrecognizedLayout(reason: String)
+    case ambiguousLayout(readings: [String])
     case noGraphInput
     case invalidArchitecture(reason: String)
     case dataKeyMissing(key: String, available: [String])
@@ -18,6 +19,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .shapeMismatch(let name, let expected, let actual): "tensor '\(name)' has shape \(actual), the architecture needs \(expected)"
         case .unsupportedDType(let name, let dtype): "tensor '\(name)' has dtype \(dtype), which cannot be computed on; convert it to F32"
         case .unrecognizedLayout(let reason): "cannot tell the architecture from the tensor names (\(reason))"
+        case .ambiguousLayout(let readings):
+            "the tensor names fit \(readings.count) architectures: \(readings.joined(separator: "; ")); the checkpoint is ambiguous"
         case .noGraphInput: "the ONNX graph has no input that is not an initializer"
         case .invalidArchitecture(let reason): "invalid architecture: \(reason)"
         case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", ")))"

@@ -60,9 +60,7 @@ extension Model {
                 parameters[name] = try TensorLoading.floatTensor(checkpoint, info)
             }
             for name in constants.keys { available[name] = nil }
-            if !available.isEmpty {
-                warnings.append(Model.unusedTensorsWarning(available.keys.sorted()))
-            }
+            if let warning = Model.unusedTensorsWarning(available.keys.sorted()) { warnings.append(warning) }
         }
         nodes = GeluFusion.fused(nodes, graphOutputs: Set(onnx.graph.outputs.map(\.name)))
         let initializerNames = Set(onnx.tensors.map(\.name))

@@ -1,31 +1,43 @@
 import TensorCore
 import WeightFormats
 
-/// Architectures recognised from PyTorch state-dict names, so that a bare checkpoint runs
-/// without `--arch`: a plain MLP, torchvision VGG(-BN) and torchvision ResNet.
+/// Architectures recognised from a checkpoint's tensor names and shapes, and the `config.json`
+/// beside it, so that a bare checkpoint (or a Hub-style model folder) runs without `--arch`.
+///
+/// Every known layout reads the checkpoint (``ModelLayout/read(_:)``); exactly one must recognise
+/// it. None is an error listing what was tried; two are an error naming both readings, never a
+/// guess. Reading looks at names, shapes and the config only; tensors are loaded when the graph
+/// is built.
 public enum RecognizedLayouts {
-    /// Builds the model a checkpoint's names describe.
-    /// - Parameter sampleShape: the shape of one input (from the data), which VGG needs to place
-    ///   its last pooling layer.
-    public static func model(from checkpoint: any CheckpointReader, sampleShape: [Int]?) throws -> Model {
-        let names = Set(checkpoint.tensors.map(\.name))
-        let shapes = Dictionary(checkpoint.tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
-        var builder: GraphBuilder
-        var output: String
-        var layoutName: String
-        if names.contains("conv1.weight") && names.contains("fc.weight") && names.contains(where: { $0.hasPrefix("layer1.") }) {
-            (builder, output) = try resnet(names: names, shapes: shapes)
-            layoutName = "torchvision ResNet"
-        } else if names.contains(where: { $0.hasPrefix("features.") }) && names.contains(where: { $0.hasPrefix("classifier.") }) {
-            (builder, output) = try vgg(names: names, shapes: shapes, sampleShape: sampleShape)
-            layoutName = "torchvision VGG"
-        } else if let chain = mlpChain(names: names, shapes: shapes) {
-            (builder, output) = mlp(chain)
-            layoutName = "MLP"
-        } else {
-            throw ModelError.unrecognizedLayout(reason: "neither an MLP chain of N.weight/N.bias, a torchvision ResNet nor a VGG")
+    /// The layouts tried, most specific first (the order only matters for the error messages).
+    static let layouts: [any ModelLayout.Type] = [ResNetLayout.self, VGGLayout.self, MLPLayout.self]
+
+    /// What the checkpoint's names (and config) say the architecture is.
+    /// - Throws: ``ModelError/unrecognizedLayout(reason:)``, ``ModelError/ambiguousLayout(readings:)``,
+    ///   or a layout's own error for a checkpoint it recognises but cannot use.
+    public static func recognize(_ checkpoint: any CheckpointReader, config: ModelConfig?, sampleShape: [Int]?) throws -> LayoutReading {
+        let context = LayoutContext(checkpoint: checkpoint, config: config, sampleShape: sampleShape)
+        var readings: [LayoutReading] = []
+        for layout in layouts {
+            if let reading = try layout.read(context) { readings.append(reading) }
         }
-        // Load the parameters the graph uses; report what it does not.
+        guard let reading = readings.first else {
+            throw ModelError.unrecognizedLayout(reason: "not " + layouts.map { $0.description }.joined(separator: ", "))
+        }
+        guard readings.count == 1 else {
+            throw ModelError.ambiguousLayout(readings: readings.map { "\($0.family) (\($0.naming))" })
+        }
+        return reading
+    }
+
+    /// Builds the model a checkpoint's names describe (``recognize(_:config:sampleShape:)``) and
+    /// loads the tensors its graph uses; tensors it does not use are reported in the warnings
+    /// (BatchNorm step counters are expected and not reported).
+    public static func model(from checkpoint: any CheckpointReader, config: ModelConfig? = nil, sampleShape: [Int]?) throws -> Model {
+        let reading = try recognize(checkpoint, config: config, sampleShape: sampleShape)
+        var builder = GraphBuilder()
+        let output = try reading.build(&builder)
+        let names = Set(checkpoint.tensors.map(\.name))
         var used = Set<String>()
         for node in builder.nodes { for input in node.inputs where names.contains(input) { used.insert(input) } }
         for name in used.sorted() {
@@ -34,140 +46,99 @@ public enum RecognizedLayouts {
         }
         let unused = names.subtracting(used).sorted()
         var warnings: [String] = []
-        if !unused.isEmpty { warnings.append(Model.unusedTensorsWarning(unused)) }
-        return Model(graph: builder.graph(input: "x", output: output), source: .recognizedLayout(layoutName),
-                     inputName: "x", outputName: output, sampleShape: sampleShape, warnings: warnings)
+        if let warning = Model.unusedTensorsWarning(unused) { warnings.append(warning) }
+        var model = Model(graph: builder.graph(input: "x", output: output), source: .recognizedLayout(reading.family),
+                          inputName: "x", outputName: output, sampleShape: reading.sampleShape ?? sampleShape, warnings: warnings)
+        model.layout = reading
+        model.labelNames = try config?.labelNames()
+        return model
+    }
+}
+
+/// One architecture family in one library's naming, read from a checkpoint.
+protocol ModelLayout: Sendable {
+    /// How error messages name what this layout recognises, e.g. "a torchvision/timm ResNet".
+    static var description: String { get }
+
+    /// The reading of `checkpoint`, or `nil` when its names are not in this layout's scheme.
+    /// - Throws: when the names are this layout's but the checkpoint cannot be used (a missing or
+    ///   mis-shaped tensor, a config value that contradicts the tensors).
+    static func read(_ checkpoint: LayoutContext) throws -> LayoutReading?
+}
+
+/// What a layout reads from: the checkpoint's names and shapes, its config, the data's sample shape.
+struct LayoutContext {
+    let names: Set<String>
+    let shapes: [String: [Int]]
+    let config: ModelConfig?
+    /// One input's shape, from the data (VGG needs it to place its last pooling layer).
+    let sampleShape: [Int]?
+
+    init(checkpoint: any CheckpointReader, config: ModelConfig?, sampleShape: [Int]?) {
+        names = Set(checkpoint.tensors.map(\.name))
+        shapes = Dictionary(checkpoint.tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        self.config = config
+        self.sampleShape = sampleShape
     }
 
-    // MARK: MLP
-
-    /// `[prefix]N.weight` (2-D) and optional `.bias` for increasing N, each layer's input the
-    /// previous layer's output.
-    static func mlpChain(names: Set<String>, shapes: [String: [Int]]) -> [(weight: String, bias: String?)]? {
-        var layers: [(Int, String, String?)] = []
-        for name in names where name.hasSuffix(".weight") {
-            let stem = String(name.dropLast(".weight".count))
-            let last = stem.split(separator: ".").last.map(String.init) ?? stem
-            guard let index = Int(last), shapes[name]?.count == 2 else { return nil }
-            let bias = names.contains(stem + ".bias") ? stem + ".bias" : nil
-            layers.append((index, name, bias))
-        }
-        let accounted = Set(layers.flatMap { [$0.1] + ($0.2.map { [$0] } ?? []) })
-        guard !layers.isEmpty, accounted == names else { return nil }
-        layers.sort { $0.0 < $1.0 }
-        for (previous, next) in zip(layers, layers.dropFirst()) where shapes[previous.1]![0] != shapes[next.1]![1] { return nil }
-        return layers.map { ($0.1, $0.2) }
+    init(names: Set<String>, shapes: [String: [Int]], config: ModelConfig? = nil, sampleShape: [Int]? = nil) {
+        self.names = names
+        self.shapes = shapes
+        self.config = config
+        self.sampleShape = sampleShape
     }
 
-    static func mlp(_ chain: [(weight: String, bias: String?)]) -> (GraphBuilder, String) {
-        var b = GraphBuilder()
-        var x = b.flatten("x")
-        for (index, layer) in chain.enumerated() {
-            x = b.linear(x, weight: layer.weight, bias: layer.bias, name: String(layer.weight.dropLast(".weight".count)))
-            if index < chain.count - 1 { x = b.relu(x) }
-        }
-        return (b, x)
+    func has(_ name: String) -> Bool { names.contains(name) }
+
+    /// The shape of `name`, or an error naming the tensor a layout needs.
+    func shape(_ name: String) throws -> [Int] {
+        guard let shape = shapes[name] else { throw ModelError.missingTensor(name: name, expectedShape: []) }
+        return shape
     }
 
-    // MARK: VGG
-
-    static func vgg(names: Set<String>, shapes: [String: [Int]], sampleShape: [Int]?) throws -> (GraphBuilder, String) {
-        func indices(_ prefix: String) -> [Int] {
-            Array(Set(names.compactMap { name -> Int? in
-                guard name.hasPrefix(prefix) else { return nil }
-                return Int(name.dropFirst(prefix.count).split(separator: ".").first ?? "")
-            })).sorted()
-        }
-        let features = indices("features.")
-        var b = GraphBuilder()
-        var x = "x"
-        var spatial = sampleShape.map { Array($0.dropFirst()) }
-        var channels = 0
-        var position = 0
-        for index in features {
-            let prefix = "features.\(index)"
-            guard let shape = shapes["\(prefix).weight"] else { continue }
-            if shape.count == 4 {
-                // Any gap since the previous layer's ReLU is a max-pool.
-                if position > 0 && index > position {
-                    x = b.maxPool(x, kernel: 2, stride: 2, padding: 0)
-                    spatial = spatial?.map { $0 / 2 }
-                }
-                x = b.conv(x, weight: "\(prefix).weight", bias: names.contains("\(prefix).bias") ? "\(prefix).bias" : nil,
-                           name: prefix, stride: 1, padding: shape[2] / 2)
-                channels = shape[0]
-                if names.contains("features.\(index + 1).running_mean") {
-                    x = b.batchNorm(x, prefix: "features.\(index + 1)")
-                    position = index + 3
-                } else {
-                    position = index + 2
-                }
-                x = b.relu(x)
-            }
-        }
-        let classifier = indices("classifier.").filter { shapes["classifier.\($0).weight"]?.count == 2 }
-        guard let first = classifier.first, let inFeatures = shapes["classifier.\(first).weight"]?[1] else {
-            throw ModelError.unrecognizedLayout(reason: "a VGG without classifier weights")
-        }
-        // torchvision VGG ends its features with a max-pool; find where the flattened size matches.
-        if let hw = spatial, hw.count == 2 {
-            if channels * (hw[0] / 2) * (hw[1] / 2) == inFeatures {
-                x = b.maxPool(x, kernel: 2, stride: 2, padding: 0)
-            } else if channels * hw[0] * hw[1] != inFeatures {
-                if channels * 49 == inFeatures {
-                    throw ModelError.unrecognizedLayout(reason: "a VGG with adaptive 7×7 average pooling")
-                }
-                throw ModelError.unrecognizedLayout(reason: "VGG features give \(channels)×\(hw[0])×\(hw[1]) values but classifier.\(first) takes \(inFeatures)")
-            }
-        } else {
-            throw ModelError.unrecognizedLayout(reason: "a VGG needs the input shape, which comes from the data")
-        }
-        x = b.flatten(x)
-        for (k, index) in classifier.enumerated() {
-            let prefix = "classifier.\(index)"
-            x = b.linear(x, weight: "\(prefix).weight", bias: names.contains("\(prefix).bias") ? "\(prefix).bias" : nil, name: prefix)
-            if k < classifier.count - 1 { x = b.relu(x) }
-        }
-        return (b, x)
+    /// The indices `i` of names starting `prefix` + `i` + `.`, ascending.
+    func indices(after prefix: String) -> [Int] {
+        Array(Set(names.compactMap { name -> Int? in
+            guard name.hasPrefix(prefix) else { return nil }
+            return Int(name.dropFirst(prefix.count).prefix { $0 != "." })
+        })).sorted()
     }
+}
 
-    // MARK: ResNet
+/// A recognised architecture: its family and naming, the facts it read and where from, and how
+/// to build its graph.
+public struct LayoutReading: @unchecked Sendable {
+    /// The family, e.g. "ResNet (Bottleneck)", "ViT", "MobileNetV3".
+    public var family: String
+    /// The naming scheme (which library's state-dict names), e.g. "torchvision/timm".
+    public var naming: String
+    /// One input's shape when the checkpoint or config states it.
+    public var sampleShape: [Int]?
+    /// What was read and where from, for `inspect` and the audit record.
+    public var facts: [LayoutFact]
+    /// Adds the graph's nodes; returns the name of the logits.
+    var build: (inout GraphBuilder) throws -> String
 
-    static func resnet(names: Set<String>, shapes: [String: [Int]]) throws -> (GraphBuilder, String) {
-        var b = GraphBuilder()
-        guard let stem = shapes["conv1.weight"] else { throw ModelError.missingTensor(name: "conv1.weight", expectedShape: []) }
-        let imagenetStem = stem[2] == 7
-        var x = b.conv("x", weight: "conv1.weight", bias: nil, name: "conv1", stride: imagenetStem ? 2 : 1, padding: stem[2] / 2)
-        x = b.relu(b.batchNorm(x, prefix: "bn1"))
-        if imagenetStem { x = b.maxPool(x, kernel: 3, stride: 2, padding: 1) }
-        var layer = 1
-        while names.contains("layer\(layer).0.conv1.weight") {
-            var block = 0
-            while names.contains("layer\(layer).\(block).conv1.weight") {
-                let p = "layer\(layer).\(block)"
-                let stride = layer > 1 && block == 0 ? 2 : 1
-                let bottleneck = names.contains("\(p).conv3.weight")
-                var out: String
-                if bottleneck {
-                    out = b.relu(b.batchNorm(b.conv(x, weight: "\(p).conv1.weight", bias: nil, name: "\(p).conv1", stride: 1, padding: 0), prefix: "\(p).bn1"))
-                    out = b.relu(b.batchNorm(b.conv(out, weight: "\(p).conv2.weight", bias: nil, name: "\(p).conv2", stride: stride, padding: 1), prefix: "\(p).bn2"))
-                    out = b.batchNorm(b.conv(out, weight: "\(p).conv3.weight", bias: nil, name: "\(p).conv3", stride: 1, padding: 0), prefix: "\(p).bn3")
-                } else {
-                    out = b.relu(b.batchNorm(b.conv(x, weight: "\(p).conv1.weight", bias: nil, name: "\(p).conv1", stride: stride, padding: 1), prefix: "\(p).bn1"))
-                    out = b.batchNorm(b.conv(out, weight: "\(p).conv2.weight", bias: nil, name: "\(p).conv2", stride: 1, padding: 1), prefix: "\(p).bn2")
-                }
-                var identity = x
-                if names.contains("\(p).downsample.0.weight") {
-                    identity = b.batchNorm(b.conv(x, weight: "\(p).downsample.0.weight", bias: nil, name: "\(p).downsample.0", stride: stride, padding: 0),
-                                           prefix: "\(p).downsample.1")
-                }
-                x = b.relu(b.add("Add", [out, identity]))
-                block += 1
-            }
-            layer += 1
-        }
-        x = b.flatten(b.add("GlobalAveragePool", [x]))
-        x = b.linear(x, weight: "fc.weight", bias: names.contains("fc.bias") ? "fc.bias" : nil, name: "fc")
-        return (b, x)
+    init(family: String, naming: String, sampleShape: [Int]? = nil, facts: [LayoutFact] = [],
+         build: @escaping (inout GraphBuilder) throws -> String) {
+        self.family = family
+        self.naming = naming
+        self.sampleShape = sampleShape
+        self.facts = facts
+        self.build = build
+    }
+}
+
+/// One thing a layout read: a setting, its value, and where it came from (`config.json`, the
+/// tensor shapes, or the library's default).
+public struct LayoutFact: Codable, Sendable, Equatable {
+    public var key: String
+    public var value: String
+    public var source: String
+
+    public init(_ key: String, _ value: String, from source: String) {
+        self.key = key
+        self.value = value
+        self.source = source
     }
 }

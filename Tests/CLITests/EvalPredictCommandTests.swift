@@ -24,13 +24,13 @@ struct EvalPredictCommandTests {
         #expect(abs(forget - expectedForget) < 1e-12)
     }
 
-    @Test("eval on a checkpoint with a recognised layout prints a table and a warning for unused counters")
+    @Test("eval on a checkpoint with a recognised layout prints a table; BatchNorm step counters are not warned about")
     func evalText() throws {
         let result = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/resnet.safetensors"), "--data", Fixtures.path("Samples/digits-test.safetensors"), "--classes", "3"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("accuracy: 98.89%"))
         #expect(result.stdout.contains("forget accuracy (classes 3): 100.00%"))
-        #expect(result.stderr.contains("num_batches_tracked"))
+        #expect(!result.stderr.contains("num_batches_tracked"), "\(result.stderr)")
         let quiet = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/resnet.safetensors"), "--data", Fixtures.path("Samples/digits-test.npz"), "--quiet"])
         #expect(quiet.stderr.isEmpty)
     }

@@ -26,7 +26,9 @@ struct InspectCommandTests {
         let result = try ProcessRunner.modelforget(["inspect", file, "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["file", "format", "metadata", "files", "tensor_count", "parameter_count", "total_bytes", "tensors"])
+        #expect(Set(object.keys) == ["file", "format", "metadata", "files", "tensor_count", "parameter_count", "total_bytes", "tensors", "model"])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["family"] is NSNull && (model["unrecognized"] as? String)?.contains("cannot tell the architecture") == true)
         #expect(object["format"] as? String == "safetensors")
         #expect(object["tensor_count"] as? Int == 4)
         #expect(object["total_bytes"] as? Int == 48 + 12 + 4 + 8)
@@ -35,6 +37,21 @@ struct InspectCommandTests {
         #expect(bf16["dtype"] as? String == "BF16")
         #expect(bf16["shape"] as? [Int] == [2])
         #expect(bf16["bytes"] as? Int == 4)
+    }
+
+    @Test("the model a checkpoint holds: family, naming and what was read from where (headers only)")
+    func recognisedModel() throws {
+        let text = try ProcessRunner.modelforget(["inspect", Fixtures.path("Samples/resnet.safetensors")])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("model: ResNet (BasicBlock), torchvision/timm names"))
+        let result = try ProcessRunner.modelforget(["inspect", Fixtures.path("Samples/resnet.safetensors"), "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["family"] as? String == "ResNet (BasicBlock)" && model["naming"] as? String == "torchvision/timm")
+        let facts = try #require(model["facts"] as? [[String: String]])
+        #expect(facts.contains { $0["key"] == "blocks per stage" && $0["value"] == "2,2,2" && $0["source"] == "tensor names" })
+        let onnx = try ProcessRunner.modelforget(["inspect", Fixtures.path("Samples/vit.onnx")])
+        #expect(onnx.stdout.contains("model: ONNX graph"))
     }
 
     @Test("a missing file is one line naming it, exit 1")

@@ -91,7 +91,8 @@ struct ModelLoadingTests {
             #expect(error.description.contains("cannot tell the architecture from the tensor names"))
         }
         let resnet = try Model.load(sample("resnet.safetensors"), architecture: sample("resnet.onnx"))
-        #expect(resnet.warnings == ["15 tensor(s) not used by the architecture: 15 BatchNorm num_batches_tracked counter(s)"])
+        // BatchNorm step counters are training state every PyTorch checkpoint has: expected, not a warning.
+        #expect(resnet.warnings.isEmpty)
     }
 
     @Test("a shape mismatch names the tensor and both shapes")

@@ -14,8 +14,8 @@ public enum Checkpoint {
     /// - Throws: ``WeightFileError`` wrapping the format's own error, with the offending path.
     public static func open(_ path: String) throws(WeightFileError) -> any CheckpointReader {
         do {
-            if let index = try shardIndex(inFolder: path) {
-                return try ShardedSafeTensors(indexPath: index)
+            if let weights = try weightsFile(inFolder: path) {
+                return try open(weights)
             }
             let format = try detectFormat(path)
             switch format {
@@ -32,28 +32,39 @@ public enum Checkpoint {
         }
     }
 
-    /// For a folder: the one `*.safetensors.index.json` in it (an error if there is none or several).
-    /// For anything else: `nil`.
-    static func shardIndex(inFolder path: String) throws -> String? {
+    /// For a model folder (as transformers' `save_pretrained` and timm's `save_for_hf` write them):
+    /// the weights in it — the one `*.safetensors.index.json` (a sharded set), else
+    /// `model.safetensors`, else the one `*.safetensors`, else `model.onnx`. For anything else: `nil`.
+    public static func weightsFile(inFolder path: String) throws -> String? {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
         guard let directory = opendir(path) else {
             throw FileAccessError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
         }
         defer { closedir(directory) }
-        var indexes: [String] = []
+        var names: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name.hasSuffix(".safetensors.index.json") { indexes.append(name) }
+            })
         }
-        guard indexes.count == 1 else {
-            throw CheckpointError.unrecognizedFormat(reason: indexes.isEmpty
-                ? "a folder without a *.safetensors.index.json"
-                : "a folder with \(indexes.count) *.safetensors.index.json files; name one")
+        let folder = path.hasSuffix("/") ? path : path + "/"
+        let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
+        if indexes.count > 1 {
+            throw CheckpointError.unrecognizedFormat(reason: "a folder with \(indexes.count) *.safetensors.index.json files; name one")
         }
-        return (path.hasSuffix("/") ? path : path + "/") + indexes[0]
+        if let index = indexes.first { return folder + index }
+        if names.contains("model.safetensors") { return folder + "model.safetensors" }
+        let safetensors = names.filter { $0.hasSuffix(".safetensors") }
+        if safetensors.count == 1 { return folder + safetensors[0] }
+        if safetensors.count > 1 {
+            throw CheckpointError.unrecognizedFormat(reason: "a folder with \(safetensors.count) *.safetensors files and no model.safetensors or index; name one")
+        }
+        if names.contains("model.onnx") { return folder + "model.onnx" }
+        let pickles = names.filter { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") || $0.hasSuffix(".pth") }
+        throw CheckpointError.unrecognizedFormat(reason: pickles.isEmpty
+            ? "a folder without model.safetensors, a *.safetensors.index.json or model.onnx"
+            : "a folder with only PyTorch pickles (\(pickles.sorted().joined(separator: ", "))), which are never loaded; save the model as safetensors")
     }
 
     /// The format of the file at `path`, from its first bytes (and, only where the bytes match no

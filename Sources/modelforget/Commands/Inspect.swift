@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelRuntime
 import WeightFormats
 
 struct Inspect: ParsableCommand {
@@ -26,7 +27,8 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let reader = try Checkpoint.open(file)
-        let report = InspectReport(reader: reader)
+        var report = InspectReport(reader: reader)
+        report.model = try InspectReport.Architecture(reader, path: file)
         Terminal.print(json ? try jsonText(report) : report.text())
     }
 }
@@ -49,9 +51,69 @@ struct InspectReport: Encodable {
     let parameterCount: Int
     let totalBytes: Int
     let tensors: [Tensor]
+    /// The architecture the names (and config) describe, from headers and the config only.
+    var model: Architecture?
+
+    /// What `inspect` can tell about the model a checkpoint holds.
+    struct Architecture: Encodable {
+        /// "ONNX graph", or a recognised family such as "ResNet (BasicBlock)"; `nil` when unrecognised.
+        let family: String?
+        let naming: String?
+        /// The config.json read, if any.
+        let config: String?
+        let classes: Int?
+        let facts: [LayoutFact]
+        /// Why the architecture is not known, when it is not.
+        let unrecognized: String?
+
+        init?(_ reader: any CheckpointReader, path: String) throws {
+            if reader is ONNXModel {
+                self.init(family: "ONNX graph", naming: nil, config: nil, classes: nil, facts: [], unrecognized: nil)
+                return
+            }
+            guard !(reader is NPYFile) else { return nil }
+            let config = try ModelConfig.find(besides: path)
+            do {
+                let reading = try RecognizedLayouts.recognize(reader, config: config, sampleShape: nil)
+                self.init(family: reading.family, naming: reading.naming, config: config?.path, classes: try config?.classCount(),
+                          facts: reading.facts, unrecognized: nil)
+            } catch let error as ModelError {
+                self.init(family: nil, naming: nil, config: config?.path, classes: nil, facts: [], unrecognized: ErrorHints.text(of: error))
+            }
+        }
+
+        init(family: String?, naming: String?, config: String?, classes: Int?, facts: [LayoutFact], unrecognized: String?) {
+            self.family = family
+            self.naming = naming
+            self.config = config
+            self.classes = classes
+            self.facts = facts
+            self.unrecognized = unrecognized
+        }
+
+        enum CodingKeys: String, CodingKey { case family, naming, config, classes, facts, unrecognized }
+
+        /// Every key always present (null when unknown), as documented.
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(family, forKey: .family)
+            try c.encode(naming, forKey: .naming)
+            try c.encode(config, forKey: .config)
+            try c.encode(classes, forKey: .classes)
+            try c.encode(facts, forKey: .facts)
+            try c.encode(unrecognized, forKey: .unrecognized)
+        }
+
+        var lines: [String] {
+            guard let family else { return ["model: not recognised: \(unrecognized ?? "")"] }
+            var lines = ["model: \(family)" + (naming.map { ", \($0) names" } ?? "") + (config.map { ", config \($0)" } ?? "")]
+            for fact in facts { lines.append("  \(fact.key): \(fact.value) (\(fact.source))") }
+            return lines
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case file, format, metadata, files, tensors
+        case file, format, metadata, files, tensors, model
         case tensorCount = "tensor_count"
         case parameterCount = "parameter_count"
         case totalBytes = "total_bytes"
@@ -78,6 +140,7 @@ struct InspectReport: Encodable {
         if files.count > 1 || files.first != file {
             lines.append("files: " + files.joined(separator: ", "))
         }
+        if let model { lines += model.lines }
         if !metadata.isEmpty {
             lines.append("metadata:")
             for key in metadata.keys.sorted() { lines.append("  \(key): \(metadata[key]!)") }
