@@ -12,6 +12,9 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case dataKeyMissing(key: String, available: [String])
     case invalidData(reason: String)
     case inputShapeMismatch(expected: [Int], actual: [Int])
+    /// A checkpoint whose names are a known layout's but which it cannot run as it is (a config
+    /// value contradicting the tensors, a variant or extra module the layout does not support).
+    case unusableLayout(layout: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +29,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", ")))"
         case .invalidData(let reason): "invalid data: \(reason)"
         case .inputShapeMismatch(let expected, let actual): "inputs have shape \(actual) per sample, the model expects \(expected)"
+        case .unusableLayout(let layout, let reason): "\(layout): \(reason)"
         }
     }
 }

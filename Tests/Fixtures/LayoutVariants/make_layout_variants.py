@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Makes the layout-variant fixtures: tiny checkpoints of variants the real-model zoo
+(Tests/Fixtures/RealModels, Benchmarks/real_models) does not cover, each built by its library's own
+model code and saved the way that library saves it, with PyTorch's eval-mode logits.
+
+Dev-time only (needs the PyTorch venv):  /work/venv/bin/python make_layout_variants.py [--only a,b]
+
+Per folder: model.safetensors, config.json (timm: save_for_hf; transformers: save_pretrained;
+torchvision: none), expected.npz (x: 4 seeded N(0,1) samples 3x32x32, logits: float32).
+Weights are made "trained-like" so that every tensor matters: constant tensors after init get
+random values, kernels N(0, 1/fan_in), BatchNorm statistics measured on seeded batches.
+"""
+import argparse, math, os, shutil, sys, zlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED = 20261206
+LABELS = [str(i) for i in range(10)]
+
+
+def timm_model(name, **kwargs):
+    import timm
+    return timm.create_model(name, num_classes=10, **kwargs), "timm"
+
+
+def timm_built(generator, name, **kwargs):
+    """A timm model from its module's generator function (for multipliers the registered
+    factories fix); the config's architecture is the registered name the layout is built like."""
+    return generator(name, pretrained=False, num_classes=10, **kwargs), "timm"
+
+
+def transformers_model(config_class, model_class, **kwargs):
+    config = config_class(num_labels=10, id2label={i: l for i, l in enumerate(LABELS)},
+                          label2id={l: i for i, l in enumerate(LABELS)}, **kwargs)
+    return model_class(config), "transformers"
+
+
+def variants():
+    import timm.models.efficientnet as effnet
+    import timm.models.mobilenetv3 as mnv3
+    import torchvision.models as tvm
+    from transformers import ResNetConfig, ResNetForImageClassification
+    from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
+    return {
+        # timm ResNet-D (deep stem, avg_down shortcut) with grouped 3x3 convs (ResNeXt).
+        "timm-resnext-d": lambda: timm_model("resnext50d_32x4d", layers=(1, 2, 1, 1), channels=(8, 16, 32, 64),
+                                             cardinality=2, base_width=32, stem_width=8),
+        # transformers ResNet with every switch flipped: stride in the first stage and in the
+        # bottleneck's first 1x1, GELU, two blocks in the first stage.
+        "transformers-resnet-switches": lambda: transformers_model(
+            ResNetConfig, ResNetForImageClassification, embedding_size=8, hidden_sizes=[16, 32, 64, 128],
+            depths=[2, 1, 1, 1], layer_type="bottleneck", downsample_in_first_stage=True,
+            downsample_in_bottleneck=True, hidden_act="gelu"),
+    }
+
+
+def seed_for(name):
+    return (SEED + zlib.crc32(name.encode())) % (2 ** 31)
+
+
+def trained_like(model, generator):
+    with torch.no_grad():
+        for name, t in model.named_parameters():
+            flat = t.reshape(-1)
+            if bool((flat == flat[0]).all()):
+                t.copy_(torch.randn(t.shape, generator=generator) * 0.1 if float(flat[0]) == 0 else torch.rand(t.shape, generator=generator) + 0.5)
+            elif t.ndim >= 2:
+                t.copy_(torch.randn(t.shape, generator=generator) / math.sqrt(t[0].numel()))
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        model.eval()
+        for m in norms:
+            m.reset_running_stats(); m.momentum = None; m.train()
+        for _ in range(4):
+            model(torch.randn(16, 3, 32, 32, generator=generator))
+    model.eval()
+
+
+def logits_of(model, x):
+    with torch.no_grad():
+        out = model(x)
+    return (out.logits if hasattr(out, "logits") else out).float().numpy()
+
+
+def save(name, model, library):
+    folder = os.path.join(HERE, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    if library == "timm":
+        import timm
+        model.pretrained_cfg = dict(model.pretrained_cfg, input_size=(3, 32, 32), crop_pct=1.0, num_classes=10)
+        timm.models.save_for_hf(model, folder, safe_serialization=True, model_config={"label_names": LABELS})
+    elif library == "transformers":
+        model.save_pretrained(folder)
+    else:
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(folder, "model.safetensors"))
+    return folder
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="")
+    only = set(filter(None, parser.parse_args().only.split(",")))
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    for name, make in variants().items():
+        if only and name not in only:
+            continue
+        torch.manual_seed(seed_for(name))
+        model, library = make()
+        generator = torch.Generator().manual_seed(seed_for(name))
+        trained_like(model, generator)
+        folder = save(name, model, library)
+        x = torch.randn(4, 3, 32, 32, generator=generator)
+        logits = logits_of(model, x)
+        np.savez(os.path.join(folder, "expected.npz"), x=x.numpy(), logits=logits)
+        spread = logits.std(axis=0).mean() / logits.std(axis=1).mean()
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, logits max {np.abs(logits).max():.3g}, input sensitivity {spread:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
