@@ -107,3 +107,42 @@ extension GraphBuilder {
         flatten(add("GlobalAveragePool", [x]))
     }
 }
+
+/// One step of a convolutional block, in checkpoint names.
+enum CNNStep {
+    /// Convolution `<conv>.weight` (with `<conv>.bias` when `bias`), then BatchNorm `norm` (when
+    /// given), then `activation`.
+    case conv(conv: String, norm: String?, bias: Bool = false, stride: Int, groups: Int, padding: ConvPadding, activation: CNNActivation)
+    /// Squeeze-and-excitation with 1×1 convolutions `reduce` and `expand` (both with biases).
+    case squeezeExcite(reduce: String, expand: String, activation: CNNActivation, gate: CNNActivation)
+}
+
+/// A block: steps in order, and whether its input is added to their output.
+struct CNNBlock {
+    var steps: [CNNStep]
+    var residual: Bool
+}
+
+extension GraphBuilder {
+    /// Runs `steps` on `x` (BatchNorm with `epsilon`).
+    mutating func apply(_ steps: [CNNStep], to x: String, epsilon: Float) -> String {
+        var y = x
+        for step in steps {
+            switch step {
+            case .conv(let conv, let norm, let bias, let stride, let groups, let padding, let kind):
+                y = self.conv(y, weight: "\(conv).weight", bias: bias ? "\(conv).bias" : nil, name: conv, stride: stride, padding: padding, groups: groups)
+                if let norm { y = batchNorm(y, prefix: norm, epsilon: epsilon) }
+                y = activation(y, kind)
+            case .squeezeExcite(let reduce, let expand, let inner, let gate):
+                y = squeezeExcite(y, reduce: reduce, expand: expand, activation: inner, gate: gate)
+            }
+        }
+        return y
+    }
+
+    /// Runs a block: its steps, plus its input when residual.
+    mutating func apply(_ block: CNNBlock, to x: String, epsilon: Float) -> String {
+        let y = apply(block.steps, to: x, epsilon: epsilon)
+        return block.residual ? add("Add", [y, x]) : y
+    }
+}

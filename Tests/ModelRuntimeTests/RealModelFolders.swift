@@ -83,11 +83,13 @@ struct LayoutClaimTests {
     static let claims: [(folder: String, layout: String)] = [
         ("timm-resnet-basic", ResNetLayout.description), ("timm-resnet-bottleneck", ResNetLayout.description),
         ("transformers-resnet-basic", TransformersResNetLayout.description), ("transformers-resnet-bottleneck", TransformersResNetLayout.description),
+        ("torchvision-efficientnet-b0", TorchvisionEfficientNetLayout.description), ("timm-efficientnet-test", TimmEfficientNetLayout.description),
         ("torchvision-vit", ""), ("timm-vit", ""), ("timm-deit-distilled", ""), ("transformers-vit", ""),
         ("torchvision-convnext", ""), ("timm-convnext", ""), ("transformers-convnext", ""),
     ]
 
-    static let cnnLayouts: [any ModelLayout.Type] = [ResNetLayout.self, TransformersResNetLayout.self, VGGLayout.self, MLPLayout.self]
+    static let cnnLayouts: [any ModelLayout.Type] = [ResNetLayout.self, TransformersResNetLayout.self, TorchvisionEfficientNetLayout.self,
+                                                     TimmEfficientNetLayout.self, VGGLayout.self, MLPLayout.self]
 
     @Test("a committed folder is read by its own layout only; VGG, MLP and the other CNN layouts pass on it", arguments: claims.map(\.folder))
     func claimedOnce(folder: String) throws {

@@ -3,7 +3,9 @@
 (Tests/Fixtures/RealModels, Benchmarks/real_models) does not cover, each built by its library's own
 model code and saved the way that library saves it, with PyTorch's eval-mode logits.
 
-Dev-time only (needs the PyTorch venv):  /work/venv/bin/python make_layout_variants.py [--only a,b]
+Dev-time only (needs the PyTorch venv):
+    /work/venv/bin/python make_layout_variants.py [--only a,b] [--dev-root /tmp/layout-dev]
+(--dev-root also makes full-size models, too large to commit, for development checks.)
 
 Per folder: model.safetensors, config.json (timm: save_for_hf; transformers: save_pretrained;
 torchvision: none), expected.npz (x: 4 seeded N(0,1) samples 3x32x32, logits: float32).
@@ -38,13 +40,28 @@ def transformers_model(config_class, model_class, **kwargs):
     return model_class(config), "transformers"
 
 
+def torchvision_model(build):
+    return build(), "torchvision"
+
+
 def variants():
     import timm.models.efficientnet as effnet
     import timm.models.mobilenetv3 as mnv3
     import torchvision.models as tvm
     from transformers import ResNetConfig, ResNetForImageClassification
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
+    from torchvision.models.efficientnet import EfficientNet, FusedMBConvConfig, MBConvConfig
     return {
+        # torchvision EfficientNetV2-S's stage table (FusedMBConv in the first three stages) at tiny
+        # widths, built from the class (so BatchNorm eps is the class default 1e-5).
+        "torchvision-efficientnet-v2-tiny": lambda: torchvision_model(lambda: EfficientNet(
+            [FusedMBConvConfig(1, 3, 1, 8, 8, 2), FusedMBConvConfig(4, 3, 2, 8, 16, 1), FusedMBConvConfig(4, 3, 2, 16, 16, 1),
+             MBConvConfig(4, 3, 2, 16, 24, 1, 1.0, 1.0), MBConvConfig(6, 3, 1, 24, 24, 2, 1.0, 1.0), MBConvConfig(6, 3, 2, 24, 32, 1, 1.0, 1.0)],
+            dropout=0.2, last_channel=64, num_classes=10)),
+        # timm's TensorFlow port of EfficientNet-B0 (SAME padding, BatchNorm eps 1e-3, which the
+        # tf_ factories set and config.json does not record) at multipliers 0.25 / 0.3.
+        "timm-tf-efficientnet-tiny": lambda: timm_built(effnet._gen_efficientnet, "tf_efficientnet_b0", channel_multiplier=0.25,
+                                                         depth_multiplier=0.3, bn_eps=1e-3, pad_type="same"),
         # timm ResNet-D (deep stem, avg_down shortcut) with grouped 3x3 convs (ResNeXt).
         "timm-resnext-d": lambda: timm_model("resnext50d_32x4d", layers=(1, 2, 1, 1), channels=(8, 16, 32, 64),
                                              cardinality=2, base_width=32, stem_width=8),
@@ -54,6 +71,15 @@ def variants():
             ResNetConfig, ResNetForImageClassification, embedding_size=8, hidden_sizes=[16, 32, 64, 128],
             depths=[2, 1, 1, 1], layer_type="bottleneck", downsample_in_first_stage=True,
             downsample_in_bottleneck=True, hidden_act="gelu"),
+    }
+
+
+def dev_variants():
+    """Full-size models for development checks (not committed; written to --dev-root)."""
+    import torchvision.models as tvm
+    return {
+        "torchvision-efficientnet-b5": lambda: torchvision_model(lambda: tvm.efficientnet_b5(num_classes=10)),
+        "torchvision-efficientnet-v2-s": lambda: torchvision_model(lambda: tvm.efficientnet_v2_s(num_classes=10)),
     }
 
 
@@ -84,8 +110,8 @@ def logits_of(model, x):
     return (out.logits if hasattr(out, "logits") else out).float().numpy()
 
 
-def save(name, model, library):
-    folder = os.path.join(HERE, name)
+def save(name, model, library, root):
+    folder = os.path.join(root, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     if library == "timm":
@@ -103,17 +129,22 @@ def save(name, model, library):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="")
-    only = set(filter(None, parser.parse_args().only.split(",")))
+    parser.add_argument("--dev-root", default="", help="also make the full-size development models there")
+    arguments = parser.parse_args()
+    only = set(filter(None, arguments.only.split(",")))
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    for name, make in variants().items():
+    todo = [(name, make, HERE) for name, make in variants().items()]
+    if arguments.dev_root:
+        todo += [(name, make, arguments.dev_root) for name, make in dev_variants().items()]
+    for name, make, root in todo:
         if only and name not in only:
             continue
         torch.manual_seed(seed_for(name))
         model, library = make()
         generator = torch.Generator().manual_seed(seed_for(name))
         trained_like(model, generator)
-        folder = save(name, model, library)
+        folder = save(name, model, library, root)
         x = torch.randn(4, 3, 32, 32, generator=generator)
         logits = logits_of(model, x)
         np.savez(os.path.join(folder, "expected.npz"), x=x.numpy(), logits=logits)
