@@ -112,7 +112,7 @@ extension GraphBuilder {
 enum CNNStep {
     /// Convolution `<conv>.weight` (with `<conv>.bias` when `bias`), then BatchNorm `norm` (when
     /// given), then `activation`.
-    case conv(conv: String, norm: String?, bias: Bool = false, stride: Int, groups: Int, padding: ConvPadding, activation: CNNActivation)
+    case conv(conv: String, norm: String?, bias: Bool = false, stride: Int, groups: Int, padding: ConvPadding, activation: CNNActivation, dilation: Int = 1)
     /// Squeeze-and-excitation with 1×1 convolutions `reduce` and `expand` (both with biases).
     case squeezeExcite(reduce: String, expand: String, activation: CNNActivation, gate: CNNActivation)
 }
@@ -129,8 +129,9 @@ extension GraphBuilder {
         var y = x
         for step in steps {
             switch step {
-            case .conv(let conv, let norm, let bias, let stride, let groups, let padding, let kind):
-                y = self.conv(y, weight: "\(conv).weight", bias: bias ? "\(conv).bias" : nil, name: conv, stride: stride, padding: padding, groups: groups)
+            case .conv(let conv, let norm, let bias, let stride, let groups, let padding, let kind, let dilation):
+                y = self.conv(y, weight: "\(conv).weight", bias: bias ? "\(conv).bias" : nil, name: conv, stride: stride, padding: padding, groups: groups,
+                              dilation: dilation)
                 if let norm { y = batchNorm(y, prefix: norm, epsilon: epsilon) }
                 y = activation(y, kind)
             case .squeezeExcite(let reduce, let expand, let inner, let gate):
