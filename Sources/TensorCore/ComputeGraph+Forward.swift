@@ -229,6 +229,23 @@ extension ComputeGraph {
             let xf = try operands.float(1), yf = try operands.float(2)
             let xe = Broadcasting.expand(xf.data, shape: xf.shape, to: target), ye = Broadcasting.expand(yf.data, shape: yf.shape, to: target)
             return ([.float(Tensor(shape: target, data: mask.indices.map { mask[$0] != 0 ? xe[$0] : ye[$0] }))], .none)
+        case .isNaN:
+            let x = try operands.float(0)
+            return ([.int(IntTensor(shape: x.shape, data: x.data.map { $0.isNaN ? 1 : 0 }))], .none)
+        case .pad(let arguments):
+            let data = try operands.value(0)
+            let (indices, shape) = try padIndices(arguments, data.shape, operands)
+            switch data {
+            case .float(let t):
+                let value = try operands.optionalFloat(2).map { t in
+                    guard t.count == 1 else { throw fail("the constant value must have one element, got \(t.shape)") }
+                    return t.data[0]
+                } ?? arguments.value
+                return ([.float(Tensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+            case .int(let t):
+                let value = try operands.optionalInts(2)?.first ?? Int(arguments.value)
+                return ([.int(IntTensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+            }
         case .binary(let op):
             if operands.isInt(0) && operands.isInt(1) {
                 return ([.int(try integerBinary(op, try operands.ints(0), try operands.ints(1), fail: fail))], .none)
@@ -240,6 +257,11 @@ extension ComputeGraph {
             return ([.float(Elementwise.unary(op, try operands.float(0)))], .none)
         case .gelu(let approximation):
             return ([.float(Elementwise.gelu(try operands.float(0), approximation))], .none)
+        case .clip(let lower, let upper):
+            let (low, high) = try clipBounds(lower, upper, operands)
+            return ([.float(Elementwise.clip(try operands.float(0), lower: low, upper: high))], .none)
+        case .hardSigmoid(let alpha, let beta):
+            return ([.float(Elementwise.hardSigmoid(try operands.float(0), alpha: alpha, beta: beta))], .none)
         case .softmax(let rawAxis):
             let x = try operands.float(0)
             return ([.float(Normalization.softmax(x, axis: try operands.axis(rawAxis, rank: x.rank)))], .none)
@@ -262,9 +284,11 @@ extension ComputeGraph {
             }
             return ([.float(Normalization.batchNorm(x, scale: statistics[0], bias: statistics[1], mean: statistics[2],
                                                     variance: statistics[3], epsilon: epsilon))], .none)
-        case .reduce(let reduction, let staticAxes, let keepDims):
+        case .reduce(let reduction, let staticAxes, let keepDims, let noopWithEmptyAxes):
             let x = try operands.float(0)
-            let axes = try reductionAxes(staticAxes, x.rank, operands)
+            guard let axes = try reductionAxes(staticAxes, x.rank, operands, noopWithEmptyAxes: noopWithEmptyAxes) else {
+                return ([.float(x)], .none)
+            }
             return ([.float(Self.reduce(x, reduction, axes: axes, keepDims: keepDims))], .none)
         case .globalAveragePool:
             let x = try operands.float(0)
@@ -355,9 +379,41 @@ extension ComputeGraph {
         return sizes
     }
 
-    func reductionAxes(_ staticAxes: [Int]?, _ rank: Int, _ operands: Operands) throws -> [Int] {
-        let raw = try staticAxes ?? operands.optionalInts(1) ?? Array(0..<rank)
-        return try raw.map { try operands.axis($0, rank: rank) }
+    /// The reduced axes (non-negative, each once), or `nil` when the reduction is the identity
+    /// (no axes given and `noopWithEmptyAxes`). No axes, or an empty list, means every axis.
+    func reductionAxes(_ staticAxes: [Int]?, _ rank: Int, _ operands: Operands, noopWithEmptyAxes: Bool) throws -> [Int]? {
+        let raw = try staticAxes ?? operands.optionalInts(1) ?? []
+        if raw.isEmpty { return noopWithEmptyAxes ? nil : Array(0..<rank) }
+        let axes = try raw.map { try operands.axis($0, rank: rank) }
+        guard Set(axes).count == axes.count else { throw operands.fail("axes \(raw) repeat an axis") }
+        return axes
+    }
+
+    /// The bounds of a clip: inputs 1 and 2 where present (one element each), else the case's.
+    func clipBounds(_ lower: Float?, _ upper: Float?, _ operands: Operands) throws -> (Float?, Float?) {
+        func bound(_ i: Int, _ fallback: Float?) throws -> Float? {
+            guard let t = try operands.optionalFloat(i) else { return fallback }
+            guard t.count == 1 else { throw operands.fail("the \(i == 1 ? "min" : "max") bound must have one element, got \(t.shape)") }
+            return t.data[0]
+        }
+        return (try bound(1, lower), try bound(2, upper))
+    }
+
+    /// The source index of every output element of a pad (−1: the constant), and the output shape.
+    func padIndices(_ arguments: PadArguments, _ shape: [Int], _ operands: Operands) throws -> (indices: [Int], shape: [Int]) {
+        let pads = try arguments.pads ?? operands.ints(1).data
+        let rank = shape.count
+        let axes = try (operands.optionalInts(3) ?? Array(0..<rank)).map { try operands.axis($0, rank: rank) }
+        guard Set(axes).count == axes.count else { throw operands.fail("axes repeat an axis") }
+        guard pads.count == 2 * axes.count else {
+            throw operands.fail("\(pads.count) pad amounts for \(axes.count) axes (need a begin and an end per axis)")
+        }
+        var begins = [Int](repeating: 0, count: rank), ends = [Int](repeating: 0, count: rank)
+        for (k, axis) in axes.enumerated() { begins[axis] = pads[k]; ends[axis] = pads[k + axes.count] }
+        switch Padding.indices(shape, begins: begins, ends: ends, mode: arguments.mode) {
+        case .success(let result): return result
+        case .failure(let mismatch): throw operands.fail(mismatch.description)
+        }
     }
 
     static func reduce(_ x: Tensor, _ reduction: Reduction, axes: [Int], keepDims: Bool) -> Tensor {
