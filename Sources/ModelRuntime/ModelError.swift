@@ -12,6 +12,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case dataKeyMissing(key: String, available: [String])
     case invalidData(reason: String)
     case inputShapeMismatch(expected: [Int], actual: [Int])
+    case unknownClass(String, available: [String])
 
     public var description: String {
         switch self {
@@ -26,6 +27,10 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", ")))"
         case .invalidData(let reason): "invalid data: \(reason)"
         case .inputShapeMismatch(let expected, let actual): "inputs have shape \(actual) per sample, the model expects \(expected)"
+        case .unknownClass(let name, let available):
+            available.isEmpty
+                ? "no class named '\(escapedForMessage(name))': the model has no class names (no id2label or label_names in its config); give class indices"
+                : "no class named '\(escapedForMessage(name))' (the model's classes: \(available.prefix(20).map(escapedForMessage).joined(separator: ", "))\(available.count > 20 ? ", …" : ""))"
         }
     }
 }
