@@ -13,12 +13,16 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     /// `confusion[true][predicted]` counts.
     public var confusion: [[Int]]
     public var samples: Int
+    /// Class names by index (as a string) for the classes that have one, from the model's config;
+    /// `nil` (and absent from JSON) when the model has no class names.
+    public var classNames: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case accuracy, confusion, samples
         case perClassAccuracy = "per_class_accuracy"
         case forgetAccuracy = "forget_accuracy"
         case retainAccuracy = "retain_accuracy"
+        case classNames = "class_names"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -29,6 +33,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         try c.encode(retainAccuracy, forKey: .retainAccuracy)
         try c.encode(confusion, forKey: .confusion)
         try c.encode(samples, forKey: .samples)
+        try c.encodeIfPresent(classNames, forKey: .classNames)
     }
 }
 
@@ -67,7 +72,9 @@ public enum Evaluation {
     public static func evaluate(_ model: Model, _ data: Dataset, forget: Set<Int>, batchSize: Int, parameters: [String: Tensor] = [:],
                                 offset: Tensor? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let logits = try Self.logits(model, data, batchSize: batchSize, parameters: parameters, offset: offset, progress: progress)
-        return report(predictions: predictions(logits), labels: data.labels ?? [], classes: logits.shape[1], forget: forget)
+        var result = report(predictions: predictions(logits), labels: data.labels ?? [], classes: logits.shape[1], forget: forget)
+        result.classNames = model.classNames(0..<result.confusion.count)
+        return result
     }
 
     /// `batch[n] += offset` for every sample n (`offset` has the shape of one sample).

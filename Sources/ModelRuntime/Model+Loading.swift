@@ -9,8 +9,16 @@ extension Model {
     /// spec (`Formats/arch.md`); otherwise the checkpoint's names and the `config.json` beside it
     /// (``RecognizedLayouts``). `path` may be a model folder (`model.safetensors` or a sharded
     /// index, with `config.json`). `sampleShape` (one input's shape, from the data) helps layouts
-    /// that need it.
+    /// that need it. Class names come from the `config.json` beside `path` where there is one.
     public static func load(_ path: String, architecture: String? = nil, sampleShape: [Int]? = nil) throws -> Model {
+        var model = try loadArchitecture(path, architecture: architecture, sampleShape: sampleShape)
+        if model.labelNames == nil, let config = try? ModelConfig.find(besides: path) {
+            model.labelNames = try? config.labelNames()
+        }
+        return model
+    }
+
+    static func loadArchitecture(_ path: String, architecture: String?, sampleShape: [Int]?) throws -> Model {
         let checkpoint = try Checkpoint.open(path)
         if let architecture {
             do {

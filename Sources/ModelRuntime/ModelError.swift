@@ -15,6 +15,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A checkpoint whose names are a known layout's but which it cannot run as it is (a config
     /// value contradicting the tensors, a variant or extra module the layout does not support).
     case unusableLayout(layout: String, reason: String)
+    case unknownClass(String, available: [String])
 
     public var description: String {
         switch self {
@@ -30,6 +31,10 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidData(let reason): "invalid data: \(reason)"
         case .inputShapeMismatch(let expected, let actual): "inputs have shape \(actual) per sample, the model expects \(expected)"
         case .unusableLayout(let layout, let reason): "\(layout): \(reason)"
+        case .unknownClass(let name, let available):
+            available.isEmpty
+                ? "no class named '\(escapedForMessage(name))': the model has no class names (no id2label or label_names in its config); give class indices"
+                : "no class named '\(escapedForMessage(name))' (the model's classes: \(available.prefix(20).map(escapedForMessage).joined(separator: ", "))\(available.count > 20 ? ", …" : ""))"
         }
     }
 }

@@ -9,7 +9,12 @@ extension UnlearningReport {
         return String(format: "%+.2f", (after - before) * 100)
     }
 
-    var classList: String { classes.map(String.init).joined(separator: ", ") }
+    var classList: String { classes.map { label($0) }.joined(separator: ", ") }
+
+    /// `5`, or `5 cat` when the original model's config names the class.
+    func label(_ index: Int) -> String {
+        original.evaluation.classNames?[String(index)].map { "\(index) \($0)" } ?? String(index)
+    }
 
     /// Rows of the accuracy summary: measure, before, after, change in points.
     var accuracyRows: [[String]] {
@@ -54,13 +59,13 @@ extension UnlearningReport {
         body += "<h2>Accuracy</h2>" + table(["", original.label, unlearned.label, "change (points)"], accuracyRows, numeric: [1, 2, 3])
         let perClass = { (r: EvaluationReport) -> [Double?] in classes.map { r.perClassAccuracy[String($0)] } }
         body += "<figure>" + SVGChart.groupedBars(
-            categories: classes.map(String.init),
+            categories: classes.map { label($0) },
             series: [(original.label, SVGChart.before, perClass(original.evaluation)), (unlearned.label, SVGChart.after, perClass(unlearned.evaluation))],
             highlighted: forgetIndices, title: "Per-class accuracy (forget classes in red)") + "</figure>"
         body += "<h2>Confusion matrices</h2><p>Rows: true class; columns: predicted; shade: share of the row.</p><div class=\"row\">"
-        body += "<figure>" + SVGChart.heatmap(original.evaluation.confusion, labels: original.evaluation.confusion.indices.map(String.init),
+        body += "<figure>" + SVGChart.heatmap(original.evaluation.confusion, labels: original.evaluation.confusion.indices.map { label($0) },
                                               highlighted: Set(self.classes), title: original.label, color: SVGChart.before) + "</figure>"
-        body += "<figure>" + SVGChart.heatmap(unlearned.evaluation.confusion, labels: unlearned.evaluation.confusion.indices.map(String.init),
+        body += "<figure>" + SVGChart.heatmap(unlearned.evaluation.confusion, labels: unlearned.evaluation.confusion.indices.map { label($0) },
                                               highlighted: Set(self.classes), title: unlearned.label, color: SVGChart.after) + "</figure></div>"
 
         if !original.mia.isEmpty {
@@ -120,7 +125,7 @@ extension UnlearningReport {
                      "Original `\(original.path)`, unlearned `\(unlearned.path)` (\(unlearned.label)); evaluated on `\(data)` (\(original.evaluation.samples) samples).",
                      "### Accuracy", table(["", original.label, unlearned.label, "change (points)"], accuracyRows)]
         let classes = evaluatedClasses
-        parts.append(table(["class"] + classes.map { self.classes.contains($0) ? "**\($0)**" : String($0) },
+        parts.append(table(["class"] + classes.map { self.classes.contains($0) ? "**\(label($0))**" : label($0) },
                            [[original.label] + classes.map { Self.percent(original.evaluation.perClassAccuracy[String($0)]) },
                             [unlearned.label] + classes.map { Self.percent(unlearned.evaluation.perClassAccuracy[String($0)]) }]))
         if !original.mia.isEmpty {

@@ -34,6 +34,8 @@ public struct AuditRecord: Encodable, Sendable {
     public struct Summary: Encodable, Sendable {
         public let output: String
         public let classes: [Int]
+        /// Names of the classes, where the model's config gives them.
+        public let classNames: [String: String]?
         public let method: String
         public let alphaRetain: Double?
         public let alphaForget: Double?
@@ -46,7 +48,7 @@ public struct AuditRecord: Encodable, Sendable {
         public let seconds: Double
 
         enum CodingKeys: String, CodingKey {
-            case output, classes, method, seconds
+            case output, classes, method, seconds, classNames = "class_names"
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", layersEdited = "layers_edited", bestEpoch = "best_epoch"
             case forgetAccuracyBefore = "forget_accuracy_before", forgetAccuracyAfter = "forget_accuracy_after"
             case retainAccuracyBefore = "retain_accuracy_before", retainAccuracyAfter = "retain_accuracy_after"
@@ -55,6 +57,7 @@ public struct AuditRecord: Encodable, Sendable {
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(output, forKey: .output); try c.encode(classes, forKey: .classes); try c.encode(method, forKey: .method)
+            try c.encodeIfPresent(classNames, forKey: .classNames)
             try c.encodeIfPresent(alphaRetain, forKey: .alphaRetain); try c.encodeIfPresent(alphaForget, forKey: .alphaForget)
             try c.encodeIfPresent(bestEpoch, forKey: .bestEpoch)
             try c.encode(layersEdited, forKey: .layersEdited); try c.encode(seconds, forKey: .seconds)
@@ -67,7 +70,9 @@ public struct AuditRecord: Encodable, Sendable {
         public var text: String {
             func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
             let parameters = alphaRetain.map { "alpha_retain \($0), alpha_forget \(alphaForget ?? 0)" } ?? "best epoch \(bestEpoch ?? 0)"
-            var lines = ["wrote \(output): classes \(classes.map(String.init).joined(separator: ",")) removed by \(method) "
+            let named = classes.compactMap { classNames?[String($0)] }
+            let list = classes.map(String.init).joined(separator: ",") + (named.count == classes.count && !named.isEmpty ? " (\(named.joined(separator: ", ")))" : "")
+            var lines = ["wrote \(output): classes \(list) removed by \(method) "
                          + "(\(parameters)), \(layersEdited) weight layers edited in " + String(format: "%.2f s", seconds)]
             if forgetAccuracyBefore != nil {
                 lines.append("forget accuracy: \(percent(forgetAccuracyBefore)) -> \(percent(forgetAccuracyAfter))")
@@ -98,6 +103,8 @@ public struct AuditRecord: Encodable, Sendable {
     public let input: File
     public let output: File
     public let classes: [Int]
+    /// Names of the classes, where the model's config gives them.
+    public let classNames: [String: String]?
     public let samples: Samples
     public let details: Details
     public let evaluation: Evaluation?
@@ -107,6 +114,7 @@ public struct AuditRecord: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case tool, version, method, input, output, classes, configuration, samples, layers, search, evaluation, epochs
+        case classNames = "class_names"
         case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
         case images
@@ -116,6 +124,7 @@ public struct AuditRecord: Encodable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(tool, forKey: .tool); try c.encode(version, forKey: .version); try c.encode(method, forKey: .method)
         try c.encode(input, forKey: .input); try c.encode(output, forKey: .output); try c.encode(classes, forKey: .classes)
+        try c.encodeIfPresent(classNames, forKey: .classNames)
         try c.encode(samples, forKey: .samples)
         try c.encodeIfPresent(evaluation, forKey: .evaluation)
         try c.encode(timingsSeconds, forKey: .timingsSeconds)
@@ -138,7 +147,7 @@ public struct AuditRecord: Encodable, Sendable {
         case .svd(_, let r, let f, _, _): alphas = (r, f)
         case .pgu(_, _, _, let best, _): epoch = best
         }
-        return Summary(output: output.path, classes: classes, method: method, alphaRetain: alphas?.0, alphaForget: alphas?.1, bestEpoch: epoch,
+        return Summary(output: output.path, classes: classes, classNames: classNames, method: method, alphaRetain: alphas?.0, alphaForget: alphas?.1, bestEpoch: epoch,
                        layersEdited: details.layerCount, forgetAccuracyBefore: evaluation?.before.forgetAccuracy,
                        forgetAccuracyAfter: evaluation?.after.forgetAccuracy, retainAccuracyBefore: evaluation?.before.retainAccuracy,
                        retainAccuracyAfter: evaluation?.after.retainAccuracy, seconds: timingsSeconds["total"] ?? 0)

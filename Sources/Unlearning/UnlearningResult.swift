@@ -54,7 +54,7 @@ public struct UnlearningResult {
             tool: Toolkit.name, version: Toolkit.version, method: request.method.name,
             input: .init(path: source.path, format: source.format.rawValue, sha256: try Self.hashes(EditedCheckpoint.files(of: source))),
             output: .init(path: path, format: source.format.rawValue, sha256: try Self.hashes(files)),
-            classes: request.classes,
+            classes: request.classes, classNames: request.model.classNames(request.classes),
             samples: .init(retain: countsFromData ? SampleSelection.countsPerClass(selection.retain, labels: labels) : [:],
                            forget: countsFromData ? SampleSelection.countsPerClass(selection.forget, labels: labels) : [:],
                            validation: selection.validation.count, patchRule: patchRule),

@@ -105,9 +105,10 @@ struct Apply: ParsableCommand {
         let loading = try images.loading(for: [forgetting.data, evalData], model: options, mean: normalization.mean, std: normalization.std)
         let dataset = try forgetting.keys.load(forgetting.data, images: loading, quiet: options.quiet)
         let model = try options.load(for: dataset, path: forgetting.data)
-        var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: forgetting.forgetClasses, data: dataset)
+        let classes = try forgetting.classes.indices(for: model, path: options.model)
+        var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: classes, data: dataset)
         request.method = unlearningMethod
-        request.selection = SampleSelection.Configuration(classes: forgetting.forgetClasses, counts: counts, patchCap: patchCap, seed: seed,
+        request.selection = SampleSelection.Configuration(classes: classes, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset))
         if let evalData { request.evaluationData = .init(try forgetting.keys.load(evalData, images: loading), name: evalData) }
         if let stats { request.statistics = .init(try StatisticsFile.read(stats), name: stats) }
@@ -123,10 +124,10 @@ struct Apply: ParsableCommand {
         } catch let error as GraphError {
             throw CommandFailure(options.model, error)
         }
-        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: forgetting.forgetClasses)
+        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: classes)
         let record = try result.write(to: outputPath)
         if let updateStats, let statistics = request.statistics {
-            do { try statistics.value.removing(classes: Set(forgetting.forgetClasses)).write(to: updateStats) } catch {
+            do { try statistics.value.removing(classes: Set(classes)).write(to: updateStats) } catch {
                 throw WeightFileError(path: updateStats, underlying: error)
             }
         }

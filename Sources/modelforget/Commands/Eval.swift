@@ -56,13 +56,14 @@ struct Eval: ParsableCommand {
         let loading = try images.loading(for: [data, train], model: options, mean: normalization.mean, std: normalization.std)
         let dataset = try keys.load(data, images: loading, quiet: options.quiet)
         let model = try options.load(for: dataset, path: data)
+        let forget = try classes?.indices(for: model, path: options.model)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let report = try runModel {
-            try Evaluation.evaluate(model, dataset, forget: Set(classes?.classes ?? []), batchSize: options.batchSize(for: dataset),
+            try Evaluation.evaluate(model, dataset, forget: Set(forget ?? []), batchSize: options.batchSize(for: dataset),
                                     offset: offset, progress: options.progress("eval"))
         }
         var attacks: [MembershipInferenceResult] = []
-        if mia, let train, let forget = classes?.classes {
+        if mia, let train, let forget {
             let trainSet = try keys.load(train, images: loading, quiet: options.quiet)
             attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
                                              batchSize: options.batchSize(for: dataset), offset: offset)
@@ -70,7 +71,7 @@ struct Eval: ParsableCommand {
         if json {
             Terminal.print(mia ? try jsonText(WithAttacks(report: report, mia: attacks)) : try jsonText(report))
         } else {
-            Terminal.print(text(report))
+            Terminal.print(text(report, forget: forget))
             for attack in attacks {
                 Terminal.print(String(format: "MIA-efficacy (%@: %@; members %d retain-class train, non-members %d retain-class test; scored %d forget-class train): %.2f%% predicted non-member (%@)",
                                       attack.variant, attack.feature, attack.membersUsed, attack.nonMembersUsed, attack.scoredSamples, attack.value * 100, attack.direction))
@@ -82,18 +83,20 @@ struct Eval: ParsableCommand {
         do { return try body() } catch let error as WeightFileError { throw error } catch { throw CommandFailure(options.model, error) }
     }
 
-    func text(_ r: EvaluationReport) -> String {
+    func text(_ r: EvaluationReport, forget: [Int]?) -> String {
         func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
         var lines = ["samples: \(r.samples)", "accuracy: \(percent(r.accuracy))"]
-        if let forget = classes?.classes {
-            lines.append("forget accuracy (classes \(forget.map(String.init).joined(separator: ","))): \(percent(r.forgetAccuracy))")
+        if let forget {
+            lines.append("forget accuracy (classes \(classDescription(forget, names: r.classNames))): \(percent(r.forgetAccuracy))")
             lines.append("retain accuracy: \(percent(r.retainAccuracy))")
         }
         lines.append("per class:")
+        let named = r.classNames.map { !$0.isEmpty } ?? false
         let rows = r.perClassAccuracy.keys.sorted { Int($0)! < Int($1)! }.map { c in
-            [c, percent(r.perClassAccuracy[c]), String(r.confusion[Int(c)!].reduce(0, +))]
+            [c] + (named ? [r.classNames?[c] ?? ""] : []) + [percent(r.perClassAccuracy[c]), String(r.confusion[Int(c)!].reduce(0, +))]
         }
-        lines += alignedTable(header: ["CLASS", "ACCURACY", "SAMPLES"], rows: rows, rightAligned: [1, 2]).map { "  " + $0 }
+        let header = ["CLASS"] + (named ? ["NAME"] : []) + ["ACCURACY", "SAMPLES"]
+        lines += alignedTable(header: header, rows: rows, rightAligned: named ? [2, 3] : [1, 2]).map { "  " + $0 }
         lines.append("confusion (rows: true class, columns: predicted):")
         let width = String(r.confusion.flatMap { $0 }.max() ?? 0).count
         for row in r.confusion { lines.append("  " + row.map { String(repeating: " ", count: width - String($0).count) + String($0) }.joined(separator: " ")) }

@@ -87,7 +87,8 @@ struct Report: ParsableCommand {
             unlearnedSide = .checkpoint(model, path: path)
         }
         var inputs = UnlearningReport.Inputs(original: originalModel, originalPath: original, unlearned: unlearnedSide, test: test,
-                                             testName: data, classes: classes.classes, batchSize: options.batchSize(for: test))
+                                             testName: data, classes: try classes.indices(for: originalModel, path: original),
+                                             batchSize: options.batchSize(for: test))
         if let train { inputs.train = (try keys.load(train, images: loading), train) }
         inputs.membershipInference = miaOptions.configuration
         inputs.progress = { verbosity.progress($0) }

@@ -70,13 +70,13 @@ extension Vector {
             let start = weights.flatMap(numberList) ?? [Double](repeating: 0, count: vectors.count)
             // Checks shapes, spaces and models, and gives the starting combination.
             var combined = try ForgetVectorFile.combine(parts, weights: start, force: force)
-            if fit, let model, let classes, let data { combined = try fitted(parts, start: start, model: model, classes: classes.classes, data: data) }
+            if fit, let model, let classes, let data { combined = try fitted(parts, start: start, model: model, classes: classes, data: data) }
             do { try combined.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
             Terminal.print("wrote \(output): \(zip(combined.coefficients, vectors).map { "\($0) × \($1)" }.joined(separator: " + "))")
             if fit, let epochs = combined.settings["selected_epoch"] { Terminal.print("epoch \(epochs) (\(combined.settings["selection_rule"] ?? ""))") }
         }
 
-        func fitted(_ parts: [(path: String, file: ForgetVectorFile)], start: [Double], model modelPath: String, classes: [Int],
+        func fitted(_ parts: [(path: String, file: ForgetVectorFile)], start: [Double], model modelPath: String, classes list: ClassList,
                     data dataPath: String) throws -> ForgetVectorFile {
             let first = parts[0].file
             do { try first.check(sampleShape: first.delta.shape, modelSHA256: try SHA256.hex(ofFile: modelPath), force: force) } catch let error as ForgetVectorError {
@@ -85,6 +85,7 @@ extension Vector {
             let dataset = try keys.load(dataPath)
             let options = try ModelOptions.forFile(modelPath, architecture: architecture, batch: batch, verbosity: verbosity)
             let model = try options.load(for: dataset, path: dataPath)
+            let classes = try list.indices(for: model, path: modelPath)
             let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset))
             let fitted: (file: ForgetVectorFile, result: ForgetVector.FitResult)
             do {

@@ -55,7 +55,8 @@ extension Vector {
             func list(_ values: [Double]?) -> String? { values.map { $0.map { String($0) }.joined(separator: ",") } }
             let pipeline = dataset.imageSamples?.preprocessing
             let placement = try placement(sampleShape: dataset.sampleShape, mean: mean ?? list(pipeline?.mean), std: std ?? list(pipeline?.std))
-            let configuration = training.configuration(classes: forgetting.forgetClasses, batchSize: options.batchSize(for: dataset))
+            let classes = try forgetting.classes.indices(for: model, path: options.model)
+            let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset))
             let made: (file: ForgetVectorFile, result: ForgetVector.Result)
             do {
                 made = try ForgetVectorFile.make(model, modelSHA256: try SHA256.hex(ofFile: options.model), data: dataset, placement: placement,
@@ -67,7 +68,7 @@ extension Vector {
             }
             do { try made.file.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
             let result = made.result
-            Terminal.print("wrote \(output): classes \(forgetting.forgetClasses.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) "
+            Terminal.print("wrote \(output): classes \(classes.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) "
                            + "(\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.epochs[result.selectedEpoch].norm))")
             VectorTrainingOptions.printAccuracies(result.epochs, selected: result.selectedEpoch)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ImageData
 import ModelRuntime
+import WeightFormats
 
 /// `--x-key`: which tensor of a data file holds the inputs.
 struct InputKeyOption: ParsableArguments {
@@ -32,14 +33,20 @@ struct DataKeys: ParsableArguments {
     }
 }
 
-/// Class lists such as `5,7`.
+/// Class lists such as `5,7` or `cat,dog`: whole numbers are class indices, other words class
+/// names from the model's config (`id2label`, `label_names`), resolved once the model is loaded.
 struct ClassList: ExpressibleByArgument {
-    let classes: [Int]
+    let tokens: [String]
 
     init?(argument: String) {
-        let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
-        classes = parts.map { $0! }
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && (Int($0).map { $0 >= 0 } ?? true) }) else { return nil }
+        tokens = parts
+    }
+
+    /// The class indices for `model` (loaded from `path`, which errors name).
+    func indices(for model: Model, path: String) throws -> [Int] {
+        do { return try model.classIndices(tokens) } catch { throw WeightFileError(path: path, underlying: error) }
     }
 }
 
@@ -51,14 +58,11 @@ func numberList(_ text: String) -> [Double]? {
 
 /// `--classes`, `--data` and its keys: what to forget, and the labelled samples to do it with.
 struct ForgetRequestOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Classes to forget, e.g. 5,7.", valueName: "list"))
+    @Option(help: ArgumentHelp("Classes to forget: indices (5,7) or names from the model's config (cat,dog).", valueName: "list"))
     var classes: ClassList
 
     @Option(help: ArgumentHelp("Labelled samples (npz or safetensors with x and y): retain and forget samples come from here.", valueName: "file"))
     var data: String
 
     @OptionGroup var keys: DataKeys
-
-    /// The forget classes.
-    var forgetClasses: [Int] { classes.classes }
 }

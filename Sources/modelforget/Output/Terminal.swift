@@ -62,3 +62,10 @@ func alignedTable(header: [String], rows: [[String]], rightAligned: Set<Int> = [
         }.joined(separator: "  ")
     }
 }
+
+/// `5,7`, or `5,7 (cat, dog)` when the classes have names.
+func classDescription(_ classes: [Int], names: [String: String]?) -> String {
+    let indices = classes.map(String.init).joined(separator: ",")
+    let named = classes.compactMap { names?[String($0)] }
+    return named.count == classes.count && !classes.isEmpty ? "\(indices) (\(named.joined(separator: ", ")))" : indices
+}
