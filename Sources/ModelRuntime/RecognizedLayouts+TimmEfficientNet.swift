@@ -209,8 +209,10 @@ enum TimmEfficientNetLayout: ModelLayout {
             LayoutFact("stage widths", listed(stages.map { $0.last!.output }), from: "tensor shapes"),
             LayoutFact("stage strides", listed(table.strides), from: "timm \(table.name) stage table"),
             LayoutFact("activations", stageActivations(table), from: "timm \(table.name) stage table"),
-            LayoutFact("squeeze-excitation", "\((table.squeezeActivation ?? table.activations.first ?? .silu)), \(table.squeezeGate) gate, in stages "
-                + (squeeze.contains(true) ? listed(squeeze.indices.filter { squeeze[$0] }) : "none"), from: "tensor names and the stage table"),
+            squeeze.contains(true)
+                ? LayoutFact("squeeze-excitation", "\(table.squeezeActivation.map(\.description) ?? "the block's activation"), \(table.squeezeGate) gate, in stages "
+                    + listed(squeeze.indices.filter { squeeze[$0] }), from: "tensor names and the stage table")
+                : LayoutFact("squeeze-excitation", "none", from: "tensor names"),
             LayoutFact("head", mobileNetV3Class ? "global pool, conv_head (bias) + \(headActivation)" : "conv_head + bn2 + \(headActivation), global pool",
                        from: "tensor names"),
             LayoutFact("padding", padding == .same ? "TensorFlow SAME" : "symmetric, k // 2", from: paddingSource),

@@ -84,14 +84,19 @@ struct LayoutClaimTests {
         ("timm-resnet-basic", ResNetLayout.description), ("timm-resnet-bottleneck", ResNetLayout.description),
         ("transformers-resnet-basic", TransformersResNetLayout.description), ("transformers-resnet-bottleneck", TransformersResNetLayout.description),
         ("torchvision-efficientnet-b0", TorchvisionEfficientNetLayout.description), ("timm-efficientnet-test", TimmEfficientNetLayout.description),
+        ("torchvision-mobilenet-v2", TorchvisionMobileNetV2Layout.description), ("torchvision-mobilenet-v3-small", TorchvisionMobileNetV3Layout.description),
+        ("transformers-mobilenet-v2", TransformersMobileNetV2Layout.description),
         ("torchvision-vit", ""), ("timm-vit", ""), ("timm-deit-distilled", ""), ("transformers-vit", ""),
         ("torchvision-convnext", ""), ("timm-convnext", ""), ("transformers-convnext", ""),
     ]
 
-    static let cnnLayouts: [any ModelLayout.Type] = [ResNetLayout.self, TransformersResNetLayout.self, TorchvisionEfficientNetLayout.self,
-                                                     TimmEfficientNetLayout.self, VGGLayout.self, MLPLayout.self]
+    static let cnnLayouts: [any ModelLayout.Type] = [
+        ResNetLayout.self, TransformersResNetLayout.self, TorchvisionEfficientNetLayout.self, TimmEfficientNetLayout.self,
+        TorchvisionMobileNetV2Layout.self, TorchvisionMobileNetV3Layout.self, TransformersMobileNetV2Layout.self, VGGLayout.self, MLPLayout.self,
+    ]
 
-    @Test("a committed folder is read by its own layout only; VGG, MLP and the other CNN layouts pass on it", arguments: claims.map(\.folder))
+    @Test("a committed folder is read by its own layout only; VGG (strict about flat names), MLP and the other CNN layouts pass on it",
+          arguments: claims.map(\.folder))
     func claimedOnce(folder: String) throws {
         let expected = try #require(Self.claims.first { $0.folder == folder }?.layout)
         let path = RealModelFolder.committed(folder)
@@ -100,6 +105,17 @@ struct LayoutClaimTests {
         for layout in Self.cnnLayouts {
             let reading = try layout.read(context)
             #expect((reading != nil) == (layout.description == expected), "\(layout.description) on \(folder)")
+        }
+    }
+
+    @Test("torchvision MobileNet/EfficientNet checkpoints are read as what they are, never as a VGG whose pools do not fit",
+          arguments: ["torchvision-mobilenet-v2", "torchvision-mobilenet-v3-small", "torchvision-efficientnet-b0"])
+    func notVGG(folder: String) throws {
+        for sample in [[3, 32, 32], [3, 224, 224]] {
+            let reading = try RecognizedLayouts.recognize(try Checkpoint.open(RealModelFolder.committed(folder) + "/model.safetensors"), config: nil,
+                                                          sampleShape: sample)
+            #expect(reading.family == (folder.contains("efficientnet") ? "EfficientNet" : folder.contains("v2") ? "MobileNetV2" : "MobileNetV3"))
+            #expect(reading.naming == "torchvision")
         }
     }
 }

@@ -8,7 +8,8 @@ Dev-time only (needs the PyTorch venv):
 (--dev-root also makes full-size models, too large to commit, for development checks.)
 
 Per folder: model.safetensors, config.json (timm: save_for_hf; transformers: save_pretrained;
-torchvision: none), expected.npz (x: 4 seeded N(0,1) samples 3x32x32, logits: float32).
+torchvision: none), expected.npz (x: 4 seeded N(0,1) samples 3x32x32, or the size in INPUT_SIZE;
+logits: float32).
 Weights are made "trained-like" so that every tensor matters: constant tensors after init get
 random values, kernels N(0, 1/fan_in), BatchNorm statistics measured on seeded batches.
 """
@@ -21,6 +22,8 @@ import torch.nn as nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 20261206
 LABELS = [str(i) for i in range(10)]
+# Inputs of another size than 32x32, for TensorFlow SAME padding at odd sizes.
+INPUT_SIZE = {"timm-tf-efficientnet-tiny": (33, 35), "transformers-mobilenet-v2-odd-input": (31, 29)}
 
 
 def timm_model(name, **kwargs):
@@ -62,6 +65,19 @@ def variants():
         # tf_ factories set and config.json does not record) at multipliers 0.25 / 0.3.
         "timm-tf-efficientnet-tiny": lambda: timm_built(effnet._gen_efficientnet, "tf_efficientnet_b0", channel_multiplier=0.25,
                                                          depth_multiplier=0.3, bn_eps=1e-3, pad_type="same"),
+        # torchvision MobileNetV3-Large at width 0.1 (the committed zoo has the Small one).
+        "torchvision-mobilenet-v3-large": lambda: torchvision_model(lambda: tvm.mobilenet_v3_large(width_mult=0.1, num_classes=10)),
+        # timm MobileNetV3-Large (pool before conv_head) at channel multiplier 0.1 (the 1280-wide head
+        # is fixed).
+        "timm-mobilenetv3-large": lambda: timm_built(mnv3._gen_mobilenet_v3, "mobilenetv3_large_100", channel_multiplier=0.1),
+        # transformers MobileNetV2 with the other switches: no TF padding, an expansion in the stem,
+        # output stride 8 (dilated later layers), ReLU, eps 1e-5.
+        "transformers-mobilenet-v2-switches": lambda: transformers_model(
+            MobileNetV2Config, MobileNetV2ForImageClassification, depth_multiplier=0.15, image_size=32, finegrained_output=False,
+            tf_padding=False, first_layer_is_expansion=False, output_stride=8, hidden_act="relu", layer_norm_eps=1e-5),
+        # transformers MobileNetV2 as in the zoo (tf_padding on), run on 31x29 inputs.
+        "transformers-mobilenet-v2-odd-input": lambda: transformers_model(
+            MobileNetV2Config, MobileNetV2ForImageClassification, depth_multiplier=0.15, image_size=32, finegrained_output=False),
         # timm ResNet-D (deep stem, avg_down shortcut) with grouped 3x3 convs (ResNeXt).
         "timm-resnext-d": lambda: timm_model("resnext50d_32x4d", layers=(1, 2, 1, 1), channels=(8, 16, 32, 64),
                                              cardinality=2, base_width=32, stem_width=8),
@@ -77,7 +93,11 @@ def variants():
 def dev_variants():
     """Full-size models for development checks (not committed; written to --dev-root)."""
     import torchvision.models as tvm
+    import timm.models.mobilenetv3 as mnv3
     return {
+        # timm's TensorFlow port of MobileNetV3-Large (SAME padding, eps 1e-3) at multiplier 0.25.
+        "timm-tf-mobilenetv3-large": lambda: timm_built(mnv3._gen_mobilenet_v3, "tf_mobilenetv3_large_075", channel_multiplier=0.25,
+                                                        bn_eps=1e-3, pad_type="same"),
         "torchvision-efficientnet-b5": lambda: torchvision_model(lambda: tvm.efficientnet_b5(num_classes=10)),
         "torchvision-efficientnet-v2-s": lambda: torchvision_model(lambda: tvm.efficientnet_v2_s(num_classes=10)),
     }
@@ -87,7 +107,7 @@ def seed_for(name):
     return (SEED + zlib.crc32(name.encode())) % (2 ** 31)
 
 
-def trained_like(model, generator):
+def trained_like(model, generator, size):
     with torch.no_grad():
         for name, t in model.named_parameters():
             flat = t.reshape(-1)
@@ -100,7 +120,7 @@ def trained_like(model, generator):
         for m in norms:
             m.reset_running_stats(); m.momentum = None; m.train()
         for _ in range(4):
-            model(torch.randn(16, 3, 32, 32, generator=generator))
+            model(torch.randn(16, 3, *size, generator=generator))
     model.eval()
 
 
@@ -143,9 +163,9 @@ def main():
         torch.manual_seed(seed_for(name))
         model, library = make()
         generator = torch.Generator().manual_seed(seed_for(name))
-        trained_like(model, generator)
+        trained_like(model, generator, INPUT_SIZE.get(name, (32, 32)))
         folder = save(name, model, library, root)
-        x = torch.randn(4, 3, 32, 32, generator=generator)
+        x = torch.randn(4, 3, *INPUT_SIZE.get(name, (32, 32)), generator=generator)
         logits = logits_of(model, x)
         np.savez(os.path.join(folder, "expected.npz"), x=x.numpy(), logits=logits)
         spread = logits.std(axis=0).mean() / logits.std(axis=1).mean()
