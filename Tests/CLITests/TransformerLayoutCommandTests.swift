@@ -4,8 +4,32 @@ import TensorCore
 import WeightFormats
 import _TestSupport
 
-@Suite("modelforget apply on ViT and ConvNeXt checkpoints recognised from their names")
-struct TransformerLayoutApplyTests {
+@Suite("modelforget inspect and apply on ViT and ConvNeXt checkpoints recognised from their names")
+struct TransformerLayoutCommandTests {
+    @Test("inspect shows the family, the naming, the config read and the facts of a model folder; torchvision's ViT says what it lacks",
+          arguments: [("timm-deit-distilled", "DeiT (distilled)", "timm"), ("transformers-vit", "ViT", "transformers"),
+                      ("torchvision-convnext", "ConvNeXt", "torchvision"), ("timm-convnext", "ConvNeXt", "timm")])
+    func inspect(folder: String, family: String, naming: String) throws {
+        let path = Fixtures.path("Tests/Fixtures/RealModels/\(folder)")
+        let text = try ProcessRunner.modelforget(["inspect", path])
+        #expect(text.status == 0, "\(text.stderr)")
+        let hasConfig = FileManager.default.fileExists(atPath: path + "/config.json")
+        #expect(text.stdout.contains("model: \(family), \(naming) names" + (hasConfig ? ", config \(path)/config.json" : "") + "\n"))
+        let json = try ProcessRunner.modelforget(["inspect", path, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["family"] as? String == family && model["naming"] as? String == naming)
+        #expect((model["facts"] as? [[String: Any]])?.isEmpty == false)
+    }
+
+    @Test("inspect on the sample ViT: recognised, with the head count it needs")
+    func inspectSample() throws {
+        let result = try ProcessRunner.modelforget(["inspect", Fixtures.path("Samples/vit.safetensors")])
+        #expect(result.stdout.contains("model: ViT, torchvision names\n"))
+        #expect(result.stdout.contains("  num_heads: not in the checkpoint (1, 2, 4, 8, 16, 32 or 64); set num_heads in a config (-)\n"))
+        #expect(result.stdout.contains("  image size: 8×8 (encoder.pos_embedding shape (4×4 patches + class token))\n"))
+    }
+
     /// 60 seeded N(0, 1)-ish 3×32×32 inputs, six per class.
     static func writeRandomData(_ path: String) throws {
         var rng = SeededGenerator(seed: 16)
