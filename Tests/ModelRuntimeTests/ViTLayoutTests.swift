@@ -170,6 +170,23 @@ struct ViTLayoutTests {
             == "\(noPosition): a timm ViT: the checkpoint does not fix the image size (the checkpoint has no pos_embed); a config must set 'img_size' or 'input_size'")
     }
 
+    /// torchvision's `vit_b_16` (random init, 224×224, 1000 classes), written by
+    /// `Benchmarks/real_models/make_real_models.py --tier large`; not committed (330 MiB).
+    static let vitB16 = "/work/models/large/torchvision-vit-b-16"
+
+    @Test("torchvision ViT-B/16: 12 heads from torchvision's configuration for hidden size 768, logits within 1e-4 of PyTorch's",
+          .tags(.slow), .enabled(if: FileManager.default.fileExists(atPath: vitB16 + "/expected.npz"),
+                                 "needs \(vitB16) (make_real_models.py --tier large)"))
+    func vitB16Parity() throws {
+        let model = try Model.load(Self.vitB16)
+        #expect(model.layout?.facts.contains(LayoutFact("num_heads", "12", from: "torchvision's ViT-B/L/H (hidden size 768)")) == true)
+        #expect(model.sampleShape == [3, 224, 224])
+        let file = try Checkpoint.open(Self.vitB16 + "/expected.npz")
+        let x = try TensorLoading.floatTensor(file, try #require(file.info(named: "x")))
+        let logits = try TensorLoading.floatTensor(file, try #require(file.info(named: "logits")))
+        #expect(maxAbsDifference(try model.logits(x), logits) < 1e-4)
+    }
+
     @Test("CNN and other-naming checkpoints are not claimed by the ViT layouts",
           arguments: ["timm-resnet-basic", "transformers-resnet-basic", "torchvision-convnext", "timm-efficientnet-test"])
     func notClaimed(name: String) throws {
