@@ -15,6 +15,9 @@ public struct ModelConfig: @unchecked Sendable {
         case transformers
         /// timm: `architecture`, `pretrained_cfg`, `model_args`.
         case timm
+        /// Neither: a config the user wrote for a checkpoint without one (given with `--arch`),
+        /// e.g. `{"num_heads": 4}` for a torchvision ViT; its keys are read as written.
+        case plain
     }
 
     /// The file read.
@@ -40,8 +43,9 @@ public struct ModelConfig: @unchecked Sendable {
         return try load(configPath)
     }
 
-    /// Reads the config at `path`.
-    public static func load(_ path: String) throws -> ModelConfig {
+    /// Reads the config at `path`; `plain` accepts a config that names no library (``Library/plain``:
+    /// one given explicitly, not found beside a checkpoint).
+    public static func load(_ path: String, plain: Bool = false) throws -> ModelConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw WeightFileError(path: path, underlying: ModelConfigError.unreadable)
         }
@@ -54,6 +58,7 @@ public struct ModelConfig: @unchecked Sendable {
         if object["architecture"] is String {
             return ModelConfig(path: path, library: .timm, object: object)
         }
+        if plain { return ModelConfig(path: path, library: .plain, object: object) }
         throw WeightFileError(path: path, underlying: ModelConfigError.unknownLibrary)
     }
 
@@ -65,6 +70,7 @@ public struct ModelConfig: @unchecked Sendable {
         switch library {
         case .transformers: object["model_type"] as? String ?? (object["architectures"] as? [String])?.first
         case .timm: object["architecture"] as? String
+        case .plain: nil
         }
     }
 

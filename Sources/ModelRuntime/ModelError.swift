@@ -7,6 +7,9 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedDType(name: String, dtype: DType)
     case unrecognizedLayout(reason: String)
     case ambiguousLayout(readings: [String])
+    /// A recognised layout needs a setting its checkpoint does not fix (`choices`: the readings
+    /// the tensors allow) and no config gave it under any of `configKeys`.
+    case settingNotInCheckpoint(layout: String, setting: String, choices: String, configKeys: [String])
     case noGraphInput
     case invalidArchitecture(reason: String)
     case dataKeyMissing(key: String, available: [String])
@@ -25,6 +28,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unrecognizedLayout(let reason): "cannot tell the architecture from the tensor names (\(reason))"
         case .ambiguousLayout(let readings):
             "the tensor names fit \(readings.count) architectures: \(readings.joined(separator: "; ")); the checkpoint is ambiguous"
+        case .settingNotInCheckpoint(let layout, let setting, let choices, let keys):
+            "\(layout): the checkpoint does not fix the \(setting) (\(choices)); a config must set \(keys.map { "'\($0)'" }.joined(separator: " or "))"
         case .noGraphInput: "the ONNX graph has no input that is not an initializer"
         case .invalidArchitecture(let reason): "invalid architecture: \(reason)"
         case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", ")))"

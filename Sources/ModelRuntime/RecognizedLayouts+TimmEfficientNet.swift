@@ -33,13 +33,13 @@ enum TimmEfficientNetLayout: ModelLayout {
         var kernels: [Int]
         var squeeze: [Bool]
         var strides: [Int]
-        var activations: [CNNActivation]
-        var stemActivation: CNNActivation
+        var activations: [Activation]
+        var stemActivation: Activation
         /// MobileNetV3 class: pool, `conv_head` (bias), activation; else `conv_head`, `bn2`, activation, pool.
         var poolBeforeHead: Bool
         /// SE activation (`nil`: the block's) and gate.
-        var squeezeActivation: CNNActivation?
-        var squeezeGate: CNNActivation
+        var squeezeActivation: Activation?
+        var squeezeGate: Activation
         var cnSkip: Bool = false
     }
 
@@ -290,7 +290,7 @@ enum TimmEfficientNetLayout: ModelLayout {
     }
 
     /// The block's steps (see the type's documentation).
-    static func plan(_ block: ParsedBlock, stride: Int, activation act: CNNActivation, squeeze: (CNNActivation, CNNActivation),
+    static func plan(_ block: ParsedBlock, stride: Int, activation act: Activation, squeeze: (Activation, Activation),
                      pad: (Int) -> ConvPadding, cnSkip: Bool) -> CNNBlock {
         let p = block.prefix
         let se: [CNNStep] = block.squeeze ? [.squeezeExcite(reduce: "\(p).se.conv_reduce", expand: "\(p).se.conv_expand", activation: squeeze.0, gate: squeeze.1)] : []
@@ -316,7 +316,7 @@ enum TimmEfficientNetLayout: ModelLayout {
 
     /// `ReLU ×3, Hardswish ×4`.
     static func stageActivations(_ table: Table) -> String {
-        var runs: [(CNNActivation, Int)] = []
+        var runs: [(Activation, Int)] = []
         for act in table.activations {
             if let last = runs.last, last.0 == act { runs[runs.count - 1].1 += 1 } else { runs.append((act, 1)) }
         }

@@ -150,7 +150,7 @@ extension TorchvisionEfficientNetLayout.ParsedBlock {
     /// The block's steps: every conv but the last is followed by `activation` (a block of one
     /// conv, FusedMBConv without expansion, has it too); the stride goes on the depthwise conv,
     /// else on the first; SE as given; residual when the stride is 1 and the widths agree.
-    func plan(stride: Int, activation: CNNActivation, squeeze: (CNNActivation, CNNActivation)) -> CNNBlock {
+    func plan(stride: Int, activation: Activation, squeeze: (Activation, Activation)) -> CNNBlock {
         let strideAt = convs.firstIndex { $0.groups > 1 && $0.groups == $0.out } ?? 0
         var steps: [CNNStep] = []
         var convIndex = 0

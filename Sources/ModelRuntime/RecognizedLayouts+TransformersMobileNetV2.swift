@@ -47,7 +47,7 @@ enum TransformersMobileNetV2Layout: ModelLayout {
             return found ?? value
         }
         let actName = try setting("hidden_act", { try config?.string($0) }, default: "relu6")
-        guard let act = CNNActivation(transformersName: actName) else {
+        guard let act = Activation(transformersName: actName) else {
             throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(escapedForMessage(actName))' is not an activation this tool computes")
         }
         let epsilon = Float(try setting("layer_norm_eps", { try config?.double($0) }, default: 0.001))

@@ -42,7 +42,7 @@ enum TransformersResNetLayout: ModelLayout {
             return (value, "transformers default")
         }
         let (hiddenActName, actSource) = try setting("hidden_act", { try config?.string($0) }, default: "relu")
-        guard let hiddenAct = CNNActivation(transformersName: hiddenActName) else {
+        guard let hiddenAct = Activation(transformersName: hiddenActName) else {
             throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(escapedForMessage(hiddenActName))' is not an activation this tool computes")
         }
         let (firstStageDown, firstSource) = try setting("downsample_in_first_stage", { try config?.bool($0) }, default: false)

@@ -12,7 +12,9 @@ public enum RecognizedLayouts {
     /// The layouts tried, most specific first (the order only matters for the error messages).
     static let layouts: [any ModelLayout.Type] = [
         ResNetLayout.self, TransformersResNetLayout.self, TorchvisionEfficientNetLayout.self, TimmEfficientNetLayout.self,
-        TorchvisionMobileNetV2Layout.self, TorchvisionMobileNetV3Layout.self, TransformersMobileNetV2Layout.self, VGGLayout.self, MLPLayout.self,
+        TorchvisionMobileNetV2Layout.self, TorchvisionMobileNetV3Layout.self, TransformersMobileNetV2Layout.self,
+        TorchvisionViTLayout.self, TimmViTLayout.self, TransformersViTLayout.self,
+        TorchvisionConvNeXtLayout.self, TimmConvNeXtLayout.self, TransformersConvNeXtLayout.self, VGGLayout.self, MLPLayout.self,
     ]
 
     /// What the checkpoint's names (and config) say the architecture is.

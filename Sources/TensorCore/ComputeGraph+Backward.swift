@@ -183,11 +183,18 @@ extension ComputeGraph {
             result[0] = Pooling.averageBackward(inputShape: x.shape, geometry, countIncludePad: countIncludePad, outputGradient: dy)
         case .multiHeadAttention(_, let batchFirst):
             guard case .attention(let saved) = step.saved else { break }
-            let g = Attention.backward(saved, inWeight: try operands.float(1), outWeight: try operands.float(3), batchFirst: batchFirst,
-                                       outputGradient: dy)
-            result[0] = g.input; result[1] = g.inWeight; result[3] = g.outWeight
-            if let bias = float(2) { result[2] = g.inBias.reshaped(bias.shape) }
-            if let bias = float(4) { result[4] = g.outBias.reshaped(bias.shape) }
+            // Weights at inputs 1 (fused) or 1, 3, 5 (query, key, value), each followed by its bias; then the out-projection.
+            let inputs = GraphOperation.separateAttentionProjections(node) ? [1, 3, 5] : [1]
+            let out = inputs.last! + 2
+            let g = Attention.backward(saved, inWeights: try inputs.map { try operands.float($0) }, outWeight: try operands.float(out),
+                                       batchFirst: batchFirst, outputGradient: dy)
+            result[0] = g.input
+            for (k, input) in inputs.enumerated() {
+                result[input] = g.inWeights[k]
+                if let bias = float(input + 1) { result[input + 1] = g.inBiases[k].reshaped(bias.shape) }
+            }
+            result[out] = g.outWeight
+            if let bias = float(out + 1) { result[out + 1] = g.outBias.reshaped(bias.shape) }
         case .unsupported(let opType):
             throw GraphError.unsupportedOperator(node: node.name, opType: opType)
         case .invalid(_, let reason):

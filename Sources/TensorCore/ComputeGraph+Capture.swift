@@ -1,7 +1,7 @@
 extension ComputeGraph {
     /// A layer whose weight the engines edit: a Conv, a Linear, a Gemm or MatMul whose weight is a
-    /// parameter (possibly through Identity or a 2-D Transpose), or one of the two projections of
-    /// a multi-head attention.
+    /// parameter (possibly through Identity or a 2-D Transpose), or one of the projections of a
+    /// multi-head attention (in and out, or query, key, value and out).
     ///
     /// The weight flattened to `W ∈ ℝ^{out × d}` (``WeightLayout/outputsByInputs``) or stored as
     /// `Wᵀ` (``WeightLayout/inputsByOutputs``) acts on the input vectors this layer's capture
@@ -10,7 +10,8 @@ extension ComputeGraph {
         public enum Kind: Sendable, Equatable { case linear, convolution }
         public typealias Layout = WeightLayout
 
-        /// The node's name (attention: the node name plus `.in_proj` or `.out_proj`).
+        /// The node's name (attention: the node name plus `.in_proj` or `.out_proj`; separate
+        /// query, key, value and out weights `M.weight`: their module `M`).
         public var nodeName: String
         public var nodeIndex: Int
         /// The parameter holding the weight.
@@ -226,9 +227,13 @@ extension ComputeGraph {
                                               layout: transposed ? .outputsByInputs : .inputsByOutputs, groups: 1))
                 }
             case .multiHeadAttention:
-                for (input, suffix) in [(1, "in_proj"), (3, "out_proj")] {
+                let separate = GraphOperation.separateAttentionProjections(node)
+                let projections = separate ? [(1, "query"), (3, "key"), (5, "value"), (7, "out_proj")] : [(1, "in_proj"), (3, "out_proj")]
+                for (input, suffix) in projections {
                     if let (w, transposed) = weight(node, input), !transposed {
-                        layers.append(WeightLayer(nodeName: "\(node.name).\(suffix)", nodeIndex: index, weight: w, kind: .linear,
+                        // Separate projections are modules of their own: named as their weight's module when it has one.
+                        let module = separate && w.hasSuffix(".weight") ? String(w.dropLast(".weight".count)) : "\(node.name).\(suffix)"
+                        layers.append(WeightLayer(nodeName: module, nodeIndex: index, weight: w, kind: .linear,
                                                   layout: .outputsByInputs, groups: 1))
                     }
                 }

@@ -327,8 +327,17 @@ extension ComputeGraph {
             return ([.float(y.reshaped(geometry.outputShape(rank: x.rank)))], .pool(geometry))
         case .multiHeadAttention(let heads, let batchFirst):
             let x = try operands.float(0)
-            let result = Attention.forward(x, inWeight: try operands.float(1), inBias: try operands.optionalFloat(2),
-                                           outWeight: try operands.float(3), outBias: try operands.optionalFloat(4),
+            let projection: Attention.InProjection
+            let out: Int
+            if GraphOperation.separateAttentionProjections(node) {
+                projection = .separate(weights: [try operands.float(1), try operands.float(3), try operands.float(5)],
+                                       biases: [try operands.optionalFloat(2), try operands.optionalFloat(4), try operands.optionalFloat(6)])
+                out = 7
+            } else {
+                projection = .fused(weight: try operands.float(1), bias: try operands.optionalFloat(2))
+                out = 3
+            }
+            let result = Attention.forward(x, inProjection: projection, outWeight: try operands.float(out), outBias: try operands.optionalFloat(out + 1),
                                            heads: heads, batchFirst: batchFirst,
                                            capture: capture.map { hook in { slot, rows, samples in hook(slot, 0, .rows(rows, samples: samples)) } })
             switch result {

@@ -111,6 +111,11 @@ public enum GraphOperation: Sendable, Equatable {
     /// PyTorch `nn.MultiheadAttention` self-attention (query = key = value, no mask, dropout off).
     /// Inputs: x (`[N, L, E]` if `batchFirst`, else `[L, N, E]`), in_proj_weight `[3E, E]`,
     /// in_proj_bias `[3E]` (optional), out_proj.weight `[E, E]`, out_proj.bias `[E]` (optional).
+    ///
+    /// With more than five inputs the in-projection comes as three weight layers (transformers'
+    /// `query`, `key`, `value`): x, W_q `[E, E]`, b_q, W_k, b_k, W_v, b_v, out_proj.weight,
+    /// out_proj.bias (biases optional), the same function as the fused form with
+    /// `in_proj_weight = [W_q; W_k; W_v]` (see ``separateAttentionProjections(_:)``).
     case multiHeadAttention(heads: Int, batchFirst: Bool)
 
     /// An operator this runtime does not evaluate (kept so that a loader can name it).
@@ -120,6 +125,10 @@ public enum GraphOperation: Sendable, Equatable {
 }
 
 extension GraphOperation {
+    /// Whether a ``multiHeadAttention(heads:batchFirst:)`` node takes its in-projection as three
+    /// weights (query, key, value: nine inputs) rather than one fused `[3E, E]` weight.
+    public static func separateAttentionProjections(_ node: GraphNode) -> Bool { node.inputs.count > 5 }
+
     /// The operator's name in messages (``GraphError``): `Gemm`, `Conv`, `MatMul`, `Add`, …; for
     /// ``unsupported(opType:)`` and ``invalid(opType:reason:)`` the name they were given.
     public var name: String {

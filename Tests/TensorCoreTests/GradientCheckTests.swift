@@ -89,6 +89,13 @@ struct GradientCheckTests {
                      parameters: ["w_in", "b_in", "w_out", "b_out"]),
         GradientCase("MultiHeadAttention batch-first, 1 token, no biases", .multiHeadAttention(heads: 1, batchFirst: true),
                      [("x", [2, 1, 3]), ("w_in", [9, 3]), ("w_out", [3, 3])], order: ["x", "w_in", "", "w_out", ""]),
+        GradientCase("MultiHeadAttention separate q/k/v, batch-first, 2 heads", .multiHeadAttention(heads: 2, batchFirst: true),
+                     [("x", [2, 3, 4]), ("w_q", [4, 4]), ("b_q", [4]), ("w_k", [4, 4]), ("b_k", [4]), ("w_v", [4, 4]), ("b_v", [4]),
+                      ("w_out", [4, 4]), ("b_out", [4])],
+                     parameters: ["w_q", "b_q", "w_k", "b_k", "w_v", "b_v", "w_out", "b_out"]),
+        GradientCase("MultiHeadAttention separate q/k/v, seq-first, key bias only", .multiHeadAttention(heads: 1, batchFirst: false),
+                     [("x", [2, 2, 3]), ("w_q", [3, 3]), ("w_k", [3, 3]), ("b_k", [3]), ("w_v", [3, 3]), ("w_out", [3, 3])],
+                     order: ["x", "w_q", "", "w_k", "b_k", "w_v", "", "w_out", ""]),
     ]
 
     static let convolutions: [GradientCase] = [

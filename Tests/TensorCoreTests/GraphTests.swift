@@ -120,6 +120,51 @@ struct GraphTests {
         #expect(rows["mlp"]?.shape == [6, 4])
     }
 
+    @Test("attention with separate query/key/value weights is the fused form with the weights stacked; each is a weight layer of its own")
+    func separateProjections() throws {
+        var rng = SeededGenerator(seed: 15)
+        let e = 6
+        let names = ["q", "k", "v"]
+        var parameters: [String: Tensor] = ["o.weight": .random([e, e], using: &rng), "o.bias": .random([e], using: &rng)]
+        for name in names {
+            parameters["\(name).weight"] = .random([e, e], using: &rng)
+            parameters["\(name).bias"] = .random([e], using: &rng)
+        }
+        let separate = ComputeGraph(
+            nodes: [GraphNode(name: "attn", operation: .multiHeadAttention(heads: 3, batchFirst: true),
+                              inputs: ["x", "q.weight", "q.bias", "k.weight", "k.bias", "v.weight", "v.bias", "o.weight", "o.bias"], outputs: ["y"])],
+            parameters: parameters, inputNames: ["x"], outputNames: ["y"])
+        let stacked: [String: Tensor] = [
+            "in.w": Tensor(shape: [3 * e, e], data: names.flatMap { parameters["\($0).weight"]!.data }),
+            "in.b": Tensor(shape: [3 * e], data: names.flatMap { parameters["\($0).bias"]!.data }),
+            "o.weight": parameters["o.weight"]!, "o.bias": parameters["o.bias"]!,
+        ]
+        let fused = ComputeGraph(
+            nodes: [GraphNode(name: "attn", operation: .multiHeadAttention(heads: 3, batchFirst: true),
+                              inputs: ["x", "in.w", "in.b", "o.weight", "o.bias"], outputs: ["y"])],
+            parameters: stacked, inputNames: ["x"], outputNames: ["y"])
+        #expect(separate.weightLayers.map(\.nodeName) == ["q", "k", "v", "o"])
+        #expect(separate.weightLayers.map(\.weight) == ["q.weight", "k.weight", "v.weight", "o.weight"])
+        let x = Tensor.random([2, 5, e], using: &rng)
+        var rows: [String: Tensor] = [:]
+        let (outputs, record) = try separate.forward(["x": x], recording: true, capture: { rows[$0.name] = $0.rows })
+        let (reference, fusedRecord) = try fused.forward(["x": x], recording: true)
+        expectClose(outputs["y"]!, reference["y"]!, rtol: 1e-5, atol: 1e-6)
+        for name in names { #expect(rows[name] == x.reshaped([10, e])) }
+        #expect(rows["o"]?.shape == [10, e])
+        // Gradients: each projection's is its third of the stacked one.
+        let dy = Tensor.random([2, 5, e], using: &rng)
+        let g = try separate.backward(record, outputGradients: ["y": dy])
+        let reference2 = try fused.backward(fusedRecord, outputGradients: ["y": dy])
+        for (part, name) in names.enumerated() {
+            let w = Array(reference2.parameters["in.w"]!.data[(part * e * e)..<((part + 1) * e * e)])
+            let b = Array(reference2.parameters["in.b"]!.data[(part * e)..<((part + 1) * e)])
+            expectClose(g.parameters["\(name).weight"]!, Tensor(shape: [e, e], data: w), rtol: 1e-5, atol: 1e-5)
+            expectClose(g.parameters["\(name).bias"]!, Tensor(shape: [e], data: b), rtol: 1e-5, atol: 1e-5)
+        }
+        expectClose(g.inputs["x"]!, reference2.inputs["x"]!, rtol: 1e-5, atol: 1e-5)
+    }
+
     @Test("backward through a whole model: parameter gradients by name, input gradient, frozen constants absent")
     func wholeModelGradients() throws {
         let graph = model()

@@ -1,7 +1,7 @@
 import TensorCore
 
-/// An elementwise activation as the CNN libraries name it.
-enum CNNActivation: String, Sendable, CustomStringConvertible {
+/// An elementwise activation as the libraries name it (PyTorch modules, transformers' `hidden_act`).
+enum Activation: String, Sendable, CustomStringConvertible {
     case identity, relu, relu6, silu, sigmoid, hardSwish, hardSigmoid, gelu, geluTanh, tanh
 
     /// transformers' `ACT2FN` names (`hidden_act`) this runtime computes.
@@ -31,8 +31,8 @@ enum CNNActivation: String, Sendable, CustomStringConvertible {
         case .sigmoid: "Sigmoid"
         case .hardSwish: "Hardswish"
         case .hardSigmoid: "Hardsigmoid"
-        case .gelu: "GELU"
-        case .geluTanh: "GELU (tanh)"
+        case .gelu: "GELU (erf)"
+        case .geluTanh: "GELU (tanh approximation)"
         case .tanh: "Tanh"
         }
     }
@@ -63,7 +63,7 @@ extension GraphBuilder {
 
     /// `activation(x)`; SiLU is `x · σ(x)`; ReLU6 is `Clip(x, 0, 6)`, HardSwish `x · min(max(x + 3, 0), 6) / 6`,
     /// HardSigmoid `min(max(x / 6 + ½, 0), 1)`.
-    mutating func activation(_ x: String, _ kind: CNNActivation) -> String {
+    mutating func activation(_ x: String, _ kind: Activation) -> String {
         switch kind {
         case .identity: x
         case .relu: add("Relu", [x])
@@ -87,14 +87,14 @@ extension GraphBuilder {
 
     /// Convolution, BatchNorm (the checkpoint's `norm` prefix) and an activation.
     mutating func convNormActivation(_ x: String, conv prefix: String, norm: String, stride: Int = 1, padding: ConvPadding,
-                                     groups: Int = 1, dilation: Int = 1, epsilon: Float, activation kind: CNNActivation) -> String {
+                                     groups: Int = 1, dilation: Int = 1, epsilon: Float, activation kind: Activation) -> String {
         let y = conv(x, weight: "\(prefix).weight", name: prefix, stride: stride, padding: padding, groups: groups, dilation: dilation)
         return activation(batchNorm(y, prefix: norm, epsilon: epsilon), kind)
     }
 
     /// Squeeze-and-excitation: `x · gate(expand(act(reduce(mean over H, W of x))))` with 1×1
     /// convolutions `reduce`/`expand` (weights and biases `<prefix>.weight`, `<prefix>.bias`).
-    mutating func squeezeExcite(_ x: String, reduce: String, expand: String, activation inner: CNNActivation, gate: CNNActivation) -> String {
+    mutating func squeezeExcite(_ x: String, reduce: String, expand: String, activation inner: Activation, gate: Activation) -> String {
         var s = add("GlobalAveragePool", [x])
         s = conv(s, weight: "\(reduce).weight", bias: "\(reduce).bias", name: reduce, padding: .symmetric(0))
         s = activation(s, inner)
@@ -112,9 +112,9 @@ extension GraphBuilder {
 enum CNNStep {
     /// Convolution `<conv>.weight` (with `<conv>.bias` when `bias`), then BatchNorm `norm` (when
     /// given), then `activation`.
-    case conv(conv: String, norm: String?, bias: Bool = false, stride: Int, groups: Int, padding: ConvPadding, activation: CNNActivation, dilation: Int = 1)
+    case conv(conv: String, norm: String?, bias: Bool = false, stride: Int, groups: Int, padding: ConvPadding, activation: Activation, dilation: Int = 1)
     /// Squeeze-and-excitation with 1×1 convolutions `reduce` and `expand` (both with biases).
-    case squeezeExcite(reduce: String, expand: String, activation: CNNActivation, gate: CNNActivation)
+    case squeezeExcite(reduce: String, expand: String, activation: Activation, gate: Activation)
 }
 
 /// A block: steps in order, and whether its input is added to their output.
