@@ -175,6 +175,7 @@ class Spec:
     lr: float = 1e-3
     weight_decay: float = 0.05
     data: str = "digits"  # digits | mnist1d
+    default: bool = True  # trained tier: trained without --only
 
     @property
     def input_shape(self):
@@ -249,29 +250,30 @@ def tiny_specs():
 
 
 def trained_specs():
+    """`default=False` models are trained only when named in --only (slow on two shared cores)."""
     S = []
     S.append(Spec("torchvision-resnet18", "torchvision", "resnet", "torchvision.resnet", "resnet18",
-                  lambda: __import__("torchvision").models.resnet18(num_classes=NUM_CLASSES), epochs=12, lr=1e-3))
+                  lambda: __import__("torchvision").models.resnet18(num_classes=NUM_CLASSES), epochs=4, lr=1e-3))
     S.append(Spec("transformers-resnet-bottleneck", "transformers", "resnet", "transformers.resnet", "ResNetForImageClassification",
                   lambda: hf_model("resnet", embedding_size=32, hidden_sizes=[64, 128, 256, 512], depths=[1, 1, 1, 1],
-                                   layer_type="bottleneck"), hf_kind="resnet", epochs=15, lr=1e-3))
+                                   layer_type="bottleneck"), hf_kind="resnet", epochs=8, lr=1e-3))
     S.append(Spec("torchvision-vit", "torchvision", "vit", "torchvision.vit", "VisionTransformer",
-                  lambda: tv_vit(image_size=32, patch_size=4, num_layers=4, num_heads=4, hidden_dim=64, mlp_dim=128),
-                  epochs=40, lr=1e-3))
-    S.append(Spec("timm-deit-distilled", "timm", "vit", "timm.deit_distilled", "deit_tiny_distilled_patch16_224",
-                  lambda: timm_model("deit_tiny_distilled_patch16_224", img_size=32, patch_size=4, embed_dim=64, depth=4,
-                                     num_heads=4, mlp_ratio=2.0), epochs=40, lr=1e-3))
+                  lambda: tv_vit(image_size=32, patch_size=8, num_layers=4, num_heads=4, hidden_dim=64, mlp_dim=128),
+                  epochs=25, lr=2e-3))
     S.append(Spec("transformers-vit", "transformers", "vit", "transformers.vit", "ViTForImageClassification",
-                  lambda: hf_model("vit", image_size=32, patch_size=4, hidden_size=64, num_hidden_layers=4,
-                                   num_attention_heads=4, intermediate_size=128), hf_kind="vit", epochs=40, lr=1e-3))
+                  lambda: hf_model("vit", image_size=32, patch_size=8, hidden_size=64, num_hidden_layers=4,
+                                   num_attention_heads=4, intermediate_size=128), hf_kind="vit", epochs=25, lr=2e-3))
+    S.append(Spec("timm-deit-distilled", "timm", "vit", "timm.deit_distilled", "deit_tiny_distilled_patch16_224",
+                  lambda: timm_model("deit_tiny_distilled_patch16_224", img_size=32, patch_size=8, embed_dim=64, depth=4,
+                                     num_heads=4, mlp_ratio=2.0), epochs=25, lr=2e-3, default=False))
     S.append(Spec("timm-convnext-atto", "timm", "convnext", "timm.convnext", "convnext_atto",
-                  lambda: timm_model("convnext_atto"), epochs=20, lr=1e-3))
-    S.append(Spec("torchvision-efficientnet-b0", "torchvision", "efficientnet", "torchvision.efficientnet", "efficientnet_b0",
-                  lambda: tv_efficientnet_b0(), epochs=20, lr=2e-3))
+                  lambda: timm_model("convnext_atto"), epochs=5, lr=1e-3))
     S.append(Spec("torchvision-mobilenet-v3-small", "torchvision", "mobilenet", "torchvision.mobilenet_v3", "mobilenet_v3_small",
-                  lambda: tv_mobilenet("v3_small", 1.0), epochs=25, lr=2e-3))
+                  lambda: tv_mobilenet("v3_small", 1.0), epochs=10, lr=2e-3))
+    S.append(Spec("torchvision-efficientnet-b0", "torchvision", "efficientnet", "torchvision.efficientnet", "efficientnet_b0",
+                  lambda: tv_efficientnet_b0(), epochs=10, lr=2e-3, default=False))
     S.append(Spec("torch-conv1d-mnist1d", "torch", "conv1d", "torch.Conv1dNet", "Conv1dNet",
-                  lambda: Conv1dNet(), data="mnist1d", epochs=60, lr=3e-3, weight_decay=1e-4))
+                  lambda: Conv1dNet(), data="mnist1d", epochs=30, lr=3e-3, weight_decay=1e-4))
     return S
 
 
@@ -314,17 +316,27 @@ def tiny_init(model, spec, seed):
                 t.copy_(torch.randn(t.shape, generator=g) * 0.5)
             elif t.ndim >= 2:
                 t.copy_(torch.randn(t.shape, generator=g) / math.sqrt(t[0].numel()))
-        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if bns:
-            saved = [m.momentum for m in bns]
-            for m in bns:
-                m.reset_running_stats()
-                m.momentum = None
-            model.train()
-            for _ in range(4):
-                forward(model, torch.randn(16, *spec.input_shape, generator=g), spec)
-            for m, mom in zip(bns, saved):
-                m.momentum = mom
+        recalibrate_batchnorm(model, spec, (torch.randn(16, *spec.input_shape, generator=g) for _ in range(4)))
+    model.eval()
+
+
+def recalibrate_batchnorm(model, spec, batches):
+    """Sets every BatchNorm's running mean and variance to the cumulative average over `batches`
+    (BatchNorm layers in train mode, everything else in eval mode: no dropout or stochastic depth)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    model.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    with torch.no_grad():
+        for xb in batches:
+            forward(model, xb, spec)
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
     model.eval()
 
 
@@ -431,7 +443,7 @@ def supported_onnx_ops():
 def _match_initializer(arr, state):
     """How an ONNX initializer that is not named after a state-dict key relates to the state dict."""
     if arr.dtype != np.float32:
-        return "constant"
+        return "int constant" if arr.dtype.kind in "iub" else f"{arr.dtype} constant"
     for k, t in state.items():
         if t.dtype != np.float32:
             continue
@@ -452,6 +464,8 @@ def _match_initializer(arr, state):
                 for i in range(t.shape[0] // n):
                     if np.array_equal(t[i * n:(i + 1) * n], cand):
                         return f"= {k}[{i * n}:{(i + 1) * n}]{suffix}"
+    if arr.size <= 4:
+        return "float constant"
     return "computed (not a state-dict tensor: folded/fused)"
 
 
@@ -703,6 +717,7 @@ def train_model(model, spec, x_raw, y, mean, std, seed, log):
     yt = torch.from_numpy(y)
     m = None if mean is None else torch.tensor(mean).reshape(1, -1, 1, 1)
     s = None if std is None else torch.tensor(std).reshape(1, -1, 1, 1)
+    t0 = time.time()
     for epoch in range(spec.epochs):
         model.train()
         perm = torch.randperm(len(yt), generator=g)
@@ -721,7 +736,14 @@ def train_model(model, spec, x_raw, y, mean, std, seed, log):
             opt.step(); sched.step()
             total_loss += float(loss) * len(idx)
         if epoch == spec.epochs - 1 or epoch % 5 == 0:
-            log(f"  epoch {epoch + 1}/{spec.epochs} loss {total_loss / len(yt):.4f}")
+            log(f"  epoch {epoch + 1}/{spec.epochs} loss {total_loss / len(yt):.4f} ({time.time() - t0:.0f} s)")
+    # torchvision's EfficientNet/MobileNetV3 BatchNorm momentum is 0.01: after a few hundred steps the
+    # running statistics still lag the weights, so they are measured once more on the training set.
+    def batches():
+        for i in range(0, len(yt), 64):
+            xb = xt[i:i + 64]
+            yield (xb - m) / s if m is not None else xb
+    recalibrate_batchnorm(model, spec, batches())
     model.eval()
 
 
@@ -735,10 +757,10 @@ def evaluate(model, spec, x, y):
     return {"test_accuracy": float((p == y).mean()), "per_class": per_class, "test_samples": int(len(y))}
 
 
-def run_trained(only, without, threads):
+def run_trained(only, without, threads, epochs=0):
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
-    specs = [s for s in trained_specs() if not only or s.name in only]
+    specs = [s for s in trained_specs() if ((s.name in only) if only else s.default)]
     digits = digits_32()
     mnist1d = None
     entries = []
@@ -746,6 +768,8 @@ def run_trained(only, without, threads):
         t0 = time.time()
         seed = seed_for(spec.name)
         seed_all(seed)
+        if epochs:
+            spec = Spec(**{**spec.__dict__, "epochs": epochs})
         model = spec.build()
         if spec.data == "digits":
             x_train, x_test, y_train, y_test = digits
@@ -818,21 +842,26 @@ def run_large(only):
 # Inventory (OPERATORS.md, README layout section)
 # ---------------------------------------------------------------------------------------------
 
+TIERS = (("tiny", "tiny"), ("tiny (not committed)", "tiny-oversize"), ("trained", "trained"), ("large", "large"))
+
+
 def load_manifests():
-    out = []
-    for tier, key in (("tiny", "tiny"), ("tiny (not committed)", "tiny-oversize"), ("trained", "trained"), ("large", "large")):
+    """[(tier label, entry)] and {(tier label, name): folder} from every manifest written so far."""
+    out, folders = [], {}
+    for tier, key in TIERS:
         p = os.path.join(OUT[key], "manifest.json")
         if os.path.exists(p):
             for e in json.load(open(p))["entries"].values():
                 out.append((tier, e))
-    return out
+                folders[(tier, e["name"])] = os.path.join(OUT[key], e["name"])
+    return out, folders
 
 
 def run_inventory():
     from inventory import write_operators_md, write_readme_layouts
-    manifests = load_manifests()
+    manifests, folders = load_manifests()
     write_operators_md(manifests, supported_onnx_ops(), os.path.join(HERE, "OPERATORS.md"))
-    write_readme_layouts(manifests, os.path.join(HERE, "README.md"))
+    write_readme_layouts(manifests, os.path.join(HERE, "README.md"), folders)
 
 
 def main():
@@ -841,6 +870,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated folder names (default: all of the tier)")
     ap.add_argument("--without", default="", help="trained tier: classes left out of training, e.g. 5,7")
     ap.add_argument("--threads", type=int, default=2, help="trained tier: torch threads (default 2)")
+    ap.add_argument("--epochs", type=int, default=0, help="trained tier: override every model's epoch count (smoke tests)")
+    ap.add_argument("--out", default="", help="output folder instead of the tier's default")
     ap.add_argument("--list", action="store_true", help="list the tier's model names and exit")
     a = ap.parse_args()
     only = set(filter(None, a.only.split(",")))
@@ -854,11 +885,14 @@ def main():
         unknown = only - known
         if unknown:
             sys.exit(f"unknown model name(s): {', '.join(sorted(unknown))} (see --list)")
+    if a.out:
+        for k in OUT:
+            OUT[k] = os.path.join(os.path.abspath(a.out), k)
     if a.tier == "tiny":
         run_tiny(only)
     elif a.tier == "trained":
         without = sorted(int(c) for c in a.without.split(",") if c)
-        run_trained(only, without, a.threads)
+        run_trained(only, without, a.threads, a.epochs)
     elif a.tier == "large":
         run_large(only)
     else:
