@@ -163,35 +163,125 @@ def write_operators_md(manifests, supported, path):
     replace_between(path, "operators", "\n".join(lines))
 
 
+def safetensors_keys(path):
+    """[(key, shape, dtype)] from a safetensors header, in natural order (digit runs compared as numbers)."""
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    natural = lambda k: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", k)]
+    return [(k, v["shape"], v["dtype"]) for k, v in sorted(header.items(), key=lambda kv: natural(kv[0]))]
+
+
+_INDEXED = re.compile(r"^(?P<stem>|layer|stage|block|.*_)(?P<i>\d+)$")
+
+
+def _split_index(component):
+    m = _INDEXED.match(component)
+    return (m.group("stem"), int(m.group("i"))) if m else None
+
+
+def _ranges(ix):
+    ix = sorted(ix)
+    out, start, prev = [], ix[0], ix[0]
+    for i in ix[1:] + [None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ",".join(out)
+
+
+def key_patterns(keys):
+    """{key: pattern}. An indexed path component (`3`, `layer2`, `encoder_layer_0`) becomes `N` when
+    all its indexed siblings hold the same structure (same relative tensor paths and ranks), else the
+    indices of its structural class (`features.{2-6}`), so that a Conv and the BatchNorm beside it in
+    a Sequential, or blocks of different kinds, stay apart."""
+    tree = {}
+    for key, shape, _ in keys:
+        node = tree
+        for c in key.split("."):
+            node = node.setdefault(c, {})
+        node[None] = tuple(shape)
+
+    sig_cache = {}
+
+    def signature(node):
+        if id(node) in sig_cache:
+            return sig_cache[id(node)]
+        out = set()
+        for c, child in node.items():
+            if c is None:
+                out.add(("", len(child)))
+                continue
+            idx = _split_index(c)
+            tok = f"{idx[0]}#" if idx else c
+            for rel, rank in signature(child):
+                out.add((tok + ("." + rel if rel else ""), rank))
+        sig_cache[id(node)] = frozenset(out)
+        return sig_cache[id(node)]
+
+    def token(parent, c):
+        idx = _split_index(c)
+        if not idx:
+            return c
+        stem = idx[0]
+        sibs = {k: v for k, v in parent.items() if k is not None and _split_index(k) and _split_index(k)[0] == stem}
+        def group_sig(v):
+            # Modules that hold tensors directly (Linear, Conv, norms) are also told apart by shape,
+            # so that `mlp.0` [64, 32] and `mlp.3` [32, 64] stay two lines.
+            if all(k is None or set(ch) == {None} for k, ch in v.items()):
+                return signature(v), tuple(sorted((k, ch[None]) for k, ch in v.items() if k is not None))
+            return signature(v), None
+        classes = collections.defaultdict(list)
+        for k, v in sibs.items():
+            classes[group_sig(v)].append(_split_index(k)[1])
+        if len(classes) == 1:
+            return stem + "N"
+        mine = classes[group_sig(parent[c])]
+        return stem + (str(mine[0]) if len(mine) == 1 else "{" + _ranges(mine) + "}")
+
+    out = {}
+    for key, _, _ in keys:
+        node, parts = tree, []
+        for c in key.split("."):
+            parts.append(token(node, c))
+            node = node[c]
+        out[key] = ".".join(parts)
+    return out
+
+
 def compact_keys(keys):
-    """Groups the representative keys by module: `prefix.{a,b,c} shape`."""
+    """One line per module pattern: `pattern.{a, b} shape   (×count, e.g. first module)`."""
+    patterns = key_patterns(keys)
     groups = collections.OrderedDict()
-    for k in keys:
-        prefix, _, leaf = k["key"].rpartition(".")
-        pattern = ".".join("N" if c.isdigit() else re.sub(r"^(layer|stage|block)(\d+)$", r"\1N", c)
-                           for c in prefix.split("."))
-        pattern = re.sub(r"_\d+(?=\.|$)", "_N", pattern)
-        g = groups.setdefault(pattern, {"example": prefix, "leaves": collections.OrderedDict()})
-        if leaf not in g["leaves"]:
-            g["leaves"][leaf] = (k["shape"], k["dtype"])
+    for key, shape, dtype in keys:
+        prefix, _, leaf = key.rpartition(".")
+        ppattern = patterns[key].rpartition(".")[0]
+        g = groups.setdefault(ppattern, {"example": prefix, "modules": set(), "leaves": collections.OrderedDict()})
+        g["modules"].add(prefix)
+        g["leaves"].setdefault(leaf, (shape, dtype))
     lines = []
     for pattern, g in groups.items():
         leaves = g["leaves"]
-        shapes = {tuple(s) for s, _ in leaves.values()}
-        if len(leaves) == 1:
-            leaf, (shape, dtype) = next(iter(leaves.items()))
-            desc = f"{pattern}.{leaf}" if pattern else leaf
-            lines.append(f"{desc:70s} {shape}{'' if dtype == 'float32' else ' ' + dtype}")
-        else:
-            parts = []
-            for leaf, (shape, dtype) in leaves.items():
-                extra = "" if len(shapes) == 1 and dtype == "float32" else f" {shape}{'' if dtype == 'float32' else ' ' + dtype}"
-                parts.append(leaf + extra)
-            common = f" {list(next(iter(shapes)))}" if len(shapes) == 1 else ""
-            desc = f"{pattern}.{{{', '.join(parts)}}}"
-            lines.append(f"{desc:70s}{common}")
-        if g["example"] != pattern and g["example"]:
-            lines[-1] += f"   (e.g. {g['example']})"
+        shapes = {tuple(s) for s, d in leaves.values() if d in ("F32", "float32")}
+        parts = []
+        for leaf, (shape, dtype) in leaves.items():
+            odd = dtype not in ("F32", "float32")
+            if len(shapes) > 1 or odd:
+                parts.append(f"{leaf} {list(shape)}" + (f" {dtype}" if odd else ""))
+            else:
+                parts.append(leaf)
+        common = f" {list(next(iter(shapes)))}" if len(shapes) == 1 else ""
+        names = parts[0] if len(parts) == 1 else "{" + ", ".join(parts) + "}"
+        line = (f"{pattern}.{names}" if pattern else names) + common
+        count = len(g["modules"])
+        if count > 1:
+            line += f"   (×{count}, e.g. {g['example']})"
+        lines.append(line)
     return lines
 
 
@@ -224,10 +314,11 @@ def write_readme_layouts(manifests, path, folders):
             lines.append("")
             continue
         shown.add(e["scheme"] + e["architecture"])
+        folder = folders.get((tier, e["name"]), "")
         lines.append("```")
-        lines.extend(compact_keys(e["keys"]))
+        lines.extend(compact_keys(safetensors_keys(os.path.join(folder, "model.safetensors"))))
         lines.append("```")
-        cfg = config_summary(folders.get((tier, e["name"]), ""))
+        cfg = config_summary(folder)
         if cfg is not None:
             if e["library"] == "timm":
                 pc = cfg.get("pretrained_cfg", {})
