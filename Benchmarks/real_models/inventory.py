@@ -357,5 +357,5 @@ def write_readme_tables(manifests, path):
         f = e["files"]
         o = e["onnx"].get("model.onnx", {})
         lines.append(f"| `{e['name']}` | {e['parameters']:,} | {f.get('model.safetensors', 0):,} / {f.get('model.onnx', 0):,} / "
-                     f"{f.get('model.onnx.data', 0):,} | {o.get('opsets')} | {o.get('max_abs_diff_vs_pytorch', float('nan')):.1e} |")
+                     f"{f.get('model.onnx.data', 0):,} | {', '.join(f'{k} {v}' for k, v in o.get('opsets', {}).items())} | {o.get('max_abs_diff_vs_pytorch', float('nan')):.1e} |")
     replace_between(path, "large", "\n".join(lines))
