@@ -89,6 +89,11 @@ extension Model {
                                      inputNames: graph.inputNames, outputNames: graph.outputNames)
             }
         }
+        if let sampleShape {
+            // Which samples a linear layer's rows belong to (exported attention projections that
+            // stay unfused read sequence-first activations).
+            graph = (try? graph.orderingRows(probe: AttentionFusion.probe(samples: 2, shape: sampleShape), inputName: input.name)) ?? graph
+        }
         return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
                      sampleShape: sampleShape, warnings: warnings)
     }

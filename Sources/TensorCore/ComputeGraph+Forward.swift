@@ -48,6 +48,8 @@ extension ComputeGraph {
         }
         var layersOfNode: [Int: [Int]] = [:]
         for (layer, info) in weightLayers.enumerated() { layersOfNode[info.nodeIndex, default: []].append(layer) }
+        // The batch size: a linear layer's rows are this many samples' vectors, in the layer's row order.
+        let batchSize = inputNames.first.flatMap { inputs[$0]?.shape.first }
         var record = Record()
         for (index, node) in nodes.enumerated() {
             var nodeInputs: [Value?] = []
@@ -64,6 +66,11 @@ extension ComputeGraph {
                 layerCapture = { slot, group, source in
                     guard slot < layers.count else { return }
                     let layer = layers[slot]
+                    var source = source
+                    if case .rows(let t, _, _) = source, let batchSize, batchSize > 0 {
+                        // Rows that are not a whole number of vectors per sample count as one sample's.
+                        source = t.shape[0] % batchSize == 0 ? .rows(t, samples: batchSize, order: infos[layer].rowOrder) : .rows(t, samples: 1)
+                    }
                     capture(LayerInput(layer: layer, group: group, name: infos[layer].nodeName, weight: infos[layer].weight, source: source))
                 }
             }
