@@ -11,7 +11,7 @@ extension Model {
 
     /// ``fromONNX(_:checkpoint:)``, optionally without ``AttentionFusion`` and ``LinearFusion``
     /// (the graph as exported but for the GELU, to test them against).
-    static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingKernels: Bool) throws -> Model {
+    package static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingKernels: Bool) throws -> Model {
         var parameters: [String: Tensor] = [:]
         var constants: [String: Value] = [:]
         for info in onnx.tensors {
