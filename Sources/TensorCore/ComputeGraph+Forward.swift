@@ -95,9 +95,11 @@ extension ComputeGraph {
     }
 
     /// The float values named `names` (graph inputs or node outputs) when the graph runs on
-    /// `inputs`: what an import-time rewrite checks itself against.
-    public func intermediates(_ names: Set<String>, for inputs: [String: Tensor]) throws -> [String: Tensor] {
-        try run(inputs, recording: false, capture: nil, keeping: names).kept
+    /// `inputs`, with parameter `overrides` as in ``forward(_:parameters:recording:capture:)``:
+    /// what an import-time rewrite checks itself against.
+    public func intermediates(_ names: Set<String>, for inputs: [String: Tensor], parameters overrides: [String: Tensor] = [:]) throws
+        -> [String: Tensor] {
+        try run(inputs, overrides: overrides, recording: false, capture: nil, keeping: names).kept
     }
 
     /// The graph outputs for `inputs` (a forward pass that keeps nothing for backward), with
