@@ -243,17 +243,17 @@ extension ComputeGraph {
             return ([.int(IntTensor(shape: x.shape, data: x.data.map { $0.isNaN ? 1 : 0 }))], .none)
         case .pad(let arguments):
             let data = try operands.value(0)
-            let (indices, shape) = try padIndices(arguments, data.shape, operands)
+            let plan = try padPlan(arguments, data.shape, operands)
             switch data {
             case .float(let t):
                 let value = try operands.optionalFloat(2).map { t in
                     guard t.count == 1 else { throw fail("the constant value must have one element, got \(t.shape)") }
                     return t.data[0]
                 } ?? arguments.value
-                return ([.float(Tensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+                return ([.float(Tensor(shape: plan.shape, data: Padding.apply(t.data, plan, fill: value)))], .none)
             case .int(let t):
                 let value = try operands.optionalInts(2)?.first ?? Int(arguments.value)
-                return ([.int(IntTensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+                return ([.int(IntTensor(shape: plan.shape, data: Padding.apply(t.data, plan, fill: value)))], .none)
             }
         case .binary(let op):
             if operands.isInt(0) && operands.isInt(1) {
@@ -408,8 +408,8 @@ extension ComputeGraph {
         return (try bound(1, lower), try bound(2, upper))
     }
 
-    /// The source index of every output element of a pad (−1: the constant), and the output shape.
-    func padIndices(_ arguments: PadArguments, _ shape: [Int], _ operands: Operands) throws -> (indices: [Int], shape: [Int]) {
+    /// Where every output element of a pad reads from (see ``Padding/Plan``).
+    func padPlan(_ arguments: PadArguments, _ shape: [Int], _ operands: Operands) throws -> Padding.Plan {
         let pads = try arguments.pads ?? operands.ints(1).data
         let rank = shape.count
         let axes = try (operands.optionalInts(3) ?? Array(0..<rank)).map { try operands.axis($0, rank: rank) }
@@ -419,7 +419,7 @@ extension ComputeGraph {
         }
         var begins = [Int](repeating: 0, count: rank), ends = [Int](repeating: 0, count: rank)
         for (k, axis) in axes.enumerated() { begins[axis] = pads[k]; ends[axis] = pads[k + axes.count] }
-        switch Padding.indices(shape, begins: begins, ends: ends, mode: arguments.mode) {
+        switch Padding.plan(shape, begins: begins, ends: ends, mode: arguments.mode) {
         case .success(let result): return result
         case .failure(let mismatch): throw operands.fail(mismatch.description)
         }
