@@ -333,3 +333,29 @@ def write_readme_layouts(manifests, path, folders):
             lines.append("config.json: `" + json.dumps(brief, separators=(", ", ": ")) + "`")
         lines.append("")
     replace_between(path, "layouts", "\n".join(lines))
+
+
+def write_readme_tables(manifests, path):
+    """The trained models' accuracies and the large models' sizes."""
+    lines = ["| folder | library call | params | epochs | train s | test acc | per-class test accuracy 0–9 | ORT max abs diff (dynamo / legacy) |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for tier, e in manifests:
+        if tier != "trained":
+            continue
+        a = e["accuracy"]
+        per = " ".join(f"{a['per_class'][str(c)]:.2f}" for c in range(10))
+        diffs = " / ".join(f"{i['max_abs_diff_vs_pytorch']:.1e}" if "error" not in i else "failed" for i in e["onnx"].values())
+        lines.append(f"| `{e['name']}` | {e['library']} `{e['architecture']}` | {e['parameters']:,} | {a['epochs']} | "
+                     f"{a['seconds']:.0f} | {a['test_accuracy']:.4f} | {per} | {diffs} |")
+    lines.append("")
+    lines.append("`train s`: wall seconds for training, export and checks, two threads on the shared 2-core machine.")
+    replace_between(path, "trained", "\n".join(lines))
+    lines = ["| folder | params | bytes (safetensors / onnx / onnx.data) | opset | ORT max abs diff |", "|---|---:|---|---|---:|"]
+    for tier, e in manifests:
+        if tier != "large":
+            continue
+        f = e["files"]
+        o = e["onnx"].get("model.onnx", {})
+        lines.append(f"| `{e['name']}` | {e['parameters']:,} | {f.get('model.safetensors', 0):,} / {f.get('model.onnx', 0):,} / "
+                     f"{f.get('model.onnx.data', 0):,} | {', '.join(f'{k} {v}' for k, v in o.get('opsets', {}).items())} | {o.get('max_abs_diff_vs_pytorch', float('nan')):.1e} |")
+    replace_between(path, "large", "\n".join(lines))
