@@ -15,6 +15,7 @@ enum ErrorHints {
         case ModelError.unrecognizedLayout: "give --arch with an ONNX file or an architecture spec"
         case ModelError.dataKeyMissing: "choose one with --x-key/--y-key"
         case NPYError.unwritableDType: "use --dtype F32"
+        case StatisticsError.missingShards: "collect the missing parts, or pass --allow-partial to merge these"
         default: nil
         }
     }
