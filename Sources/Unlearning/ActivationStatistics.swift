@@ -53,6 +53,14 @@ public struct LayerGram: Sendable, Equatable {
         }
     }
 
+    /// Adds `other` in place (`self ← self + other`, element by element in float64).
+    mutating func add(_ other: LayerGram) {
+        gram.withUnsafeMutableBufferPointer { sum in
+            other.gram.withUnsafeBufferPointer { part in for i in 0..<sum.count { sum[i] += part[i] } }
+        }
+        rows += other.rows
+    }
+
     /// `self + other` (Grams add across batches, files and machines).
     public func adding(_ other: LayerGram) -> LayerGram {
         var sum = self

@@ -106,31 +106,44 @@ public struct StatisticsFile {
     /// `max_patches` when known, and the ``provenance`` fields.
     public func write(to path: String) throws {
         var tensors: [TensorInfo] = []
-        var contents: [String: [UInt8]] = [:]
-        for label in grams.keys.sorted() {
-            for key in grams[label]!.keys.sorted() {
-                let gram = grams[label]![key]!
+        var grams: [String: LayerGram] = [:]
+        var rows: [String: Int] = [:]
+        for label in self.grams.keys.sorted() {
+            for key in self.grams[label]!.keys.sorted() {
+                let gram = self.grams[label]![key]!
                 let d = gram.dimension
-                var packed: [Double] = []
-                packed.reserveCapacity(d * (d + 1) / 2)
-                for i in 0..<d { for j in i..<d { packed.append(gram.gram[i * d + j]) } }
-                tensors.append(TensorInfo(name: Self.gramName(label, key), dtype: .F64, shape: [packed.count]))
-                contents[Self.gramName(label, key)] = packed.withUnsafeBytes { Array($0) }
+                tensors.append(TensorInfo(name: Self.gramName(label, key), dtype: .F64, shape: [d * (d + 1) / 2]))
+                grams[Self.gramName(label, key)] = gram
                 tensors.append(TensorInfo(name: Self.rowsName(label, key), dtype: .I64, shape: []))
-                contents[Self.rowsName(label, key)] = [Int64(gram.rows)].withUnsafeBytes { Array($0) }
+                rows[Self.rowsName(label, key)] = gram.rows
             }
         }
         var metadata = ["format": "modelforget-stats", "version": "1"]
         for (layer, weight) in layerWeights { metadata["layer.\(layer)"] = weight }
         if let maxPatches { metadata["max_patches"] = String(maxPatches) }
         if let provenance { metadata.merge(provenance.metadata) { _, new in new } }
+        // Each Gram is packed when its turn comes, so at most one packed copy is held.
         try Checkpoint.write(to: path, tensors: tensors, options: CheckpointWriteOptions(container: .safetensors, metadata: metadata)) { info, consume in
-            try contents[info.name]!.withUnsafeBytes { try consume($0) }
+            if let gram = grams[info.name] {
+                let d = gram.dimension
+                var packed: [Double] = []
+                packed.reserveCapacity(d * (d + 1) / 2)
+                for i in 0..<d { packed.append(contentsOf: gram.gram[(i * d + i)..<(i * d + d)]) }
+                try packed.withUnsafeBytes { try consume($0) }
+            } else {
+                try [Int64(rows[info.name]!)].withUnsafeBytes { try consume($0) }
+            }
         }
     }
 
     /// Reads a file written by ``write(to:)``.
     public static func read(_ path: String) throws -> StatisticsFile {
+        try read(path, grams: true)
+    }
+
+    /// Reads a file written by ``write(to:)``; without `grams`, only its metadata (layers, cap,
+    /// provenance) and no Grams.
+    static func read(_ path: String, grams readGrams: Bool) throws -> StatisticsFile {
         let file = try Checkpoint.open(path)
         guard file.metadata["format"] == "modelforget-stats" else { throw WeightFileError(path: path, underlying: StatisticsError.notAStatisticsFile) }
         guard file.metadata["version"] == "1" else { throw WeightFileError(path: path, underlying: StatisticsError.unsupportedVersion(file.metadata["version"] ?? "")) }
@@ -139,7 +152,7 @@ public struct StatisticsFile {
             if let layer = Int(key.dropFirst("layer.".count)) { layerWeights[layer] = value }
         }
         var grams: [Int: [GramKey: LayerGram]] = [:]
-        for info in file.tensors where info.name.hasSuffix(".gram") {
+        for info in file.tensors where readGrams && info.name.hasSuffix(".gram") {
             let parts = info.name.split(separator: ".")
             guard parts.count == 7, let label = Int(parts[1]), let layer = Int(parts[3]), let group = Int(parts[5]), info.dtype == .F64,
                   info.shape.count == 1 else {

@@ -168,9 +168,8 @@ struct Stats: ParsableCommand {
         }
 
         func run() throws {
-            let parts = try files.map { UnlearningRequest.Named(try StatisticsFile.read($0), name: $0) }
             let merged: StatisticsFile
-            do { merged = try StatisticsFile.merged(parts, allowPartial: allowPartial) } catch let error as StatisticsError {
+            do { merged = try StatisticsFile.merged(files: files, allowPartial: allowPartial) } catch let error as StatisticsError {
                 throw CommandFailure(files.count <= 3 ? files.joined(separator: ", ") : "\(files[0]), …, \(files[files.count - 1])", error)
             }
             do { try merged.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
