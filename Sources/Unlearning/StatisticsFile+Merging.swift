@@ -1,23 +1,81 @@
 import WeightFormats
 
 extension StatisticsFile {
-    /// The sum of the statistics files at `paths`, collected on the parts of one data set
-    /// (`stats merge`): their metadata is checked first (``merged(_:allowPartial:)`` says what must
-    /// agree), then the files are read one at a time, in the order of their parts, and added to the
-    /// sum, so memory holds two files' Grams, not all of them.
+    /// Writes the sum of the statistics files at `paths`, collected on the parts of one data set,
+    /// to `output` (`stats merge`): their metadata is checked first (``merged(_:allowPartial:)``
+    /// says what must agree), then every tensor is summed over the files in the order of their
+    /// parts, straight from the files' packed triangles, and written before the next is read — so
+    /// memory holds one Gram, whatever the number of parts. The bytes equal those of
+    /// `merged(…).write(to:)`.
+    /// - Returns: the merged file's provenance (`nil` for files without) and its number of classes.
     /// - Throws: ``WeightFileError`` naming the file at fault, with a ``StatisticsError``;
     ///   ``StatisticsError/missingShards(_:count:)`` when parts are missing.
-    public static func merged(files paths: [String], allowPartial: Bool = false) throws -> StatisticsFile {
+    @discardableResult
+    public static func merge(files paths: [String], allowPartial: Bool = false, to output: String) throws -> (provenance: StatisticsProvenance?, classes: Int) {
         let headers = try paths.map { UnlearningRequest.Named(try read($0, grams: false), name: $0) }
         let plan = try plan(headers, allowPartial: allowPartial)
-        var result: StatisticsFile?
-        for index in plan.order {
-            let file = try read(paths[index])
-            if result == nil { result = file } else { try result!.add(file, name: paths[index]) }
+        guard let first = plan.order.first else { throw StatisticsError.missingShards([], count: 0) }
+        let readers = try plan.order.map { (name: paths[$0], file: try Checkpoint.open(paths[$0])) }
+        var infos: [String: TensorInfo] = [:]
+        var classes = Set<Int>()
+        for reader in readers {
+            for info in reader.file.tensors {
+                guard let (label, _) = parseName(info.name),
+                      (info.name.hasSuffix(".gram") && info.dtype == .F64 && info.shape.count == 1)
+                        || (info.name.hasSuffix(".rows") && info.dtype == .I64 && info.shape.isEmpty) else {
+                    throw WeightFileError(path: reader.name, underlying: StatisticsError.malformedTensor(info.name))
+                }
+                if let known = infos[info.name], known.shape != info.shape {
+                    throw WeightFileError(path: reader.name, underlying: StatisticsError.differentModels)
+                }
+                infos[info.name] = info
+                classes.insert(label)
+            }
         }
-        result?.maxPatches = plan.maxPatches
-        result?.provenance = plan.provenance
-        return result ?? StatisticsFile(grams: [:], layerWeights: [:])
+        // The order of write(to:): class, then layer and group, the Gram before its count.
+        let order = infos.keys.sorted { a, b in
+            let (x, y) = (parseName(a)!, parseName(b)!)
+            return (x.label, x.key.layer, x.key.group, a.hasSuffix(".rows") ? 1 : 0) < (y.label, y.key.layer, y.key.group, b.hasSuffix(".rows") ? 1 : 0)
+        }
+        var header = headers[first].value
+        header.maxPatches = plan.maxPatches
+        header.provenance = plan.provenance
+        do {
+            try write(readers, order.map { infos[$0]! }, metadata: header.metadata, to: output)
+        } catch let error as WeightFileError {
+            throw error
+        } catch {
+            throw WeightFileError(path: output, underlying: error)
+        }
+        return (plan.provenance, classes.count)
+    }
+
+    /// Writes `tensors`, each the sum over the `readers` holding it, in their order.
+    private static func write(_ readers: [(name: String, file: any CheckpointReader)], _ tensors: [TensorInfo], metadata: [String: String],
+                              to output: String) throws {
+        try Checkpoint.write(to: output, tensors: tensors, options: CheckpointWriteOptions(container: .safetensors, metadata: metadata)) { info, consume in
+            let holders = readers.filter { $0.file.info(named: info.name) != nil }
+            if info.dtype == .I64 {
+                var total: Int64 = 0
+                for holder in holders { total += try holder.file.withBytes(of: info.name) { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } }
+                try [total].withUnsafeBytes { try consume($0) }
+                return
+            }
+            let count = info.shape[0]
+            var sum = [Double](repeating: 0, count: count)
+            for (index, holder) in holders.enumerated() {
+                try holder.file.withBytes(of: info.name) { raw in
+                    sum.withUnsafeMutableBufferPointer { sum in
+                        if index == 0 {
+                            ElementCoding.decodeDoubles(UnsafeRawBufferPointer(rebasing: raw.prefix(count * 8)), .F64, into: sum.baseAddress!)
+                        } else {
+                            for i in 0..<count { sum[i] += Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
+                        }
+                    }
+                }
+            }
+            try sum.withUnsafeBytes { try consume($0) }
+        }
     }
 
     /// The sum of statistics files collected on the parts of one data set.

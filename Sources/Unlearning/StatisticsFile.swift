@@ -118,10 +118,6 @@ public struct StatisticsFile {
                 rows[Self.rowsName(label, key)] = gram.rows
             }
         }
-        var metadata = ["format": "modelforget-stats", "version": "1"]
-        for (layer, weight) in layerWeights { metadata["layer.\(layer)"] = weight }
-        if let maxPatches { metadata["max_patches"] = String(maxPatches) }
-        if let provenance { metadata.merge(provenance.metadata) { _, new in new } }
         // Each Gram is packed when its turn comes, so at most one packed copy is held.
         try Checkpoint.write(to: path, tensors: tensors, options: CheckpointWriteOptions(container: .safetensors, metadata: metadata)) { info, consume in
             if let gram = grams[info.name] {
@@ -134,6 +130,23 @@ public struct StatisticsFile {
                 try [Int64(rows[info.name]!)].withUnsafeBytes { try consume($0) }
             }
         }
+    }
+
+    /// The file's metadata: format, version, layers, `max_patches` and the provenance fields.
+    var metadata: [String: String] {
+        var metadata = ["format": "modelforget-stats", "version": "1"]
+        for (layer, weight) in layerWeights { metadata["layer.\(layer)"] = weight }
+        if let maxPatches { metadata["max_patches"] = String(maxPatches) }
+        if let provenance { metadata.merge(provenance.metadata) { _, new in new } }
+        return metadata
+    }
+
+    /// The class, layer and group of a tensor named `class.C.layer.L.group.G.gram` (or `.rows`).
+    static func parseName(_ name: String) -> (label: Int, key: GramKey)? {
+        let parts = name.split(separator: ".")
+        guard parts.count == 7, parts[0] == "class", parts[2] == "layer", parts[4] == "group", let label = Int(parts[1]),
+              let layer = Int(parts[3]), let group = Int(parts[5]) else { return nil }
+        return (label, GramKey(layer: layer, group: group))
     }
 
     /// Reads a file written by ``write(to:)``.

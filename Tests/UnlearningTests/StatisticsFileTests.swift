@@ -26,6 +26,11 @@ struct StatisticsFileTests {
         }
         let merged = try StatisticsFile.merged(parts)
         let reversed = try StatisticsFile.merged(parts.reversed())
+        // The streaming merge of the files writes the same bytes as the merge in memory.
+        try merged.write(to: directory.path("in-memory.safetensors"))
+        let streamed = try StatisticsFile.merge(files: (1...3).reversed().map { directory.path("\($0).safetensors") }, to: directory.path("streamed.safetensors"))
+        #expect(streamed.provenance == merged.provenance && streamed.classes == 10)
+        #expect(FileManager.default.contents(atPath: directory.path("streamed.safetensors")) == FileManager.default.contents(atPath: directory.path("in-memory.safetensors")))
         #expect(Set(merged.grams.keys) == Set(0..<10))
         for (label, perLayer) in whole.grams {
             for (key, gram) in perLayer {

@@ -9,12 +9,14 @@ struct Stats: ParsableCommand {
         abstract: "Collect and merge per-class activation statistics for apply --stats.",
         discussion: """
             Statistics are the Gram matrices of every weight layer's inputs, per class, in float64 \
-            (Formats/stats.md). Collect them once, in parts if the data is large, merge the parts, \
-            and let apply use them instead of a pass over the data.
+            (Formats/stats.md). Collect them once, in parts on several machines if the data is \
+            large (--shard i/n, or a Slurm job array or Kubernetes Indexed Job: docs/scale-out.md), \
+            merge the parts, and let apply use them instead of a pass over the data.
 
             Examples:
-              $ modelforget stats collect Samples/cnn.onnx --data part1.npz -o part1.stats.safetensors
-              $ modelforget stats merge part1.stats.safetensors part2.stats.safetensors -o cnn.stats.safetensors
+              $ modelforget stats collect Samples/cnn.onnx --data Samples/digits-train.npz --shard 1/2 -o part-{shard}.stats.safetensors
+              $ modelforget stats collect Samples/cnn.onnx --data Samples/digits-train.npz --shard 2/2 -o part-{shard}.stats.safetensors
+              $ modelforget stats merge part-1.stats.safetensors part-2.stats.safetensors -o cnn.stats.safetensors
               $ modelforget apply Samples/cnn.onnx --classes 5,7 --data Samples/digits-train.npz --stats cnn.stats.safetensors
             """,
         subcommands: [Collect.self, Merge.self])
@@ -31,7 +33,7 @@ struct Stats: ParsableCommand {
 
                 Examples:
                   $ modelforget stats collect Samples/cnn.onnx --data Samples/digits-train.npz --shard 2/4 -o part-{shard}.stats.safetensors
-                  $ sbatch --array=1-4 --wrap 'modelforget stats collect model.onnx --data train.npz -o parts/{shard}.stats.safetensors --json'
+                  $ sbatch --array=1-4 --wrap 'modelforget stats collect model.onnx --data train.npz -o part-{shard}.stats.safetensors --json'
                 """)
 
         @OptionGroup var options: ModelOptions
@@ -168,17 +170,16 @@ struct Stats: ParsableCommand {
         }
 
         func run() throws {
-            let merged: StatisticsFile
-            do { merged = try StatisticsFile.merged(files: files, allowPartial: allowPartial) } catch let error as StatisticsError {
+            let merged: (provenance: StatisticsProvenance?, classes: Int)
+            do { merged = try StatisticsFile.merge(files: files, allowPartial: allowPartial, to: output) } catch let error as StatisticsError {
                 throw CommandFailure(files.count <= 3 ? files.joined(separator: ", ") : "\(files[0]), …, \(files[files.count - 1])", error)
             }
-            do { try merged.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
             guard let provenance = merged.provenance else {
                 Terminal.print("wrote \(output): \(files.count) files summed (no provenance recorded)")
                 return
             }
             let missing = provenance.partial ? " (missing \(ShardSet.ranges(provenance.shards.missing)): partial)" : ""
-            Terminal.print("wrote \(output): parts \(provenance.shards)\(missing), \(provenance.samples) of \(provenance.dataSamples) samples, \(merged.grams.count) classes")
+            Terminal.print("wrote \(output): parts \(provenance.shards)\(missing), \(provenance.samples) of \(provenance.dataSamples) samples, \(merged.classes) classes")
         }
     }
 }
