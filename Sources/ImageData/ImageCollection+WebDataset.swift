@@ -17,8 +17,10 @@ extension ImageCollection {
         let shards = try BracePattern.expand(pattern)
         var samples: [Sample] = [], blobs: [[UInt8]] = []
         var compressed: [String] = []
+        var starts: [Int] = []
         for (index, shard) in shards.enumerated() {
             let result = try ArchiveLocale.utf8 { try indexShard(shard, index: index, blobs: &blobs) }
+            starts.append(samples.count)
             samples += result.samples
             if result.compressed { compressed.append(shard) }
         }
@@ -33,7 +35,7 @@ extension ImageCollection {
             notes.append("\(compressed.count) compressed shard\(compressed.count == 1 ? "" : "s") (\(printable(compressed[0]))…) cannot be read by offset: their images are kept in memory, encoded; store shards uncompressed to read them from disk")
         }
         return ImageCollection(path: pattern, kind: .webDataset, samples: samples, mapping: .integers, notes: notes,
-                               shards: shards, blobs: blobs)
+                               shards: shards, shardStarts: starts, blobs: blobs)
     }
 
     /// The samples of one shard.

@@ -20,6 +20,8 @@ public struct Dataset: @unchecked Sendable {
     }
 
     let storage: Storage
+    /// The tensor file the samples were read from and its keys (``load(_:xKey:yKey:images:)``), for ``fingerprint()``.
+    var fileSource: (path: String, xKey: String, yKey: String?)?
     public var labels: [Int]?
     public let count: Int
     public let sampleShape: [Int]
@@ -80,10 +82,10 @@ public struct Dataset: @unchecked Sendable {
                 labels = values
             }
             guard ElementCoding.isFloat(xInfo.dtype) else { throw ModelError.unsupportedDType(name: xKey, dtype: xInfo.dtype) }
-            if Self.readsInPlace(file, xKey) {
-                return Dataset(reader: file, info: xInfo, labels: labels)
-            }
-            return Dataset(x: try TensorLoading.floatTensor(file, xInfo), labels: labels)
+            var dataset = Self.readsInPlace(file, xKey) ? Dataset(reader: file, info: xInfo, labels: labels)
+                : Dataset(x: try TensorLoading.floatTensor(file, xInfo), labels: labels)
+            dataset.fileSource = (path, xKey, yKey)
+            return dataset
         } catch let error as ModelError {
             throw WeightFileError(path: path, underlying: error)
         }
