@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "modelforget", targets: ["modelforget"]),
+        .library(name: "Safeguards", targets: ["Safeguards"]),
         .library(name: "WeightFormats", targets: ["WeightFormats"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "ModelRuntime", targets: ["ModelRuntime"]),
@@ -31,8 +32,10 @@ let package = Package(
         .systemLibrary(name: "CLibSVM", path: "Sources/CLibSVM", providers: [.apt(["libsvm-dev"])]),
 
         // MARK: - Libraries
-        .target(name: "WeightFormats", dependencies: ["CJSONC", "CArchive"]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CLapacke"]),
+        // Checked size arithmetic, the allocation budget and the escaping of text from files.
+        .target(name: "Safeguards"),
+        .target(name: "WeightFormats", dependencies: ["Safeguards", "CJSONC", "CArchive"]),
+        .target(name: "TensorCore", dependencies: ["Safeguards", "CBLAS", "CLapacke"]),
         // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
         .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats"]),
         // The unlearning engines.
@@ -44,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "modelforget",
             dependencies: [
-                "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports",
+                "Safeguards", "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

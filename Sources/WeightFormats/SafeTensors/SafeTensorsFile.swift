@@ -27,9 +27,14 @@ public final class SafeTensorsFile: CheckpointReader, @unchecked Sendable {
     /// Maps and validates the file at `path`.
     /// - Throws: ``FileAccessError`` when it cannot be opened, ``SafeTensorsError`` when it is not a
     ///   valid safetensors file.
-    public init(path: String) throws {
-        self.path = path
-        file = try MappedFile(path: path)
+    public convenience init(path: String) throws {
+        try self.init(file: MappedFile(path: path))
+    }
+
+    /// Validates an already mapped file (a shard opened inside its index's folder).
+    init(file: MappedFile) throws {
+        path = file.path
+        self.file = file
         let header = try Self.parse(file.bytes)
         metadata = header.metadata
         tensors = header.tensors.map(\.info)
