@@ -37,6 +37,8 @@ struct Convert: ParsableCommand {
     @Flag(help: "Deflate npz members (like numpy.savez_compressed); stored otherwise.")
     var compress = false
 
+    @OptionGroup var memory: MemoryOptions
+
     enum FloatDType: String, ExpressibleByArgument, CaseIterable {
         case F32, F16, BF16, F64
         var dtype: DType { DType(rawValue: rawValue)! }
@@ -89,7 +91,7 @@ struct Convert: ParsableCommand {
                 options: CheckpointWriteOptions(container: container, metadata: metadata),
                 bytes: { info, consume in
                     let source = plan.source(of: info.name)
-                    try reader.withBytes(of: source.name) { raw in
+                    try reader.withInputBytes(of: source.name) { raw in
                         if source.dtype == info.dtype {
                             try consume(raw)
                         } else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Safeguards
 import TensorCore
 import WeightFormats
 
@@ -53,8 +54,10 @@ func jsonText<T: Encodable>(_ value: T) throws -> String {
 }
 
 enum Terminal {
+    /// Prints one error line; text from files is escaped where it is put into messages, and the
+    /// line is escaped once more as a whole so that nothing can break it in two.
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        FileHandle.standardError.write(Data((Escaping.printable(line) + "\n").utf8))
     }
 
     static func note(_ line: String) {

@@ -22,6 +22,8 @@ struct ModelOptions: ParsableArguments {
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws {
         guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
     }

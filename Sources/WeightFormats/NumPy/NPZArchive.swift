@@ -112,10 +112,9 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
             data = try Self.readAll(archive, member: entryName, expected: needed)
             return true
         }
+        guard data.count <= needed else { throw NPZError.longerThanDeclared(member: member.entryName, bytes: needed) }
         guard data.count == needed else {
-            throw NPZError.member(member.entryName, data.count < needed
-                ? .truncatedData(expected: byteCount, actual: max(0, data.count - member.dataOffset))
-                : .extraBytes(count: data.count - needed))
+            throw NPZError.member(member.entryName, .truncatedData(expected: byteCount, actual: max(0, data.count - member.dataOffset)))
         }
         return try data.withUnsafeBytes { raw in
             try Self.hand(UnsafeRawBufferPointer(rebasing: raw[member.dataOffset...]), member.header, body)
@@ -198,7 +197,8 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
     /// Reads the current member completely (libarchive checks its CRC at the end), but never more
     /// than `expected + 1` bytes: a member whose data runs on past the size its header and the
     /// archive declare (a deflate stream that inflates to gigabytes) is cut short there and
-    /// reported as extra bytes, with memory bounded by what was declared.
+    /// reported (``NPZError/longerThanDeclared(member:bytes:)``), with memory bounded by what was
+    /// declared.
     private static func readAll(_ archive: OpaquePointer, member: String, expected: Int) throws -> [UInt8] {
         var data = [UInt8](repeating: 0, count: expected + 1)
         var filled = 0

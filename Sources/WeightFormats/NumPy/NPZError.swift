@@ -33,6 +33,9 @@ public enum NPZError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsafeMemberName(String)
     /// A member whose declared decompressed size exceeds the allocation budget.
     case memberTooLarge(member: String, bytes: Int)
+    /// A member whose data decompresses to more than the `bytes` its `.npy` header and the
+    /// archive declare (reading stopped there).
+    case longerThanDeclared(member: String, bytes: Int)
 
     public var description: String {
         switch self {
@@ -48,6 +51,8 @@ public enum NPZError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cannotWrite(let reason): "cannot write archive: \(Escaping.printable(reason))"
         case .unsafeMemberName(let member):
             "member name '\(Escaping.printable(member))' is absolute or contains '..'; member names must be relative paths inside the archive"
+        case .longerThanDeclared(let member, let bytes):
+            "member '\(Escaping.printable(member))' decompresses to more than the \(bytes) bytes its header and the archive declare (reading stopped there)"
         case .memberTooLarge(let member, let bytes):
             "member '\(Escaping.printable(member))': decompressing it \(AllocationBudget.exceeded(bytes))"
         }

@@ -21,9 +21,16 @@ struct ZIPStoredMembers {
 
     init(_ bytes: UnsafeRawBufferPointer) {
         var reader = Reader(bytes: bytes)
-        guard let directory = reader.centralDirectory() else {
-            defect = "no complete end-of-central-directory record (a truncated or damaged archive); np.load refuses it too"
+        let directory: (entries: Int, offset: Int)
+        switch reader.centralDirectory() {
+        case .none:
+            defect = "no end-of-central-directory record at the end of the file (a truncated archive?); np.load refuses it too"
             return
+        case .some(nil):
+            defect = "the end-of-central-directory record describes a central directory that is not there (a truncated or damaged archive); np.load refuses it too"
+            return
+        case .some(let found?):
+            directory = found
         }
         var offset = directory.offset
         var ambiguous: Set<String> = []
@@ -61,7 +68,8 @@ struct ZIPStoredMembers {
         /// The number of entries and the offset of the central directory, from the end-of-central-
         /// directory record (the last one whose comment reaches the end of the file) and, where it
         /// has one, its zip64 counterpart.
-        mutating func centralDirectory() -> (entries: Int, offset: Int)? {
+        /// `nil` without an end record; `.some(nil)` when the record's directory cannot be there.
+        mutating func centralDirectory() -> (entries: Int, offset: Int)?? {
             let lowest = max(0, bytes.count - 22 - 0xFFFF)
             var end = bytes.count - 22
             while end >= lowest {
@@ -70,16 +78,16 @@ struct ZIPStoredMembers {
                 }
                 end -= 1
             }
-            guard end >= lowest, var entries = u16(end + 10), var offset = u32(end + 16) else { return nil }
+            guard end >= lowest, var entries = u16(end + 10), var offset = u32(end + 16) else { return .none }
             if u32(end - 20) == 0x0706_4B50 {   // zip64 end-of-central-directory locator
                 guard let record = u64(end - 20 + 8), record <= bytes.count, u32(record) == 0x0606_4B50,
-                      let entries64 = u64(record + 32), let offset64 = u64(record + 48) else { return nil }
+                      let entries64 = u64(record + 32), let offset64 = u64(record + 48) else { return .some(nil) }
                 entries = entries64
                 offset = offset64
             }
             // Every entry takes at least 46 bytes: a count beyond that is a lie.
-            guard offset <= bytes.count, entries <= (bytes.count - offset) / 46 else { return nil }
-            return (entries, offset)
+            guard offset <= bytes.count, entries <= (bytes.count - offset) / 46 else { return .some(nil) }
+            return .some((entries, offset))
         }
 
         struct Entry {
