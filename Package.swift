@@ -59,6 +59,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "_TestSupport", dependencies: ["WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports"],
                 path: "Tests/_TestSupport"),
+        .testTarget(name: "SafeguardsTests", dependencies: ["Safeguards"]),
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "_TestSupport"]),
         // Fixtures/ holds the NumPy reference generator and its JSON output, read by path.
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], exclude: ["Fixtures"]),

@@ -314,6 +314,34 @@ struct HostileInputTests {
         #expect(process.terminationStatus == SIGTERM)
     }
 
+    // MARK: - Fuzzing findings
+
+    /// The inputs that made a fuzz target crash (Formats/fixtures/hostile/fuzz, named
+    /// `TARGET-HASH.EXT`; see Fuzz/RESULTS.md), each run through the command that reads it the
+    /// way the target did.
+    static let fuzzFindings: [String] = {
+        ((try? FileManager.default.contentsOfDirectory(atPath: Fixtures.path(hostile + "fuzz"))) ?? [])
+            .filter { !$0.hasSuffix(".md") }.sorted()
+    }()
+
+    @Test("inputs that crashed a fuzz target now end in a result or one line", arguments: fuzzFindings)
+    func fuzzFinding(name: String) throws {
+        let directory = TemporaryDirectory()
+        try FileManager.default.copyItem(atPath: Fixtures.path(Self.hostile + "fuzz/" + name), toPath: directory.path(name))
+        try FileManager.default.copyItem(atPath: Fixtures.path(Self.hostile + "data.npz"), toPath: directory.path("data.npz"))
+        let input = directory.path(name)
+        let arguments: [String] = switch name.split(separator: "-").prefix(2).joined(separator: "-") {
+        case "onnx-graph": ["predict", input, "--inputs", directory.path("data.npz"), "-o", directory.path("out.npz")]
+        case "onnx-model": ["convert", input, directory.path("out.onnx")]
+        default: ["convert", input, directory.path("out.safetensors")]
+        }
+        let before = snapshot(directory)
+        let result = try runBounded(arguments)
+        #expect(result.status == 0 || result.status == 1, "exit \(result.status): \(result.stderr)")
+        #expect(!result.stderr.dropLast().contains("\n"), "\(result.stderr)")
+        if result.status == 1 { #expect(snapshot(directory) == before) }
+    }
+
     // MARK: - Helpers
 
     /// A temporary directory holding copies of hostile fixtures.

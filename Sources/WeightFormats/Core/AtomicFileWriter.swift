@@ -159,7 +159,12 @@ public final class AtomicFileWriter {
     /// closed, checked) before the first rename, so a write error anywhere leaves nothing
     /// behind; if a rename fails, the files already renamed are removed again.
     public static func publishTogether(_ writers: [AtomicFileWriter]) throws {
-        for writer in writers { try writer.prepare() }
+        do {
+            for writer in writers { try writer.prepare() }
+        } catch {
+            for writer in writers { writer.discard() }
+            throw error
+        }
         var published: [AtomicFileWriter] = []
         do {
             for writer in writers {
@@ -168,8 +173,19 @@ public final class AtomicFileWriter {
             }
         } catch {
             for writer in published { unlink(writer.destination) }
+            for writer in writers where !writer.committed { writer.discard() }
             throw error
         }
+    }
+
+    /// Removes the temporary file now (a writer that will not be committed).
+    public func discard() {
+        guard !committed else { return }
+        if fd >= 0 { close(fd) }
+        fd = -1
+        unlink(temporaryPath)
+        if let temporarySlot { TemporaryFiles.remove(temporarySlot) }
+        committed = true   // nothing left for deinit to remove
     }
 
     deinit {

@@ -19,16 +19,26 @@ import Synchronization
 ///   that the write that crosses the limit fails with `EFBIG` and the writer's ordinary error
 ///   path reports it and cleans up.
 ///
-/// The table is a fixed array of atomic slots holding C strings that are never freed, so that
-/// the handler reads it without locks or allocation (async-signal-safe: only `unlink`,
-/// `sigaction` and `raise` are called).
+/// The table is a fixed set of slots, each a state word (0 free, 1 being filled, 2 listed) and a
+/// 4 KiB path buffer in one anonymous mapping made once, so that the handler reads it without
+/// locks or allocation (async-signal-safe: only `unlink`, `sigaction` and `raise` are called) and
+/// nothing is ever freed while a handler might read it. A path that does not fit, or a writer
+/// beyond the 256th alive at once, is not listed (it is still removed by its writer).
 enum TemporaryFiles {
-    static let capacity = 1024
-    /// Slot i holds the address of a NUL-terminated path, or 0.
-    nonisolated(unsafe) private static let slots: UnsafeMutablePointer<Atomic<Int>> = {
-        let slots = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: capacity)
-        for index in 0..<capacity { (slots + index).initialize(to: Atomic(0)) }
-        return slots
+    static let capacity = 256
+    static let slotSize = 4096
+    /// Slot i's state.
+    nonisolated(unsafe) private static let states: UnsafeMutablePointer<Atomic<Int>> = {
+        let states = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: capacity)
+        for index in 0..<capacity { (states + index).initialize(to: Atomic(0)) }
+        return states
+    }()
+    /// Slot i's NUL-terminated path at `paths + i · slotSize`.
+    nonisolated(unsafe) private static let paths: UnsafeMutablePointer<CChar>? = {
+        let bytes = capacity * slotSize
+        guard let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mapping != MAP_FAILED else { return nil }
+        return mapping.bindMemory(to: CChar.self, capacity: bytes)
     }()
 
     static let handledSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE]
@@ -41,7 +51,8 @@ enum TemporaryFiles {
 
     /// Installs the handlers (once per process).
     static let installed: Void = {
-        _ = slots
+        _ = states
+        _ = paths
         _ = previous
         for signal in handledSignals {
             var action = sigaction()
@@ -63,29 +74,34 @@ enum TemporaryFiles {
         atexit { TemporaryFiles.removeAll() }
     }()
 
-    /// Lists `path`; returns its slot, or `nil` when the table is full (the file is then only
-    /// removed by its writer).
+    /// Lists `path`; returns its slot, or `nil` when it cannot be listed.
     static func add(_ path: String) -> Int? {
         _ = installed
-        guard let copy = strdup(path) else { return nil }
-        let address = Int(bitPattern: copy)
-        for index in 0..<capacity where slots[index].compareExchange(expected: 0, desired: address, ordering: .sequentiallyConsistent).exchanged {
+        guard let paths else { return nil }
+        let utf8 = Array(path.utf8)
+        guard utf8.count < slotSize, !utf8.contains(0) else { return nil }
+        for index in 0..<capacity where states[index].compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged {
+            let buffer = paths + index * slotSize
+            utf8.withUnsafeBufferPointer { source in
+                for (offset, byte) in source.enumerated() { buffer[offset] = CChar(bitPattern: byte) }
+            }
+            buffer[utf8.count] = 0
+            states[index].store(2, ordering: .sequentiallyConsistent)
             return index
         }
-        free(copy)
         return nil
     }
 
-    /// Unlists the path in `slot` (its string is leaked on purpose: a handler may be reading it).
+    /// Unlists the path in `slot`.
     static func remove(_ slot: Int) {
-        slots[slot].store(0, ordering: .sequentiallyConsistent)
+        states[slot].store(0, ordering: .sequentiallyConsistent)
     }
 
     /// Unlinks every listed file.
     static func removeAll() {
-        for index in 0..<capacity {
-            let address = slots[index].load(ordering: .sequentiallyConsistent)
-            if address != 0, let path = UnsafePointer<CChar>(bitPattern: address) { unlink(path) }
+        guard let paths else { return }
+        for index in 0..<capacity where states[index].load(ordering: .sequentiallyConsistent) == 2 {
+            unlink(paths + index * slotSize)
         }
     }
 

@@ -6,8 +6,8 @@
 /// - A file that opens is one the reference implementation (`safetensors` 0.8) also accepts, and
 ///   every file it refuses is refused here with the same kind of defect (see ``SafeTensorsError``;
 ///   a test checks a corpus against the Python package). Deliberate differences: names and
-///   metadata keys containing U+0000 are refused, and so is a dimension above `Int.max` in an
-///   empty tensor. When a header has several defects, the one named may differ.
+///   metadata keys containing U+0000 are refused, and so is an empty tensor with a dimension
+///   above `Int.max` or non-zero dimensions that multiply past it. When a header has several defects, the one named may differ.
 /// - Tensor bytes are views into the mapping: no copy, no conversion.
 public final class SafeTensorsFile: CheckpointReader, @unchecked Sendable {
     /// The reference implementation's header size limit, in bytes.
