@@ -41,14 +41,13 @@ public final class AtomicFileWriter {
         let slash = destination.lastIndex(of: "/")
         let directory = slash.map { String(destination[..<$0]) } ?? "."
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
-        var template = Array("\(directory.isEmpty ? "/" : directory)/.\(base).tmp-XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else {
+        let created = TemporaryFiles.create(template: "\(directory.isEmpty ? "/" : directory)/.\(base).tmp-XXXXXX")
+        guard created.descriptor >= 0 else {
             throw WeightFileError(path: destination, underlying: FileAccessError.cannotWrite(path: destination, reason: String(cString: strerror(errno))))
         }
-        fd = descriptor
-        temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        temporarySlot = TemporaryFiles.add(temporaryPath)
+        fd = created.descriptor
+        temporaryPath = created.path
+        temporarySlot = created.slot
         _ = fchmod(fd, Self.mode(replacing: destination))
         buffer.reserveCapacity(bufferCapacity)
     }

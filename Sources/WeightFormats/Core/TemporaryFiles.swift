@@ -74,6 +74,24 @@ enum TemporaryFiles {
         atexit { TemporaryFiles.removeAll() }
     }()
 
+    /// Creates a temporary file from a `mkstemp` template and lists it, with the asynchronous
+    /// signals blocked in between, so that no signal can stop the process after the file exists
+    /// and before it is listed. Returns the descriptor (−1 with `errno` set on failure), the path
+    /// and the slot.
+    static func create(template: String) -> (descriptor: Int32, path: String, slot: Int?) {
+        _ = installed
+        var blocked = sigset_t(), previous = sigset_t()
+        sigemptyset(&blocked)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&blocked, signal) }
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        var bytes = Array(template.utf8CString)
+        let descriptor = bytes.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let path = bytes.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        guard descriptor >= 0 else { return (descriptor, path, nil) }
+        return (descriptor, path, add(path))
+    }
+
     /// Lists `path`; returns its slot, or `nil` when it cannot be listed.
     static func add(_ path: String) -> Int? {
         _ = installed
