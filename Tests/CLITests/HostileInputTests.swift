@@ -38,6 +38,24 @@ struct HostileInputTests {
         #expect(snapshot(directory) == before)
     }
 
+    @Test("every command that runs a graph refuses it the same way", arguments: [
+        ["eval", "MODEL", "--data", "DATA"],
+        ["apply", "MODEL", "--classes", "0", "--data", "DATA", "-o", "OUT/edited.onnx"],
+        ["stats", "collect", "MODEL", "--data", "DATA", "-o", "OUT/stats.safetensors"],
+    ])
+    func everyCommand(arguments: [String]) throws {
+        let directory = try copies("constant_of_shape_huge.onnx", "data.npz")
+        let before = snapshot(directory)
+        let resolved = arguments.map {
+            $0.replacingOccurrences(of: "MODEL", with: directory.path("constant_of_shape_huge.onnx"))
+                .replacingOccurrences(of: "DATA", with: directory.path("data.npz"))
+                .replacingOccurrences(of: "OUT", with: directory.path)
+        }
+        let result = try runBounded(resolved)
+        expectOneLineError(result, containing: "node 'huge' (ConstantOfShape): its output [100000, 100000, 100000] needs")
+        #expect(snapshot(directory) == before)
+    }
+
     @Test("a Concat that repeats an input past --max-memory is refused; the flag sets the limit")
     func concatRepeated() throws {
         let directory = try copies("concat_repeated.onnx", "data.npz")
