@@ -25,6 +25,7 @@ struct ModelForget: ParsableCommand {
     static func main() {
         BLAS.configureThreads()
         Allocator.keepFreedMemory()
+        InputFiles.rememberEveryInput()   // no output of this run may replace a file it has read
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -243,6 +243,19 @@ struct HostileInputTests {
         #expect(snapshot(directory) == before)
     }
 
+    @Test("an input read into memory and closed before the output is written is still never replaced")
+    func closedInputNotReplaced() throws {
+        let directory = try copies("int_div_min.onnx", "data.npz")
+        // Deflated members are decompressed into memory, and the archive is closed after reading.
+        let deflate = try runBounded(["convert", directory.path("data.npz"), directory.path("deflated.npz"), "--compress"])
+        #expect(deflate.status == 0, "\(deflate.stderr)")
+        let before = snapshot(directory)
+        let result = try runBounded(["predict", directory.path("int_div_min.onnx"), "--inputs", directory.path("deflated.npz"),
+                                     "-o", directory.path("deflated.npz")])
+        expectOneLineError(result, containing: "is the same file as the input")
+        #expect(snapshot(directory) == before)
+    }
+
     @Test("a sharded convert into the folder of its own sharded input replaces nothing")
     func shardedIntoOwnFolder() throws {
         let directory = TemporaryDirectory()

@@ -39,6 +39,15 @@ public enum InputFiles {
     }
 
     private static let open = Mutex<[FileIdentity: Entry]>([:])
+    private static let remembering = Atomic<Bool>(false)
+
+    /// From now on, files stay listed after they are closed: for a command-line run, where every
+    /// file read is an input of the run even when its reader is gone by the time an output is
+    /// written (a data set decompressed into memory, a statistics file read and closed). A
+    /// long-running process should not call this (a closed file's inode can be reused).
+    public static func rememberEveryInput() {
+        remembering.store(true, ordering: .relaxed)
+    }
 
     static func register(_ identity: FileIdentity, path: String) {
         open.withLock { entries in
@@ -47,6 +56,7 @@ public enum InputFiles {
     }
 
     static func unregister(_ identity: FileIdentity) {
+        guard !remembering.load(ordering: .relaxed) else { return }
         open.withLock { entries in
             guard var entry = entries[identity] else { return }
             entry.count -= 1
