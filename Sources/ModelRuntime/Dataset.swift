@@ -1,4 +1,5 @@
 import ImageData
+import Safeguards
 import TensorCore
 import WeightFormats
 
@@ -69,6 +70,9 @@ public struct Dataset: @unchecked Sendable {
             let names = file.tensors.map(\.name)
             guard let xInfo = file.info(named: xKey) else { throw ModelError.dataKeyMissing(key: xKey, available: names) }
             guard xInfo.shape.count >= 2 else { throw ModelError.invalidData(reason: "'\(xKey)' has shape \(xInfo.shape); need N × sample shape") }
+            guard Checked.product(xInfo.shape) != nil else {
+                throw ModelError.invalidData(reason: "'\(xKey)' has shape \(xInfo.shape), whose dimensions multiply past Int.max")
+            }
             var labels: [Int]?
             if let yKey {
                 guard let yInfo = file.info(named: yKey) else { throw ModelError.dataKeyMissing(key: yKey, available: names) }

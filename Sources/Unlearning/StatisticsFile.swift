@@ -1,3 +1,4 @@
+import Safeguards
 import ModelRuntime
 import TensorCore
 import WeightFormats

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// Padding as an index map: every output element reads one input element or the constant, so
 /// forward is a gather and backward a scatter-add of the same map. The map is kept per axis
 /// (``Plan``) and walked one output row at a time, never materialised element by element.
@@ -57,7 +59,10 @@ package enum Padding {
         var outShape = shape
         var maps: [[Int]] = []
         for axis in 0..<rank {
-            let n = shape[axis], m = n + begins[axis] + ends[axis]
+            let n = shape[axis]
+            guard let m = Checked.sum([n, begins[axis], ends[axis]]) else {
+                return .failure(ShapeMismatch("pads \(begins[axis]), \(ends[axis]) of axis \(axis) overflow"))
+            }
             guard m >= 0 else {
                 return .failure(ShapeMismatch("pads \(begins[axis]), \(ends[axis]) crop more than the \(n) elements of axis \(axis)"))
             }
