@@ -11,7 +11,7 @@ extension Model {
 
     /// ``fromONNX(_:checkpoint:)``, optionally without ``AttentionFusion`` and ``LinearFusion``
     /// (the graph as exported but for the GELU, to test them against).
-    static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingKernels: Bool) throws -> Model {
+    package static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingKernels: Bool) throws -> Model {
         var parameters: [String: Tensor] = [:]
         var constants: [String: Value] = [:]
         for info in onnx.tensors {
@@ -86,6 +86,11 @@ extension Model {
                 graph = ComputeGraph(nodes: linearNodes, parameters: graph.parameters, constants: graph.constants,
                                      inputNames: graph.inputNames, outputNames: graph.outputNames)
             }
+        }
+        if let sampleShape {
+            // Which samples a linear layer's rows belong to (exported attention projections that
+            // stay unfused read sequence-first activations).
+            graph = (try? graph.orderingRows(probe: AttentionFusion.probe(samples: 2, shape: sampleShape), inputName: input.name)) ?? graph
         }
         return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
                      sampleShape: sampleShape, warnings: warnings)

@@ -48,6 +48,8 @@ extension ComputeGraph {
         }
         var layersOfNode: [Int: [Int]] = [:]
         for (layer, info) in weightLayers.enumerated() { layersOfNode[info.nodeIndex, default: []].append(layer) }
+        // The batch size: a linear layer's rows are this many samples' vectors, in the layer's row order.
+        let batchSize = inputNames.first.flatMap { inputs[$0]?.shape.first }
         var record = Record()
         for (index, node) in nodes.enumerated() {
             var nodeInputs: [Value?] = []
@@ -64,6 +66,11 @@ extension ComputeGraph {
                 layerCapture = { slot, group, source in
                     guard slot < layers.count else { return }
                     let layer = layers[slot]
+                    var source = source
+                    if case .rows(let t, _, _) = source, let batchSize, batchSize > 0 {
+                        // Rows that are not a whole number of vectors per sample count as one sample's.
+                        source = t.shape[0] % batchSize == 0 ? .rows(t, samples: batchSize, order: infos[layer].rowOrder) : .rows(t, samples: 1)
+                    }
                     capture(LayerInput(layer: layer, group: group, name: infos[layer].nodeName, weight: infos[layer].weight, source: source))
                 }
             }
@@ -88,9 +95,11 @@ extension ComputeGraph {
     }
 
     /// The float values named `names` (graph inputs or node outputs) when the graph runs on
-    /// `inputs`: what an import-time rewrite checks itself against.
-    public func intermediates(_ names: Set<String>, for inputs: [String: Tensor]) throws -> [String: Tensor] {
-        try run(inputs, recording: false, capture: nil, keeping: names).kept
+    /// `inputs`, with parameter `overrides` as in ``forward(_:parameters:recording:capture:)``:
+    /// what an import-time rewrite checks itself against.
+    public func intermediates(_ names: Set<String>, for inputs: [String: Tensor], parameters overrides: [String: Tensor] = [:]) throws
+        -> [String: Tensor] {
+        try run(inputs, overrides: overrides, recording: false, capture: nil, keeping: names).kept
     }
 
     /// The graph outputs for `inputs` (a forward pass that keeps nothing for backward), with
@@ -234,17 +243,17 @@ extension ComputeGraph {
             return ([.int(IntTensor(shape: x.shape, data: x.data.map { $0.isNaN ? 1 : 0 }))], .none)
         case .pad(let arguments):
             let data = try operands.value(0)
-            let (indices, shape) = try padIndices(arguments, data.shape, operands)
+            let plan = try padPlan(arguments, data.shape, operands)
             switch data {
             case .float(let t):
                 let value = try operands.optionalFloat(2).map { t in
                     guard t.count == 1 else { throw fail("the constant value must have one element, got \(t.shape)") }
                     return t.data[0]
                 } ?? arguments.value
-                return ([.float(Tensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+                return ([.float(Tensor(shape: plan.shape, data: Padding.apply(t.data, plan, fill: value)))], .none)
             case .int(let t):
                 let value = try operands.optionalInts(2)?.first ?? Int(arguments.value)
-                return ([.int(IntTensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+                return ([.int(IntTensor(shape: plan.shape, data: Padding.apply(t.data, plan, fill: value)))], .none)
             }
         case .binary(let op):
             if operands.isInt(0) && operands.isInt(1) {
@@ -408,8 +417,8 @@ extension ComputeGraph {
         return (try bound(1, lower), try bound(2, upper))
     }
 
-    /// The source index of every output element of a pad (−1: the constant), and the output shape.
-    func padIndices(_ arguments: PadArguments, _ shape: [Int], _ operands: Operands) throws -> (indices: [Int], shape: [Int]) {
+    /// Where every output element of a pad reads from (see ``Padding/Plan``).
+    func padPlan(_ arguments: PadArguments, _ shape: [Int], _ operands: Operands) throws -> Padding.Plan {
         let pads = try arguments.pads ?? operands.ints(1).data
         let rank = shape.count
         let axes = try (operands.optionalInts(3) ?? Array(0..<rank)).map { try operands.axis($0, rank: rank) }
@@ -419,7 +428,7 @@ extension ComputeGraph {
         }
         var begins = [Int](repeating: 0, count: rank), ends = [Int](repeating: 0, count: rank)
         for (k, axis) in axes.enumerated() { begins[axis] = pads[k]; ends[axis] = pads[k + axes.count] }
-        switch Padding.indices(shape, begins: begins, ends: ends, mode: arguments.mode) {
+        switch Padding.plan(shape, begins: begins, ends: ends, mode: arguments.mode) {
         case .success(let result): return result
         case .failure(let mismatch): throw operands.fail(mismatch.description)
         }
