@@ -9,6 +9,8 @@ extension CheckpointBinding {
         let scopes: [ExporterScope]
         /// The graph's float initializers.
         let initializers: [String: Tensor]
+        /// Initializers split off a shared one, and the original.
+        let copies: [String: String]
         let checkpoint: any CheckpointReader
         /// The checkpoint's float tensors by name, and their names by parent module (file order).
         let tensors: [String: TensorInfo]
@@ -30,8 +32,10 @@ extension CheckpointBinding {
         /// Checkpoint tensors read so far.
         var values: [String: Tensor] = [:]
 
-        init(nodes: [GraphNode], scopes: [ExporterScope], initializers: [String: Tensor], checkpoint: any CheckpointReader) {
+        init(nodes: [GraphNode], scopes: [ExporterScope], initializers: [String: Tensor], copies: [String: String],
+             checkpoint: any CheckpointReader) {
             self.nodes = nodes
+            self.copies = copies
             self.scopes = scopes
             self.initializers = initializers
             self.checkpoint = checkpoint
@@ -159,11 +163,16 @@ extension CheckpointBinding {
             return node.inputs.count > 1 && bound[node.inputs[1]] != nil
         }
 
-        /// Every slot but fold candidates is filled; unfilled one-element initializers (exporter
+        /// Every slot but fold candidates is filled; a copy of a shared initializer that nothing
+        /// filled shares the original's tensor; unfilled one-element initializers (exporter
         /// constants) keep the graph's values.
         mutating func checkFilled() throws {
             for name in order.sorted() where isOpen(name) {
                 let slot = slots[name]!
+                if let original = copies[name], let shared = bound[original] {
+                    bound[name] = Bound(tensor: shared.tensor, form: shared.form, evidence: .shared)
+                    continue
+                }
                 if isConvBiasOfBoundWeight(slot) { continue }
                 if slot.count <= 1 { kept.append(name); continue }
                 var expected = slot.role.leaf.map { leaf in slot.modules.map { $0.isEmpty ? leaf : "\($0).\(leaf)" } } ?? []

@@ -54,7 +54,12 @@ package struct CheckpointBinding {
     }
 
     /// Which pass bound a slot.
-    package enum Evidence: String, Sendable { case name, scope, module }
+    package enum Evidence: String, Sendable {
+        case name, scope, module
+        /// A copy of a shared initializer (see ``Model/prepared(_:scopes:parameters:checkpoint:)``)
+        /// that no tensor of its own module fills: the original's tensor.
+        case shared
+    }
 
     package struct Bound: Sendable, Equatable {
         package var tensor: String
@@ -123,12 +128,13 @@ package struct CheckpointBinding {
 
 extension CheckpointBinding {
     /// Matches `checkpoint` to the graph `nodes` (with their exporter scopes, index for index)
-    /// whose float initializers are `initializers`.
+    /// whose float initializers are `initializers`; `copies` maps initializers split off a shared
+    /// one to the original.
     /// - Throws: ``CheckpointBindingError``, ``ModelError/shapeMismatch(name:expected:actual:)``,
     ///   or the checkpoint's read errors.
-    static func match(nodes: [GraphNode], scopes: [ExporterScope], initializers: [String: Tensor],
-                              checkpoint: any CheckpointReader) throws -> CheckpointBinding {
-        var matcher = Matcher(nodes: nodes, scopes: scopes, initializers: initializers, checkpoint: checkpoint)
+    static func match(nodes: [GraphNode], scopes: [ExporterScope], initializers: [String: Tensor], copies: [String: String] = [:],
+                      checkpoint: any CheckpointReader) throws -> CheckpointBinding {
+        var matcher = Matcher(nodes: nodes, scopes: scopes, initializers: initializers, copies: copies, checkpoint: checkpoint)
         try matcher.byName()
         matcher.foldsFromMetadata()
         try matcher.byScope()

@@ -10,7 +10,8 @@ extension Model {
     /// - Throws: ``CheckpointBindingError``, ``ModelError``, or the checkpoint's read errors.
     static func rebuilt(_ nodes: [GraphNode], scopes: [ExporterScope], parameters: [String: Tensor], constants: [String: Value],
                         on checkpoint: any CheckpointReader) throws -> (nodes: [GraphNode], parameters: [String: Tensor], binding: CheckpointBinding) {
-        let binding = try CheckpointBinding.match(nodes: nodes, scopes: scopes, initializers: parameters, checkpoint: checkpoint)
+        let (nodes, scopes, parameters, copies) = prepared(nodes, scopes: scopes, parameters: parameters, checkpoint: checkpoint)
+        let binding = try CheckpointBinding.match(nodes: nodes, scopes: scopes, initializers: parameters, copies: copies, checkpoint: checkpoint)
         var values: [String: Tensor] = [:]
         func load(_ name: String) throws -> Tensor {
             if let value = values[name] { return value }
@@ -78,14 +79,64 @@ extension Model {
     }
 }
 
+extension Model {
+    /// The graph made ready for matching: each `Identity` of an initializer whose output name
+    /// `checkpoint` holds becomes a parameter of its own (tied weights the checkpoint stores
+    /// twice), and an initializer that nodes of several modules read (the exporter stores equal
+    /// tensors once: two zero biases, DeiT's `head.bias` and `head_dist.bias` after training) gets
+    /// a copy per further module, `<name>::<module>` (`copies`: copy → original), which
+    /// ``CheckpointBinding`` fills from that module or, failing that, shares with the original.
+    static func prepared(_ nodes: [GraphNode], scopes: [ExporterScope], parameters: [String: Tensor], checkpoint: any CheckpointReader)
+        -> (nodes: [GraphNode], scopes: [ExporterScope], parameters: [String: Tensor], copies: [String: String])
+    {
+        var nodes = nodes, scopes = scopes, parameters = parameters
+        let available = Set(checkpoint.tensors.map(\.name))
+        for index in nodes.indices.reversed() {
+            let node = nodes[index]
+            guard node.operation == .identity, let output = node.outputs.first, available.contains(output),
+                  parameters[output] == nil, let value = parameters[node.inputs[0]] else { continue }
+            parameters[output] = value
+            nodes.remove(at: index)
+            scopes.remove(at: index)
+        }
+        // The modules reading each initializer with more than one element, in node order.
+        var readers: [String: [(module: String, node: Int, input: Int)]] = [:]
+        for (index, node) in nodes.enumerated() {
+            guard let module = scopes[index].module else { continue }
+            for (position, input) in node.inputs.enumerated() where (parameters[input]?.count ?? 0) > 1 {
+                readers[input, default: []].append((module, index, position))
+            }
+        }
+        var copies: [String: String] = [:]
+        for name in readers.keys.sorted() {
+            let uses = readers[name]!
+            var modules: [String] = []
+            for use in uses where !modules.contains(use.module) { modules.append(use.module) }
+            guard modules.count > 1 else { continue }
+            // The module the name states keeps the initializer; each other module gets a copy.
+            let stated = CheckpointBinding.parent(of: name)
+            let owner = !name.contains("::") && name.contains(".") && modules.contains(stated) ? stated : modules[0]
+            for use in uses where use.module != owner {
+                let copy = "\(name)::\(use.module)"
+                if copies[copy] == nil {
+                    guard parameters[copy] == nil, !available.contains(copy) else { continue }
+                    copies[copy] = name
+                    parameters[copy] = parameters[name]
+                }
+                nodes[use.node].inputs[use.input] = copy
+            }
+        }
+        return (nodes, scopes, parameters, copies)
+    }
+}
+
 extension CheckpointBinding {
     /// How `checkpoint` fills the graph of `onnx`: what ``Model/fromONNX(_:checkpoint:)`` rebuilds
     /// the graph on.
     static func of(_ checkpoint: any CheckpointReader, to onnx: ONNXModel) throws -> CheckpointBinding {
         let imported = try Model.importedGraph(onnx)
-        var nodes = imported.nodes, parameters = imported.parameters
-        var scopes = onnx.graph.nodes.map(ExporterScope.init)
-        Model.splitAliases(&nodes, &scopes, &parameters, checkpoint: checkpoint)
-        return try match(nodes: nodes, scopes: scopes, initializers: parameters, checkpoint: checkpoint)
+        let (nodes, scopes, parameters, copies) = Model.prepared(imported.nodes, scopes: onnx.graph.nodes.map(ExporterScope.init),
+                                                                  parameters: imported.parameters, checkpoint: checkpoint)
+        return try match(nodes: nodes, scopes: scopes, initializers: parameters, copies: copies, checkpoint: checkpoint)
     }
 }

@@ -20,9 +20,8 @@ extension Model {
         let constants = imported.constants
         var warnings: [String] = []
         if let checkpoint {
-            var scopes = onnx.graph.nodes.map(ExporterScope.init)
-            splitAliases(&nodes, &scopes, &parameters, checkpoint: checkpoint)
-            let rebuilt = try rebuilt(nodes, scopes: scopes, parameters: parameters, constants: constants, on: checkpoint)
+            let rebuilt = try rebuilt(nodes, scopes: onnx.graph.nodes.map(ExporterScope.init), parameters: parameters, constants: constants,
+                                      on: checkpoint)
             nodes = rebuilt.nodes
             parameters = rebuilt.parameters
             warnings += rebuilt.binding.warnings
@@ -96,21 +95,5 @@ extension Model {
                                    inputs: node.inputs, outputs: node.outputs, attributes: attributes))
         }
         return (nodes, parameters, constants)
-    }
-
-    /// Turns each `Identity` of an initializer whose output name `checkpoint` holds into a
-    /// parameter of its own (tied weights the checkpoint stores twice), removing the node and its
-    /// scope.
-    static func splitAliases(_ nodes: inout [GraphNode], _ scopes: inout [ExporterScope], _ parameters: inout [String: Tensor],
-                             checkpoint: any CheckpointReader) {
-        let available = Set(checkpoint.tensors.map(\.name))
-        for index in nodes.indices.reversed() {
-            let node = nodes[index]
-            guard node.operation == .identity, let output = node.outputs.first, available.contains(output),
-                  parameters[output] == nil, let value = parameters[node.inputs[0]] else { continue }
-            parameters[output] = value
-            nodes.remove(at: index)
-            scopes.remove(at: index)
-        }
     }
 }

@@ -34,3 +34,35 @@ struct CheckpointBindingTests {
         #expect(difference <= 1e-4, "max abs difference \(difference)")
     }
 }
+
+/// The uncommitted real-library folders of the development machine (`/work/models/trained`: the
+/// trained tier, `/work/models/tiny`: the tiny models too big to commit), each with both ONNX files.
+enum UncommittedRealModels {
+    static let roots = ["/work/models/trained", "/work/models/tiny"]
+
+    static let files: [String] = roots.flatMap { root -> [String] in
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return folders.sorted().flatMap { folder in
+            ["model.onnx", "model.legacy.onnx"].map { "\(root)/\(folder)/\($0)" }
+        }.filter { FileManager.default.fileExists(atPath: $0) }
+    }
+}
+
+@Suite("--arch ONNX on the uncommitted trained and tiny real-library models")
+struct UncommittedCheckpointBindingTests {
+    @Test("every folder's checkpoint with either ONNX file gives PyTorch's logits within 1e-4", .tags(.slow),
+          .enabled(if: !UncommittedRealModels.files.isEmpty, "no /work/models folders on this machine"), arguments: UncommittedRealModels.files)
+    func parity(_ onnx: String) throws {
+        let folder = String(onnx[..<onnx.lastIndex(of: "/")!])
+        let expected = try Checkpoint.open(folder + "/expected.npz")
+        let x = try TensorLoading.floatTensor(expected, try #require(expected.info(named: "x")))
+        let logits = try TensorLoading.floatTensor(expected, try #require(expected.info(named: "logits")))
+        let model = try Model.load(folder + "/model.safetensors", architecture: onnx)
+        let difference = maxAbsDifference(try model.logits(x), logits)
+        let binding = try CheckpointBinding.of(try Checkpoint.open(folder + "/model.safetensors"), to: try ONNXModel(path: onnx))
+        print("PARITY \(onnx) \(difference) folds=\(binding.folds.count) "
+              + "eps=\(Set(binding.folds.map { "\($0.epsilon)/\($0.epsilonSource.rawValue)/\($0.verified)" }).sorted()) "
+              + "evidence=\(Dictionary(grouping: binding.bound.values, by: \.evidence.rawValue).mapValues(\.count)) warnings=\(model.warnings)")
+        #expect(difference <= 1e-4, "max abs difference \(difference)")
+    }
+}
