@@ -2,9 +2,12 @@ import TensorCore
 import WeightFormats
 
 extension Model {
-    /// A model from an ONNX graph; `checkpoint`, when given, supplies the weights by initializer
-    /// name (an `Identity` alias of an initializer whose output name the checkpoint holds becomes a
-    /// parameter of its own).
+    /// A model from an ONNX graph; `checkpoint`, when given, supplies the weights: matched to the
+    /// graph's initializers by name, the exporter's module scopes, role and shape, with the
+    /// exporter's transposed and reshaped copies and folded batch norms undone
+    /// (``CheckpointBinding``), so that the model's parameters are the checkpoint's tensors under
+    /// their own names. An `Identity` alias of an initializer whose output name the checkpoint
+    /// holds becomes a parameter of its own.
     public static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)? = nil) throws -> Model {
         try fromONNX(onnx, checkpoint: checkpoint, fusingKernels: true)
     }
@@ -12,55 +15,17 @@ extension Model {
     /// ``fromONNX(_:checkpoint:)``, optionally without ``AttentionFusion`` and ``LinearFusion``
     /// (the graph as exported but for the GELU, to test them against).
     package static func fromONNX(_ onnx: ONNXModel, checkpoint: (any CheckpointReader)?, fusingKernels: Bool) throws -> Model {
-        var parameters: [String: Tensor] = [:]
-        var constants: [String: Value] = [:]
-        for info in onnx.tensors {
-            let value = try onnx.withBytes(of: info.name) { try TensorLoading.value($0, info: info) }
-            switch value {
-            case .float(let t): parameters[info.name] = t
-            case .int: constants[info.name] = value
-            }
-        }
-        var nodes: [GraphNode] = []
-        for (index, node) in onnx.graph.nodes.enumerated() {
-            var attributes: [String: Attribute] = [:]
-            for (name, attribute) in node.attributes {
-                switch attribute {
-                case .int(let v): attributes[name] = .int(v)
-                case .float(let v): attributes[name] = .float(v)
-                case .ints(let v): attributes[name] = .ints(v)
-                case .floats(let v): attributes[name] = .floats(v)
-                case .string(let v): attributes[name] = .string(v)
-                case .strings, .unsupported: break
-                case .tensor(let tensor):
-                    attributes[name] = .tensor(try onnx.withBytes(of: tensor) { try TensorLoading.value($0, info: tensor.info) })
-                }
-            }
-            let opType = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)"
-            nodes.append(GraphNode(name: node.name.isEmpty ? "\(node.opType)_\(index)" : node.name, opType: opType,
-                                   inputs: node.inputs, outputs: node.outputs, attributes: attributes))
-        }
+        let imported = try importedGraph(onnx)
+        var nodes = imported.nodes, parameters = imported.parameters
+        let constants = imported.constants
         var warnings: [String] = []
         if let checkpoint {
-            var available = Dictionary(checkpoint.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            // Identity aliases of initializers that the checkpoint holds separately.
-            nodes.removeAll { node in
-                guard node.operation == .identity, let output = node.outputs.first, available[output] != nil,
-                      parameters[node.inputs[0]] != nil else { return false }
-                parameters[output] = parameters[node.inputs[0]]
-                return true
-            }
-            for name in parameters.keys.sorted() {
-                guard let info = available.removeValue(forKey: name) else {
-                    throw ModelError.missingTensor(name: name, expectedShape: parameters[name]!.shape)
-                }
-                guard info.shape == parameters[name]!.shape else {
-                    throw ModelError.shapeMismatch(name: name, expected: parameters[name]!.shape, actual: info.shape)
-                }
-                parameters[name] = try TensorLoading.floatTensor(checkpoint, info)
-            }
-            for name in constants.keys { available[name] = nil }
-            if let warning = Model.unusedTensorsWarning(available.keys.sorted()) { warnings.append(warning) }
+            let rebuilt = try rebuilt(nodes, scopes: onnx.graph.nodes.map(ExporterScope.init), parameters: parameters, constants: constants,
+                                      on: checkpoint)
+            nodes = rebuilt.nodes
+            parameters = rebuilt.parameters
+            warnings += rebuilt.binding.warnings
+            if let warning = Model.unusedTensorsWarning(rebuilt.binding.unused.filter { constants[$0] == nil }) { warnings.append(warning) }
         }
         nodes = GeluFusion.fused(nodes, graphOutputs: Set(onnx.graph.outputs.map(\.name)))
         let initializerNames = Set(onnx.tensors.map(\.name))
@@ -97,5 +62,41 @@ extension Model {
         }
         return Model(graph: graph, source: .onnxGraph(path: onnx.path), inputName: input.name, outputName: output.name,
                      sampleShape: sampleShape, warnings: warnings)
+    }
+}
+
+extension Model {
+    /// The graph of `onnx` as runtime nodes (index for index with the file's), its float
+    /// initializers and its integer ones.
+    static func importedGraph(_ onnx: ONNXModel) throws -> (nodes: [GraphNode], parameters: [String: Tensor], constants: [String: Value]) {
+        var parameters: [String: Tensor] = [:]
+        var constants: [String: Value] = [:]
+        for info in onnx.tensors {
+            let value = try onnx.withBytes(of: info.name) { try TensorLoading.value($0, info: info) }
+            switch value {
+            case .float(let t): parameters[info.name] = t
+            case .int: constants[info.name] = value
+            }
+        }
+        var nodes: [GraphNode] = []
+        for (index, node) in onnx.graph.nodes.enumerated() {
+            var attributes: [String: Attribute] = [:]
+            for (name, attribute) in node.attributes {
+                switch attribute {
+                case .int(let v): attributes[name] = .int(v)
+                case .float(let v): attributes[name] = .float(v)
+                case .ints(let v): attributes[name] = .ints(v)
+                case .floats(let v): attributes[name] = .floats(v)
+                case .string(let v): attributes[name] = .string(v)
+                case .strings, .unsupported: break
+                case .tensor(let tensor):
+                    attributes[name] = .tensor(try onnx.withBytes(of: tensor) { try TensorLoading.value($0, info: tensor.info) })
+                }
+            }
+            let opType = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)"
+            nodes.append(GraphNode(name: node.name.isEmpty ? "\(node.opType)_\(index)" : node.name, opType: opType,
+                                   inputs: node.inputs, outputs: node.outputs, attributes: attributes))
+        }
+        return (nodes, parameters, constants)
     }
 }
