@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ModelRuntime
 import TensorCore
 import Unlearning
@@ -32,7 +33,7 @@ struct Apply: ParsableCommand {
     @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
     var method = "svd"
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL).", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL; for a model folder, a new folder NAME.forget-CLASSES/, or the folder OUTPUT/ when OUTPUT ends with a slash).", valueName: "path"))
     var output: String?
 
     @OptionGroup var counts: SampleCountOptions
@@ -107,6 +108,7 @@ struct Apply: ParsableCommand {
         let model = try options.load(for: dataset, path: forgetting.data)
         let classes = try forgetting.classes.indices(for: model, path: options.model)
         var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: classes, data: dataset)
+        let destination = try destination(weights: request.weights.path, classes: classes)
         request.method = unlearningMethod
         request.selection = SampleSelection.Configuration(classes: classes, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset))
@@ -129,8 +131,7 @@ struct Apply: ParsableCommand {
         } catch let error as GraphError {
             throw CommandFailure(options.model, error)
         }
-        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: classes)
-        let record = try result.write(to: outputPath)
+        let record = try write(result, to: destination)
         if let updateStats, let statistics = request.statistics {
             do { try statistics.value.removing(classes: Set(classes)).write(to: updateStats) } catch {
                 throw WeightFileError(path: updateStats, underlying: error)
@@ -146,5 +147,41 @@ struct Apply: ParsableCommand {
             }
         }
         Terminal.print(json ? try jsonText(record.summary) : record.summary.text)
+    }
+}
+
+extension Apply {
+    /// Where the unlearned model goes: for a model folder (unless `-o` names a file), a new
+    /// folder `NAME.forget-CLASSES/` with the edited weights under their own names and the
+    /// folder's config files; else one checkpoint (`NAME.forget-CLASSES.EXT` by default).
+    enum Destination {
+        case file(String)
+        case folder(String, source: String)
+    }
+
+    /// The destination, checked before any work is done (a folder is never replaced).
+    func destination(weights: String, classes: [Int]) throws -> Destination {
+        let model = options.model
+        guard try Checkpoint.weightsFile(inFolder: model) != nil, output.map({ $0.hasSuffix("/") }) ?? true else {
+            return .file(output ?? EditedCheckpoint.defaultOutputPath(for: weights, classes: classes))
+        }
+        let folder = output ?? EditedCheckpoint.defaultOutputFolder(for: model, classes: classes)
+        if FileManager.default.fileExists(atPath: folder) {
+            throw CommandFailure("\(folder): exists; remove it or give another output folder with -o (a model folder is never replaced)")
+        }
+        return .folder(folder, source: model)
+    }
+
+    func write(_ result: UnlearningResult, to destination: Destination) throws -> AuditRecord {
+        switch destination {
+        case .file(let path):
+            return try result.write(to: path)
+        case .folder(let folder, let model):
+            let written = try result.writeFolder(folder, copyingFrom: model)
+            if !written.companions.leftOut.isEmpty && !options.quiet {
+                Terminal.note("\(model): not copied (they hold the original weights): \(written.companions.leftOut.joined(separator: ", "))")
+            }
+            return written.record
+        }
     }
 }
