@@ -47,6 +47,45 @@ struct ImageDataCommandTests {
         #expect((after["forget_accuracy"] as? Double ?? 1) < 0.3)
     }
 
+    /// A class-wise vector for class 5 learnt on the npz (the settings of BENCHMARKS.md's vector table).
+    func vector(_ classes: String, _ directory: TemporaryDirectory) throws -> String {
+        let path = directory.path("v\(classes).safetensors")
+        let made = try ProcessRunner.modelforget(["vector", "make", Fixtures.path("Samples/cnn.onnx"), "--classes", classes,
+                                                  "--data", Fixtures.path("Samples/digits-train.npz"), "-o", path, "--quiet",
+                                                  "--beta", "1", "--lr", "0.05", "--max-retain-drop", "3", "--target-forget-accuracy", "0.05"])
+        #expect(made.status == 0, "\(made.stderr)")
+        return path
+    }
+
+    @Test("vector apply on the image folder adds δ to the prepared images: the CNN forgets class 5 there as on the npz")
+    func vectorApply() throws {
+        let directory = TemporaryDirectory()
+        let v5 = try vector("5", directory)
+        let output = directory.path("images+v.npz")
+        let applied = try ProcessRunner.modelforget(["vector", "apply", v5, "--inputs", Self.images, "--model", Fixtures.path("Samples/cnn.onnx"), "-o", output])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let withVector = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/cnn.onnx"), "--data", output, "--classes", "5", "--json"])
+        let without = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/cnn.onnx"), "--data", Self.images, "--classes", "5", "--json"])
+        let after = try json(withVector.stdout), before = try json(without.stdout)
+        #expect(after["samples"] as? Int == 540)
+        #expect((before["forget_accuracy"] as? Double ?? 0) > 0.9)
+        #expect((after["forget_accuracy"] as? Double ?? 1) <= 0.1)
+        #expect((before["retain_accuracy"] as? Double ?? 0) - (after["retain_accuracy"] as? Double ?? 0) <= 0.05)
+    }
+
+    @Test("vector combine --fit learns coefficients on an image folder", .tags(.slow))
+    func combineFitOnImages() throws {
+        let directory = TemporaryDirectory()
+        let v5 = try vector("5", directory), v7 = try vector("7", directory)
+        let output = directory.path("v57.safetensors")
+        let fitted = try ProcessRunner.modelforget(["vector", "combine", v5, v7, "--fit", "--model", Fixtures.path("Samples/cnn.onnx"),
+                                                    "--classes", "5,7", "--data", Self.images, "--epochs", "3", "-o", output])
+        #expect(fitted.status == 0, "\(fitted.stderr)")
+        #expect(fitted.stderr.contains("note: \(Self.images): 540 images, 10 classes"))
+        let written = try ProcessRunner.modelforget(["inspect", output, "--json"])
+        #expect(written.stdout.contains("\"coefficients\""))
+    }
+
     @Test("a corrupt image stops with one line naming it; --skip-bad-images counts it and goes on")
     func badImage() throws {
         let directory = TemporaryDirectory()
