@@ -192,17 +192,7 @@ enum TransformersConvNeXtLayout: ModelLayout {
     static func read(_ c: LayoutContext) throws -> LayoutReading? {
         guard c.has("convnext.embeddings.patch_embeddings.weight") else { return nil }
         let config = c.config
-        if let config, config.library == .timm {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json is a timm config but the names are transformers'")
-        }
-        var facts: [LayoutFact] = []
-        if let config, config.library == .transformers {
-            let type = config.architecture ?? ""
-            guard type == "convnext" || type == "ConvNextForImageClassification" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(Escaping.printable(type))', not 'convnext'")
-            }
-            facts.append(LayoutFact("model_type", "convnext", from: "config.json"))
-        }
+        var facts = try c.transformersModelType("convnext", className: "ConvNextForImageClassification", layout: description)
         var channels = try ConvNeXtReading.stem(c, conv: "convnext.embeddings.patch_embeddings", layout: description)
         try c.norm("convnext.embeddings.layernorm", channels: channels.width)
         var stages: [ConvNeXtPlan.Stage] = []

@@ -312,17 +312,7 @@ enum TransformersViTLayout: ModelLayout {
     static func read(_ c: LayoutContext) throws -> LayoutReading? {
         guard c.has("vit.embeddings.patch_embeddings.projection.weight"), c.has("vit.embeddings.cls_token") else { return nil }
         let config = c.config
-        if let config, config.library == .timm {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json is a timm config but the names are transformers'")
-        }
-        var facts: [LayoutFact] = []
-        if let config, config.library == .transformers {
-            let type = config.architecture ?? ""
-            guard type == "vit" || type == "ViTForImageClassification" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(Escaping.printable(type))', not 'vit'")
-            }
-            facts.append(LayoutFact("model_type", "vit", from: "config.json"))
-        }
+        var facts = try c.transformersModelType("vit", className: "ViTForImageClassification", layout: description)
         let stem = try ViTStem.read(c, prefix: "vit.embeddings.patch_embeddings.projection", layout: description)
         let e = stem.embed
         try c.tensor("vit.embeddings.cls_token", [1, 1, e])
