@@ -34,7 +34,8 @@ extension ImageCollection {
         }
         var notes: [String] = []
         if !compressed.isEmpty {
-            notes.append("\(compressed.count) compressed shard\(compressed.count == 1 ? "" : "s") (\(Escaping.printable(compressed[0]))…) cannot be read by offset: their images are kept in memory, encoded; store shards uncompressed to read them from disk")
+            notes.append("\(compressed.count) compressed shard\(compressed.count == 1 ? "" : "s") (\(Escaping.printable(compressed[0]))…) cannot be read by offset: "
+                + "their images are kept in memory, encoded; store shards uncompressed to read them from disk")
         }
         return ImageCollection(path: pattern, kind: .webDataset, samples: samples, mapping: .integers, notes: notes,
                                shards: shards, shardStarts: starts, blobs: blobs)

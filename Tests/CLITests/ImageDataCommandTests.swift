@@ -28,7 +28,8 @@ struct ImageDataCommandTests {
     func note() throws {
         let result = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/cnn.onnx"), "--data", Self.images])
         #expect(result.status == 0)
-        #expect(result.stderr.contains("note: \(Self.images): 540 images, 10 classes (class names sorted by code point, as torchvision's ImageFolder does); grayscale (PIL convert L), ToTensor (÷255) (from the model's input shape 1×8×8)"))
+        #expect(result.stderr.contains("note: \(Self.images): 540 images, 10 classes (class names sorted by code point, as torchvision's ImageFolder does); "
+            + "grayscale (PIL convert L), ToTensor (÷255) (from the model's input shape 1×8×8)"))
     }
 
     @Test("apply on the image folder removes classes; the audit record states the pipeline", .tags(.slow))
@@ -121,7 +122,8 @@ struct ImageDataCommandTests {
         #expect(inspection["formats"] as? [String: Int] == ["PNG": 540])
         let resized = try ProcessRunner.modelforget(["data", "inspect", Self.images, "--image-size", "6", "--interpolation", "bicubic",
                                                      "--mean", "0.5", "--std", "0.25"])
-        #expect(resized.stdout.contains("preprocessing (from --image-size, --interpolation, --mean/--std): RGB, Resize(6, bicubic), CenterCrop(6), ToTensor (÷255), Normalize(mean [0.5], std [0.25])"))
+        #expect(resized.stdout.contains("preprocessing (from --image-size, --interpolation, --mean/--std): RGB, Resize(6, bicubic), "
+            + "CenterCrop(6), ToTensor (÷255), Normalize(mean [0.5], std [0.25])"))
         #expect(resized.stdout.contains("samples: 3×6×6 each"))
     }
 

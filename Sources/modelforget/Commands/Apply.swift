@@ -33,7 +33,9 @@ struct Apply: ParsableCommand {
     @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
     var method = "svd"
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL; for a model folder, a new folder NAME.forget-CLASSES/, or the folder OUTPUT/ when OUTPUT ends with a slash).", valueName: "path"))
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+        "Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL; for a model folder, a new folder "
+            + "NAME.forget-CLASSES/, or the folder OUTPUT/ when OUTPUT ends with a slash).", valueName: "path"))
     var output: String?
 
     @OptionGroup var counts: SampleCountOptions

@@ -22,7 +22,9 @@ struct SampleCountOptions: ParsableArguments {
 
 /// `--max-patches`: the cap on input vectors per layer in the statistics.
 struct PatchCapOption: ParsableArguments {
-    @Option(help: ArgumentHelp("At most this many input vectors (conv patches, tokens) per layer and sample set enter the statistics, spread evenly over the samples and chosen by --seed; 0 keeps all.", valueName: "n"))
+    @Option(help: ArgumentHelp(
+        "At most this many input vectors (conv patches, tokens) per layer and sample set enter the statistics, spread evenly over "
+            + "the samples and chosen by --seed; 0 keeps all.", valueName: "n"))
     var maxPatches = 10_000
 
     func validate() throws {
@@ -35,10 +37,14 @@ struct StoppingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Maximum number of epochs (default 100 for pgu, 60 for forget vectors).", valueName: "n"))
     var epochs: Int?
 
-    @Option(help: ArgumentHelp("Stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes, for pgu; 0.1 for forget vectors).", valueName: "fraction"))
+    @Option(help: ArgumentHelp(
+        "Stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes, for pgu; "
+            + "0.1 for forget vectors).", valueName: "fraction"))
     var targetForgetAccuracy: Double?
 
-    @Option(help: ArgumentHelp("Largest retain-accuracy drop, in points, on the retained-class samples of --data that an epoch may have (pgu stops when it is exceeded).", valueName: "points"))
+    @Option(help: ArgumentHelp(
+        "Largest retain-accuracy drop, in points, on the retained-class samples of --data that an epoch may have (pgu stops when "
+            + "it is exceeded).", valueName: "points"))
     var maxRetainDrop = 5.0
 
     func validate() throws {
