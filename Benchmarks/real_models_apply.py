@@ -20,10 +20,12 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def apply(binary, folder, classes, extra, workdir, arch=None):
+    """`folder` holds the data; the model is the folder itself, or its model.safetensors with `arch`."""
     name = os.path.basename(folder)
-    stem = os.path.join(workdir, f"{os.path.basename(os.path.dirname(folder)) if arch else name}-{classes.replace(',', '-')}")
+    stem = os.path.join(workdir, f"{name}-{classes.replace(',', '-')}")
     output, report = stem + (".safetensors" if arch else ".out/"), stem + ".json"
-    command = [binary, "apply", folder, "--classes", classes, "--data", os.path.join(folder, "train.npz"),
+    model = os.path.join(folder, "model.safetensors") if arch else folder
+    command = [binary, "apply", model, "--classes", classes, "--data", os.path.join(folder, "train.npz"),
                "--eval-data", os.path.join(folder, "test.npz"), "-o", output, "--report", report, "--quiet"] + extra
     if arch:
         command += ["--arch", arch]
@@ -56,9 +58,8 @@ def main():
                 source = "folder"
                 if done.returncode != 0 and os.path.exists(os.path.join(folder, "model.onnx")):
                     first_error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"
-                    done, seconds, report = apply(args.binary, os.path.join(folder, "model.safetensors"), classes, extra, workdir,
-                                                  arch=os.path.join(folder, "model.onnx"))
-                    source = "--arch model.onnx"
+                    done, seconds, report = apply(args.binary, folder, classes, extra, workdir, arch=os.path.join(folder, "model.onnx"))
+                    source = f"--arch model.onnx (folder alone: {first_error[first_error.find(': ') + 2:][:90]})"
                 if done.returncode != 0:
                     message = (done.stderr.strip().splitlines() or ["?"])[-1]
                     print(f"| {name} | {classes} | {source} | failed: {message[:160]} | | | {seconds:.1f} |", flush=True)
