@@ -84,15 +84,13 @@ public struct AuditRecord: Encodable, Sendable {
 
     /// What depends on the engine, encoded at the top level of the record.
     public enum Details: Sendable {
-        case svd(configuration: SVDUnlearning.Configuration, alphaRetain: Double, alphaForget: Double,
-                 layers: [SVDUnlearning.LayerReport], search: [SVDUnlearning.SearchPoint])
-        case pgu(configuration: PGUUnlearning.Configuration, layers: [PGUUnlearning.LayerReport], epochs: [PGUUnlearning.Epoch],
-                 bestEpoch: Int, stopReason: String)
+        case svd(SVDUnlearning.Result)
+        case pgu(PGUUnlearning.Result)
 
         var layerCount: Int {
             switch self {
-            case .svd(_, _, _, let layers, _): layers.count
-            case .pgu(_, let layers, _, _, _): layers.count
+            case .svd(let result): result.layers.count
+            case .pgu(let result): result.layers.count
             }
         }
     }
@@ -117,6 +115,7 @@ public struct AuditRecord: Encodable, Sendable {
         case classNames = "class_names"
         case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
+        case firstLayerUsed = "first_layer_used", validation
         case images
     }
 
@@ -130,22 +129,26 @@ public struct AuditRecord: Encodable, Sendable {
         try c.encode(timingsSeconds, forKey: .timingsSeconds)
         try c.encodeIfPresent(images, forKey: .images)
         switch details {
-        case .svd(let configuration, let alphaRetain, let alphaForget, let layers, let search):
-            try c.encode(configuration, forKey: .configuration)
-            try c.encode(alphaRetain, forKey: .alphaRetainUsed); try c.encode(alphaForget, forKey: .alphaForgetUsed)
-            try c.encode(layers, forKey: .layers); try c.encode(search, forKey: .search)
-        case .pgu(let configuration, let layers, let epochs, let bestEpoch, let stopReason):
-            try c.encode(configuration, forKey: .configuration)
-            try c.encode(layers, forKey: .layers); try c.encode(epochs, forKey: .epochs)
-            try c.encode(bestEpoch, forKey: .bestEpoch); try c.encode(stopReason, forKey: .stopReason)
+        case .svd(let r):
+            try c.encode(r.configuration, forKey: .configuration)
+            try c.encode(r.alphaRetain, forKey: .alphaRetainUsed); try c.encode(r.alphaForget, forKey: .alphaForgetUsed)
+            try c.encode(r.layers, forKey: .layers); try c.encode(r.grid, forKey: .search)
+            if r.configuration.settings.contract != nil {
+                try c.encode(r.firstLayer, forKey: .firstLayerUsed)
+                try c.encodeIfPresent(r.verdict, forKey: .validation)
+            }
+        case .pgu(let r):
+            try c.encode(r.configuration, forKey: .configuration)
+            try c.encode(r.layers, forKey: .layers); try c.encode(r.epochs, forKey: .epochs)
+            try c.encode(r.bestEpoch, forKey: .bestEpoch); try c.encode(r.stopReason, forKey: .stopReason)
         }
     }
 
     public var summary: Summary {
         var alphas: (Double, Double)?, epoch: Int?
         switch details {
-        case .svd(_, let r, let f, _, _): alphas = (r, f)
-        case .pgu(_, _, _, let best, _): epoch = best
+        case .svd(let r): alphas = (r.alphaRetain, r.alphaForget)
+        case .pgu(let r): epoch = r.bestEpoch
         }
         return Summary(output: output.path, classes: classes, classNames: classNames, method: method, alphaRetain: alphas?.0, alphaForget: alphas?.1, bestEpoch: epoch,
                        layersEdited: details.layerCount, forgetAccuracyBefore: evaluation?.before.forgetAccuracy,

@@ -105,7 +105,7 @@ public struct PGUUnlearning: WeightEditingEngine {
         }
     }
 
-    public struct Result: EngineResult {
+    public struct Result: EngineResult, Sendable {
         public var configuration: Configuration
         public var editedWeights: [String: Tensor]
         public var selection: SampleSelection
@@ -120,7 +120,7 @@ public struct PGUUnlearning: WeightEditingEngine {
         }
 
         public var details: AuditRecord.Details {
-            .pgu(configuration: configuration, layers: layers, epochs: epochs, bestEpoch: bestEpoch, stopReason: stopReason)
+            .pgu(self)
         }
     }
 

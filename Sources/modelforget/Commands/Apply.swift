@@ -37,13 +37,13 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var counts: SampleCountOptions
 
-    @Option(help: "α of the retain space (larger keeps more of it).")
-    var alphaRetain = 100.0
+    @Option(help: ArgumentHelp("svd: α of the retain space (larger keeps more of it); with --alpha-forget, fixed scales instead of the contract search (the paper used 100 and 3).", valueName: "α"))
+    var alphaRetain: Double?
 
-    @Option(help: "α of the forget space.")
-    var alphaForget = 3.0
+    @Option(help: ArgumentHelp("svd: α of the forget space.", valueName: "α"))
+    var alphaForget: Double?
 
-    @Flag(help: "Choose α by a grid search on a validation split held out from --data (20% of every class). svd only.")
+    @Flag(help: "svd: choose α on the paper's grid by retain × (1 − forget) accuracy on the validation split, editing every layer (the paper's search).")
     var search = false
 
     @Option(help: "pgu: share of the retain space's spectrum (cumulative square roots of eigenvalues) to protect.")
@@ -59,6 +59,11 @@ struct Apply: ParsableCommand {
     var sgdBatchSize = 128
 
     @OptionGroup var stopping: StoppingOptions
+
+    @Option(help: ArgumentHelp("pgu: stop once the forget accuracy on the forget samples is at most this (default: chance, 1/classes).", valueName: "fraction"))
+    var targetForgetAccuracy: Double?
+
+    @OptionGroup var limits: ContractOptions
 
     @Option(help: ArgumentHelp("pgu with --stats: write the statistics without the forgotten classes here, for the next request.", valueName: "file"))
     var updateStats: String?
@@ -81,7 +86,9 @@ struct Apply: ParsableCommand {
 
     func validate() throws {
         guard method == "svd" || method == "pgu" else { throw ValidationError("--method must be svd or pgu") }
-        guard alphaRetain > 0, alphaForget > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
+        guard (alphaRetain ?? 1) > 0, (alphaForget ?? 1) > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
+        guard (alphaRetain == nil) == (alphaForget == nil) else { throw ValidationError("give --alpha-retain and --alpha-forget together") }
+        guard !(search && alphaRetain != nil) else { throw ValidationError("--search chooses α: give it or --alpha-retain/--alpha-forget, not both") }
         guard !(search && method == "pgu") else { throw ValidationError("--search applies to --method svd only") }
         guard gamma > 0, gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1]") }
         guard lrStart > 0, lrEnd > 0, sgdBatchSize > 0 else {
@@ -95,10 +102,12 @@ struct Apply: ParsableCommand {
     var unlearningMethod: UnlearningRequest.Method {
         if method == "pgu" {
             return .pgu(PGUUnlearning.Settings(gamma: gamma, lrStart: lrStart, lrEnd: lrEnd, epochs: stopping.epochs ?? 100,
-                                               sgdBatchSize: sgdBatchSize, targetForgetAccuracy: stopping.targetForgetAccuracy,
-                                               maxRetainDrop: stopping.maxRetainDrop))
+                                               sgdBatchSize: sgdBatchSize, targetForgetAccuracy: targetForgetAccuracy,
+                                               maxRetainDrop: limits.maxRetainDrop ?? 5))
         }
-        return .svd(SVDUnlearning.Settings(alphaRetain: alphaRetain, alphaForget: alphaForget, search: search))
+        if let alphaRetain, let alphaForget { return .svd(SVDUnlearning.Settings(alphaRetain: alphaRetain, alphaForget: alphaForget)) }
+        if search { return .svd(SVDUnlearning.Settings(search: true)) }
+        return .svd(SVDUnlearning.Settings(contract: limits.contract(defaultForget: 0.02, defaultDrop: 2)))
     }
 
     func run() throws {

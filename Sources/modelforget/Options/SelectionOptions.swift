@@ -30,20 +30,34 @@ struct PatchCapOption: ParsableArguments {
     }
 }
 
-/// The stopping rule of the trained methods (PGU and forget vectors): epochs, target and budget.
+/// `--epochs` of the trained methods (PGU and forget vectors).
 struct StoppingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Maximum number of epochs (default 100 for pgu, 60 for forget vectors).", valueName: "n"))
     var epochs: Int?
 
-    @Option(help: ArgumentHelp("Stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes, for pgu; 0.1 for forget vectors).", valueName: "fraction"))
-    var targetForgetAccuracy: Double?
-
-    @Option(help: ArgumentHelp("Largest retain-accuracy drop, in points, on the retained-class samples of --data that an epoch may have (pgu stops when it is exceeded).", valueName: "points"))
-    var maxRetainDrop = 5.0
-
     func validate() throws {
         guard (epochs ?? 1) > 0 else { throw ValidationError("--epochs must be positive") }
-        guard maxRetainDrop >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+    }
+}
+
+/// The user's limits (``UnlearningContract``): measured on a validation split held out from --data.
+struct ContractOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Largest accepted accuracy on the forget classes' validation samples (default 0.02 for apply, 0.1 for vector make).",
+                               valueName: "fraction"))
+    var maxForgetAccuracy: Double?
+
+    @Option(help: ArgumentHelp("Largest accepted drop of the retained classes' validation accuracy, in points (default 2 for apply, 5 for vector make).",
+                               valueName: "points"))
+    var maxRetainDrop: Double?
+
+    func validate() throws {
+        guard (maxForgetAccuracy ?? 0) >= 0, (maxForgetAccuracy ?? 0) <= 1 else { throw ValidationError("--max-forget-accuracy must be in [0, 1]") }
+        guard (maxRetainDrop ?? 0) >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+    }
+
+    /// The contract with these defaults for what was not given.
+    func contract(defaultForget: Double, defaultDrop: Double) -> UnlearningContract {
+        UnlearningContract(maxForgetAccuracy: maxForgetAccuracy ?? defaultForget, maxRetainDrop: maxRetainDrop ?? defaultDrop)
     }
 }
 
