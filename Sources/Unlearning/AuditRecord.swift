@@ -46,9 +46,11 @@ public struct AuditRecord: Encodable, Sendable {
         public let retainAccuracyBefore: Double?
         public let retainAccuracyAfter: Double?
         public let seconds: Double
+        public let contract: UnlearningContract?
+        public let verdict: UnlearningContract.Verdict?
 
         enum CodingKeys: String, CodingKey {
-            case output, classes, method, seconds, classNames = "class_names"
+            case output, classes, method, seconds, classNames = "class_names", contract, verdict = "contract_verdict"
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", layersEdited = "layers_edited", bestEpoch = "best_epoch"
             case forgetAccuracyBefore = "forget_accuracy_before", forgetAccuracyAfter = "forget_accuracy_after"
             case retainAccuracyBefore = "retain_accuracy_before", retainAccuracyAfter = "retain_accuracy_after"
@@ -58,6 +60,8 @@ public struct AuditRecord: Encodable, Sendable {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(output, forKey: .output); try c.encode(classes, forKey: .classes); try c.encode(method, forKey: .method)
             try c.encodeIfPresent(classNames, forKey: .classNames)
+            try c.encodeIfPresent(contract, forKey: .contract)
+            try c.encodeIfPresent(verdict, forKey: .verdict)
             try c.encodeIfPresent(alphaRetain, forKey: .alphaRetain); try c.encodeIfPresent(alphaForget, forKey: .alphaForget)
             try c.encodeIfPresent(bestEpoch, forKey: .bestEpoch)
             try c.encode(layersEdited, forKey: .layersEdited); try c.encode(seconds, forKey: .seconds)
@@ -74,6 +78,7 @@ public struct AuditRecord: Encodable, Sendable {
             let list = classes.map(String.init).joined(separator: ",") + (named.count == classes.count && !named.isEmpty ? " (\(named.joined(separator: ", ")))" : "")
             var lines = ["wrote \(output): classes \(list) removed by \(method) "
                          + "(\(parameters)), \(layersEdited) weight layers edited in " + String(format: "%.2f s", seconds)]
+            if let contract, let verdict { lines.append(verdict.line(for: contract)) }
             if forgetAccuracyBefore != nil {
                 lines.append("forget accuracy: \(percent(forgetAccuracyBefore)) -> \(percent(forgetAccuracyAfter))")
                 lines.append("retain accuracy: \(percent(retainAccuracyBefore)) -> \(percent(retainAccuracyAfter))")
@@ -86,11 +91,13 @@ public struct AuditRecord: Encodable, Sendable {
     public enum Details: Sendable {
         case svd(SVDUnlearning.Result)
         case pgu(PGUUnlearning.Result)
+        case auto(UnlearningRequest.AutoResult)
 
         var layerCount: Int {
             switch self {
             case .svd(let result): result.layers.count
             case .pgu(let result): result.layers.count
+            case .auto(let result): result.editedWeights.count
             }
         }
     }
@@ -109,13 +116,17 @@ public struct AuditRecord: Encodable, Sendable {
     public let timingsSeconds: [String: Double]
     /// How an image source became samples (`--data images/`): pipeline, label rule, skipped images.
     public let images: ImageSourceSummary?
+    /// The user's limits and how the kept edit fares against them on the validation split, for
+    /// methods that check them.
+    public let contract: UnlearningContract?
+    public let verdict: UnlearningContract.Verdict?
 
     enum CodingKeys: String, CodingKey {
         case tool, version, method, input, output, classes, configuration, samples, layers, search, evaluation, epochs
         case classNames = "class_names"
         case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
-        case firstLayerUsed = "first_layer_used", validation
+        case firstLayerUsed = "first_layer_used", validation, contract, attempts, kept, repair, verdict = "contract_verdict"
         case images
     }
 
@@ -128,7 +139,18 @@ public struct AuditRecord: Encodable, Sendable {
         try c.encodeIfPresent(evaluation, forKey: .evaluation)
         try c.encode(timingsSeconds, forKey: .timingsSeconds)
         try c.encodeIfPresent(images, forKey: .images)
+        try c.encodeIfPresent(contract, forKey: .contract)
+        try c.encodeIfPresent(verdict, forKey: .verdict)
+        try encodeDetails(details, into: &c)
+    }
+
+    private func encodeDetails(_ details: Details, into c: inout KeyedEncodingContainer<CodingKeys>) throws {
         switch details {
+        case .auto(let r):
+            try c.encode(r.attempts, forKey: .attempts)
+            try c.encode(r.attempts[r.kept].method, forKey: .kept)
+            try c.encodeIfPresent(r.repair, forKey: .repair)
+            try encodeDetails(.svd(r.svd), into: &c)
         case .svd(let r):
             try c.encode(r.configuration, forKey: .configuration)
             try c.encode(r.alphaRetain, forKey: .alphaRetainUsed); try c.encode(r.alphaForget, forKey: .alphaForgetUsed)
@@ -149,10 +171,12 @@ public struct AuditRecord: Encodable, Sendable {
         switch details {
         case .svd(let r): alphas = (r.alphaRetain, r.alphaForget)
         case .pgu(let r): epoch = r.bestEpoch
+        case .auto(let r): alphas = (r.svd.alphaRetain, r.svd.alphaForget)
         }
         return Summary(output: output.path, classes: classes, classNames: classNames, method: method, alphaRetain: alphas?.0, alphaForget: alphas?.1, bestEpoch: epoch,
                        layersEdited: details.layerCount, forgetAccuracyBefore: evaluation?.before.forgetAccuracy,
                        forgetAccuracyAfter: evaluation?.after.forgetAccuracy, retainAccuracyBefore: evaluation?.before.retainAccuracy,
-                       retainAccuracyAfter: evaluation?.after.retainAccuracy, seconds: timingsSeconds["total"] ?? 0)
+                       retainAccuracyAfter: evaluation?.after.retainAccuracy, seconds: timingsSeconds["total"] ?? 0, contract: contract,
+                       verdict: verdict)
     }
 }

@@ -191,7 +191,9 @@ public struct PGUUnlearning: WeightEditingEngine {
             var start = 0
             while start < order.count {
                 let batch = Array(order[start..<min(start + c.settings.sgdBatchSize, order.count)])
-                let (loss, gradients) = try Self.gradients(model, parameters: current, data: data, batch: batch, labels: labels)
+                let (loss, gradients) = try BatchGradients.compute(model, parameters: current, data: data, batch: batch) { logits, indices, total in
+                    ForgetLoss.evaluate(logits: logits, labels: indices.map { labels[$0] }, total: total)
+                }
                 lossSum += loss
                 batches += 1
                 for (index, layer) in layers.enumerated() {
@@ -241,30 +243,5 @@ public struct PGUUnlearning: WeightEditingEngine {
         }
         return Result(configuration: c, editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
                       stopReason: stopReason, timings: timings)
-    }
-
-    /// Mean loss and parameter gradients of one forget batch at the weights `parameters` (overrides
-    /// of the model's stored ones); the batch's two halves run on two workers and their gradients
-    /// are added in a fixed order.
-    static func gradients(_ model: Model, parameters: [String: Tensor], data: Dataset, batch: [Int], labels: [Int]) throws
-        -> (Double, [String: Tensor]) {
-        let halves = batch.count < 2 ? [batch] : [Array(batch[..<(batch.count / 2)]), Array(batch[(batch.count / 2)...])]
-        let shared = SharedInputs(model: model, data: data)
-        let parts = try Parallel.map(halves.count) { i -> (Double, [String: Tensor]) in
-            let x = try shared.data.samples(halves[i])
-            let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], parameters: parameters, recording: true)
-            guard let logits = outputs[shared.model.outputName] else { throw UnlearningError.noWeightLayers }
-            let (loss, gradient) = ForgetLoss.evaluate(logits: logits, labels: halves[i].map { labels[$0] }, total: batch.count)
-            let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: gradient], inputGradients: false)
-            return (loss, grads.parameters)
-        }
-        var (loss, total) = parts[0]
-        for (partLoss, grads) in parts.dropFirst() {
-            loss += partLoss
-            for (name, g) in grads {
-                if var existing = total[name] { Elementwise.addInPlace(&existing, g); total[name] = existing } else { total[name] = g }
-            }
-        }
-        return (loss, total)
     }
 }

@@ -44,7 +44,7 @@ extension SVDUnlearning {
     /// one edit of every layer, each point one forward pass over its validation samples.
     static func contractSearch(_ model: Model, data: Dataset, validation: [Int], forget: Set<Int>, projection: SVDProjection,
                                contract: UnlearningContract, configuration c: Configuration,
-                               progress: ((String, Int, Int) -> Void)?) throws -> (best: SearchPoint, points: [SearchPoint]) {
+                               progress: ((String, Int, Int) -> Void)?) throws -> ContractSearchOutcome {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let original = model.graph.parameters
         let layers = model.graph.weightLayers
@@ -78,8 +78,13 @@ extension SVDUnlearning {
                 progress?("search", firstRound.count, total)
             }
         }
+        func outcome(_ best: SearchPoint, _ points: [SearchPoint], before: ForgetRetainScores) -> ContractSearchOutcome {
+            let verdict = contract.verdict(forget: best.forgetAccuracy, retain: hasRetain ? best.retainAccuracy : nil,
+                                           retainBefore: hasRetain ? before.retain : nil)
+            return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.retain : nil)
+        }
         guard let fullBefore = before.full else {
-            return (Self.chooseByContract(firstRound)!, firstRound)
+            return outcome(Self.chooseByContract(firstRound)!, firstRound, before: before.subset)
         }
         let ranked = firstRound.indices.sorted { a, b in
             Self.contractOrder(firstRound[a], firstRound[b])
@@ -91,7 +96,16 @@ extension SVDUnlearning {
             finals.append(try point(p.alphaRetain, p.alphaForget, p.firstLayer ?? 0, restricted(edits, to: p.firstLayer ?? 0, layers: layers),
                                     on: validation, before: fullBefore))
         }
-        return (Self.chooseByContract(finals)!, firstRound + finals)
+        return outcome(Self.chooseByContract(finals)!, firstRound + finals, before: fullBefore)
+    }
+
+    /// What the contract search found: the kept point, every point scored, the kept point's
+    /// verdict on the whole validation split, and the original model's retain accuracy there.
+    struct ContractSearchOutcome {
+        var best: SearchPoint
+        var points: [SearchPoint]
+        var verdict: UnlearningContract.Verdict
+        var retainBefore: Double?
     }
 
     /// `a` before `b`: meeting the contract first, then the smaller violation, then the higher

@@ -116,8 +116,11 @@ public struct SVDUnlearning: WeightEditingEngine {
         /// The first edited weight layer (0: every layer; the contract search may leave early
         /// layers unedited).
         public var firstLayer: Int = 0
-        /// With a contract: the kept point's verdict on the whole validation split.
+        /// With a contract: the kept point on the whole validation split, its verdict, and the
+        /// original model's retain accuracy there.
         public var verdict: SearchPoint?
+        public var contractVerdict: UnlearningContract.Verdict?
+        public var retainBefore: Double?
         public var selection: SampleSelection
         public var layers: [LayerReport]
         public var grid: [SearchPoint]
@@ -170,11 +173,13 @@ public struct SVDUnlearning: WeightEditingEngine {
         var alphaRetain = c.settings.alphaRetain, alphaForget = c.settings.alphaForget
         var grid: [SearchPoint] = []
         var firstLayer = 0
-        var verdict: SearchPoint?
+        var verdict: SearchPoint?, contractVerdict: UnlearningContract.Verdict?, retainBefore: Double?
         if let contract = c.settings.contract {
-            let (best, points) = try contractSearch(model, data: data, validation: selection.validation, forget: forget, projection: projection,
-                                                    contract: contract, configuration: c, progress: progress)
-            (alphaRetain, alphaForget, firstLayer, grid, verdict) = (best.alphaRetain, best.alphaForget, best.firstLayer ?? 0, points, best)
+            let found = try contractSearch(model, data: data, validation: selection.validation, forget: forget, projection: projection,
+                                           contract: contract, configuration: c, progress: progress)
+            (alphaRetain, alphaForget, firstLayer, grid, verdict) = (found.best.alphaRetain, found.best.alphaForget, found.best.firstLayer ?? 0,
+                                                                     found.points, found.best)
+            (contractVerdict, retainBefore) = (found.verdict, found.retainBefore)
             lap("search")
         } else if c.settings.search {
             let original = model.graph.parameters
@@ -211,7 +216,8 @@ public struct SVDUnlearning: WeightEditingEngine {
                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
         }
         return Result(configuration: c, editedWeights: edited, alphaRetain: alphaRetain, alphaForget: alphaForget, firstLayer: firstLayer,
-                      verdict: verdict, selection: selection, layers: layers, grid: grid, timings: timings)
+                      verdict: verdict, contractVerdict: contractVerdict, retainBefore: retainBefore, selection: selection, layers: layers,
+                      grid: grid, timings: timings)
     }
 
     /// `(‖after − before‖²_F, ‖before‖²_F)`, summed in float64.

@@ -37,6 +37,14 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
         enum CodingKeys: String, CodingKey {
             case forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy", retainDrop = "retain_drop", meets, failures
         }
+
+        /// One line: the validation figures, the limits, and whether they hold.
+        public func line(for contract: UnlearningContract) -> String {
+            let figures = "forget accuracy \(UnlearningContract.percent(forgetAccuracy)) (limit \(UnlearningContract.percent(contract.maxForgetAccuracy))), "
+                + (retainDrop.map { "retain drop \(UnlearningContract.points($0)) points (limit \(UnlearningContract.points(contract.maxRetainDrop)))" }
+                    ?? "retain accuracy not measured (no retained-class validation samples)")
+            return "validation (held out from the data): " + figures + (meets ? ": meets the limits" : ": " + failures.joined(separator: "; "))
+        }
     }
 
     /// The verdict for validation accuracies `forget` and `retain` after an edit, given the retain

@@ -29,8 +29,8 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var normalization: NormalizationOptions
 
-    @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
-    var method = "svd"
+    @Option(help: ArgumentHelp("The unlearning method: auto (the cheapest that meets the limits on validation: SVD projection, then SVD with a retain repair), svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "auto|svd|pgu"))
+    var method = "auto"
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL).", valueName: "file"))
     var output: String?
@@ -65,6 +65,9 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var limits: ContractOptions
 
+    @Flag(help: "Write the best edit found even when it does not meet the limits (the exit status is still 2).")
+    var keepBest = false
+
     @Option(help: ArgumentHelp("pgu with --stats: write the statistics without the forgotten classes here, for the next request.", valueName: "file"))
     var updateStats: String?
 
@@ -85,11 +88,12 @@ struct Apply: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard method == "svd" || method == "pgu" else { throw ValidationError("--method must be svd or pgu") }
+        guard ["auto", "svd", "pgu"].contains(method) else { throw ValidationError("--method must be auto, svd or pgu") }
+        guard method != "auto" || (alphaRetain == nil && !search) else { throw ValidationError("--alpha-retain, --alpha-forget and --search are for --method svd") }
         guard (alphaRetain ?? 1) > 0, (alphaForget ?? 1) > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
         guard (alphaRetain == nil) == (alphaForget == nil) else { throw ValidationError("give --alpha-retain and --alpha-forget together") }
         guard !(search && alphaRetain != nil) else { throw ValidationError("--search chooses α: give it or --alpha-retain/--alpha-forget, not both") }
-        guard !(search && method == "pgu") else { throw ValidationError("--search applies to --method svd only") }
+        guard !(search && method != "svd") else { throw ValidationError("--search applies to --method svd only") }
         guard gamma > 0, gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1]") }
         guard lrStart > 0, lrEnd > 0, sgdBatchSize > 0 else {
             throw ValidationError("--lr-start, --lr-end and --sgd-batch-size must be positive")
@@ -105,9 +109,11 @@ struct Apply: ParsableCommand {
                                                sgdBatchSize: sgdBatchSize, targetForgetAccuracy: targetForgetAccuracy,
                                                maxRetainDrop: limits.maxRetainDrop ?? 5))
         }
+        let contract = limits.contract(defaultForget: 0.02, defaultDrop: 2)
+        if method == "auto" { return .auto(contract) }
         if let alphaRetain, let alphaForget { return .svd(SVDUnlearning.Settings(alphaRetain: alphaRetain, alphaForget: alphaForget)) }
         if search { return .svd(SVDUnlearning.Settings(search: true)) }
-        return .svd(SVDUnlearning.Settings(contract: limits.contract(defaultForget: 0.02, defaultDrop: 2)))
+        return .svd(SVDUnlearning.Settings(contract: contract))
     }
 
     func run() throws {
@@ -133,6 +139,12 @@ struct Apply: ParsableCommand {
         } catch let error as GraphError {
             throw CommandFailure(options.model, error)
         }
+        let unmet = result.verdict.map { !$0.meets } ?? false
+        if unmet, let verdict = result.verdict, let contract = request.contract {
+            Terminal.error("\(forgetting.data): the limits are not met: " + verdict.line(for: contract)
+                           + (keepBest ? "; writing the best edit found (--keep-best)" : "; nothing written (--keep-best writes the best edit found)"))
+            guard keepBest else { throw ExitCode(2) }
+        }
         let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: classes)
         let record = try result.write(to: outputPath)
         if let updateStats, let statistics = request.statistics {
@@ -150,5 +162,6 @@ struct Apply: ParsableCommand {
             }
         }
         Terminal.print(json ? try jsonText(record.summary) : record.summary.text)
+        if unmet { throw ExitCode(2) }
     }
 }
