@@ -8,7 +8,8 @@ with a fixed seed. Models, named as torchvision names their layers:
   cnn     VGG-style with BatchNorm and max-pooling (features.*, classifier.*)
   resnet  torchvision-layout ResNet, BasicBlock [2, 2, 2], widths 16/32/64, CIFAR 3x3 stem, no max-pool
   vit     torchvision VisionTransformer layout (conv_proj, class_token, encoder.*, heads.head),
-          patch 2, hidden 64, 4 heads, MLP 128, 2 layers, erf GELU
+          patch 2, hidden 64, 4 heads, MLP 128, 2 layers, erf GELU; vit.config.json says the head count
+          (which the state dict does not store) for `--arch`
 Each model M is written as M.safetensors (state dict, metadata format=pt), M.onnx (opset 17,
 TorchScript exporter, TrainingMode.PRESERVE without constant folding, so that BatchNorm stays a
 BatchNormalization node and initializer names equal state-dict names; input x [N,1,8,8], output
@@ -268,6 +269,10 @@ def main():
               f"not in the graph {len(unused)} num_batches_tracked; onnxruntime max abs diff {ort_diff:.2e}")
     with open(os.path.join(here, "accuracy.json"), "w") as f:
         json.dump(report, f, indent=2, sort_keys=True)
+        f.write("\n")
+    # torchvision's ViT state dict does not store the head count: a config for `--arch` gives it.
+    with open(os.path.join(here, "vit.config.json"), "w") as f:
+        json.dump({"num_heads": 4}, f)
         f.write("\n")
 
 

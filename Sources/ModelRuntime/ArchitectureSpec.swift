@@ -62,11 +62,19 @@ public struct ArchitectureSpec: Decodable, Sendable {
     public var input: Input
     public var layers: [Layer]
 
+    /// Whether the JSON file at `path` is meant as a spec: an object with `input` or `layers`
+    /// (any other object is a model config, see `Model.load(_:architecture:sampleShape:)`), or
+    /// not a JSON object at all (``load(_:)`` then names the defect).
+    public static func isSpec(_ path: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path),
+              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return true }
+        return object["input"] != nil || object["layers"] != nil
+    }
+
     /// Reads a spec; errors name the JSON defect.
     public static func load(_ path: String) throws -> ArchitectureSpec {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileAccessError.cannotOpen(path: path, reason: "no such file")
-        }
+        // Opened like every input (no FIFO or device can block it), not with FileManager.
+        let data = Data(try InputFile.contents(of: path))
         do {
             return try JSONDecoder().decode(ArchitectureSpec.self, from: data)
         } catch let DecodingError.dataCorrupted(context) {

@@ -20,6 +20,7 @@ extension GraphOperation {
         "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Relu", "Erf", "Sqrt", "Sigmoid", "Tanh", "Neg", "Exp", "Log", "Abs",
         "Reciprocal", "Gelu", "Softmax", "LayerNormalization", "BatchNormalization", "Gemm", "MatMul", "Conv",
         "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceSum",
+        "Clip", "HardSigmoid", "HardSwish", "IsNaN", "Pad",
     ]
 
     /// The operation of an ONNX node (opset ≥ 13 semantics; integer arguments that ONNX passes as
@@ -70,6 +71,18 @@ extension GraphOperation {
         case "Less": self = .compare(.less)
         case "Greater": self = .compare(.greater)
         case "Where": self = .select
+        case "IsNaN": self = .isNaN
+        case "Pad":
+            // Opset 11 on: pads, constant_value and (18) axes are inputs; before, attributes.
+            let mode: PadMode? = switch a.string("mode", "constant") {
+            case "constant": .constant
+            case "reflect": .reflect
+            case "edge": .edge
+            case "wrap": .wrap
+            default: nil
+            }
+            guard let mode else { self = .invalid(opType: opType, reason: "unknown mode '\(a.string("mode", ""))'"); return }
+            self = .pad(PadArguments(mode: mode, pads: a.ints("pads"), value: a.float("value") ?? 0))
         case "Add": self = .binary(.add)
         case "Sub": self = .binary(.sub)
         case "Mul": self = .binary(.mul)
@@ -86,6 +99,11 @@ extension GraphOperation {
         case "Log": self = .unary(.log)
         case "Abs": self = .unary(.abs)
         case "Reciprocal": self = .unary(.reciprocal)
+        case "HardSwish": self = .unary(.hardSwish)
+        case "HardSigmoid": self = .hardSigmoid(alpha: a.float("alpha") ?? 0.2, beta: a.float("beta") ?? 0.5)
+        case "Clip":
+            // Opset 11 on: min and max are optional inputs; before, attributes.
+            self = .clip(lower: a.float("min"), upper: a.float("max"))
         case "Gelu":
             switch a.string("approximate", "none") {
             case "none": self = .gelu(.none)
@@ -119,7 +137,9 @@ extension GraphOperation {
             }
         case "GlobalAveragePool": self = .globalAveragePool
         case "ReduceMean", "ReduceSum":
-            self = .reduce(opType == "ReduceMean" ? .mean : .sum, axes: a.ints("axes"), keepDims: (a.int("keepdims") ?? 1) == 1)
+            // Axes: an attribute up to opset 17 (ReduceMean) / 12 (ReduceSum), then input 1.
+            self = .reduce(opType == "ReduceMean" ? .mean : .sum, axes: a.ints("axes"), keepDims: (a.int("keepdims") ?? 1) == 1,
+                           noopWithEmptyAxes: a.int("noop_with_empty_axes") == 1)
         default:
             self = .unsupported(opType: opType)
         }

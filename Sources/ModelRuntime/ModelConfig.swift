@@ -1,4 +1,5 @@
 import Foundation
+import Safeguards
 import WeightFormats
 
 /// A model's `config.json`, as transformers (`save_pretrained`) and timm (`save_for_hf`) write it
@@ -15,6 +16,9 @@ public struct ModelConfig: @unchecked Sendable {
         case transformers
         /// timm: `architecture`, `pretrained_cfg`, `model_args`.
         case timm
+        /// Neither: a config the user wrote for a checkpoint without one (given with `--arch`),
+        /// e.g. `{"num_heads": 4}` for a torchvision ViT; its keys are read as written.
+        case plain
     }
 
     /// The file read.
@@ -40,8 +44,9 @@ public struct ModelConfig: @unchecked Sendable {
         return try load(configPath)
     }
 
-    /// Reads the config at `path`.
-    public static func load(_ path: String) throws -> ModelConfig {
+    /// Reads the config at `path`; `plain` accepts a config that names no library (``Library/plain``:
+    /// one given explicitly, not found beside a checkpoint).
+    public static func load(_ path: String, plain: Bool = false) throws -> ModelConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw WeightFileError(path: path, underlying: ModelConfigError.unreadable)
         }
@@ -54,6 +59,7 @@ public struct ModelConfig: @unchecked Sendable {
         if object["architecture"] is String {
             return ModelConfig(path: path, library: .timm, object: object)
         }
+        if plain { return ModelConfig(path: path, library: .plain, object: object) }
         throw WeightFileError(path: path, underlying: ModelConfigError.unknownLibrary)
     }
 
@@ -65,6 +71,7 @@ public struct ModelConfig: @unchecked Sendable {
         switch library {
         case .transformers: object["model_type"] as? String ?? (object["architectures"] as? [String])?.first
         case .timm: object["architecture"] as? String
+        case .plain: nil
         }
     }
 
@@ -75,7 +82,7 @@ public struct ModelConfig: @unchecked Sendable {
             var pairs: [(Int, String)] = []
             for (key, value) in map {
                 guard let index = Int(key), index >= 0, index < 1_000_000, let name = value as? String else {
-                    throw invalid("id2label", "an object mapping class indices to names ('\(escapedForMessage(key))' is not an index)")
+                    throw invalid("id2label", "an object mapping class indices to names ('\(Escaping.printable(key))' is not an index)")
                 }
                 pairs.append((index, name))
             }
@@ -171,14 +178,7 @@ public enum ModelConfigError: Error, Equatable, Sendable, CustomStringConvertibl
         case .notAnObject: "the model config is not a JSON object"
         case .unknownLibrary:
             "a config.json without model_type/architectures (transformers) or architecture (timm); not a model config this tool reads"
-        case .invalidValue(let key, let expected): "'\(escapedForMessage(key))' must be \(expected)"
+        case .invalidValue(let key, let expected): "'\(Escaping.printable(key))' must be \(expected)"
         }
     }
-}
-
-/// Text from a config file, safe inside a one-line message (control characters escaped).
-func escapedForMessage(_ text: String) -> String {
-    String(text.unicodeScalars.flatMap { scalar -> [Character] in
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) ? Array("\\u{\(String(scalar.value, radix: 16))}") : [Character(scalar)]
-    })
 }

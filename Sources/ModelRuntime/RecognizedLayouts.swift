@@ -10,7 +10,12 @@ import WeightFormats
 /// is built.
 public enum RecognizedLayouts {
     /// The layouts tried, most specific first (the order only matters for the error messages).
-    static let layouts: [any ModelLayout.Type] = [ResNetLayout.self, VGGLayout.self, MLPLayout.self]
+    static let layouts: [any ModelLayout.Type] = [
+        ResNetLayout.self, TransformersResNetLayout.self, TorchvisionEfficientNetLayout.self, TimmEfficientNetLayout.self,
+        TorchvisionMobileNetV2Layout.self, TorchvisionMobileNetV3Layout.self, TransformersMobileNetV2Layout.self,
+        TorchvisionViTLayout.self, TimmViTLayout.self, TransformersViTLayout.self,
+        TorchvisionConvNeXtLayout.self, TimmConvNeXtLayout.self, TransformersConvNeXtLayout.self, VGGLayout.self, MLPLayout.self,
+    ]
 
     /// What the checkpoint's names (and config) say the architecture is.
     /// - Throws: ``ModelError/unrecognizedLayout(reason:)``, ``ModelError/ambiguousLayout(readings:)``,

@@ -65,8 +65,13 @@ extension ComputeGraph {
             result[0] = dy
         case .cast(let toFloat):
             if toFloat { result[0] = dy }
-        case .constant, .shape, .constantOfShape, .compare:
+        case .constant, .shape, .constantOfShape, .compare, .isNaN:
             break
+        case .pad(let arguments):
+            guard let x = float(0) else { break }
+            let g = Padding.backward(dy, try padPlan(arguments, x.shape, operands), into: x.shape)
+            result[0] = g.input
+            if let value = float(2) { result[2] = Tensor(repeating: g.constant, shape: value.shape) }
         case .reshape, .flatten, .squeeze, .unsqueeze:
             if let x = float(0) { result[0] = dy.reshaped(x.shape) }
         case .transpose(let perm):
@@ -113,6 +118,15 @@ extension ComputeGraph {
             result[0] = Elementwise.unaryBackward(op, input: x, output: y, outputGradient: dy)
         case .gelu(let approximation):
             if let x = float(0) { result[0] = Elementwise.geluBackward(x, approximation, output: output(0), outputGradient: dy) }
+        case .clip(let lower, let upper):
+            guard let x = float(0) else { break }
+            let (low, high) = try clipBounds(lower, upper, operands)
+            let g = Elementwise.clipBackward(x, lower: low, upper: high, outputGradient: dy)
+            result[0] = g.input
+            if let t = float(1) { result[1] = Tensor(repeating: g.lower, shape: t.shape) }
+            if let t = float(2) { result[2] = Tensor(repeating: g.upper, shape: t.shape) }
+        case .hardSigmoid(let alpha, let beta):
+            if let x = float(0) { result[0] = Elementwise.hardSigmoidBackward(x, alpha: alpha, beta: beta, outputGradient: dy) }
         case .softmax(let rawAxis):
             guard let y = output(0) else { break }
             result[0] = Normalization.softmaxBackward(y, axis: try operands.axis(rawAxis, rank: y.rank), outputGradient: dy)
@@ -129,9 +143,12 @@ extension ComputeGraph {
             let g = Normalization.batchNormBackward(x, scale: try operands.float(1), mean: try operands.float(3), variance: try operands.float(4),
                                                     epsilon: epsilon, outputGradient: dy)
             result[0] = g.input; result[1] = g.scale; result[2] = g.bias; result[3] = g.mean; result[4] = g.variance
-        case .reduce(let reduction, let staticAxes, _):
+        case .reduce(let reduction, let staticAxes, _, let noopWithEmptyAxes):
             guard let x = float(0) else { break }
-            let axes = try reductionAxes(staticAxes, x.rank, operands)
+            guard let axes = try reductionAxes(staticAxes, x.rank, operands, noopWithEmptyAxes: noopWithEmptyAxes) else {
+                result[0] = dy
+                break
+            }
             var kept = x.shape
             for a in axes { kept[a] = 1 }
             var expanded = Tensor(shape: x.shape, data: Broadcasting.expand(dy.data, shape: kept, to: x.shape))
@@ -165,11 +182,18 @@ extension ComputeGraph {
             result[0] = Pooling.averageBackward(inputShape: x.shape, geometry, countIncludePad: countIncludePad, outputGradient: dy)
         case .multiHeadAttention(_, let batchFirst):
             guard case .attention(let saved) = step.saved else { break }
-            let g = Attention.backward(saved, inWeight: try operands.float(1), outWeight: try operands.float(3), batchFirst: batchFirst,
-                                       outputGradient: dy)
-            result[0] = g.input; result[1] = g.inWeight; result[3] = g.outWeight
-            if let bias = float(2) { result[2] = g.inBias.reshaped(bias.shape) }
-            if let bias = float(4) { result[4] = g.outBias.reshaped(bias.shape) }
+            // Weights at inputs 1 (fused) or 1, 3, 5 (query, key, value), each followed by its bias; then the out-projection.
+            let inputs = GraphOperation.separateAttentionProjections(node) ? [1, 3, 5] : [1]
+            let out = inputs.last! + 2
+            let g = Attention.backward(saved, inWeights: try inputs.map { try operands.float($0) }, outWeight: try operands.float(out),
+                                       batchFirst: batchFirst, outputGradient: dy)
+            result[0] = g.input
+            for (k, input) in inputs.enumerated() {
+                result[input] = g.inWeights[k]
+                if let bias = float(input + 1) { result[input + 1] = g.inBiases[k].reshaped(bias.shape) }
+            }
+            result[out] = g.outWeight
+            if let bias = float(out + 1) { result[out + 1] = g.outBias.reshaped(bias.shape) }
         case .unsupported(let opType):
             throw GraphError.unsupportedOperator(node: node.name, opType: opType)
         case .invalid(_, let reason):

@@ -7,7 +7,7 @@
 ///
 /// Every float input has a gradient rule (``ComputeGraph/backward(_:outputGradients:inputGradients:)``), except for
 /// the integer-only operations (``shape(start:end:)``, ``constantOfShape(fill:)``, ``compare(_:)``,
-/// ``cast(toFloat:)`` to integers), which carry no gradient.
+/// ``isNaN``, ``cast(toFloat:)`` to integers), which carry no gradient.
 public enum GraphOperation: Sendable, Equatable {
     // MARK: Structure (no arithmetic)
 
@@ -52,6 +52,13 @@ public enum GraphOperation: Sendable, Equatable {
     case compare(Comparison)
     /// Where: integer condition (input 0) selects input 1 where non-zero, else input 2.
     case select
+    /// 1 where the float input 0 is NaN, else 0 (integer output).
+    case isNaN
+    /// Pads (or, for negative amounts, crops) input 0; see ``PadArguments``. The amounts are the
+    /// case's, else integer input 1 (`[begin…, end…]` over the padded axes); the constant is
+    /// the case's, replaced by float input 2 when present; the axes are integer input 3 when
+    /// present, else every axis.
+    case pad(PadArguments)
 
     // MARK: Elementwise arithmetic
 
@@ -61,6 +68,13 @@ public enum GraphOperation: Sendable, Equatable {
     case unary(UnaryOperator)
     /// `x Φ(x)`: exact (erf) or the tanh approximation.
     case gelu(GeluApproximation)
+    /// `min(max(x, lower), upper)`: each bound from input 1 (lower) or 2 (upper) when present (one
+    /// element), else from the case; a bound that is neither does not clamp. The gradient goes to
+    /// whichever operand gives the output: `x` strictly between the bounds, a bound where the
+    /// output equals it (`upper` where `lower ≥ upper`).
+    case clip(lower: Float?, upper: Float?)
+    /// `max(0, min(1, α x + β))`; gradient `α` strictly inside the ramp, 0 on the flat parts.
+    case hardSigmoid(alpha: Float, beta: Float)
 
     // MARK: Normalisation and reductions
 
@@ -72,8 +86,9 @@ public enum GraphOperation: Sendable, Equatable {
     /// Inference batch normalisation over axis 1 with running statistics; inputs x, scale, bias,
     /// mean, variance (each `[C]`).
     case batchNormalization(epsilon: Float)
-    /// Mean or sum over `axes` (from the case, else integer input 1, else every axis).
-    case reduce(Reduction, axes: [Int]?, keepDims: Bool)
+    /// Mean or sum over `axes` (from the case, else integer input 1, else every axis). An empty
+    /// axes list reduces every axis, unless `noopWithEmptyAxes`: then the output is the input.
+    case reduce(Reduction, axes: [Int]?, keepDims: Bool, noopWithEmptyAxes: Bool = false)
     /// Mean over every axis after the first two: `[N, C, …]` → `[N, C, 1, …]`.
     case globalAveragePool
 
@@ -96,6 +111,11 @@ public enum GraphOperation: Sendable, Equatable {
     /// PyTorch `nn.MultiheadAttention` self-attention (query = key = value, no mask, dropout off).
     /// Inputs: x (`[N, L, E]` if `batchFirst`, else `[L, N, E]`), in_proj_weight `[3E, E]`,
     /// in_proj_bias `[3E]` (optional), out_proj.weight `[E, E]`, out_proj.bias `[E]` (optional).
+    ///
+    /// With more than five inputs the in-projection comes as three weight layers (transformers'
+    /// `query`, `key`, `value`): x, W_q `[E, E]`, b_q, W_k, b_k, W_v, b_v, out_proj.weight,
+    /// out_proj.bias (biases optional), the same function as the fused form with
+    /// `in_proj_weight = [W_q; W_k; W_v]` (see ``separateAttentionProjections(_:)``).
     case multiHeadAttention(heads: Int, batchFirst: Bool)
 
     /// An operator this runtime does not evaluate (kept so that a loader can name it).
@@ -105,6 +125,10 @@ public enum GraphOperation: Sendable, Equatable {
 }
 
 extension GraphOperation {
+    /// Whether a ``multiHeadAttention(heads:batchFirst:)`` node takes its in-projection as three
+    /// weights (query, key, value: nine inputs) rather than one fused `[3E, E]` weight.
+    public static func separateAttentionProjections(_ node: GraphNode) -> Bool { node.inputs.count > 5 }
+
     /// The operator's name in messages (``GraphError``): `Gemm`, `Conv`, `MatMul`, `Add`, …; for
     /// ``unsupported(opType:)`` and ``invalid(opType:reason:)`` the name they were given.
     public var name: String {
@@ -127,13 +151,18 @@ extension GraphOperation {
         case .expand: "Expand"
         case .compare(let c): c == .equal ? "Equal" : c == .less ? "Less" : "Greater"
         case .select: "Where"
+        case .isNaN: "IsNaN"
+        case .pad: "Pad"
         case .binary(let op): op.rawValue.prefix(1).uppercased() + op.rawValue.dropFirst()
+        case .unary(.hardSwish): "HardSwish"
         case .unary(let op): op.rawValue.prefix(1).uppercased() + op.rawValue.dropFirst()
         case .gelu: "Gelu"
+        case .clip: "Clip"
+        case .hardSigmoid: "HardSigmoid"
         case .softmax: "Softmax"
         case .layerNormalization: "LayerNormalization"
         case .batchNormalization: "BatchNormalization"
-        case .reduce(let r, _, _): r == .mean ? "ReduceMean" : "ReduceSum"
+        case .reduce(let r, _, _, _): r == .mean ? "ReduceMean" : "ReduceSum"
         case .globalAveragePool: "GlobalAveragePool"
         case .gemm: "Gemm"
         case .linear: "Linear"
@@ -166,6 +195,8 @@ public enum BinaryOperator: String, Sendable, Equatable, CaseIterable {
 
 public enum UnaryOperator: String, Sendable, Equatable, CaseIterable {
     case relu, erf, sqrt, sigmoid, tanh, neg, exp, log, abs, reciprocal
+    /// `x · max(0, min(1, x / 6 + ½))` (PyTorch's `x · relu6(x + 3) / 6`).
+    case hardSwish
 }
 
 public enum GeluApproximation: Sendable, Equatable {
@@ -244,6 +275,32 @@ public struct PoolAttributes: Sendable, Equatable {
         self.dilations = dilations
         self.ceilMode = ceilMode
         self.autoPad = autoPad
+    }
+}
+
+/// How ``GraphOperation/pad(_:)`` fills the positions outside the input.
+public enum PadMode: Sendable, Equatable {
+    /// The constant value.
+    case constant
+    /// The mirror image without repeating the edge (`[a b c]` → `… c b | a b c | b a …`).
+    case reflect
+    /// The edge value repeated.
+    case edge
+    /// The input repeated periodically (`… b c | a b c | a b …`).
+    case wrap
+}
+
+/// Pad arguments: the mode, the amounts `[begin…, end…]` (one pair per padded axis; negative
+/// amounts crop; `nil`: from integer input 1) and the constant for ``PadMode/constant``.
+public struct PadArguments: Sendable, Equatable {
+    public var mode: PadMode
+    public var pads: [Int]?
+    public var value: Float
+
+    public init(mode: PadMode = .constant, pads: [Int]? = nil, value: Float = 0) {
+        self.mode = mode
+        self.pads = pads
+        self.value = value
     }
 }
 

@@ -15,11 +15,30 @@ struct ONNXOperatorMappingTests {
             == .averagePool(PoolAttributes(kernelShape: [2, 2]), countIncludePad: true))
         #expect(GraphOperation(onnxType: "ReduceMean", attributes: ["axes": .ints([-1]), "keepdims": .int(0)])
             == .reduce(.mean, axes: [-1], keepDims: false))
+        #expect(GraphOperation(onnxType: "ReduceMean", attributes: ["keepdims": .int(1), "noop_with_empty_axes": .int(1)])
+            == .reduce(.mean, axes: nil, keepDims: true, noopWithEmptyAxes: true))
         #expect(GraphOperation(onnxType: "MaxPool", attributes: [:]) == .invalid(opType: "MaxPool", reason: "no kernel_shape"))
         #expect(GraphOperation(onnxType: "TopK", attributes: [:]) == .unsupported(opType: "TopK"))
         for name in GraphOperation.onnxOperators {
             let operation = GraphOperation(onnxType: name, attributes: ["kernel_shape": .ints([1]), "value_int": .int(0)])
             #expect(operation.name == name)
         }
+    }
+
+    @Test("operators of the real-library exports: Clip (inputs or opset-6 attributes), HardSigmoid's defaults, HardSwish, IsNaN, Pad modes")
+    func realExportOperators() {
+        #expect(GraphOperation(onnxType: "Clip", attributes: [:]) == .clip(lower: nil, upper: nil))
+        #expect(GraphOperation(onnxType: "Clip", attributes: ["min": .float(0), "max": .float(6)]) == .clip(lower: 0, upper: 6))
+        #expect(GraphOperation(onnxType: "HardSigmoid", attributes: [:]) == .hardSigmoid(alpha: 0.2, beta: 0.5))
+        #expect(GraphOperation(onnxType: "HardSigmoid", attributes: ["alpha": .float(1 / 6)]) == .hardSigmoid(alpha: 1 / 6, beta: 0.5))
+        #expect(GraphOperation(onnxType: "HardSwish", attributes: [:]) == .unary(.hardSwish))
+        #expect(GraphOperation(onnxType: "IsNaN", attributes: [:]) == .isNaN)
+        #expect(GraphOperation(onnxType: "Pad", attributes: ["mode": .string("constant")]) == .pad(PadArguments()))
+        #expect(GraphOperation(onnxType: "Pad", attributes: ["mode": .string("reflect")]) == .pad(PadArguments(mode: .reflect)))
+        #expect(GraphOperation(onnxType: "Pad", attributes: ["mode": .string("edge"), "pads": .ints([1, 1]), "value": .float(2)])
+            == .pad(PadArguments(mode: .edge, pads: [1, 1], value: 2)))
+        #expect(GraphOperation(onnxType: "Pad", attributes: ["mode": .string("wrap")]) == .pad(PadArguments(mode: .wrap)))
+        #expect(GraphOperation(onnxType: "Pad", attributes: ["mode": .string("mirror")]) == .invalid(opType: "Pad", reason: "unknown mode 'mirror'"))
+        #expect(GraphOperation(onnxType: "IsInf", attributes: [:]) == .unsupported(opType: "IsInf"))
     }
 }

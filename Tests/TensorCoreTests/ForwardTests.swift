@@ -56,6 +56,49 @@ struct ForwardTests {
         expectClose(try run(.unary(.tanh), [("a", Tensor(shape: [1], data: [0.5]))])[0], Tensor(shape: [1], data: [0.46211716]), rtol: 1e-6)
     }
 
+    @Test("IsNaN marks NaN only (not ±∞); Where on it guards a softmax as transformers' ViT export does")
+    func isNaN() throws {
+        let x = Tensor(shape: [2, 3], data: [.nan, 1, -.infinity, .infinity, 0, -.nan])
+        let graph = ComputeGraph(nodes: [GraphNode(name: "isnan", operation: .isNaN, inputs: ["x"], outputs: ["m"]),
+                                         GraphNode(name: "where", operation: .select, inputs: ["m", "zero", "x"], outputs: ["y"])],
+                                 parameters: ["zero": Tensor(scalar: 0)], inputNames: ["x"], outputNames: ["y"])
+        let y = try #require(try graph.outputs(for: ["x": x])["y"])
+        #expect(y.shape == [2, 3])
+        #expect(y.data[0] == 0 && y.data[1] == 1 && y.data[2] == -.infinity && y.data[3] == .infinity && y.data[4] == 0 && y.data[5] == 0)
+        let (_, record) = try graph.forward(["x": x], recording: true)
+        let g = try graph.backward(record, outputGradients: ["y": Tensor(repeating: 1, shape: [2, 3])])
+        #expect(g.inputs["x"]?.data == [0, 1, 1, 1, 1, 0])
+    }
+
+    @Test("Clip: absent bounds do not clamp, lower > upper gives upper, NaN stays; a two-element bound is refused")
+    func clip() throws {
+        let x = Tensor(shape: [5], data: [-2, -0.5, 0.5, 2, .nan])
+        #expect(try run(.clip(lower: nil, upper: nil), [("x", x)])[0].data.prefix(4) == [-2, -0.5, 0.5, 2])
+        #expect(try run(.clip(lower: nil, upper: 1), [("x", x)])[0].data.prefix(4) == [-2, -0.5, 0.5, 1])
+        let crossed = try run(.clip(lower: 1, upper: -1), [("x", x)])[0]
+        #expect(crossed.data.prefix(4) == [-1, -1, -1, -1])
+        #expect(try run(.clip(lower: 0, upper: 6), [("x", x)])[0].data[4].isNaN)
+        // Inputs replace the case's bounds; an empty name keeps it.
+        #expect(try run(.clip(lower: -5, upper: 5), [("x", x), ("hi", Tensor(scalar: 0))], order: ["x", "", "hi"])[0].data.prefix(4)
+            == [-2, -0.5, 0, 0])
+        #expect(throws: GraphError.self) { try run(.clip(lower: nil, upper: nil), [("x", x), ("lo", Tensor(shape: [2], data: [0, 1]))]) }
+    }
+
+    @Test("Pad: integer data, zero-size results, amounts that crop too much or do not match the axes are errors")
+    func padEdgeCases() throws {
+        let ints = ComputeGraph(nodes: [GraphNode(name: "p", operation: .pad(PadArguments(mode: .edge, pads: [1, 2])), inputs: ["s"], outputs: ["t"]),
+                                        GraphNode(name: "c", operation: .cast(toFloat: true), inputs: ["t"], outputs: ["y"])],
+                                parameters: [:], constants: ["s": .int(IntTensor([4, 7]))], inputNames: [], outputNames: ["y"])
+        #expect(try ints.outputs(for: [:])["y"] == Tensor(shape: [5], data: [4, 4, 7, 7, 7]))
+        let x = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        #expect(try run(.pad(PadArguments(pads: [0, -3, 0, 0])), [("x", x)])[0].shape == [2, 0])
+        #expect(throws: GraphError.self) { try run(.pad(PadArguments(pads: [0, -4, 0, 0])), [("x", x)]) }
+        #expect(throws: GraphError.self) { try run(.pad(PadArguments(pads: [0, 1, 0])), [("x", x)]) }
+        #expect(throws: GraphError.self) { try run(.pad(PadArguments(mode: .reflect, pads: [0, 1, 0, 1])), [("x", Tensor(zeros: [2, 0]))]) }
+        // Reflect on a length-1 axis repeats the element (NumPy's reflect).
+        #expect(try run(.pad(PadArguments(mode: .reflect, pads: [2, 1])), [("x", Tensor(shape: [1], data: [9]))])[0].data == [9, 9, 9, 9])
+    }
+
     @Test("Reshape (0 copies, −1 infers), Flatten, Squeeze, Unsqueeze, Transpose")
     func shapes() throws {
         let x = Tensor(shape: [2, 3, 4], data: (0..<24).map(Float.init))

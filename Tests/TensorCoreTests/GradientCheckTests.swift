@@ -5,7 +5,9 @@ import _TestSupport
 /// One node with float inputs (all checked), integer constants and a choice of which float
 /// inputs are graph parameters rather than graph inputs (both gradient paths get exercised).
 struct GradientCase: CustomTestStringConvertible, Sendable {
-    enum Values: Sendable { case uniform, positive, distinct }
+    /// `wide`: the `distinct` values times 8 (0.8 apart, none within 0.2 of ±3 or ±2.5, the hard
+    /// activations' kinks).
+    enum Values: Sendable { case uniform, positive, distinct, wide }
 
     let label: String
     let operation: GraphOperation
@@ -15,11 +17,13 @@ struct GradientCase: CustomTestStringConvertible, Sendable {
     var parameters: Set<String>
     var values: Values
     var outputs: [String]
+    /// Float inputs with given values instead of generated ones (e.g. clip bounds away from the data).
+    var fixed: [String: Tensor]
 
     var testDescription: String { label }
 
     init(_ label: String, _ operation: GraphOperation, _ floats: [(String, [Int])], ints: [String: IntTensor] = [:], order: [String]? = nil,
-         parameters: Set<String> = [], values: Values = .uniform, outputs: [String] = ["y"]) {
+         parameters: Set<String> = [], values: Values = .uniform, outputs: [String] = ["y"], fixed: [String: Tensor] = [:]) {
         self.label = label
         self.operation = operation
         self.floats = floats.map { (name: $0.0, shape: $0.1) }
@@ -28,6 +32,7 @@ struct GradientCase: CustomTestStringConvertible, Sendable {
         self.parameters = parameters
         self.values = values
         self.outputs = outputs
+        self.fixed = fixed
     }
 }
 
@@ -41,7 +46,9 @@ func checkGradients(_ c: GradientCase) throws {
         case .uniform: values[name] = .random(shape, using: &rng)
         case .positive: values[name] = .random(shape, in: 0.5...2, using: &rng)
         case .distinct: values[name] = .distinct(shape, using: &rng)
+        case .wide: values[name] = Tensor(shape: shape, data: Tensor.distinct(shape, using: &rng).data.map { $0 * 8 })
         }
+        if let given = c.fixed[name] { values[name] = given }
     }
     func graph(_ values: [String: Tensor]) -> ComputeGraph {
         ComputeGraph(nodes: [GraphNode(name: c.label, operation: c.operation, inputs: c.order, outputs: c.outputs)],
@@ -82,6 +89,13 @@ struct GradientCheckTests {
                      parameters: ["w_in", "b_in", "w_out", "b_out"]),
         GradientCase("MultiHeadAttention batch-first, 1 token, no biases", .multiHeadAttention(heads: 1, batchFirst: true),
                      [("x", [2, 1, 3]), ("w_in", [9, 3]), ("w_out", [3, 3])], order: ["x", "w_in", "", "w_out", ""]),
+        GradientCase("MultiHeadAttention separate q/k/v, batch-first, 2 heads", .multiHeadAttention(heads: 2, batchFirst: true),
+                     [("x", [2, 3, 4]), ("w_q", [4, 4]), ("b_q", [4]), ("w_k", [4, 4]), ("b_k", [4]), ("w_v", [4, 4]), ("b_v", [4]),
+                      ("w_out", [4, 4]), ("b_out", [4])],
+                     parameters: ["w_q", "b_q", "w_k", "b_k", "w_v", "b_v", "w_out", "b_out"]),
+        GradientCase("MultiHeadAttention separate q/k/v, seq-first, key bias only", .multiHeadAttention(heads: 1, batchFirst: false),
+                     [("x", [2, 2, 3]), ("w_q", [3, 3]), ("w_k", [3, 3]), ("b_k", [3]), ("w_v", [3, 3]), ("w_out", [3, 3])],
+                     order: ["x", "w_q", "", "w_k", "b_k", "w_v", "", "w_out", ""]),
     ]
 
     static let convolutions: [GradientCase] = [
@@ -124,6 +138,12 @@ struct GradientCheckTests {
         GradientCase("ReduceMean all axes", .reduce(.mean, axes: nil, keepDims: true), [("x", [2, 3])]),
         GradientCase("ReduceSum axes from input", .reduce(.sum, axes: nil, keepDims: true), [("x", [2, 3, 4])], ints: ["axes": IntTensor([0, -1])],
                      order: ["x", "axes"]),
+        GradientCase("ReduceMean axes [-1, -2] from input, keepdims (opset 18 pooling)", .reduce(.mean, axes: nil, keepDims: true),
+                     [("x", [2, 3, 2, 3])], ints: ["axes": IntTensor([-1, -2])], order: ["x", "axes"]),
+        GradientCase("ReduceMean empty axes input reduces every axis", .reduce(.mean, axes: nil, keepDims: false), [("x", [2, 3])],
+                     ints: ["axes": IntTensor([])], order: ["x", "axes"]),
+        GradientCase("ReduceSum noop_with_empty_axes is the identity", .reduce(.sum, axes: nil, keepDims: true, noopWithEmptyAxes: true),
+                     [("x", [2, 3])], ints: ["axes": IntTensor([])], order: ["x", "axes"]),
     ]
 
     static let elementwise: [GradientCase] = [
@@ -149,6 +169,15 @@ struct GradientCheckTests {
         GradientCase("Div broadcasting the numerator", .binary(.div), [("a", [1, 3]), ("b", [2, 3])], values: .positive),
         GradientCase("Pow scalar exponent", .binary(.pow), [("a", [2, 3]), ("b", [])], values: .positive),
         GradientCase("Pow tensor exponent", .binary(.pow), [("a", [2, 3]), ("b", [3])], values: .positive),
+        GradientCase("Clip bounds from inputs, as parameters (ReLU6 as exported)", .clip(lower: nil, upper: nil),
+                     [("x", [3, 4]), ("min", []), ("max", [])], parameters: ["min", "max"], values: .distinct,
+                     fixed: ["min": Tensor(scalar: -0.32), "max": Tensor(scalar: 0.27)]),
+        GradientCase("Clip static lower bound only", .clip(lower: -0.22, upper: nil), [("x", [2, 5])], values: .distinct),
+        GradientCase("Clip upper bound from input, lower from the case", .clip(lower: -0.12, upper: nil), [("x", [2, 5]), ("max", [1])],
+                     order: ["x", "", "max"], values: .distinct, fixed: ["max": Tensor(shape: [1], data: [0.33])]),
+        GradientCase("HardSigmoid PyTorch slope (1/6, 0.5)", .hardSigmoid(alpha: 1 / 6, beta: 0.5), [("x", [2, 6])], values: .wide),
+        GradientCase("HardSigmoid ONNX default (0.2, 0.5)", .hardSigmoid(alpha: 0.2, beta: 0.5), [("x", [2, 6])], values: .wide),
+        GradientCase("HardSwish", .unary(.hardSwish), [("x", [2, 6])], values: .wide),
     ]
 
     static let structure: [GradientCase] = [
@@ -175,6 +204,12 @@ struct GradientCheckTests {
                      order: ["x", "i"]),
         GradientCase("Gather a scalar index (class token)", .gather(axis: 1), [("x", [2, 3, 2])], ints: ["i": IntTensor(scalar: 0)], order: ["x", "i"]),
         GradientCase("Expand", .expand(shape: [2, 1, 3]), [("x", [1, 3])]),
+        GradientCase("Pad constant, amounts from input, value input, crops", .pad(PadArguments()), [("x", [2, 3, 4]), ("v", [])],
+                     ints: ["pads": IntTensor([1, 0, -1, 0, 2, 1])], order: ["x", "pads", "v"]),
+        GradientCase("Pad reflect past the edge, axes from input", .pad(PadArguments(mode: .reflect)), [("x", [2, 3])],
+                     ints: ["pads": IntTensor([4, 1]), "axes": IntTensor([-1])], order: ["x", "pads", "", "axes"]),
+        GradientCase("Pad edge", .pad(PadArguments(mode: .edge, pads: [1, 2, 2, 0])), [("x", [2, 3])]),
+        GradientCase("Pad wrap", .pad(PadArguments(mode: .wrap, pads: [0, 4, 1, 2])), [("x", [2, 3])]),
         GradientCase("Where", .select, [("a", [2, 3]), ("b", [3])], ints: ["c": IntTensor(shape: [2, 3], data: [1, 0, 1, 0, 0, 1])],
                      order: ["c", "a", "b"]),
     ]

@@ -120,6 +120,51 @@ struct GraphTests {
         #expect(rows["mlp"]?.shape == [6, 4])
     }
 
+    @Test("attention with separate query/key/value weights is the fused form with the weights stacked; each is a weight layer of its own")
+    func separateProjections() throws {
+        var rng = SeededGenerator(seed: 15)
+        let e = 6
+        let names = ["q", "k", "v"]
+        var parameters: [String: Tensor] = ["o.weight": .random([e, e], using: &rng), "o.bias": .random([e], using: &rng)]
+        for name in names {
+            parameters["\(name).weight"] = .random([e, e], using: &rng)
+            parameters["\(name).bias"] = .random([e], using: &rng)
+        }
+        let separate = ComputeGraph(
+            nodes: [GraphNode(name: "attn", operation: .multiHeadAttention(heads: 3, batchFirst: true),
+                              inputs: ["x", "q.weight", "q.bias", "k.weight", "k.bias", "v.weight", "v.bias", "o.weight", "o.bias"], outputs: ["y"])],
+            parameters: parameters, inputNames: ["x"], outputNames: ["y"])
+        let stacked: [String: Tensor] = [
+            "in.w": Tensor(shape: [3 * e, e], data: names.flatMap { parameters["\($0).weight"]!.data }),
+            "in.b": Tensor(shape: [3 * e], data: names.flatMap { parameters["\($0).bias"]!.data }),
+            "o.weight": parameters["o.weight"]!, "o.bias": parameters["o.bias"]!,
+        ]
+        let fused = ComputeGraph(
+            nodes: [GraphNode(name: "attn", operation: .multiHeadAttention(heads: 3, batchFirst: true),
+                              inputs: ["x", "in.w", "in.b", "o.weight", "o.bias"], outputs: ["y"])],
+            parameters: stacked, inputNames: ["x"], outputNames: ["y"])
+        #expect(separate.weightLayers.map(\.nodeName) == ["q", "k", "v", "o"])
+        #expect(separate.weightLayers.map(\.weight) == ["q.weight", "k.weight", "v.weight", "o.weight"])
+        let x = Tensor.random([2, 5, e], using: &rng)
+        var rows: [String: Tensor] = [:]
+        let (outputs, record) = try separate.forward(["x": x], recording: true, capture: { rows[$0.name] = $0.rows })
+        let (reference, fusedRecord) = try fused.forward(["x": x], recording: true)
+        expectClose(outputs["y"]!, reference["y"]!, rtol: 1e-5, atol: 1e-6)
+        for name in names { #expect(rows[name] == x.reshaped([10, e])) }
+        #expect(rows["o"]?.shape == [10, e])
+        // Gradients: each projection's is its third of the stacked one.
+        let dy = Tensor.random([2, 5, e], using: &rng)
+        let g = try separate.backward(record, outputGradients: ["y": dy])
+        let reference2 = try fused.backward(fusedRecord, outputGradients: ["y": dy])
+        for (part, name) in names.enumerated() {
+            let w = Array(reference2.parameters["in.w"]!.data[(part * e * e)..<((part + 1) * e * e)])
+            let b = Array(reference2.parameters["in.b"]!.data[(part * e)..<((part + 1) * e)])
+            expectClose(g.parameters["\(name).weight"]!, Tensor(shape: [e, e], data: w), rtol: 1e-5, atol: 1e-5)
+            expectClose(g.parameters["\(name).bias"]!, Tensor(shape: [e], data: b), rtol: 1e-5, atol: 1e-5)
+        }
+        expectClose(g.inputs["x"]!, reference2.inputs["x"]!, rtol: 1e-5, atol: 1e-5)
+    }
+
     @Test("backward through a whole model: parameter gradients by name, input gradient, frozen constants absent")
     func wholeModelGradients() throws {
         let graph = model()
@@ -215,5 +260,59 @@ struct GraphTests {
         checkGradient("right", inputs: ["x": x], analytic: ["x": Tensor(shape: [3], data: x.data.map { 2 * $0 })]) { v in
             v["x"]!.data.reduce(0.0) { $0 + Double($1 * $1) }
         }
+    }
+
+    @Test("rows of sequence-first inputs ([L, N, d], and [L·N, d] after a reshape) are found position-major and attributed to their samples")
+    func positionMajorRows() throws {
+        var rng = SeededGenerator(seed: 21)
+        let (l, d) = (5, 3)
+        // The exported nn.MultiheadAttention shape: a batch-first input transposed to sequence-first
+        // before the in-projection, flattened to [L·N, d] before the out-projection (a Gemm).
+        let graph = ComputeGraph(
+            nodes: [GraphNode(name: "seq_first", operation: .transpose(perm: [1, 0, 2]), inputs: ["x"], outputs: ["t"]),
+                    GraphNode(name: "in_proj", operation: .matMul, inputs: ["t", "w_in"], outputs: ["u"]),
+                    GraphNode(name: "flat", operation: .reshape(shape: [-1, d], allowZero: false), inputs: ["u"], outputs: ["f"]),
+                    GraphNode(name: "out_proj", operation: .gemm(GemmAttributes(transB: true)), inputs: ["f", "w_out"], outputs: ["g"]),
+                    GraphNode(name: "batch_first", operation: .reshape(shape: [l, -1, d], allowZero: false), inputs: ["g"], outputs: ["h"]),
+                    GraphNode(name: "back", operation: .transpose(perm: [1, 0, 2]), inputs: ["h"], outputs: ["v"]),
+                    GraphNode(name: "mlp", operation: .linear(.outputsByInputs), inputs: ["v", "w_mlp"], outputs: ["y"])],
+            parameters: ["w_in": .random([d, d], using: &rng), "w_out": .random([d, d], using: &rng), "w_mlp": .random([2, d], using: &rng)],
+            inputNames: ["x"], outputNames: ["y"])
+        #expect(graph.weightLayers.allSatisfy { $0.rowOrder == .sampleMajor })
+        let ordered = try graph.orderingRows(probe: .random([2, l, d], using: &rng), inputName: "x")
+        #expect(ordered.weightLayers.map(\.rowOrder) == [.positionMajor, .positionMajor, .sampleMajor])
+        #expect(ordered.weightLayers.map(\.weight) == graph.weightLayers.map(\.weight))
+        // Vector j of sample s is token j of sample s for every layer, whatever the batch size.
+        for n in [1, 3, 7] {
+            let x = Tensor.random([n, l, d], using: &rng)
+            var seen: [Int: [Float]] = [:]
+            let y = try ordered.forward(["x": x], capture: { input in
+                #expect(input.samples == n && input.vectorsPerSample == l && input.dimension == d)
+                if input.layer == 0 {
+                    for s in 0..<n {
+                        var vectors = [Float](repeating: .nan, count: l * d)
+                        vectors.withUnsafeMutableBufferPointer { input.copyVectors(sample: s, positions: 0..<l, into: $0.baseAddress!) }
+                        #expect(vectors == Array(x.data[(s * l * d)..<((s + 1) * l * d)]), "sample \(s) of \(n)")
+                    }
+                }
+                seen[input.layer] = input.rows.data
+            }).outputs["y"]!
+            #expect(y == (try graph.outputs(for: ["x": x])["y"]!))
+            // The out-projection's vectors of a sample are the in-projection's outputs for it: `rows` is sample-major.
+            let u = try graph.intermediates(["u"], for: ["x": x])["u"]!
+            let uBatchFirst = Tensor(shape: [n, l, d], data: (0..<(n * l * d)).map { i in
+                let (s, j, k) = (i / (l * d), (i / d) % l, i % d)
+                return u.data[(j * n + s) * d + k]
+            })
+            #expect(seen[1] == uBatchFirst.data)
+        }
+        // Without the ordering, sample 0's vectors would mix both samples' tokens.
+        let x = Tensor.random([2, l, d], using: &rng)
+        _ = try graph.forward(["x": x], capture: { input in
+            guard input.layer == 0 else { return }
+            var vectors = [Float](repeating: .nan, count: l * d)
+            vectors.withUnsafeMutableBufferPointer { input.copyVectors(sample: 0, positions: 0..<l, into: $0.baseAddress!) }
+            #expect(vectors != Array(x.data[0..<(l * d)]))
+        })
     }
 }

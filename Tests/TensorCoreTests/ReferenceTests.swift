@@ -19,12 +19,14 @@ struct ReferenceTests {
     /// Runs `operation` on the case's inputs (in `order`) and compares with the reference.
     /// Tolerance: float32 kernels against float64 references, |Δ| ≤ 1e-5 + 1e-4·|expected|
     /// unless a test states otherwise.
-    func check(_ name: String, _ operation: GraphOperation, _ order: [String], rtol: Float = 1e-4, atol: Float = 1e-5,
-               sourceLocation: SourceLocation = #_sourceLocation) throws {
+    /// `constants` are integer inputs (pad amounts, axes) named in `order`.
+    func check(_ name: String, _ operation: GraphOperation, _ order: [String], constants: [String: IntTensor] = [:], rtol: Float = 1e-4,
+               atol: Float = 1e-5, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let c = try #require(Self.cases[name], "reference case \(name) missing: run make_reference.py", sourceLocation: sourceLocation)
         let inputs = c.inputs.mapValues { Tensor(shape: $0.shape, data: $0.data) }
         let graph = ComputeGraph(nodes: [GraphNode(name: name, operation: operation, inputs: order, outputs: ["y"])], parameters: [:],
-                                 inputNames: order.filter { !$0.isEmpty }, outputNames: ["y"])
+                                 constants: constants.mapValues { .int($0) },
+                                 inputNames: order.filter { !$0.isEmpty && constants[$0] == nil }, outputNames: ["y"])
         let y = try #require(try graph.outputs(for: inputs)["y"])
         expectClose(y, Tensor(shape: c.output.shape, data: c.output.data), rtol: rtol, atol: atol, Comment(rawValue: name),
                     sourceLocation: sourceLocation)
@@ -63,6 +65,31 @@ struct ReferenceTests {
         try check("gelu_erf", .gelu(.none), ["x"], rtol: 1e-5, atol: 1e-6)
         try check("gelu_tanh", .gelu(.tanh), ["x"], rtol: 1e-5, atol: 1e-6)
         try check("erf", .unary(.erf), ["x"], rtol: 1e-5, atol: 1e-6)
+    }
+
+    @Test("Clip (ReLU6, one bound), HardSigmoid (PyTorch's and ONNX's default slope), HardSwish, tolerance 1e-6 absolute")
+    func hardActivations() throws {
+        try check("clip_relu6", .clip(lower: 0, upper: 6), ["x"], rtol: 0, atol: 0)
+        try check("clip_lower_only", .clip(lower: -1.25, upper: nil), ["x"], rtol: 0, atol: 0)
+        try check("hardsigmoid_pytorch", .hardSigmoid(alpha: 1 / 6, beta: 0.5), ["x"], rtol: 1e-6, atol: 1e-6)
+        try check("hardsigmoid_onnx_default", .hardSigmoid(alpha: 0.2, beta: 0.5), ["x"], rtol: 1e-6, atol: 1e-6)
+        try check("hardswish", .unary(.hardSwish), ["x"], rtol: 1e-6, atol: 1e-6)
+    }
+
+    @Test("Pad: constant (TF-SAME amounts; a value and cropping), reflect past the edge, edge, wrap; exact")
+    func padding() throws {
+        let order = ["x", "pads"]
+        try check("pad_constant_tf_same", .pad(PadArguments()), order, constants: ["pads": IntTensor([0, 0, 0, 1, 0, 0, 1, 1])], rtol: 0, atol: 0)
+        try check("pad_constant_value_crop", .pad(PadArguments(pads: [0, 1, -1, 2, 1, 0, 2, -2], value: 0.75)), ["x"], rtol: 0, atol: 0)
+        try check("pad_reflect", .pad(PadArguments(mode: .reflect)), ["x", "pads", "", "axes"],
+                  constants: ["pads": IntTensor([3, 2, 2, 6]), "axes": IntTensor([-2, -1])], rtol: 0, atol: 0)
+        try check("pad_edge", .pad(PadArguments(mode: .edge, pads: [1, 0, 2, 0, 0, 2, 1, 3])), ["x"], rtol: 0, atol: 0)
+        try check("pad_wrap", .pad(PadArguments(mode: .wrap, pads: [0, 0, 1, 7, 0, 0, 5, 2])), ["x"], rtol: 0, atol: 0)
+    }
+
+    @Test("ReduceMean with the axes as an integer input, keepdims (opset 18 global average pooling)")
+    func reduceMeanAxesInput() throws {
+        try check("reducemean_axes_input", .reduce(.mean, axes: nil, keepDims: true), ["x", "axes"], constants: ["axes": IntTensor([-1, -2])])
     }
 
     @Test("MatMul with broadcast batch axes; Gemm with transposes, alpha and beta")

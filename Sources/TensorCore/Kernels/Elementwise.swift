@@ -25,9 +25,19 @@ package enum Elementwise {
             case .log: for i in 0..<n { p[i] = logf(p[i]) }
             case .abs: for i in 0..<n { p[i] = Swift.abs(p[i]) }
             case .reciprocal: for i in 0..<n { p[i] = 1 / p[i] }
+            case .hardSwish: for i in 0..<n { p[i] = hardSwish(p[i]) }
             }
         }
         return y
+    }
+
+    /// `x · min(max(x + 3, 0), 6) / 6`, in PyTorch's order of operations.
+    @inline(__always)
+    static func hardSwish(_ x: Float) -> Float {
+        var r = x + 3
+        r = r > 0 ? r : 0
+        r = r < 6 ? r : 6
+        return x * r / 6
     }
 
     /// `dx = dy ⊙ f′(x)`, from the input `x` and the forward output `y`.
@@ -54,6 +64,7 @@ package enum Elementwise {
             case .log: for i in 0..<n { g[i] /= xp[i] }
             case .abs: for i in 0..<n { g[i] *= xp[i] > 0 ? 1 : (xp[i] < 0 ? -1 : 0) }
             case .reciprocal: for i in 0..<n { g[i] *= -yp[i] * yp[i] }
+            case .hardSwish: for i in 0..<n { let v = xp[i]; g[i] *= v <= -3 ? 0 : (v >= 3 ? 1 : (2 * v + 3) / 6) }
             }
         } } }
         return dx
@@ -65,6 +76,69 @@ package enum Elementwise {
         if x >= 0 { return 1 / (1 + expf(-x)) }
         let e = expf(x)
         return e / (1 + e)
+    }
+
+    // MARK: Clip and hard sigmoid
+
+    /// `min(max(x, lower), upper)` with absent bounds left out (NaN stays NaN; where
+    /// `lower > upper` the result is `upper`).
+    public static func clip(_ x: Tensor, lower: Float?, upper: Float?) -> Tensor {
+        var y = x
+        let low = lower ?? -.infinity, high = upper ?? .infinity
+        y.data.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count {
+                var v = p[i]
+                v = v < low ? low : v
+                v = v > high ? high : v
+                p[i] = v
+            }
+        }
+        return y
+    }
+
+    /// Gradients of ``clip(_:lower:upper:)``: `dy` to `x` strictly between the bounds; to the
+    /// upper bound where `max(x, lower) ≥ upper`, to the lower bound where `x ≤ lower < upper`
+    /// (each bound's gradient summed over the elements).
+    public static func clipBackward(_ x: Tensor, lower: Float?, upper: Float?, outputGradient dy: Tensor)
+        -> (input: Tensor, lower: Float, upper: Float) {
+        var dx = dy
+        var gLow: Float = 0, gHigh: Float = 0
+        let low = lower ?? -.infinity, high = upper ?? .infinity
+        x.data.withUnsafeBufferPointer { xp in dx.data.withUnsafeMutableBufferPointer { g in
+            for i in 0..<g.count {
+                let v = xp[i]
+                let lowered = !(v > low)
+                let m = lowered ? low : v
+                if m >= high { gHigh += g[i]; g[i] = 0 }
+                else if lowered { gLow += g[i]; g[i] = 0 }
+            }
+        } }
+        return (dx, gLow, gHigh)
+    }
+
+    /// `max(0, min(1, α x + β))`.
+    public static func hardSigmoid(_ x: Tensor, alpha: Float, beta: Float) -> Tensor {
+        var y = x
+        y.data.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count {
+                var v = alpha * p[i] + beta
+                v = v > 0 ? v : 0
+                p[i] = v < 1 ? v : 1
+            }
+        }
+        return y
+    }
+
+    /// `dx = α dy` where `0 < α x + β < 1`, else 0.
+    public static func hardSigmoidBackward(_ x: Tensor, alpha: Float, beta: Float, outputGradient dy: Tensor) -> Tensor {
+        var dx = dy
+        x.data.withUnsafeBufferPointer { xp in dx.data.withUnsafeMutableBufferPointer { g in
+            for i in 0..<g.count {
+                let v = alpha * xp[i] + beta
+                g[i] = v > 0 && v < 1 ? alpha * g[i] : 0
+            }
+        } }
+        return dx
     }
 
     // MARK: GELU

@@ -5,7 +5,7 @@ import WeightFormats
 /// `--arch`: where a checkpoint's architecture comes from.
 struct ArchitectureOption: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Architecture for a checkpoint: an ONNX file with matching initializer names, or an architecture spec (JSON).",
+        "Architecture for a checkpoint: an ONNX file with matching initializer names, an architecture spec (JSON), or a model config (JSON, e.g. {\"num_heads\": 4}) for a recognised layout.",
         valueName: "file"))
     var arch: String?
 }
@@ -54,6 +54,8 @@ struct ModelOptions: ParsableArguments {
     @OptionGroup var batch: BatchSizeOption
 
     @OptionGroup var verbosity: QuietFlag
+
+    @OptionGroup var memory: MemoryOptions
 
     /// The options for a model named by another option (commands whose positional arguments are
     /// something else).

@@ -12,9 +12,11 @@ enum ErrorHints {
         case UnlearningError.noLabels: "give a file with y (or --y-key)"
         case UnlearningError.noEpochWithinRetainLimit: "lower --lr-start or raise --max-retain-drop"
         case ForgetVectorError.modelMismatch: "pass --force to use it anyway"
-        case ModelError.unrecognizedLayout: "give --arch with an ONNX file or an architecture spec"
+        case ModelError.unrecognizedLayout: "give --arch with an ONNX file, an architecture spec or a model config"
+        case ModelError.settingNotInCheckpoint(_, _, _, let keys): "give --arch with a JSON config setting it, e.g. {\"\(keys.first ?? "num_heads")\": N}"
         case ModelError.dataKeyMissing: "choose one with --x-key/--y-key"
         case NPYError.unwritableDType: "use --dtype F32"
+        case StatisticsError.missingShards: "collect the missing parts, or pass --allow-partial to merge these"
         default: nil
         }
     }

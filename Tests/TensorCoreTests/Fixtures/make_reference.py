@@ -181,6 +181,35 @@ x = rand(2, 5, e)   # [N, L, E]
 add("attention_batch_first_4_heads", {"x": x, "w_in": w_in, "b_in": b_in, "w_out": w_out, "b_out": b_out},
     mha(x, w_in, b_in, w_out, b_out, 4, True))
 
+# Activations of MobileNetV2/V3 exports (ReLU6 as Clip, HardSigmoid with PyTorch's alpha, HardSwish)
+x = rand(3, 8, low=-8, high=8)
+xd = x.astype(np.float64)
+add("clip_relu6", {"x": x}, np.clip(xd, 0, 6))
+add("clip_lower_only", {"x": x}, np.maximum(xd, -1.25))
+add("hardsigmoid_pytorch", {"x": x}, np.clip(xd + 3, 0, 6) / 6)             # torch.nn.Hardsigmoid
+add("hardsigmoid_onnx_default", {"x": x}, np.clip(0.2 * xd + 0.5, 0, 1))    # ONNX alpha 0.2, beta 0.5
+add("hardswish", {"x": x}, xd * np.clip(xd + 3, 0, 6) / 6)                  # torch.nn.Hardswish
+
+# Pad: the amounts [begin..., end...]; negative amounts crop (numpy has no negative pads: crop after).
+def pad(a, begins, ends, mode, value=0.0):
+    widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
+    kwargs = {"constant_values": value} if mode == "constant" else {}
+    y = np.pad(a.astype(np.float64), widths, mode=mode, **kwargs)
+    crop = tuple(slice(-min(b, 0), y.shape[i] + min(e, 0)) for i, (b, e) in enumerate(zip(begins, ends)))
+    return y[crop]
+
+
+x = rand(2, 3, 4, 5)
+add("pad_constant_tf_same", {"x": x}, pad(x, [0, 0, 0, 1], [0, 0, 1, 1], "constant"))       # transformers' tf_padding
+add("pad_constant_value_crop", {"x": x}, pad(x, [0, 1, -1, 2], [1, 0, 2, -2], "constant", value=0.75))
+add("pad_reflect", {"x": x}, pad(x, [0, 0, 3, 2], [0, 0, 2, 6], "reflect"))                   # 6 ≥ 5: reflects twice
+add("pad_edge", {"x": x}, pad(x, [1, 0, 2, 0], [0, 2, 1, 3], "edge"))
+add("pad_wrap", {"x": x}, pad(x, [0, 0, 1, 7], [0, 0, 5, 2], "wrap"))
+
+# ReduceMean with the axes as an input (opset 18 on): global average pooling as the dynamo exporter writes it.
+x = rand(2, 3, 4, 5)
+add("reducemean_axes_input", {"x": x}, x.astype(np.float64).mean(axis=(-1, -2), keepdims=True))
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference.json")
 with open(path, "w") as f:
     json.dump({"generator": "make_reference.py", "numpy": np.__version__, "cases": cases}, f, separators=(",", ":"))
