@@ -48,8 +48,14 @@ public struct AuditRecord: Encodable, Sendable {
         public let seconds: Double
         public let contract: UnlearningContract?
         public let verdict: UnlearningContract.Verdict?
+        /// `auto`: every method tried, in order, and which was kept.
+        public var attempts: [UnlearningRequest.Attempt]? = nil
+        public var kept: String? = nil
+        /// What the figures above do not say (e.g. that retain accuracy was not measured).
+        public var notes: [String] = []
 
         enum CodingKeys: String, CodingKey {
+            case attempts, kept, notes
             case output, classes, method, seconds, classNames = "class_names", contract, verdict = "contract_verdict"
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", layersEdited = "layers_edited", bestEpoch = "best_epoch"
             case forgetAccuracyBefore = "forget_accuracy_before", forgetAccuracyAfter = "forget_accuracy_after"
@@ -62,6 +68,8 @@ public struct AuditRecord: Encodable, Sendable {
             try c.encodeIfPresent(classNames, forKey: .classNames)
             try c.encodeIfPresent(contract, forKey: .contract)
             try c.encodeIfPresent(verdict, forKey: .verdict)
+            try c.encodeIfPresent(attempts, forKey: .attempts); try c.encodeIfPresent(kept, forKey: .kept)
+            if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
             try c.encodeIfPresent(alphaRetain, forKey: .alphaRetain); try c.encodeIfPresent(alphaForget, forKey: .alphaForget)
             try c.encodeIfPresent(bestEpoch, forKey: .bestEpoch)
             try c.encode(layersEdited, forKey: .layersEdited); try c.encode(seconds, forKey: .seconds)
@@ -76,9 +84,11 @@ public struct AuditRecord: Encodable, Sendable {
             let parameters = alphaRetain.map { "alpha_retain \($0), alpha_forget \(alphaForget ?? 0)" } ?? "best epoch \(bestEpoch ?? 0)"
             let named = classes.compactMap { classNames?[String($0)] }
             let list = classes.map(String.init).joined(separator: ",") + (named.count == classes.count && !named.isEmpty ? " (\(named.joined(separator: ", ")))" : "")
-            var lines = ["wrote \(output): classes \(list) removed by \(method) "
+            var lines = ["wrote \(output): classes \(list) removed by \(method)\(kept.map { " (kept: \($0))" } ?? "") "
                          + "(\(parameters)), \(layersEdited) weight layers edited in " + String(format: "%.2f s", seconds)]
+            for attempt in attempts ?? [] { lines.append("tried " + attempt.line) }
             if let contract, let verdict { lines.append(verdict.line(for: contract)) }
+            lines += notes
             if forgetAccuracyBefore != nil {
                 lines.append("forget accuracy: \(percent(forgetAccuracyBefore)) -> \(percent(forgetAccuracyAfter))")
                 lines.append("retain accuracy: \(percent(retainAccuracyBefore)) -> \(percent(retainAccuracyAfter))")
@@ -127,7 +137,7 @@ public struct AuditRecord: Encodable, Sendable {
         case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
         case firstLayerUsed = "first_layer_used", validation, contract, attempts, kept, repair, verdict = "contract_verdict"
-        case images
+        case images, retainDamageLimit = "retain_damage_limit"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -163,20 +173,32 @@ public struct AuditRecord: Encodable, Sendable {
             try c.encode(r.configuration, forKey: .configuration)
             try c.encode(r.layers, forKey: .layers); try c.encode(r.epochs, forKey: .epochs)
             try c.encode(r.bestEpoch, forKey: .bestEpoch); try c.encode(r.stopReason, forKey: .stopReason)
+            try c.encodeIfPresent(r.retainDamageLimit, forKey: .retainDamageLimit)
         }
     }
 
     public var summary: Summary {
         var alphas: (Double, Double)?, epoch: Int?
+        var attempts: [UnlearningRequest.Attempt]?, kept: String?, notes: [String] = []
         switch details {
         case .svd(let r): alphas = (r.alphaRetain, r.alphaForget)
-        case .pgu(let r): epoch = r.bestEpoch
-        case .auto(let r): alphas = (r.svd.alphaRetain, r.svd.alphaForget)
+        case .pgu(let r):
+            epoch = r.bestEpoch
+            if let limit = r.retainDamageLimit {
+                let damage = r.epochs.first { $0.epoch == r.bestEpoch }?.retainDamage ?? 0
+                notes.append("retain accuracy was not measured (no retained-class samples in the data); estimated retain damage "
+                             + String(format: "%.4f", damage) + " (largest squared relative change of a layer's outputs on the retain statistics, limit "
+                             + String(format: "%g", limit) + ")")
+            }
+        case .auto(let r):
+            alphas = (r.svd.alphaRetain, r.svd.alphaForget)
+            (attempts, kept) = (r.attempts, r.attempts[r.kept].method)
+            if r.svd.retainBefore == nil { notes.append("retain accuracy was not measured (no retained-class validation samples)") }
         }
         return Summary(output: output.path, classes: classes, classNames: classNames, method: method, alphaRetain: alphas?.0, alphaForget: alphas?.1, bestEpoch: epoch,
                        layersEdited: details.layerCount, forgetAccuracyBefore: evaluation?.before.forgetAccuracy,
                        forgetAccuracyAfter: evaluation?.after.forgetAccuracy, retainAccuracyBefore: evaluation?.before.retainAccuracy,
                        retainAccuracyAfter: evaluation?.after.retainAccuracy, seconds: timingsSeconds["total"] ?? 0, contract: contract,
-                       verdict: verdict)
+                       verdict: verdict, attempts: attempts, kept: kept, notes: notes)
     }
 }

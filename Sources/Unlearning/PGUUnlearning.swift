@@ -31,6 +31,10 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var targetForgetAccuracy: Double?
         /// Stop when retain accuracy on the retained-class samples falls more than this many points.
         public var maxRetainDrop: Double
+        /// Statistics-only runs (no retained-class samples to score): stop before any layer's
+        /// estimated retain damage (``RetainDamage``, the squared relative change of its outputs on
+        /// the retain inputs) exceeds this.
+        public var maxRetainDamage: Double = 0.01
 
         public init(gamma: Double = 0.95, lrStart: Double = 0.05, lrEnd: Double = 0.01, epochs: Int = 100, sgdBatchSize: Int = 128,
                     targetForgetAccuracy: Double? = nil, maxRetainDrop: Double = 5) {
@@ -81,9 +85,12 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var loss: Double
         public var forgetAccuracy: Double
         public var retainAccuracy: Double?
+        /// Statistics-only runs: the largest estimated retain damage of a layer (``RetainDamage``).
+        public var retainDamage: Double? = nil
 
         enum CodingKeys: String, CodingKey {
             case epoch, loss, learningRate = "learning_rate", forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy"
+            case retainDamage = "retain_damage"
         }
     }
 
@@ -114,6 +121,11 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var bestEpoch: Int
         public var stopReason: String
         public var timings: [String: Double]
+        /// Statistics-only runs: the damage limit that guarded them (retain accuracy was not measured).
+        public var retainDamageLimit: Double? = nil
+        /// The kept epoch's forget accuracy on the forget samples, and the target it was run to.
+        public var forgetAccuracy: Double { epochs.first { $0.epoch == bestEpoch }?.forgetAccuracy ?? 1 }
+        public var targetForgetAccuracy: Double = 0
 
         public var provenance: [String: String] {
             ["modelforget.gamma": String(configuration.settings.gamma), "modelforget.epochs": String(bestEpoch)]
@@ -180,6 +192,8 @@ public struct PGUUnlearning: WeightEditingEngine {
             return (forgetAccuracy, retainAccuracy)
         }
         let (forgetBefore, retainBefore) = try accuracies()
+        // Without retained-class samples, the retain Grams guard the run instead (``RetainDamage``).
+        let damageGuard = monitorRetain ? nil : RetainDamage(grams: retainGrams, layers: layers, original: original)
         var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
         var best: (epoch: Int, forget: Double, weights: [String: Tensor])?
         var stopReason = "ran all \(c.settings.epochs) epochs"
@@ -213,9 +227,15 @@ public struct PGUUnlearning: WeightEditingEngine {
                 start += batch.count
             }
             let (forgetAccuracy, retainAccuracy) = try accuracies()
+            let damage = damageGuard?.largest(current: current, original: original)
             epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
-                                forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy))
+                                forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy, retainDamage: damage?.damage))
             progress?("epochs", epoch, c.settings.epochs)
+            if let damage, damage.damage > c.settings.maxRetainDamage {
+                stopReason = "epoch \(epoch): estimated retain damage \(damage.damage) of \(damage.layer ?? "a layer") above the limit "
+                    + "\(c.settings.maxRetainDamage) (retain accuracy not measured: no retained-class samples)"
+                break
+            }
             if let retainBefore, let retainAccuracy, (retainBefore - retainAccuracy) * 100 > c.settings.maxRetainDrop {
                 stopReason = "epoch \(epoch): retain accuracy fell more than \(c.settings.maxRetainDrop) points"
                 break
@@ -229,7 +249,10 @@ public struct PGUUnlearning: WeightEditingEngine {
             }
         }
         lap("training")
-        guard let best else { throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.settings.maxRetainDrop) }
+        guard let best else {
+            if damageGuard != nil { throw UnlearningError.noEpochWithinRetainDamage(limit: c.settings.maxRetainDamage) }
+            throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.settings.maxRetainDrop)
+        }
         var reports: [LayerReport] = []
         for (index, layer) in layers.enumerated() {
             guard let before = original[layer.weight], let after = best.weights[layer.weight] else { continue }
@@ -242,6 +265,7 @@ public struct PGUUnlearning: WeightEditingEngine {
                                        changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
         }
         return Result(configuration: c, editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
-                      stopReason: stopReason, timings: timings)
+                      stopReason: stopReason, timings: timings, retainDamageLimit: damageGuard == nil ? nil : c.settings.maxRetainDamage,
+                      targetForgetAccuracy: target)
     }
 }

@@ -10,6 +10,15 @@ extension UnlearningRequest {
         public var validation: UnlearningContract.Verdict
         public var violation: Double
         public var seconds: Double
+
+        /// `METHOD (SETTINGS) in N s: VALIDATION FIGURES`.
+        public var line: String {
+            let drop = validation.retainDrop.map { String(format: "retain drop %.2f points", $0) } ?? "retain not measured"
+            return "\(method) (\(settings)) in " + String(format: "%.2f s", seconds) + ": validation forget accuracy "
+                + String(format: "%.2f%%", validation.forgetAccuracy * 100) + ", \(drop)" + (validation.meets ? ", meets the limits" : "")
+        }
+
+        enum CodingKeys: String, CodingKey { case method, settings, validation, violation, seconds }
     }
 
     /// What `auto` hands back: the kept attempt's weights and details, and every attempt.
