@@ -116,7 +116,7 @@ public struct AuditRecord: Encodable, Sendable {
     public let version: String
     public let method: String
     public let input: File
-    public let output: File
+    public internal(set) var output: File
     public let classes: [Int]
     /// Names of the classes, where the model's config gives them.
     public let classNames: [String: String]?

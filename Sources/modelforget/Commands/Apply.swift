@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ModelRuntime
 import Safeguards
 import TensorCore
@@ -34,13 +35,19 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var normalization: NormalizationOptions
 
-    @Option(name: .customLong("method"), help: ArgumentHelp("The unlearning method: auto (the default: the cheapest that meets --max-forget-accuracy and --max-retain-drop on a validation split, trying SVD projection with a search over scales and edited layers, then SVD with a retain repair), svd (SVD projection with the paper's scales or --alpha-*/--search; the default when those are given) or pgu (projected-gradient unlearning).", valueName: "auto|svd|pgu"))
+    @Option(name: .customLong("method"), help: ArgumentHelp(
+        "The unlearning method: auto (the default: the cheapest edit that meets --max-forget-accuracy and --max-retain-drop on a "
+            + "validation split, trying SVD projection with a search over scales and edited layers, then SVD with a retain repair), "
+            + "svd (SVD projection with the paper's scales or --alpha-*/--search; the default when those are given) or pgu "
+            + "(projected-gradient unlearning).", valueName: "auto|svd|pgu"))
     var methodName: String?
 
     /// The method: `--method`, else svd when SVD's own flags are given, else auto.
     var method: String { methodName ?? (search || alphaRetain != nil || alphaForget != nil ? "svd" : "auto") }
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL).", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+        "Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL; for a model folder, a new folder "
+            + "NAME.forget-CLASSES/, or the folder OUTPUT/ when OUTPUT ends with a slash).", valueName: "path"))
     var output: String?
 
     @OptionGroup var counts: SampleCountOptions
@@ -67,9 +74,6 @@ struct Apply: ParsableCommand {
     var sgdBatchSize = 128
 
     @OptionGroup var stopping: StoppingOptions
-
-    @Option(help: ArgumentHelp("pgu: stop once the forget accuracy on the forget samples is at most this (default: chance, 1/classes).", valueName: "fraction"))
-    var targetForgetAccuracy: Double?
 
     @OptionGroup var limits: ContractOptions
 
@@ -112,10 +116,10 @@ struct Apply: ParsableCommand {
     var unlearningMethod: UnlearningRequest.Method {
         if method == "pgu" {
             return .pgu(PGUUnlearning.Settings(gamma: gamma, lrStart: lrStart, lrEnd: lrEnd, epochs: stopping.epochs ?? 100,
-                                               sgdBatchSize: sgdBatchSize, targetForgetAccuracy: targetForgetAccuracy,
-                                               maxRetainDrop: limits.maxRetainDrop ?? 5))
+                                               sgdBatchSize: sgdBatchSize, targetForgetAccuracy: stopping.targetForgetAccuracy,
+                                               maxRetainDrop: stopping.maxRetainDrop ?? 5))
         }
-        let contract = limits.contract(defaultForget: 0.02, defaultDrop: 2)
+        let contract = limits.contract(maxRetainDrop: stopping.maxRetainDrop)
         if method == "auto" { return .auto(contract) }
         if search { return .svd(SVDUnlearning.Settings(search: true)) }
         return .svd(SVDUnlearning.Settings(alphaRetain: alphaRetain ?? 100, alphaForget: alphaForget ?? 3))
@@ -127,6 +131,7 @@ struct Apply: ParsableCommand {
         let model = try options.load(for: dataset, path: forgetting.data)
         let classes = try forgetting.classes.indices(for: model, path: options.model)
         var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: classes, data: dataset)
+        let destination = try destination(weights: request.weights.path, classes: classes)
         request.method = unlearningMethod
         request.selection = SampleSelection.Configuration(classes: classes, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset))
@@ -165,8 +170,7 @@ struct Apply: ParsableCommand {
                            + (keepBest ? "; writing the best epoch (--keep-best)" : "; nothing written (--keep-best writes the best epoch; raise --lr-start or --epochs)"))
             guard keepBest else { throw ExitCode(2) }
         }
-        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: classes)
-        let record = try result.write(to: outputPath)
+        let record = try write(result, to: destination)
         if let updateStats, let statistics = request.statistics {
             do { try statistics.value.removing(classes: Set(classes)).write(to: updateStats) } catch {
                 throw WeightFileError(path: updateStats, underlying: error)
@@ -183,5 +187,41 @@ struct Apply: ParsableCommand {
         }
         Terminal.print(json ? try jsonText(record.summary) : record.summary.text)
         if unmet { throw ExitCode(2) }
+    }
+}
+
+extension Apply {
+    /// Where the unlearned model goes: for a model folder (unless `-o` names a file), a new
+    /// folder `NAME.forget-CLASSES/` with the edited weights under their own names and the
+    /// folder's config files; else one checkpoint (`NAME.forget-CLASSES.EXT` by default).
+    enum Destination {
+        case file(String)
+        case folder(String, source: String)
+    }
+
+    /// The destination, checked before any work is done (a folder is never replaced).
+    func destination(weights: String, classes: [Int]) throws -> Destination {
+        let model = options.model
+        guard try Checkpoint.weightsFile(inFolder: model) != nil, output.map({ $0.hasSuffix("/") }) ?? true else {
+            return .file(output ?? EditedCheckpoint.defaultOutputPath(for: weights, classes: classes))
+        }
+        let folder = output ?? EditedCheckpoint.defaultOutputFolder(for: model, classes: classes)
+        if FileManager.default.fileExists(atPath: folder) {
+            throw CommandFailure("\(folder): exists; remove it or give another output folder with -o (a model folder is never replaced)")
+        }
+        return .folder(folder, source: model)
+    }
+
+    func write(_ result: UnlearningResult, to destination: Destination) throws -> AuditRecord {
+        switch destination {
+        case .file(let path):
+            return try result.write(to: path)
+        case .folder(let folder, let model):
+            let written = try result.writeFolder(folder, copyingFrom: model)
+            if !written.companions.leftOut.isEmpty && !options.quiet {
+                Terminal.note("\(model): not copied (they hold the original weights): \(written.companions.leftOut.joined(separator: ", "))")
+            }
+            return written.record
+        }
     }
 }

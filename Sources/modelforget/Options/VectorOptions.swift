@@ -40,8 +40,6 @@ struct VectorTrainingOptions: ParsableArguments {
 
     @OptionGroup var stopping: StoppingOptions
 
-    @OptionGroup var limits: ContractOptions
-
     @OptionGroup var seed: SeedOption
 
     func validate() throws {
@@ -56,9 +54,8 @@ struct VectorTrainingOptions: ParsableArguments {
         configuration.settings.lambda = lambda
         configuration.settings.learningRate = lr
         configuration.settings.epochs = stopping.epochs ?? 60
-        let contract = limits.contract(defaultForget: 0.1, defaultDrop: 5)
-        configuration.settings.targetForgetAccuracy = contract.maxForgetAccuracy
-        configuration.settings.maxRetainDrop = contract.maxRetainDrop
+        configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
+        configuration.settings.maxRetainDrop = stopping.maxRetainDrop ?? 5
         return configuration
     }
 
