@@ -17,13 +17,13 @@ import TensorCore
 /// the best epoch (smallest violation, then highest confidence) is kept.
 enum RetainRepair {
     struct Settings: Sendable, Equatable {
-        var epochs = 4
+        var epochs = 6
         var beta = 1.0
         var tau = 1.0
         var momentum = 0.9
         var batchSize = 64
         /// Tried by the range test, each for `rangeTestSteps` steps.
-        var learningRates: [Double] = [1e-3, 3e-3, 1e-2, 3e-2]
+        var learningRates: [Double] = [3e-3, 1e-2, 3e-2, 1e-1]
         var rangeTestSteps = 6
     }
 

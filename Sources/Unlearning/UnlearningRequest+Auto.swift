@@ -68,7 +68,7 @@ extension UnlearningRequest {
         let svdVerdict = svd.contractVerdict!
         let forget = Set(classes)
         let validation = svd.selection.validation
-        attempts.append(Attempt(method: "svd", settings: "alpha_retain \(svd.alphaRetain), alpha_forget \(svd.alphaForget), layers from \(svd.firstLayer)",
+        attempts.append(Attempt(method: "svd", settings: "alpha_retain \(svd.alphaRetain), alpha_forget \(svd.alphaForget), first edited layer \(svd.firstLayer)",
                                 validation: svdVerdict, violation: contract.violation(svdVerdict), seconds: clock() - started))
         var result = AutoResult(contract: contract, attempts: attempts, kept: 0, editedWeights: svd.editedWeights, selection: svd.selection,
                                 timings: svd.timings, svd: svd, repair: nil)
@@ -78,7 +78,8 @@ extension UnlearningRequest {
                                            forgetClasses: forget, start: svd.editedWeights, contract: contract, retainBefore: retainBefore,
                                            batchSize: selection.batchSize, seed: selection.seed, progress: progress)
         result.timings["repair"] = clock() - repairStart
-        result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(outcome.epochs.count - 1) epochs",
+        let epochs = outcome.epochs.count - 1
+        result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s")",
                                        validation: outcome.verdict, violation: outcome.violation, seconds: clock() - repairStart))
         if outcome.violation < contract.violation(svdVerdict) {
             result.kept = 1
