@@ -93,7 +93,7 @@ def main():
         if data:
             output = os.path.join(args.workdir, f"{name}.forget-5-7.safetensors")
             report = os.path.join(args.workdir, f"{name}.audit.json")
-            seconds, peak, _ = run([args.binary, "apply", os.path.join(folder, "model.safetensors"), "--classes", "5,7", "--data", data,
+            seconds, peak, _ = run([args.binary, "apply", os.path.join(folder, "model.safetensors"), "--method", "svd", "--classes", "5,7", "--data", data,
                                     "--retain-samples", "900", "--forget-samples", "900", "--method", "svd", "-o", output, "--report", report, "--quiet"])
             with open(report) as f:
                 phases = json.load(f).get("timings_seconds", {})

@@ -35,7 +35,7 @@ struct ImageDataCommandTests {
     @Test("apply on the image folder removes classes; the audit record states the pipeline", .tags(.slow))
     func apply() throws {
         let directory = TemporaryDirectory()
-        let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/cnn.onnx"), "--classes", "5,7", "--data", Self.images,
+        let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/cnn.onnx"), "--method", "svd", "--classes", "5,7", "--data", Self.images,
                                                     "--eval-data", Self.images, "-o", directory.path("cnn.onnx"), "--report", directory.path("audit.json"), "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         let record = try json(String(decoding: fileBytes(directory.path("audit.json")), as: UTF8.self))

@@ -43,13 +43,30 @@ struct StoppingOptions: ParsableArguments {
     var targetForgetAccuracy: Double?
 
     @Option(help: ArgumentHelp(
-        "Largest retain-accuracy drop, in points, on the retained-class samples of --data that an epoch may have (pgu stops when "
-            + "it is exceeded).", valueName: "points"))
-    var maxRetainDrop = 5.0
+        "Largest retain-accuracy drop, in points: apply's auto method on its validation split (default 2); pgu and forget vectors "
+            + "on the retained-class samples of --data, stopping when it is exceeded (default 5).", valueName: "points"))
+    var maxRetainDrop: Double?
 
     func validate() throws {
         guard (epochs ?? 1) > 0 else { throw ValidationError("--epochs must be positive") }
-        guard maxRetainDrop >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+        guard (maxRetainDrop ?? 0) >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+    }
+}
+
+/// `--max-forget-accuracy`: the forget limit of the user's contract (``UnlearningContract``), measured
+/// on a validation split held out from --data.
+struct ContractOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("auto: largest accepted accuracy on the forget classes' validation samples (held out from --data).",
+                               valueName: "fraction"))
+    var maxForgetAccuracy = 0.02
+
+    func validate() throws {
+        guard maxForgetAccuracy >= 0, maxForgetAccuracy <= 1 else { throw ValidationError("--max-forget-accuracy must be in [0, 1]") }
+    }
+
+    /// The contract: this forget limit and `maxRetainDrop` (default 2 points).
+    func contract(maxRetainDrop: Double?) -> UnlearningContract {
+        UnlearningContract(maxForgetAccuracy: maxForgetAccuracy, maxRetainDrop: maxRetainDrop ?? 2)
     }
 }
 
