@@ -12,9 +12,10 @@ import TensorCore
 /// which keeps every forget sample's true logit at least τ below its best other class while the
 /// retain samples are fitted again. Only weight-layer weights move (biases, norms, embeddings
 /// stay). The step size is chosen by a short range test from the edited weights (the one whose few
-/// steps leave the validation samples closest to the contract); after every epoch the validation
-/// samples are scored against the contract, the run stops at the first epoch that meets it, and
-/// the best epoch (smallest violation, then highest confidence) is kept.
+/// steps leave the validation samples closest to the contract, then the next ones while none meets
+/// it); after every epoch the validation samples are scored against the contract, the runs stop at
+/// the first epoch that meets it, and the best epoch of all runs (smallest violation, then highest
+/// confidence) is kept.
 enum RetainRepair {
     struct Settings: Sendable, Equatable {
         var epochs = 6
@@ -25,6 +26,9 @@ enum RetainRepair {
         /// Tried by the range test, each for `rangeTestSteps` steps.
         var learningRates: [Double] = [3e-3, 1e-2, 3e-2, 1e-1]
         var rangeTestSteps = 6
+        /// How many of the ranked rates get a full run (of `epochs`) when the better ones do not
+        /// meet the contract.
+        var ratesRun = 4
     }
 
     struct Outcome {
@@ -32,7 +36,10 @@ enum RetainRepair {
         var verdict: UnlearningContract.Verdict
         var violation: Double
         var learningRate: Double
+        /// The verdicts of the kept rate's run, epoch by epoch (0: the edit alone).
         var epochs: [(epoch: Int, verdict: UnlearningContract.Verdict)]
+        /// Every rate given a full run, in the order tried.
+        var ratesTried: [Double]
     }
 
     /// Repairs `start` (the edited weights, by parameter name; layers absent keep the model's).
@@ -76,33 +83,41 @@ enum RetainRepair {
             }
         }
         var rng = SplitMix64(seed: seed ^ 0x5245_5041)
-        // Range test: a few steps from the edit with each rate; keep the one closest to the contract.
+        // Range test: a few steps from the edit with each rate, ranked by how close they leave the
+        // validation samples to the contract (then by confidence). A few steps rarely separate the
+        // rates on a small validation split, so each rate gets its full run in that order until one
+        // meets the contract.
         let probeOrder = pool.shuffled(using: &rng)
-        var best: (lr: Double, violation: Double, confidence: Double)?
+        var ranked: [(lr: Double, violation: Double, confidence: Double)] = []
         for (index, lr) in s.learningRates.enumerated() {
             var parameters = initial, velocity: [String: [Float]] = [:]
             try train(&parameters, &velocity, lr: lr, order: probeOrder, steps: s.rangeTestSteps)
             let (_, violation, confidence) = try score(parameters)
-            if best == nil || violation < best!.violation || (violation == best!.violation && confidence > best!.confidence) {
-                best = (lr, violation, confidence)
-            }
+            ranked.append((lr, violation, confidence))
             progress?("repair: step size", index + 1, s.learningRates.count)
         }
-        let lr = best!.lr
-        var parameters = initial, velocity: [String: [Float]] = [:]
+        ranked.sort { $0.violation != $1.violation ? $0.violation < $1.violation : $0.confidence > $1.confidence }
         let (startVerdict, startViolation, startConfidence) = try score(initial)
-        var kept = (weights: initial, verdict: startVerdict, violation: startViolation, confidence: startConfidence)
-        var history: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
-        for epoch in 1...max(s.epochs, 1) {
-            try train(&parameters, &velocity, lr: lr, order: pool.shuffled(using: &rng), steps: nil)
-            let (verdict, violation, confidence) = try score(parameters)
-            history.append((epoch, verdict))
-            progress?("repair", epoch, s.epochs)
-            if violation < kept.violation || (violation == kept.violation && confidence > kept.confidence) {
-                kept = (parameters, verdict, violation, confidence)
+        var kept = (weights: initial, verdict: startVerdict, violation: startViolation, confidence: startConfidence, lr: ranked[0].lr)
+        var keptHistory: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
+        var ratesTried: [Double] = []
+        let epochOrders = (0..<max(s.epochs, 1)).map { _ in pool.shuffled(using: &rng) }
+        rates: for candidate in ranked.prefix(max(s.ratesRun, 1)) {
+            var parameters = initial, velocity: [String: [Float]] = [:]
+            var history: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
+            ratesTried.append(candidate.lr)
+            for (epoch, order) in epochOrders.enumerated() {
+                try train(&parameters, &velocity, lr: candidate.lr, order: order, steps: nil)
+                let (verdict, violation, confidence) = try score(parameters)
+                history.append((epoch + 1, verdict))
+                progress?("repair", epoch + 1, s.epochs)
+                if violation < kept.violation || (violation == kept.violation && confidence > kept.confidence) {
+                    kept = (parameters, verdict, violation, confidence, candidate.lr)
+                    keptHistory = history
+                }
+                if verdict.meets { break rates }
             }
-            if verdict.meets { break }
         }
-        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: lr, epochs: history)
+        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: kept.lr, epochs: keptHistory, ratesTried: ratesTried)
     }
 }

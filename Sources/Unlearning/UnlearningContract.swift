@@ -67,7 +67,9 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
     /// How far a verdict is from meeting the contract: 0 when it meets it, otherwise the excess
     /// of each limit relative to the limit (forget excess over `max(limit, 1 %)`, drop excess over
     /// `max(limit, 1 point)`), summed. Ranks candidates that all fail.
+    /// A verdict that meets the contract (within the verdict's rounding slack) scores exactly 0.
     public func violation(_ verdict: Verdict) -> Double {
+        if verdict.meets { return 0 }
         let forgetExcess = max(0, verdict.forgetAccuracy - maxForgetAccuracy) / max(maxForgetAccuracy, 0.01)
         let dropExcess = max(0, (verdict.retainDrop ?? 0) - maxRetainDrop) / max(maxRetainDrop, 1)
         return forgetExcess + dropExcess

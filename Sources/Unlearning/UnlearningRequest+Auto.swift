@@ -79,7 +79,8 @@ extension UnlearningRequest {
                                            batchSize: selection.batchSize, seed: selection.seed, progress: progress)
         result.timings["repair"] = clock() - repairStart
         let epochs = outcome.epochs.count - 1
-        result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s")",
+        result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s")"
+                                           + (outcome.ratesTried.count > 1 ? " (rates run: \(outcome.ratesTried.map { String($0) }.joined(separator: ", ")))" : ""),
                                        validation: outcome.verdict, violation: outcome.violation, seconds: clock() - repairStart))
         if outcome.violation < contract.violation(svdVerdict) {
             result.kept = 1

@@ -13,6 +13,11 @@
 #
 # Audit records and summaries carry wall-clock timings; those fields are removed before hashing
 # (`timings_seconds`, and `seconds`/"in N s" of the summaries). Everything else is hashed as written.
+# The committed digests hold for one CPU family: float32 products go through OpenBLAS, whose
+# kernels (chosen at run time: `OPENBLAS_VERBOSE=2` prints the core) round differently on another
+# family, so --check is meaningful only against digests recorded on the same kind of machine
+# (recorded on: AMD EPYC, OpenBLAS 0.3.21 core "Zen"; the earlier file: Intel Sapphire Rapids,
+# core "Prescott"). Across machines, compare before/after runs on one machine instead.
 # Uses the release build (.build/release/modelforget; built if missing) and python3 for the JSON.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

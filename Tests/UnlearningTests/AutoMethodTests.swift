@@ -8,7 +8,8 @@ import _TestSupport
 @Suite("method auto and the contract")
 struct AutoMethodTests {
     /// The bundled samples, each forgetting {5, 7} and {3}, with fewer samples than the defaults so
-    /// a case takes seconds.
+    /// a case takes seconds (the ViT keeps the default counts: with 450 + 200 its {5, 7} edit misses
+    /// the retain limit by one validation sample on some CPUs' rounding).
     static let cases: [(model: String, classes: [Int])] = ["mlp", "cnn", "resnet", "vit"].flatMap { name in
         [[5, 7], [3]].map { ("Samples/\(name).onnx", $0) }
     }
@@ -18,8 +19,10 @@ struct AutoMethodTests {
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         var request = try UnlearningRequest(model: Fixtures.path(model), classes: classes, data: data)
         request.method = .auto(contract)
-        request.selection.retainSamples = 450
-        request.selection.forgetSamples = 200
+        if !model.contains("vit") {
+            request.selection.retainSamples = 450
+            request.selection.forgetSamples = 200
+        }
         request.selection.seed = seed
         return request
     }
