@@ -22,7 +22,7 @@ struct Eval: ParsableCommand {
             Evidence beyond accuracy (docs/methods.md §5.5–5.6): --probe fits a linear probe on the \
             inputs of the final classifier layer and reports how well it still tells the --classes \
             apart on held-out samples; --relearn counts the SGD steps on forget samples until the \
-            forget accuracy is back to 50 %, for MODEL and for --original.
+            forget accuracy is back to 50%, for MODEL and for --original.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -51,6 +51,9 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var evidence: EvidenceOptions
 
+    @Option(help: ArgumentHelp("With --relearn: the model before unlearning, whose relearn count is reported too.", valueName: "file"))
+    var original: String?
+
     @Flag(help: ArgumentHelp("Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples "
         + "(and mia with --mia, probe with --probe, relearn with --relearn)."))
     var json = false
@@ -63,6 +66,7 @@ struct Eval: ParsableCommand {
         }
         if evidence.probe && classes == nil { throw ValidationError("--probe needs --classes") }
         if evidence.relearn && classes == nil { throw ValidationError("--relearn needs --classes") }
+        if original != nil && !evidence.relearn { throw ValidationError("--original is for --relearn") }
         if evidence.relearn && vectorOptions.vector != nil { throw ValidationError("--relearn trains the weights; it does not take --vector") }
     }
 
@@ -91,8 +95,9 @@ struct Eval: ParsableCommand {
             }
             if evidence.relearn {
                 let trainSet = try train.map { try keys.load($0, images: loading, quiet: true) }
-                let originalModel = try evidence.original.map {
-                    try ModelOptions.forFile($0, architecture: options.architecture, batch: options.batch, verbosity: options.verbosity).load(for: dataset, path: data)
+                let originalModel = try original.map { path in
+                    (try ModelOptions.forFile(path, architecture: options.architecture, batch: options.batch, verbosity: options.verbosity)
+                        .load(for: dataset, path: data), path: path)
                 }
                 relearn = try evidence.relearn(model, original: originalModel, train: trainSet.map { ($0, "--train", train!) }, test: dataset, testPath: data,
                                                forget: Set(forget), batchSize: options.batchSize(for: dataset), seed: miaOptions.seed.seed,

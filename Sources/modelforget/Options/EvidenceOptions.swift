@@ -4,15 +4,15 @@ import ModelRuntime
 import Reports
 import TensorCore
 
-/// `--probe`, `--relearn` and their settings: evidence beyond accuracy (eval, report).
+/// `--probe`, `--relearn` and their settings: evidence beyond accuracy (eval, report; eval adds `--original`).
 struct EvidenceOptions: ParsableArguments {
-    @Flag(help: "Linear-probe recovery: a logistic-regression probe on the inputs of the final classifier layer, scored on held-out forget samples.")
+    @Flag(help: "Linear-probe recovery: a logistic-regression probe on the inputs of the final classifier layer, scored on held-out forget samples (split by --seed).")
     var probe = false
 
     @Option(help: ArgumentHelp("With --probe: labelled samples per class the probe is fitted on (the rest are held out).", valueName: "N"))
     var probeSamples = 20
 
-    @Flag(help: "Relearn time: SGD steps on forget samples (of --train, else of --data) until the forget accuracy is back to 50 %.")
+    @Flag(help: "Relearn time: SGD steps on forget samples (of --train, else of --data; order by --seed) until the forget accuracy is back to 50%.")
     var relearn = false
 
     @Option(help: ArgumentHelp("With --relearn: the learning rate of the plain SGD steps.", valueName: "rate"))
@@ -21,14 +21,10 @@ struct EvidenceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --relearn: at most this many steps (batches of 32).", valueName: "N"))
     var relearnSteps = 200
 
-    @Option(help: ArgumentHelp("With --relearn: the model before unlearning, whose relearn count is reported too.", valueName: "file"))
-    var original: String?
-
     func validate() throws {
         guard probeSamples > 0 else { throw ValidationError("--probe-samples must be positive") }
         guard relearnLr > 0 && relearnLr.isFinite else { throw ValidationError("--relearn-lr must be positive") }
         guard relearnSteps >= 0 else { throw ValidationError("--relearn-steps must not be negative") }
-        if original != nil && !relearn { throw ValidationError("--original is for --relearn") }
     }
 
     /// The probe's configuration; the result names the samples by their flag.
@@ -64,16 +60,16 @@ struct EvidenceOptions: ParsableArguments {
     }
 
     /// The relearn counts: steps on the forget samples of `train` (else of `test`), measured on `test`.
-    func relearn(_ model: Model, original: Model?, train: (Dataset, name: String, path: String)?, test: Dataset, testPath: String,
+    func relearn(_ model: Model, original: (Model, path: String)?, train: (Dataset, name: String, path: String)?, test: Dataset, testPath: String,
                  forget: Set<Int>, batchSize: Int, seed: UInt64, modelPath: String) throws -> RelearnResult {
         let configuration = relearnConfiguration(seed: seed, trainName: train?.name ?? "--data")
         do {
-            return try Relearn.evaluate(model, original: original, train: train?.0 ?? test, test: test, forget: forget, batchSize: batchSize,
+            return try Relearn.evaluate(model, original: original?.0, train: train?.0 ?? test, test: test, forget: forget, batchSize: batchSize,
                                         configuration: configuration)
         } catch let error as Relearn.Failure {
             throw CommandFailure(train?.path ?? testPath, error)
         } catch {
-            throw CommandFailure(original == nil ? modelPath : "\(modelPath), \(self.original!)", error)
+            throw CommandFailure(original.map { "\(modelPath), \($0.path)" } ?? modelPath, error)
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import ModelRuntime
 import TensorCore
 
 /// Linear-probe recovery: whether the forget classes can still be read off the model's
@@ -117,19 +116,21 @@ public enum LinearProbe {
     }
 
     /// The penultimate features (`[N, d]`) and logits (`[N, classes]`) of every sample, with
-    /// `offset` added to every input (a forget vector).
-    public static func features(_ model: Model, _ data: Dataset, batchSize: Int, offset: Tensor? = nil) throws -> (features: Tensor, logits: Tensor, layer: Int) {
-        let probe = try model.logits(try data.batch(0..<min(1, data.count)))
+    /// `parameters` in place of the stored weights of those names and `offset` added to every
+    /// input (a forget vector); the logits are those of ``Evaluation/logits(_:_:batchSize:parameters:offset:progress:)``.
+    public static func features(_ model: Model, _ data: Dataset, batchSize: Int, parameters: [String: Tensor] = [:],
+                                offset: Tensor? = nil) throws -> (features: Tensor, logits: Tensor, layer: Int) {
+        let probe = try model.logits(try data.batch(0..<min(1, data.count)), parameters: parameters)
         guard let layer = classifierLayer(of: model.graph, classes: probe.shape[1]) else { throw Failure.noClassifierLayer }
         let batchSize = max(1, min(batchSize, (data.count + Parallel.workers - 1) / Parallel.workers))
         let batches = (data.count + batchSize - 1) / batchSize
-        let shared = Unchecked(model: model, data: data)
+        let shared = Unchecked(model: model, data: data, parameters: parameters)
         let parts = try Parallel.map(batches) { index -> (Tensor, Tensor) in
             let range = (index * batchSize)..<min((index + 1) * batchSize, shared.data.count)
             var batch = try shared.data.batch(range)
             if let offset { Evaluation.addToEverySample(&batch, offset) }
             var captured: Tensor?
-            let (outputs, _) = try shared.model.graph.forward([shared.model.inputName: batch]) { input in
+            let (outputs, _) = try shared.model.graph.forward([shared.model.inputName: batch], parameters: shared.parameters) { input in
                 if input.layer == layer { captured = input.rows }
             }
             guard let rows = captured, let output = outputs[shared.model.outputName] else { throw Failure.noClassifierLayer }
@@ -149,10 +150,11 @@ public enum LinearProbe {
         return mean
     }
 
-    /// A seeded uniform permutation of `0..<n` (Fisher–Yates on ``MembershipInference/uniform(_:using:)``).
+    /// A seeded uniform permutation of `0..<n`: Fisher–Yates, swapping position `i` with
+    /// `i + uniform(n − i)` (``SplitMix64/uniform(below:)``) for `i = 0 … n − 2`.
     package static func permutation(_ n: Int, using rng: inout SplitMix64) -> [Int] {
         var order = Array(0..<n)
-        for i in 0..<max(n - 1, 0) { order.swapAt(i, i + MembershipInference.uniform(n - i, using: &rng)) }
+        for i in 0..<max(n - 1, 0) { order.swapAt(i, i + rng.uniform(below: n - i)) }
         return order
     }
 
@@ -247,13 +249,44 @@ public enum LinearProbe {
         return fit
     }
 
-    /// The probe recovery of `forget` on `model` (with `offset` added to every input) from the labelled `data`.
+    /// The probe recovery of `forget` on `model` (with `parameters` in place of its stored weights
+    /// of those names, `offset` added to every input) from the labelled `data`.
     /// - Throws: ``Failure``; errors of the model run.
-    public static func evaluate(_ model: Model, data: Dataset, forget: Set<Int>, batchSize: Int, offset: Tensor? = nil,
-                                configuration: Configuration) throws -> ProbeRecoveryResult {
+    public static func evaluate(_ model: Model, data: Dataset, forget: Set<Int>, batchSize: Int, parameters: [String: Tensor] = [:],
+                                offset: Tensor? = nil, configuration: Configuration) throws -> ProbeRecoveryResult {
+        guard data.labels != nil else { throw Failure.unlabelled }
+        return try probe(features(model, data, batchSize: batchSize, parameters: parameters, offset: offset), model: model, data: data, forget: forget,
+                         configuration: configuration)
+    }
+
+    /// The accuracies of ``Evaluation/evaluate(_:_:forget:batchSize:parameters:offset:progress:)`` and the probe recovery
+    /// from the same forward pass: the probe costs only its fit. A model without a final
+    /// classifier layer is evaluated as usual and the probe's ``Failure`` returned in its place.
+    /// - Throws: errors of the model run.
+    public static func evaluateWithProbe(_ model: Model, data: Dataset, forget: Set<Int>, batchSize: Int, parameters: [String: Tensor] = [:],
+                                         configuration: Configuration) throws -> (report: EvaluationReport, probe: Result<ProbeRecoveryResult, Failure>) {
+        let pass: (features: Tensor, logits: Tensor, layer: Int)
+        do {
+            pass = try features(model, data, batchSize: batchSize, parameters: parameters)
+        } catch let failure as Failure {
+            return (try Evaluation.evaluate(model, data, forget: forget, batchSize: batchSize, parameters: parameters), .failure(failure))
+        }
+        var report = Evaluation.report(predictions: Evaluation.predictions(pass.logits), labels: data.labels ?? [], classes: pass.logits.shape[1],
+                                       forget: forget)
+        report.classNames = model.classNames(0..<report.confusion.count)
+        do {
+            return (report, .success(try probe(pass, model: model, data: data, forget: forget, configuration: configuration)))
+        } catch let failure as Failure {
+            return (report, .failure(failure))
+        }
+    }
+
+    /// The probe on the features of one pass (``features(_:_:batchSize:parameters:offset:)``).
+    static func probe(_ pass: (features: Tensor, logits: Tensor, layer: Int), model: Model, data: Dataset, forget: Set<Int>,
+                      configuration: Configuration) throws -> ProbeRecoveryResult {
         precondition(configuration.samplesPerClass > 0 && configuration.iterations >= 0 && configuration.l2 > 0)
         guard let labels = data.labels else { throw Failure.unlabelled }
-        let (x, logits, layerIndex) = try features(model, data, batchSize: batchSize, offset: offset)
+        let (x, logits, layerIndex) = pass
         guard x.data.allSatisfy(\.isFinite) else { throw Failure.nonFiniteFeatures }
         let classes = max(logits.shape[1], (labels.max() ?? -1) + 1)
         let (fitRows, heldOut) = split(labels: labels, samplesPerClass: configuration.samplesPerClass, seed: configuration.seed)
@@ -280,4 +313,5 @@ public enum LinearProbe {
 private struct Unchecked: @unchecked Sendable {
     let model: Model
     let data: Dataset
+    let parameters: [String: Tensor]
 }
