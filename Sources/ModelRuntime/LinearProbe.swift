@@ -86,6 +86,9 @@ public enum LinearProbe {
         public var seed: UInt64 = 0
         public var l2 = 1e-2
         public var iterations = 500
+        /// When set, a fit estimated (``fitCost(samples:features:classes:iterations:)``) to take more
+        /// floating-point operations is not run: ``Failure/tooCostly(operations:limit:)``.
+        public var maxOperations: Double?
         /// How the result names the sample set.
         public var samplesName = "the samples"
         public init() {}
@@ -96,12 +99,15 @@ public enum LinearProbe {
         case noClassifierLayer
         case noHeldOutForgetSamples
         case nonFiniteFeatures
+        case tooCostly(operations: Double, limit: Double)
         public var description: String {
             switch self {
             case .unlabelled: "the linear probe needs labels (y)"
             case .noClassifierLayer: "the model has no final linear layer with one output per class, so there are no penultimate features to probe"
             case .noHeldOutForgetSamples: "the samples hold too few of the classes to forget to hold any out (a class needs at least two samples)"
             case .nonFiniteFeatures: "the penultimate features are NaN or infinite"
+            case let .tooCostly(operations, limit):
+                String(format: "the probe's fit would take about %.2g floating-point operations, more than the %.2g allowed here", operations, limit)
             }
         }
     }
@@ -204,6 +210,14 @@ public enum LinearProbe {
         }
     }
 
+    /// The floating-point operations of a fit, estimated: `n` samples, `d` features, `K` classes,
+    /// `T` iterations take `T · 4 n (d + 1) K` for the two products per iteration, plus
+    /// `n (d + 1)²` for the Gram and `(4/3)(d + 1)³` for its eigenvalues.
+    public static func fitCost(samples n: Int, features d: Int, classes k: Int, iterations t: Int) -> Double {
+        let n = Double(n), d1 = Double(d + 1), k = Double(k), t = Double(t)
+        return t * 4 * n * d1 * k + n * d1 * d1 + 4.0 / 3.0 * d1 * d1 * d1
+    }
+
     /// Fits the probe (see ``LinearProbe``) on `rows` of the features `x` (`[N, d]`) with labels in `0..<classes`.
     package static func fit(_ x: Tensor, labels: [Int], rows: [Int], classes: Int, l2: Double, iterations: Int) -> Fit {
         let n = rows.count, d = x.shape[1], d1 = d + 1
@@ -292,6 +306,10 @@ public enum LinearProbe {
         let (fitRows, heldOut) = split(labels: labels, samplesPerClass: configuration.samplesPerClass, seed: configuration.seed)
         let heldOutForget = heldOut.filter { forget.contains(labels[$0]) }, heldOutRetain = heldOut.filter { !forget.contains(labels[$0]) }
         guard !heldOutForget.isEmpty else { throw Failure.noHeldOutForgetSamples }
+        if let limit = configuration.maxOperations {
+            let cost = fitCost(samples: fitRows.count, features: x.shape[1], classes: classes, iterations: configuration.iterations)
+            guard cost <= limit else { throw Failure.tooCostly(operations: cost, limit: limit) }
+        }
         let probe = fit(x, labels: labels, rows: fitRows, classes: classes, l2: configuration.l2, iterations: configuration.iterations)
         func accuracy(_ rows: [Int]) -> Double? {
             guard !rows.isEmpty else { return nil }

@@ -92,6 +92,26 @@ struct EvidenceTests {
         }
     }
 
+    @Test("a fit over the operation limit is not run: evaluate throws, evaluateWithProbe gives the accuracies and the failure")
+    func costLimit() throws {
+        let test = try Dataset.load(Self.test, xKey: "x", yKey: "y")
+        let model = try Model.load(Self.mlp, sampleShape: test.sampleShape)
+        var configuration = LinearProbe.Configuration()
+        let cost = LinearProbe.fitCost(samples: 200, features: 64, classes: 10, iterations: 500)
+        let products: Double = 500 * 4 * 200 * 65 * 10, gram: Double = 200 * 65 * 65, eigen: Double = 4.0 / 3.0 * 65 * 65 * 65
+        #expect(cost == products + gram + eigen)
+        configuration.maxOperations = cost - 1
+        #expect(throws: LinearProbe.Failure.tooCostly(operations: cost, limit: cost - 1)) {
+            try LinearProbe.evaluate(model, data: test, forget: [5], batchSize: 64, configuration: configuration)
+        }
+        let (report, probe) = try LinearProbe.evaluateWithProbe(model, data: test, forget: [5], batchSize: 64, configuration: configuration)
+        #expect(report == (try Evaluation.evaluate(model, test, forget: [5], batchSize: 64)))
+        #expect(throws: LinearProbe.Failure.tooCostly(operations: cost, limit: cost - 1)) { try probe.get() }
+        configuration.maxOperations = cost
+        let (_, allowed) = try LinearProbe.evaluateWithProbe(model, data: test, forget: [5], batchSize: 64, configuration: configuration)
+        #expect(try allowed.get() == (try LinearProbe.evaluate(model, data: test, forget: [5], batchSize: 64, configuration: LinearProbe.Configuration())))
+    }
+
     @Test("a probe on a tiny separable problem: fitting by gradient descent lowers the loss and separates the classes")
     func probeFitsSeparableData() throws {
         // Two clusters per class in 3-D.
