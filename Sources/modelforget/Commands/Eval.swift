@@ -80,9 +80,10 @@ struct Eval: ParsableCommand {
             try Evaluation.evaluate(model, dataset, forget: Set(forget ?? []), batchSize: options.batchSize(for: dataset),
                                     offset: offset, progress: options.progress("eval"))
         }
+        // --train serves --mia and --relearn: read once.
+        let trainSet = try train.map { try keys.load($0, images: loading, quiet: options.quiet) }
         var attacks: [MembershipInferenceResult] = []
-        if mia, let train, let forget {
-            let trainSet = try keys.load(train, images: loading, quiet: options.quiet)
+        if mia, let train, let trainSet, let forget {
             attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
                                              batchSize: options.batchSize(for: dataset), offset: offset)
         }
@@ -94,12 +95,11 @@ struct Eval: ParsableCommand {
                                            offset: offset, seed: miaOptions.seed.seed, modelPath: options.model)
             }
             if evidence.relearn {
-                let trainSet = try train.map { try keys.load($0, images: loading, quiet: true) }
                 let originalModel = try original.map { path in
                     (try ModelOptions.forFile(path, architecture: options.architecture, batch: options.batch, verbosity: options.verbosity)
                         .load(for: dataset, path: data), path: path)
                 }
-                relearn = try evidence.relearn(model, original: originalModel, train: trainSet.map { ($0, "--train", train!) }, test: dataset, testPath: data,
+                relearn = try evidence.relearn(model, original: originalModel, train: trainSet.map { ($0, name: "--train", path: train!) }, test: dataset, testPath: data,
                                                forget: Set(forget), batchSize: options.batchSize(for: dataset), seed: miaOptions.seed.seed,
                                                modelPath: options.model)
             }
