@@ -107,6 +107,10 @@ struct EvidenceTests {
         let (report, probe) = try LinearProbe.evaluateWithProbe(model, data: test, forget: [5], batchSize: 64, configuration: configuration)
         #expect(report == (try Evaluation.evaluate(model, test, forget: [5], batchSize: 64)))
         #expect(throws: LinearProbe.Failure.tooCostly(operations: cost, limit: cost - 1)) { try probe.get() }
+        // Nothing to hold out: the accuracies still come, with the reason for no probe.
+        let (plain, missing) = try LinearProbe.evaluateWithProbe(model, data: test, forget: [11], batchSize: 64, configuration: LinearProbe.Configuration())
+        #expect(plain == (try Evaluation.evaluate(model, test, forget: [11], batchSize: 64)))
+        #expect(throws: LinearProbe.Failure.noHeldOutForgetSamples) { try missing.get() }
         configuration.maxOperations = cost
         let (_, allowed) = try LinearProbe.evaluateWithProbe(model, data: test, forget: [5], batchSize: 64, configuration: configuration)
         #expect(try allowed.get() == (try LinearProbe.evaluate(model, data: test, forget: [5], batchSize: 64, configuration: LinearProbe.Configuration())))
