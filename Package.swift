@@ -44,11 +44,11 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["Safeguards", "CBLAS", "CLapacke"]),
         // Images as models were trained on them: decoding, PIL-exact resizing, folders, manifests, tar shards.
         .target(name: "ImageData", dependencies: ["Safeguards", "WeightFormats", "CImageCodecs", "CWebP", "CArchive"], exclude: ["README.md"]),
-        // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
+        // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation, the linear probe.
         .target(name: "ModelRuntime", dependencies: ["Safeguards", "TensorCore", "WeightFormats", "ImageData"]),
         // The unlearning engines.
         .target(name: "Unlearning", dependencies: ["ImageData", "ModelRuntime", "Safeguards", "TensorCore", "WeightFormats"]),
-        // Checkpoint diffs, membership inference, the HTML/Markdown report of an unlearning.
+        // Checkpoint diffs, membership inference, relearn time, the HTML/Markdown report of an unlearning.
         .target(name: "Reports", dependencies: ["ModelRuntime", "Safeguards", "TensorCore", "Unlearning", "WeightFormats", "CLibSVM"]),
 
         // MARK: - Command-line tool

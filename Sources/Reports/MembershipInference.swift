@@ -170,16 +170,8 @@ public enum MembershipInference {
         return subsample(total, count: count, using: &rng)
     }
 
-    /// Uniform in `0..<n` by rejection (see ``subsample(_:count:using:)``).
-    static func uniform(_ n: Int, using rng: inout SplitMix64) -> Int {
-        precondition(n > 0)
-        let bound = UInt64(n)
-        let threshold = (0 &- bound) % bound   // 2⁶⁴ mod n
-        while true {
-            let r = rng.next()
-            if r >= threshold { return Int(r % bound) }
-        }
-    }
+    /// Uniform in `0..<n` by rejection (see ``subsample(_:count:using:)`` and ``SplitMix64/uniform(below:)``).
+    static func uniform(_ n: Int, using rng: inout SplitMix64) -> Int { rng.uniform(below: n) }
 
     // MARK: - The attack
 

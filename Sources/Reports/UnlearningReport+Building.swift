@@ -26,6 +26,11 @@ extension UnlearningReport {
         public var classes: [Int]
         public var batchSize: Int
         public var membershipInference = MembershipInference.Configuration()
+        /// Linear-probe recovery of both sides (§5.5), when set; its `samplesName` names the test data.
+        public var probe: LinearProbe.Configuration?
+        /// Relearn time of both models (§5.6), when set; the steps train on the forget samples of
+        /// `train` (else of `test`). Not for a forget vector (the unlearned side has no weights of its own).
+        public var relearn: Relearn.Configuration?
         /// An audit record (`apply --report`), whose fields are listed among the facts.
         public var auditRecord: (json: Data, name: String)?
         /// Progress of each side's evaluation, by label.
@@ -59,7 +64,10 @@ extension UnlearningReport {
                     attacks = try MembershipInference.evaluate(model, train: train.dataset, test: inputs.test, forget: forget,
                                                                batchSize: inputs.batchSize, offset: offset, configuration: inputs.membershipInference)
                 }
-                return Side(label: label, path: shaPath, sha256: try SHA256.hex(ofFile: shaPath), evaluation: evaluation, mia: attacks)
+                let probe = try inputs.probe.map {
+                    try LinearProbe.evaluate(model, data: inputs.test, forget: forget, batchSize: inputs.batchSize, offset: offset, configuration: $0)
+                }
+                return Side(label: label, path: shaPath, sha256: try SHA256.hex(ofFile: shaPath), evaluation: evaluation, mia: attacks, probe: probe)
             } catch let error as GraphError {
                 throw WeightFileError(path: modelPath, underlying: error)
             }
@@ -68,6 +76,7 @@ extension UnlearningReport {
         let after: Side
         var difference: CheckpointDifference?
         var facts: [Fact] = []
+        var relearn: RelearnResult?
         switch inputs.unlearned {
         case .vector(let file, let path):
             after = try side("with forget vector", model: inputs.original, modelPath: inputs.originalPath, shaPath: path,
@@ -78,6 +87,14 @@ extension UnlearningReport {
             facts += file.settings.keys.sorted().map { Fact("vector.setting." + $0, file.settings[$0]!) }
         case .checkpoint(let model, let path):
             after = try side("unlearned", model: model, modelPath: path, shaPath: path, offset: nil)
+            if let configuration = inputs.relearn {
+                do {
+                    relearn = try Relearn.evaluate(model, original: inputs.original, train: inputs.train?.dataset ?? inputs.test, test: inputs.test,
+                                                   forget: forget, batchSize: inputs.batchSize, configuration: configuration)
+                } catch let error as GraphError {
+                    throw WeightFileError(path: "\(path), \(inputs.originalPath)", underlying: error)
+                }
+            }
             let readerB = try Checkpoint.open(path)
             var options = CheckpointDiff.Options()
             options.singularValues = 32
@@ -94,7 +111,7 @@ extension UnlearningReport {
             facts += flatten(object, prefix: "audit").filter { !$0.key.hasPrefix("audit.layers") }
         }
         return UnlearningReport(classes: inputs.classes, data: inputs.testName, train: inputs.train?.name, original: before, unlearned: after,
-                                difference: difference, facts: facts)
+                                difference: difference, facts: facts, relearn: relearn)
     }
 }
 

@@ -31,6 +31,39 @@ extension UnlearningReport {
         zip(original.mia, unlearned.mia).map { a, b in [a.variant + " (" + a.feature + ")", Self.percent(a.value), Self.percent(b.value), a.direction] }
     }
 
+    /// Rows of the linear-probe table: measure, before, after, direction (empty without probes).
+    var probeRows: [[String]] {
+        guard let a = original.probe, let b = unlearned.probe else { return [] }
+        return [["probe accuracy, held-out forget samples", Self.percent(a.forgetAccuracy), Self.percent(b.forgetAccuracy), a.direction],
+                ["probe accuracy, held-out retained samples", Self.percent(a.retainAccuracy), Self.percent(b.retainAccuracy), ""],
+                ["the model's accuracy, same forget samples", Self.percent(a.modelForgetAccuracy), Self.percent(b.modelForgetAccuracy), ""]]
+    }
+
+    /// The probe's variant in words (nil without probes).
+    var probeVariant: String? {
+        guard let p = unlearned.probe else { return nil }
+        return "A multinomial logistic-regression probe (\(p.variant), L2 λ = \(p.l2), \(p.iterations) iterations of accelerated gradient descent) "
+            + "on the \(p.features) inputs of the final classifier layer (\(p.weight)), fitted on \(p.fitSamplesPerClass) labelled samples per class "
+            + "(\(p.fitSamples) in all) of \(p.samples), seed \(p.seed), scored on the \(p.heldOutSamples) held-out samples "
+            + "(\(p.heldOutForgetSamples) of the forget classes). A method that only hides the classes in the last layer leaves it high."
+    }
+
+    /// Rows of the relearn table: measure, original, unlearned (empty without relearn).
+    var relearnRows: [[String]] {
+        guard let r = relearn else { return [] }
+        return [["SGD steps until forget accuracy ≥ \(Self.percent(r.threshold))", r.original?.text(cap: r.maxSteps) ?? "–", r.model.text(cap: r.maxSteps)],
+                ["forget accuracy before the first step", Self.percent(r.original?.startForgetAccuracy), Self.percent(r.model.startForgetAccuracy)],
+                ["forget accuracy after the last step", Self.percent(r.original?.finalForgetAccuracy), Self.percent(r.model.finalForgetAccuracy)]]
+    }
+
+    /// The relearn variant in words (nil without relearn).
+    var relearnVariant: String? {
+        guard let r = relearn else { return nil }
+        return "Plain SGD (\(r.variant), learning rate \(r.learningRate), batches of \(r.batchSize), seed \(r.seed), at most \(r.maxSteps) steps) "
+            + "on the \(r.trainedSamples) \(r.trained), moving the \(r.parameters); forget accuracy on the \(r.measuredSamples) \(r.measured). "
+            + "\(r.direction.prefix(1).uppercased() + r.direction.dropFirst()): few steps mean the classes were hidden, not removed."
+    }
+
     /// Changed matrices with a spectrum, in checkpoint order.
     var changedLayers: [TensorDifference] {
         (difference?.tensors ?? []).filter { $0.status == .changed || $0.status == .dtypeChanged }
@@ -75,6 +108,13 @@ extension UnlearningReport {
                 + "against non-members (\(e(wiring.nonMembers)), \(wiring.nonMembersUsed) used); the score is the \(e(wiring.score)) among "
                 + "\(wiring.scoredSamples) \(e(wiring.scored)): <b>\(e(wiring.direction))</b>. A model retrained without the classes is the reference value.</p>"
             body += table(["variant", original.label, unlearned.label, "direction"], miaRows, numeric: [1, 2])
+        }
+        if let probeVariant {
+            body += "<h2>Linear-probe recovery</h2><p>\(e(probeVariant))</p>"
+            body += table(["", original.label, unlearned.label, "direction"], probeRows, numeric: [1, 2])
+        }
+        if let relearnVariant {
+            body += "<h2>Relearn time</h2><p>\(e(relearnVariant))</p>" + table(["", original.label, unlearned.label], relearnRows, numeric: [1, 2])
         }
 
         if let difference {
@@ -134,6 +174,12 @@ extension UnlearningReport {
             parts.append("Members: \(w.members) (\(w.membersUsed)); non-members: \(w.nonMembers) (\(w.nonMembersUsed)); "
                 + "score: \(w.score) among \(w.scoredSamples) \(w.scored); **\(w.direction)**.")
             parts.append(table(["variant", original.label, unlearned.label, "direction"], miaRows))
+        }
+        if let probeVariant {
+            parts += ["### Linear-probe recovery", probeVariant, table(["", original.label, unlearned.label, "direction"], probeRows)]
+        }
+        if let relearnVariant {
+            parts += ["### Relearn time", relearnVariant, table(["", original.label, unlearned.label], relearnRows)]
         }
         if let difference {
             parts.append("### What changed in the weights")

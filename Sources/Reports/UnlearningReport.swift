@@ -14,9 +14,12 @@ public struct UnlearningReport: Codable, Sendable, Equatable {
         public var sha256: String
         public var evaluation: EvaluationReport
         public var mia: [MembershipInferenceResult]
+        /// Linear-probe recovery (`docs/methods.md` §5.5), when asked for.
+        public var probe: ProbeRecoveryResult?
 
-        public init(label: String, path: String, sha256: String, evaluation: EvaluationReport, mia: [MembershipInferenceResult]) {
-            self.label = label; self.path = path; self.sha256 = sha256; self.evaluation = evaluation; self.mia = mia
+        public init(label: String, path: String, sha256: String, evaluation: EvaluationReport, mia: [MembershipInferenceResult],
+                    probe: ProbeRecoveryResult? = nil) {
+            self.label = label; self.path = path; self.sha256 = sha256; self.evaluation = evaluation; self.mia = mia; self.probe = probe
         }
     }
 
@@ -29,6 +32,8 @@ public struct UnlearningReport: Codable, Sendable, Equatable {
     public var difference: CheckpointDifference?
     /// Audit facts: provenance metadata of the unlearned file and the audit record's fields, flattened.
     public var facts: [Fact]
+    /// Relearn time of the unlearned model (`model`) and of the original (`docs/methods.md` §5.6), when asked for.
+    public var relearn: RelearnResult?
 
     public struct Fact: Codable, Sendable, Equatable {
         public var key: String
@@ -36,9 +41,10 @@ public struct UnlearningReport: Codable, Sendable, Equatable {
         public init(_ key: String, _ value: String) { self.key = key; self.value = value }
     }
 
-    public init(classes: [Int], data: String, train: String?, original: Side, unlearned: Side, difference: CheckpointDifference?, facts: [Fact]) {
+    public init(classes: [Int], data: String, train: String?, original: Side, unlearned: Side, difference: CheckpointDifference?, facts: [Fact],
+                relearn: RelearnResult? = nil) {
         self.classes = classes; self.data = data; self.train = train; self.original = original; self.unlearned = unlearned
-        self.difference = difference; self.facts = facts
+        self.difference = difference; self.facts = facts; self.relearn = relearn
     }
 
     /// Class indices that have samples in either evaluation, ascending.

@@ -10,4 +10,16 @@ package struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// Uniform in `0..<n` by rejection: draws 64-bit words `r` until `r ≥ 2⁶⁴ mod n` and returns
+    /// `r mod n` (exactly uniform).
+    public mutating func uniform(below n: Int) -> Int {
+        precondition(n > 0)
+        let bound = UInt64(n)
+        let threshold = (0 &- bound) % bound   // 2⁶⁴ mod n
+        while true {
+            let r = next()
+            if r >= threshold { return Int(r % bound) }
+        }
+    }
 }

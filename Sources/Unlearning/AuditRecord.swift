@@ -23,11 +23,24 @@ public struct AuditRecord: Encodable, Sendable {
         enum CodingKeys: String, CodingKey { case retain, forget, validation, patchRule = "patch_rule" }
     }
 
-    /// Accuracies on the evaluation data before and after.
+    /// Accuracies on the evaluation data before and after, and the linear-probe recovery
+    /// (`docs/methods.md` §5.5) of the same passes, or why there is none.
     public struct Evaluation: Encodable, Sendable {
         public let data: String
         public let before: EvaluationReport
         public let after: EvaluationReport
+        public let probeBefore: ProbeRecoveryResult?
+        public let probeAfter: ProbeRecoveryResult?
+        public let probeSkipped: String?
+        enum CodingKeys: String, CodingKey {
+            case data, before, after, probeBefore = "probe_before", probeAfter = "probe_after", probeSkipped = "probe_skipped"
+        }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(data, forKey: .data); try c.encode(before, forKey: .before); try c.encode(after, forKey: .after)
+            try c.encodeIfPresent(probeBefore, forKey: .probeBefore); try c.encodeIfPresent(probeAfter, forKey: .probeAfter)
+            try c.encodeIfPresent(probeSkipped, forKey: .probeSkipped)
+        }
     }
 
     /// The record's headline: what `apply` prints (as text or JSON).

@@ -2,14 +2,14 @@ import ModelRuntime
 import TensorCore
 
 /// Loss and parameter gradients of one batch for the trained engines (PGU, the retain repair).
-enum BatchGradients {
+package enum BatchGradients {
     /// The batch's two halves run forward (with `parameters` overriding the stored weights) and
     /// backward on two workers; `loss(logits, sample indices, batch size)` gives each half's loss
     /// (already divided by the whole batch size) and its gradient with respect to the logits. The
     /// halves' losses and gradients are added in a fixed order, so the result does not depend on
     /// which worker finishes first.
-    static func compute(_ model: Model, parameters: [String: Tensor], data: Dataset, batch: [Int],
-                        loss: @Sendable (Tensor, [Int], Int) -> (Double, Tensor)) throws -> (loss: Double, gradients: [String: Tensor]) {
+    package static func compute(_ model: Model, parameters: [String: Tensor], data: Dataset, batch: [Int],
+                                loss: @Sendable (Tensor, [Int], Int) -> (Double, Tensor)) throws -> (loss: Double, gradients: [String: Tensor]) {
         let halves = batch.count < 2 ? [batch] : [Array(batch[..<(batch.count / 2)]), Array(batch[(batch.count / 2)...])]
         let shared = SharedInputs(model: model, data: data)
         let parts = try Parallel.map(halves.count) { i -> (Double, [String: Tensor]) in

@@ -19,8 +19,17 @@ public struct UnlearningResult {
     /// How the kept edit fares against the contract on the validation split (`nil` when the method
     /// checked none: fixed settings, the paper's search, PGU).
     public let verdict: UnlearningContract.Verdict?
-    /// Accuracies on ``UnlearningRequest/evaluationData`` before and after.
-    public let evaluation: (before: EvaluationReport, after: EvaluationReport)?
+    /// Accuracies and linear-probe recoveries on ``UnlearningRequest/evaluationData`` before and after.
+    public let evaluation: Measured?
+
+    /// What the evaluation data showed before and after: accuracies, and the linear probe
+    /// (`docs/methods.md` §5.5) from the same forward passes, or why it could not run.
+    public struct Measured {
+        public let before: EvaluationReport
+        public let after: EvaluationReport
+        public let probeBefore: Result<ProbeRecoveryResult, LinearProbe.Failure>
+        public let probeAfter: Result<ProbeRecoveryResult, LinearProbe.Failure>
+    }
     /// Seconds per phase (`select_samples`, `collect_statistics`, …, `total` so far).
     public let timings: [String: Double]
     let started: Double
@@ -62,9 +71,17 @@ public struct UnlearningResult {
                            forget: countsFromData ? SampleSelection.countsPerClass(selection.forget, labels: labels) : [:],
                            validation: selection.validation.count, patchRule: patchRule),
             details: details,
-            evaluation: evaluation.map { .init(data: request.evaluationData?.name ?? "", before: $0.before, after: $0.after) },
+            evaluation: evaluation.map {
+                .init(data: request.evaluationData?.name ?? "", before: $0.before, after: $0.after, probeBefore: try? $0.probeBefore.get(),
+                      probeAfter: try? $0.probeAfter.get(), probeSkipped: Self.failure($0.probeAfter).map(\.description))
+            },
             timingsSeconds: timings, images: request.data.imageSamples?.summary, contract: verdict == nil ? nil : request.contract,
             verdict: verdict)
+    }
+
+    /// The failure of a probe, if it failed.
+    static func failure(_ result: Result<ProbeRecoveryResult, LinearProbe.Failure>) -> LinearProbe.Failure? {
+        if case .failure(let failure) = result { failure } else { nil }
     }
 
     /// The ``PatchSampling`` rule in words, for the audit record.
@@ -89,20 +106,29 @@ extension UnlearningRequest {
     public func perform() throws -> UnlearningResult {
         let started = clock()
         let forget = Set(classes)
-        var before: EvaluationReport?
-        if let evaluationData {
-            before = try Evaluation.evaluate(model, evaluationData.value, forget: forget, batchSize: selection.batchSize)
+        var probeConfiguration = LinearProbe.Configuration()
+        probeConfiguration.seed = selection.seed
+        probeConfiguration.samplesName = evaluationData?.name ?? ""
+        // Only when cheap: about 10¹¹ operations (a few seconds on one core; e.g. 1000 classes × 20 samples
+        // with 2048 features are 400 times that, and are skipped with the reason).
+        probeConfiguration.maxOperations = 1e11
+        /// Accuracies and the linear probe (docs/methods.md §5.5) from one pass over the evaluation data.
+        func measure(_ data: Dataset, _ parameters: [String: Tensor]) throws -> (EvaluationReport, Result<ProbeRecoveryResult, LinearProbe.Failure>) {
+            try LinearProbe.evaluateWithProbe(model, data: data, forget: forget, batchSize: selection.batchSize, parameters: parameters,
+                                              configuration: probeConfiguration)
         }
+        var before: (EvaluationReport, Result<ProbeRecoveryResult, LinearProbe.Failure>)?
+        if let evaluationData { before = try measure(evaluationData.value, [:]) }
         let outcome: any EngineResult
         switch method {
         case .svd(let settings): outcome = try run(SVDUnlearning.self, settings)
         case .pgu(let settings): outcome = try run(PGUUnlearning.self, settings)
         case .auto(let contract): outcome = try performAuto(contract)
         }
-        var evaluation: (EvaluationReport, EvaluationReport)?
+        var evaluation: UnlearningResult.Measured?
         if let evaluationData, let before {
-            evaluation = (before, try Evaluation.evaluate(model, evaluationData.value, forget: forget, batchSize: selection.batchSize,
-                                                          parameters: outcome.editedWeights))
+            let after = try measure(evaluationData.value, outcome.editedWeights)
+            evaluation = .init(before: before.0, after: after.0, probeBefore: before.1, probeAfter: after.1)
         }
         let provenance = [
             "modelforget.tool": Toolkit.name, "modelforget.version": Toolkit.version, "modelforget.method": method.name,

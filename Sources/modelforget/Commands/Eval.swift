@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ModelRuntime
 import Reports
+import TensorCore
 import WeightFormats
 
 struct Eval: ParsableCommand {
@@ -15,6 +16,13 @@ struct Eval: ParsableCommand {
             Examples:
               $ modelforget eval Samples/cnn.onnx --data Samples/digits-test.npz --classes 5,7
               $ modelforget eval Samples/resnet.safetensors --data Samples/digits-test.npz --json
+              $ modelforget eval cnn.forget-5-7.onnx --data Samples/digits-test.npz --classes 5,7 --probe \\
+                  --relearn --train Samples/digits-train.npz --original Samples/cnn.onnx
+
+            Evidence beyond accuracy (docs/methods.md §5.5–5.6): --probe fits a linear probe on the \
+            inputs of the final classifier layer and reports how well it still tells the --classes \
+            apart on held-out samples; --relearn counts the SGD steps on forget samples until the \
+            forget accuracy is back to 50%, for MODEL and for --original.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -41,15 +49,25 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var miaOptions: MembershipInferenceOptions
 
-    @Flag(help: "Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples (and mia with --mia).")
+    @OptionGroup var evidence: EvidenceOptions
+
+    @Option(help: ArgumentHelp("With --relearn: the model before unlearning, whose relearn count is reported too.", valueName: "file"))
+    var original: String?
+
+    @Flag(help: ArgumentHelp("Print JSON with the keys accuracy, per_class_accuracy, forget_accuracy, retain_accuracy, confusion, samples "
+        + "(and mia with --mia, probe with --probe, relearn with --relearn)."))
     var json = false
 
     func validate() throws {
         if mia {
             guard train != nil, classes != nil else { throw ValidationError("--mia needs --train and --classes") }
-        } else if train != nil {
-            throw ValidationError("--train is for --mia")
+        } else if train != nil && !evidence.relearn {
+            throw ValidationError("--train is for --mia or --relearn")
         }
+        if evidence.probe && classes == nil { throw ValidationError("--probe needs --classes") }
+        if evidence.relearn && classes == nil { throw ValidationError("--relearn needs --classes") }
+        if original != nil && !evidence.relearn { throw ValidationError("--original is for --relearn") }
+        if evidence.relearn && vectorOptions.vector != nil { throw ValidationError("--relearn trains the weights; it does not take --vector") }
     }
 
     func run() throws {
@@ -62,14 +80,32 @@ struct Eval: ParsableCommand {
             try Evaluation.evaluate(model, dataset, forget: Set(forget ?? []), batchSize: options.batchSize(for: dataset),
                                     offset: offset, progress: options.progress("eval"))
         }
+        // --train serves --mia and --relearn: read once.
+        let trainSet = try train.map { try keys.load($0, images: loading, quiet: options.quiet) }
         var attacks: [MembershipInferenceResult] = []
-        if mia, let train, let forget {
-            let trainSet = try keys.load(train, images: loading, quiet: options.quiet)
+        if mia, let train, let trainSet, let forget {
             attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
                                              batchSize: options.batchSize(for: dataset), offset: offset)
         }
+        var probe: ProbeRecoveryResult?
+        var relearn: RelearnResult?
+        if let forget {
+            if evidence.probe {
+                probe = try evidence.probe(model, data: dataset, dataPath: data, forget: Set(forget), batchSize: options.batchSize(for: dataset),
+                                           offset: offset, seed: miaOptions.seed.seed, modelPath: options.model)
+            }
+            if evidence.relearn {
+                let originalModel = try original.map { path in
+                    (try ModelOptions.forFile(path, architecture: options.architecture, batch: options.batch, verbosity: options.verbosity)
+                        .load(for: dataset, path: data), path: path)
+                }
+                relearn = try evidence.relearn(model, original: originalModel, train: trainSet.map { ($0, name: "--train", path: train!) }, test: dataset, testPath: data,
+                                               forget: Set(forget), batchSize: options.batchSize(for: dataset), seed: miaOptions.seed.seed,
+                                               modelPath: options.model)
+            }
+        }
         if json {
-            Terminal.print(mia ? try jsonText(WithAttacks(report: report, mia: attacks)) : try jsonText(report))
+            Terminal.print(try jsonText(WithEvidence(report: report, mia: mia ? attacks : nil, probe: probe, relearn: relearn)))
         } else {
             Terminal.print(text(report, forget: forget))
             for attack in attacks {
@@ -77,6 +113,8 @@ struct Eval: ParsableCommand {
                                               + "scored %d forget-class train): %.2f%% predicted non-member (%@)",
                                       attack.variant, attack.feature, attack.membersUsed, attack.nonMembersUsed, attack.scoredSamples, attack.value * 100, attack.direction))
             }
+            if let probe { Terminal.print(EvidenceOptions.text(probe)) }
+            if let relearn { Terminal.print(EvidenceOptions.text(relearn)) }
         }
     }
 
@@ -105,14 +143,18 @@ struct Eval: ParsableCommand {
     }
 }
 
-/// The evaluation report's keys plus `mia`.
-struct WithAttacks: Encodable {
+/// The evaluation report's keys plus `mia`, `probe` and `relearn`, each only when asked for.
+struct WithEvidence: Encodable {
     var report: EvaluationReport
-    var mia: [MembershipInferenceResult]
-    enum Key: String, CodingKey { case mia }
+    var mia: [MembershipInferenceResult]?
+    var probe: ProbeRecoveryResult?
+    var relearn: RelearnResult?
+    enum Key: String, CodingKey { case mia, probe, relearn }
     func encode(to encoder: Encoder) throws {
         try report.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
-        try container.encode(mia, forKey: .mia)
+        try container.encodeIfPresent(mia, forKey: .mia)
+        try container.encodeIfPresent(probe, forKey: .probe)
+        try container.encodeIfPresent(relearn, forKey: .relearn)
     }
 }

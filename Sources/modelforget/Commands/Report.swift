@@ -10,7 +10,8 @@ struct Report: ParsableCommand {
         abstract: "Write an HTML (or Markdown) report of an unlearning: accuracies, confusion, membership inference, weight changes, audit facts.",
         discussion: """
             Evaluates --original and --unlearned (or --original with a forget vector, --vector) on \
-            --data, runs the membership-inference attacks when --train is given, compares the two \
+            --data, runs the membership-inference attacks when --train is given (and the linear \
+            probe with --probe, the relearn count with --relearn), compares the two \
             checkpoints, and writes one self-contained HTML page with inline SVG figures (no \
             scripts, nothing fetched), or Markdown with --markdown.
 
@@ -54,6 +55,8 @@ struct Report: ParsableCommand {
 
     @OptionGroup var miaOptions: MembershipInferenceOptions
 
+    @OptionGroup var evidence: EvidenceOptions
+
     @OptionGroup var memory: MemoryOptions
 
     @Flag(help: "Write Markdown instead of HTML.")
@@ -69,6 +72,7 @@ struct Report: ParsableCommand {
 
     func validate() throws {
         guard (unlearned == nil) != (vector == nil) else { throw ValidationError("give exactly one of --unlearned and --vector") }
+        if evidence.relearn && vector != nil { throw ValidationError("--relearn trains the weights; it needs --unlearned, not --vector") }
     }
 
     func run() throws {
@@ -93,6 +97,8 @@ struct Report: ParsableCommand {
                                              batchSize: options.batchSize(for: test))
         if let train { inputs.train = (try keys.load(train, images: loading), train) }
         inputs.membershipInference = miaOptions.configuration
+        if evidence.probe { inputs.probe = evidence.probeConfiguration(seed: miaOptions.seed.seed) }
+        if evidence.relearn { inputs.relearn = evidence.relearnConfiguration(seed: miaOptions.seed.seed, trainName: train == nil ? "--data" : "--train") }
         inputs.progress = { verbosity.progress($0) }
         if let audit {
             do {
@@ -104,6 +110,10 @@ struct Report: ParsableCommand {
         let report: UnlearningReport
         do {
             report = try miaOptions.mappingFailures(trainPath: train ?? data, testPath: data) { try UnlearningReport.build(inputs) }
+        } catch let error as LinearProbe.Failure {
+            throw CommandFailure(error == .noClassifierLayer || error == .nonFiniteFeatures ? original : data, error)
+        } catch let error as Relearn.Failure {
+            throw CommandFailure(train ?? data, error)
         } catch let error as WeightFileError {
             throw error
         } catch let error as CommandFailure {
