@@ -43,6 +43,11 @@ public enum ForgetVector {
         /// ``maxRetainDrop`` points.
         public var targetForgetAccuracy = 0.1
         public var maxRetainDrop = 5.0
+        /// Factors of ``learningRate`` tried in order by ``ForgetVector/make(_:data:placement:configuration:progress:)``
+        /// while no epoch meets both limits: a first step too large for the model (retain accuracy
+        /// falls past the limit in every epoch) is the common failure, so each next run starts from
+        /// a quarter of the step. `[1]` runs the given rate alone.
+        public var learningRateFactors: [Double] = [1, 0.25, 0.0625, 0.015625]
 
         public init() {}
     }
@@ -94,10 +99,17 @@ public enum ForgetVector {
 
     public struct Result {
         public var delta: Tensor
+        /// The epochs of the kept run (epoch 0: no vector).
         public var epochs: [Epoch]
         public var selectedEpoch: Int
         public var selectionReason: String
         public var selection: SampleSelection
+        /// The first-epoch learning rate of the kept run, and every rate run, in order.
+        public var learningRate: Double
+        public var learningRatesTried: [Double]
+        /// Whether the selected epoch meets both limits (forget accuracy at most
+        /// `targetForgetAccuracy`, retain drop at most `maxRetainDrop` points).
+        public var meetsLimits: Bool
     }
 
     /// The loss of ``ForgetVector`` on one part of a batch and its gradient with respect to the
@@ -165,17 +177,56 @@ public enum ForgetVector {
         return (loss, g)
     }
 
-    /// Learns a vector for `configuration.forgetClasses` from the labelled `data`.
+    /// Learns a vector for `configuration.forgetClasses` from the labelled `data`: one run per
+    /// factor of `settings.learningRateFactors` (first-epoch rate `learningRate × factor`), ending
+    /// with the first run whose selected epoch meets both limits; if none does, the run whose
+    /// selected epoch has the lowest forget accuracy within the retain limit (else the smallest
+    /// retain drop) is kept, the earliest on ties.
     public static func make(_ model: Model, data: Dataset, placement: Placement, configuration c: Configuration,
                             progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let initial = [Double](repeating: 0, count: data.sampleShape.reduce(1, *))
-        let run = try descend(model, data: data, placement: placement, configuration: c, initial: initial,
-                              delta: { Tensor(shape: data.sampleShape, data: $0.map(Float.init)) },
-                              gradient: { batch, labels, forget, parameters, delta in
-                                  try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
-                                               placement: placement, configuration: c)
-                              }, progress: progress)
-        return Result(delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch, selectionReason: run.reason, selection: run.selection)
+        var kept: Result?
+        var tried: [Double] = []
+        let factors = c.settings.learningRateFactors.isEmpty ? [1] : c.settings.learningRateFactors
+        for factor in factors {
+            var runConfiguration = c
+            runConfiguration.settings.learningRate = c.settings.learningRate * factor
+            tried.append(runConfiguration.settings.learningRate)
+            let run = try descend(model, data: data, placement: placement, configuration: runConfiguration, initial: initial,
+                                  delta: { Tensor(shape: data.sampleShape, data: $0.map(Float.init)) },
+                                  gradient: { batch, labels, forget, parameters, delta in
+                                      try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
+                                                   placement: placement, configuration: runConfiguration)
+                                  }, progress: progress, abandonAfter: factor == factors.last ? nil : Self.abandonAfter)
+            let selected = run.epochs[run.selectedEpoch]
+            let drop = (run.epochs[0].retainAccuracy - selected.retainAccuracy) * 100
+            let meets = selected.forgetAccuracy <= c.settings.targetForgetAccuracy && drop <= c.settings.maxRetainDrop
+            let result = Result(delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch, selectionReason: run.reason,
+                                selection: run.selection, learningRate: runConfiguration.settings.learningRate, learningRatesTried: tried,
+                                meetsLimits: meets)
+            if kept == nil || isBetter(result, than: kept!, maxRetainDrop: c.settings.maxRetainDrop) { kept = result }
+            kept!.learningRatesTried = tried
+            if meets { break }
+        }
+        return kept!
+    }
+
+    /// A run of ``make(_:data:placement:configuration:progress:)`` that is not the last rate ends
+    /// when its first this-many epochs are all outside the retain limit.
+    static let abandonAfter = 5
+
+    /// `a` before `b` among runs that do not both meet the limits: meeting them, then staying within
+    /// the retain limit, then (within it) the lower forget accuracy or (outside it) the smaller drop.
+    static func isBetter(_ a: Result, than b: Result, maxRetainDrop: Double) -> Bool {
+        if a.meetsLimits != b.meetsLimits { return a.meetsLimits }
+        func figures(_ r: Result) -> (forget: Double, drop: Double) {
+            let e = r.epochs[r.selectedEpoch]
+            return (e.forgetAccuracy, (r.epochs[0].retainAccuracy - e.retainAccuracy) * 100)
+        }
+        let (fa, fb) = (figures(a), figures(b))
+        let (withinA, withinB) = (fa.drop <= maxRetainDrop, fb.drop <= maxRetainDrop)
+        if withinA != withinB { return withinA }
+        return withinA ? fa.forget < fb.forget : fa.drop < fb.drop
     }
 
     /// Coefficients learned for a combination `δ = Σ_k w_k δ_k` of given vectors (`docs/methods.md` §4.5).
@@ -237,7 +288,7 @@ public enum ForgetVector {
         _ model: Model, data: Dataset, placement: Placement, configuration c: Configuration, initial: [Double],
         delta: ([Double]) -> Tensor,
         gradient: (_ batch: [Int], _ labels: [Int], _ forget: Set<Int>, _ parameters: [Double], _ delta: Tensor) throws -> (loss: Double, gradient: [Double]),
-        progress: ((Int, Int) -> Void)?
+        progress: ((Int, Int) -> Void)?, abandonAfter: Int? = nil
     ) throws -> (parameters: [Double], delta: Tensor, epochs: [Epoch], selectedEpoch: Int, reason: String, selection: SampleSelection) {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let forget = Set(c.selection.forgetClasses)
@@ -296,6 +347,12 @@ public enum ForgetVector {
                 break
             }
             if better(f, r, than: (best.forget, best.retain)) { best = (epoch, f, r, parameters, current) }
+            // A step too large: every epoch so far outside the retain limit. The rate decays by
+            // lrDecay per epoch, too slowly to recover; the caller runs a smaller one instead.
+            if let abandonAfter, epoch == abandonAfter, epochs.dropFirst().allSatisfy({ (before.retain - $0.retainAccuracy) * 100 > c.settings.maxRetainDrop }) {
+                reason = "abandoned after \(epoch) epochs, all outside the retain limit: epoch 0 kept"
+                break
+            }
         }
         if reason.isEmpty {
             reason = (before.retain - best.retain) * 100 <= c.settings.maxRetainDrop

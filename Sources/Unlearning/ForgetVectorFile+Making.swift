@@ -10,10 +10,14 @@ extension ForgetVectorFile {
                             configuration: ForgetVector.Configuration,
                             progress: ((Int, Int) -> Void)? = nil) throws -> (file: ForgetVectorFile, result: ForgetVector.Result) {
         let result = try ForgetVector.make(model, data: data, placement: placement, configuration: configuration, progress: progress)
+        var used = configuration
+        used.settings.learningRate = result.learningRate
+        var metadata = settings(used, epochs: result.epochs, selected: result.selectedEpoch, rule: result.selectionReason)
+        if result.learningRatesTried.count > 1 {
+            metadata["lr_tried"] = result.learningRatesTried.map { String($0) }.joined(separator: ",")
+        }
         let file = ForgetVectorFile(delta: result.delta, classes: configuration.selection.forgetClasses, placement: placement,
-                                    modelSHA256: modelSHA256,
-                                    settings: settings(configuration, epochs: result.epochs, selected: result.selectedEpoch,
-                                                       rule: result.selectionReason))
+                                    modelSHA256: modelSHA256, settings: metadata)
         return (file, result)
     }
 

@@ -29,6 +29,9 @@ extension Vector {
 
         @OptionGroup var images: ImageOptions
 
+        @Flag(help: "Write the best vector found even when no epoch meets --target-forget-accuracy and --max-retain-drop (exit status 2 all the same).")
+        var keepBest = false
+
         func validate() throws {
             guard output.hasSuffix(".safetensors") else { throw ValidationError("-o must name a .safetensors file: \(output)") }
             guard ForgetVector.Space(rawValue: space) != nil else { throw ValidationError("--space must be pixel or normalized") }
@@ -66,11 +69,24 @@ extension Vector {
             } catch let error as GraphError {
                 throw CommandFailure(options.model, error)
             }
-            do { try made.file.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
             let result = made.result
-            Terminal.print("wrote \(output): classes \(classes.map(String.init).joined(separator: ",")), epoch \(result.selectedEpoch) "
+            let selected = result.epochs[result.selectedEpoch]
+            if !result.meetsLimits {
+                let rates = result.learningRatesTried.map { String($0) }.joined(separator: ", ")
+                Terminal.error("\(forgetting.data): no forget vector met the limits (learning rates \(rates)): best found forget accuracy "
+                               + String(format: "%.2f%%", selected.forgetAccuracy * 100) + " (limit "
+                               + String(format: "%.2f%%", configuration.settings.targetForgetAccuracy * 100) + "), retain drop "
+                               + String(format: "%.2f", (result.epochs[0].retainAccuracy - selected.retainAccuracy) * 100) + " points (limit "
+                               + String(format: "%.2f", configuration.settings.maxRetainDrop) + ") on the training samples"
+                               + (keepBest ? "; writing it (--keep-best)" : "; nothing written (--keep-best writes the best found)"))
+                guard keepBest else { throw ExitCode(2) }
+            }
+            do { try made.file.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
+            Terminal.print("wrote \(output): classes \(classes.map(String.init).joined(separator: ",")), learning rate \(result.learningRate), "
+                           + "epoch \(result.selectedEpoch) "
                            + "(\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.epochs[result.selectedEpoch].norm))")
             VectorTrainingOptions.printAccuracies(result.epochs, selected: result.selectedEpoch)
+            if !result.meetsLimits { throw ExitCode(2) }
         }
     }
 }

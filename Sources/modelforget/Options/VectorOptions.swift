@@ -35,15 +35,16 @@ struct VectorTrainingOptions: ParsableArguments {
     @Option(help: "Weight λ of the norm penalty: ‖δ‖₂ / B for make, ‖w‖₂ for combine --fit.")
     var lambda = 1.0
 
-    @Option(help: "Learning rate of the first epoch (× 0.9 per epoch; momentum 0.9, weight decay 5e-4).")
-    var lr = 0.2
+    @Option(help: ArgumentHelp("Learning rate of the first epoch (× 0.9 per epoch; momentum 0.9, weight decay 5e-4). Default 0.2, and for make, "
+                               + "while no epoch meets both limits, runs from 0.05, 0.0125 and 0.003125; a rate given here is run alone."))
+    var lr: Double?
 
     @OptionGroup var stopping: StoppingOptions
 
     @OptionGroup var seed: SeedOption
 
     func validate() throws {
-        guard lr > 0 else { throw ValidationError("--lr must be positive") }
+        guard (lr ?? 1) > 0 else { throw ValidationError("--lr must be positive") }
     }
 
     func configuration(classes: [Int], batchSize: Int) -> ForgetVector.Configuration {
@@ -52,7 +53,8 @@ struct VectorTrainingOptions: ParsableArguments {
         configuration.settings.tau = tau
         configuration.settings.beta = beta
         configuration.settings.lambda = lambda
-        configuration.settings.learningRate = lr
+        configuration.settings.learningRate = lr ?? 0.2
+        if lr != nil { configuration.settings.learningRateFactors = [1] }
         configuration.settings.epochs = stopping.epochs ?? 60
         configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
         configuration.settings.maxRetainDrop = stopping.maxRetainDrop ?? 5

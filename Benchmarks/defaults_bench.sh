@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Default flags of the other two engines on the bundled samples (issue 19), scored on digits-test:
+#   PGU from statistics only (forget-class samples + `stats collect` of the training data, no retain
+#   samples): forgetting {5,7} and {3} on the MLP, CNN and ResNet;
+#   forget vectors, class-wise (`vector make --classes C`, then `eval --vector`): classes 3, 5 and 7
+#   on the CNN, ResNet and ViT.
+# Prints one tab-separated line per run:
+#   engine model classes exit forget_before forget_after retain_before retain_after seconds message
+# Usage: Benchmarks/defaults_bench.sh   (release build: .build/release/modelforget, or $MODELFORGET)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=${MODELFORGET:-.build/release/modelforget}
+S=Samples
+scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
+scores() {  # MODEL CLASSES [extra eval flags]: "forget retain" test accuracies in %
+    "$bin" eval "$1" --data $S/digits-test.npz --classes "$2" --json "${@:3}" |
+        python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.2f %.2f" % (100 * d["forget_accuracy"], 100 * d["retain_accuracy"]))'
+}
+line() {  # ENGINE MODEL CLASSES STATUS BEFORE AFTER START END STDERR
+    local before=($5) after=($6)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n' "$1" "$2" "$3" "$4" "${before[0]}" "${after[0]:--}" "${before[1]}" "${after[1]:--}" \
+        "$(echo "$8 - $7" | bc)" "$(head -c 160 "$9" | tr '\n' ' ')"
+}
+for m in mlp cnn resnet; do
+    "$bin" stats collect $S/$m.onnx --data $S/digits-train.npz -o "$scratch/$m.stats.safetensors" --quiet >/dev/null
+    for classes in 5,7 3; do
+        python3 - $S/digits-train.npz "$scratch/forget.npz" "$classes" <<'PY'
+import numpy as np, sys
+d = np.load(sys.argv[1]); m = np.isin(d["y"], [int(c) for c in sys.argv[3].split(",")])
+np.savez(sys.argv[2], x=d["x"][m], y=d["y"][m])
+PY
+        before=$(scores $S/$m.onnx "$classes")
+        start=$(date +%s.%N)
+        "$bin" apply $S/$m.onnx --method pgu --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/$m.stats.safetensors" \
+            -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
+        status=$?; end=$(date +%s.%N)
+        after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
+        line pgu-stats $m "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
+        rm -f "$scratch/out.onnx"
+    done
+done
+for m in cnn resnet vit; do
+    for c in 3 5 7; do
+        before=$(scores $S/$m.onnx "$c")
+        start=$(date +%s.%N)
+        "$bin" vector make $S/$m.onnx --classes "$c" --data $S/digits-train.npz -o "$scratch/fv.safetensors" --quiet >/dev/null 2>"$scratch/stderr"
+        status=$?; end=$(date +%s.%N)
+        after=""; [ -f "$scratch/fv.safetensors" ] && after=$(scores $S/$m.onnx "$c" --vector "$scratch/fv.safetensors")
+        line vector $m "$c" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
+        rm -f "$scratch/fv.safetensors"
+    done
+done
