@@ -115,9 +115,11 @@ digest pgu-data "$work/cnn.pgu-forget-5-7.onnx" "$work/pgu-data.audit.json"
     --quiet > "$work/fv-5.stdout"
 "$bin" vector make $S/cnn.onnx --classes 7 --data $S/digits-train.npz --beta 1 --lr 0.05 --epochs 8 \
     -o "$work/fv-7.safetensors" --quiet > "$work/fv-7.stdout"
-"$bin" vector make $S/mlp.onnx --classes 3 --data $S/digits-train.npz --epochs 4 --space pixel --mean 0.5 --std 0.25 \
-    -o "$work/fv-mlp-3.safetensors" --quiet > "$work/fv-mlp-3.stdout"
-"$bin" vector make $S/cnn.onnx --classes 3 --data $S/digits-train.npz --epochs 3 --space normalized -o "$work/fv-3n.safetensors" --quiet > "$work/fv-3n.stdout"
+# (a few epochs only: these two may miss the limits, exit 2, and write the best found with --keep-best)
+"$bin" vector make $S/mlp.onnx --classes 3 --data $S/digits-train.npz --epochs 4 --space pixel --mean 0.5 --std 0.25 --keep-best \
+    -o "$work/fv-mlp-3.safetensors" --quiet > "$work/fv-mlp-3.stdout" 2>/dev/null || [ $? = 2 ]
+"$bin" vector make $S/cnn.onnx --classes 3 --data $S/digits-train.npz --epochs 3 --space normalized --keep-best -o "$work/fv-3n.safetensors" \
+    --quiet > "$work/fv-3n.stdout" 2>/dev/null || [ $? = 2 ]
 digest vector-make "$work"/fv-3n.safetensors "$work"/fv-3n.stdout "$work"/fv-5.safetensors "$work"/fv-5.stdout "$work"/fv-7.safetensors "$work"/fv-7.stdout \
     "$work"/fv-mlp-3.safetensors "$work"/fv-mlp-3.stdout
 "$bin" vector combine "$work/fv-5.safetensors" "$work/fv-7.safetensors" --weights 1,-0.5 -o "$work/fv-sum.safetensors" --force \
