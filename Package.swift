@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "modelforget", targets: ["modelforget"]),
+        .library(name: "Safeguards", targets: ["Safeguards"]),
         .library(name: "WeightFormats", targets: ["WeightFormats"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "ModelRuntime", targets: ["ModelRuntime"]),
@@ -37,22 +38,24 @@ let package = Package(
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
 
         // MARK: - Libraries
-        .target(name: "WeightFormats", dependencies: ["CJSONC", "CArchive"]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CLapacke"]),
+        // Checked size arithmetic, the allocation budget and the escaping of text from files.
+        .target(name: "Safeguards"),
+        .target(name: "WeightFormats", dependencies: ["Safeguards", "CJSONC", "CArchive"]),
+        .target(name: "TensorCore", dependencies: ["Safeguards", "CBLAS", "CLapacke"]),
         // Images as models were trained on them: decoding, PIL-exact resizing, folders, manifests, tar shards.
-        .target(name: "ImageData", dependencies: ["CImageCodecs", "CWebP", "CArchive"], exclude: ["README.md"]),
+        .target(name: "ImageData", dependencies: ["Safeguards", "CImageCodecs", "CWebP", "CArchive"], exclude: ["README.md"]),
         // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
-        .target(name: "ModelRuntime", dependencies: ["TensorCore", "WeightFormats", "ImageData"]),
+        .target(name: "ModelRuntime", dependencies: ["Safeguards", "TensorCore", "WeightFormats", "ImageData"]),
         // The unlearning engines.
-        .target(name: "Unlearning", dependencies: ["ImageData", "ModelRuntime", "TensorCore", "WeightFormats"]),
+        .target(name: "Unlearning", dependencies: ["ImageData", "ModelRuntime", "Safeguards", "TensorCore", "WeightFormats"]),
         // Checkpoint diffs, membership inference, the HTML/Markdown report of an unlearning.
-        .target(name: "Reports", dependencies: ["ModelRuntime", "TensorCore", "Unlearning", "WeightFormats", "CLibSVM"]),
+        .target(name: "Reports", dependencies: ["ModelRuntime", "Safeguards", "TensorCore", "Unlearning", "WeightFormats", "CLibSVM"]),
 
         // MARK: - Command-line tool
         .executableTarget(
             name: "modelforget",
             dependencies: [
-                "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports", "ImageData",
+                "Safeguards", "WeightFormats", "TensorCore", "ModelRuntime", "Unlearning", "Reports", "ImageData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -67,6 +70,7 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Tests/_TestSupport"),
+        .testTarget(name: "SafeguardsTests", dependencies: ["Safeguards"]),
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "_TestSupport"]),
         // Fixtures/ holds the NumPy reference generator and its JSON output, read by path.
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], exclude: ["Fixtures"]),
@@ -75,6 +79,6 @@ let package = Package(
         .testTarget(name: "ImageDataTests", dependencies: ["ImageData", "WeightFormats", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "UnlearningTests", dependencies: ["Unlearning", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "_TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["modelforget", "Unlearning", "_TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["modelforget", "Unlearning", "_TestSupport"], exclude: ["Snapshots"]),
     ]
 )

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// Brace expansion of shard lists, as WebDataset (`braceexpand`) and the shell do it:
 /// `shard-{000000..000099}.tar` → 100 names, zero-padded to the width of the bounds;
 /// `{train,val}-{0..3}.tar` → 8 names, the first group varying slowest. Groups do not nest.
@@ -29,7 +31,7 @@ public enum BracePattern {
         if let range = body.range(of: ".."), !body.contains(",") {
             let lo = String(body[..<range.lowerBound]), hi = String(body[range.upperBound...])
             guard let a = Int(lo), let b = Int(hi), a >= 0, b >= 0 else {
-                throw ImageSourceError(path: pattern, reason: "'{\(printable(body))}' is not a range of non-negative integers")
+                throw ImageSourceError(path: pattern, reason: "'{\(Escaping.printable(body))}' is not a range of non-negative integers")
             }
             let padded = (lo.count > 1 && lo.hasPrefix("0")) || (hi.count > 1 && hi.hasPrefix("0"))
             let width = padded ? max(lo.count, hi.count) : 0

@@ -10,22 +10,36 @@ enum FileBytes {
     /// The largest file read as one image (1 GiB).
     static let maxFileSize = 1 << 30
 
+    /// A descriptor of the regular file `path` and its size. The file is opened non-blocking, so
+    /// that a FIFO or a device named as an image, manifest or shard is refused instead of
+    /// blocking the run for ever; the caller closes the descriptor.
+    static func openRegular(_ path: String) throws(ImageError) -> (descriptor: Int32, size: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw .unreadable(reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .unreadable(reason: reason)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw .unreadable(reason: "not a regular file")
+        }
+        return (fd, Int(info.st_size))
+    }
+
     /// The bytes of `path`.
     static func read(_ path: String) throws(ImageError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(reason: String(cString: strerror(errno))) }
+        let (fd, size) = try openRegular(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .unreadable(reason: String(cString: strerror(errno))) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(reason: "not a regular file") }
-        guard Int(info.st_size) <= maxFileSize else { throw .unreadable(reason: "larger than 1 GiB") }
-        return try read(fd, offset: 0, count: Int(info.st_size))
+        guard size <= maxFileSize else { throw .unreadable(reason: "larger than 1 GiB") }
+        return try read(fd, offset: 0, count: size)
     }
 
     /// `count` bytes of `path` from `offset`.
     static func read(_ path: String, offset: Int, count: Int) throws(ImageError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(reason: String(cString: strerror(errno))) }
+        let (fd, _) = try openRegular(path)
         defer { close(fd) }
         return try read(fd, offset: offset, count: count)
     }

@@ -7,8 +7,9 @@ extension ImageCollection {
     /// they are all non-negative integers, else class names (mapped by the model's label names
     /// when all are among them, else sorted); a manifest without labels gives unlabelled samples.
     static func manifest(_ path: String, labelNames: [String]?) throws -> ImageCollection {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ImageSourceError(path: path, reason: "cannot read the manifest") }
-        guard let text = String(data: data, encoding: .utf8) else { throw ImageSourceError(path: path, reason: "the manifest is not UTF-8 text") }
+        let bytes: [UInt8]
+        do { bytes = try FileBytes.read(path) } catch { throw ImageSourceError(path: path, reason: "cannot read the manifest (\(error.description))") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw ImageSourceError(path: path, reason: "the manifest is not UTF-8 text") }
         let lower = path.lowercased()
         let rows = lower.hasSuffix(".csv") ? try csvRows(text, path: path) : try jsonLines(text, path: path)
         guard !rows.isEmpty else { throw ImageSourceError(path: path, reason: "the manifest lists no images") }

@@ -1,5 +1,6 @@
 import CArchive
 import Foundation
+import Safeguards
 
 extension ImageCollection {
     /// Image members of a WebDataset sample, in the order of preference when a sample has several.
@@ -17,8 +18,10 @@ extension ImageCollection {
         let shards = try BracePattern.expand(pattern)
         var samples: [Sample] = [], blobs: [[UInt8]] = []
         var compressed: [String] = []
+        var starts: [Int] = []
         for (index, shard) in shards.enumerated() {
             let result = try ArchiveLocale.utf8 { try indexShard(shard, index: index, blobs: &blobs) }
+            starts.append(samples.count)
             samples += result.samples
             if result.compressed { compressed.append(shard) }
         }
@@ -30,21 +33,26 @@ extension ImageCollection {
         }
         var notes: [String] = []
         if !compressed.isEmpty {
-            notes.append("\(compressed.count) compressed shard\(compressed.count == 1 ? "" : "s") (\(printable(compressed[0]))…) cannot be read by offset: their images are kept in memory, encoded; store shards uncompressed to read them from disk")
+            notes.append("\(compressed.count) compressed shard\(compressed.count == 1 ? "" : "s") (\(Escaping.printable(compressed[0]))…) cannot be read by offset: their images are kept in memory, encoded; store shards uncompressed to read them from disk")
         }
         return ImageCollection(path: pattern, kind: .webDataset, samples: samples, mapping: .integers, notes: notes,
-                               shards: shards, blobs: blobs)
+                               shards: shards, shardStarts: starts, blobs: blobs)
     }
 
     /// The samples of one shard.
     private static func indexShard(_ shard: String, index: Int, blobs: inout [[UInt8]]) throws -> (samples: [Sample], compressed: Bool) {
         guard FileManager.default.fileExists(atPath: shard) else { throw ImageSourceError(path: shard, reason: "no such shard") }
+        let descriptor: Int32
+        do { descriptor = try FileBytes.openRegular(shard).descriptor } catch {
+            throw ImageSourceError(path: shard, reason: error.description)
+        }
+        defer { close(descriptor) }
         guard let archive = archive_read_new() else { throw ImageSourceError(path: shard, reason: "out of memory") }
         defer { archive_read_free(archive) }
         archive_read_support_format_tar(archive)
         archive_read_support_format_gnutar(archive)
         archive_read_support_filter_all(archive)
-        guard archive_read_open_filename(archive, shard, 1 << 16) == ARCHIVE_OK else {
+        guard archive_read_open_fd(archive, descriptor, 1 << 16) == ARCHIVE_OK else {
             throw ImageSourceError(path: shard, reason: "not a tar file (\(Self.message(archive)))")
         }
         var samples: [Sample] = []
@@ -86,7 +94,7 @@ extension ImageCollection {
                 let bytes = try Self.readData(archive, size: min(size, 64), shard: shard)
                 let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 guard let value = Int(text), value >= 0 else {
-                    throw ImageSourceError(path: "\(shard):\(name)", reason: "holds '\(printable(String(text.prefix(20))))', not a class index")
+                    throw ImageSourceError(path: "\(shard):\(name)", reason: "holds '\(Escaping.printable(String(text.prefix(20))))', not a class index")
                 }
                 label = value
             } else if let rank = webDatasetImageExtensions.firstIndex(of: lowered), rank < (image?.rank ?? Int.max) {
@@ -125,7 +133,7 @@ extension ImageCollection {
     }
 
     private static func message(_ archive: OpaquePointer) -> String {
-        archive_error_string(archive).map { printable(String(cString: $0)) } ?? "unknown error"
+        archive_error_string(archive).map { Escaping.printable(String(cString: $0)) } ?? "unknown error"
     }
 }
 

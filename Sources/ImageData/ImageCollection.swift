@@ -35,16 +35,31 @@ public final class ImageCollection: Sendable {
     public let notes: [String]
     /// The shard files (WebDataset).
     public let shards: [String]
+    /// The index of the first sample of each shard (WebDataset; ascending, one per shard).
+    public let shardStarts: [Int]
     let blobs: [[UInt8]]
 
-    init(path: String, kind: Kind, samples: [Sample], mapping: LabelMapping, notes: [String] = [], shards: [String] = [], blobs: [[UInt8]] = []) {
+    init(path: String, kind: Kind, samples: [Sample], mapping: LabelMapping, notes: [String] = [], shards: [String] = [],
+         shardStarts: [Int] = [], blobs: [[UInt8]] = []) {
         self.path = path
         self.kind = kind
         self.samples = samples
         self.mapping = mapping
         self.notes = notes
         self.shards = shards
+        self.shardStarts = shardStarts
         self.blobs = blobs
+    }
+
+    /// The shard holding sample `index` (WebDataset), `nil` for other sources.
+    public func shard(of index: Int) -> Int? {
+        guard !shardStarts.isEmpty else { return nil }
+        var low = 0, high = shardStarts.count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if shardStarts[middle] <= index { low = middle } else { high = middle - 1 }
+        }
+        return low
     }
 
     public var count: Int { samples.count }

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// What is wrong with one image file (or tar member); paired with its name in ``ImageFileError``.
 public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file has no bytes.
@@ -28,7 +30,7 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownFormat(nil):
             "not a JPEG, PNG or WebP image"
         case .corrupt(let format, let reason):
-            "corrupt \(format): \(printable(reason))"
+            "corrupt \(format): \(Escaping.printable(reason))"
         case .truncated(let format):
             "truncated \(format): the data ends in the middle of the image"
         case .zeroSize(let format):
@@ -36,9 +38,9 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooLarge(let format, let width, let height, let limit):
             "\(format) of \(width) × \(height) pixels is larger than the limit of \(limit) pixels (raise it with --max-image-pixels if the image is genuine)"
         case .unsupported(let format, let reason):
-            "\(format): \(printable(reason))"
+            "\(format): \(Escaping.printable(reason))"
         case .unreadable(let reason):
-            "cannot read: \(printable(reason))"
+            "cannot read: \(Escaping.printable(reason))"
         case .sizeMismatch(let expected, let actual):
             "preprocessed to \(actual.map(String.init).joined(separator: "×")) but the first image gave \(expected.map(String.init).joined(separator: "×")); give --crop or --image-size so that every sample has one size"
         }
@@ -55,10 +57,10 @@ public struct ImageFileError: Error, CustomStringConvertible, Equatable, Sendabl
         self.underlying = underlying
     }
 
-    public var description: String { "\(printable(path)): \(underlying)" }
+    public var description: String { "\(Escaping.printable(path)): \(underlying)" }
 
     /// The path with control characters escaped, for messages.
-    public var displayPath: String { printable(path) }
+    public var displayPath: String { Escaping.printable(path) }
 }
 
 /// A defect of a data source as a whole (folder, manifest, shard list), not of one image.
@@ -71,21 +73,8 @@ public struct ImageSourceError: Error, CustomStringConvertible, Equatable, Senda
         self.reason = reason
     }
 
-    public var description: String { "\(printable(path)): \(reason)" }
+    public var description: String { "\(Escaping.printable(path)): \(reason)" }
 
     /// The path with control characters escaped, for messages.
-    public var displayPath: String { printable(path) }
-}
-
-/// `text` with control characters shown as `\u{…}`, so that a message stays on one line.
-func printable(_ text: String) -> String {
-    var result = ""
-    for scalar in text.unicodeScalars {
-        if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}" {
-            result += "\\u{\(String(scalar.value, radix: 16))}"
-        } else {
-            result.unicodeScalars.append(scalar)
-        }
-    }
-    return result
+    public var displayPath: String { Escaping.printable(path) }
 }

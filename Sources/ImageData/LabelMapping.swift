@@ -1,3 +1,5 @@
+import Safeguards
+
 /// How class names (folder names, manifest labels) become class indices, and which rule chose them.
 public struct LabelMapping: Sendable, Equatable, Codable {
     public enum Rule: String, Sendable, Codable {
@@ -34,7 +36,7 @@ public struct LabelMapping: Sendable, Equatable, Codable {
             }
             if !known.isEmpty {
                 let unknown = names.filter { byName[$0] == nil }.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
-                let shown = unknown.prefix(5).map { "'\(printable($0))'" }.joined(separator: ", ") + (unknown.count > 5 ? ", …" : "")
+                let shown = unknown.prefix(5).map { "'\(Escaping.printable($0))'" }.joined(separator: ", ") + (unknown.count > 5 ? ", …" : "")
                 throw LabelMappingFailure(reason: "\(known.count) class names are the model's labels but \(unknown.count) are not (\(shown)); rename those to labels of the model")
             }
         }

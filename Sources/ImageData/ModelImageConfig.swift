@@ -1,4 +1,5 @@
 import Foundation
+import Safeguards
 
 /// What a model folder says about its inputs and classes: transformers' `preprocessor_config.json`
 /// and `config.json` (`id2label`), or timm's `config.json` (`pretrained_cfg`, `label_names`).
@@ -62,7 +63,7 @@ public struct ModelImageConfig: Sendable, Equatable {
         var pairs: [(Int, String)] = []
         for (key, value) in id2label {
             guard let index = Int(key), index >= 0, index < 1_000_000, let name = value as? String else {
-                throw ImageSourceError(path: path, reason: "id2label must map class indices to names ('\(printable(key))' does not)")
+                throw ImageSourceError(path: path, reason: "id2label must map class indices to names ('\(Escaping.printable(key))' does not)")
             }
             pairs.append((index, name))
         }
@@ -155,7 +156,7 @@ public struct ModelImageConfig: Sendable, Equatable {
         guard let input = cfg["input_size"] as? [Int], input.count == 3 else { throw fail("input_size must be [channels, height, width]") }
         var p = Preprocessing(channels: input[0], origin: (path as NSString).lastPathComponent + " (timm pretrained_cfg)")
         if let name = cfg["interpolation"] as? String {
-            guard let filter = Interpolation(name: name) else { throw fail("interpolation '\(printable(name))' is not supported") }
+            guard let filter = Interpolation(name: name) else { throw fail("interpolation '\(Escaping.printable(name))' is not supported") }
             p.interpolation = filter
         } else {
             p.interpolation = .bilinear
@@ -173,7 +174,7 @@ public struct ModelImageConfig: Sendable, Equatable {
         case "squash":
             p.resize = .exact(scaled)
         case let mode:
-            throw fail("crop_mode '\(printable(mode))' is not supported (center, squash)")
+            throw fail("crop_mode '\(Escaping.printable(mode))' is not supported (center, squash)")
         }
         p.crop = .init(height: h, width: w)
         if let mean = cfg["mean"] as? [Double], let std = cfg["std"] as? [Double] {

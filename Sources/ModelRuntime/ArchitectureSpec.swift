@@ -73,9 +73,8 @@ public struct ArchitectureSpec: Decodable, Sendable {
 
     /// Reads a spec; errors name the JSON defect.
     public static func load(_ path: String) throws -> ArchitectureSpec {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileAccessError.cannotOpen(path: path, reason: "no such file")
-        }
+        // Opened like every input (no FIFO or device can block it), not with FileManager.
+        let data = Data(try InputFile.contents(of: path))
         do {
             return try JSONDecoder().decode(ArchitectureSpec.self, from: data)
         } catch let DecodingError.dataCorrupted(context) {

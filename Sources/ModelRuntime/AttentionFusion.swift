@@ -15,19 +15,24 @@ import TensorCore
 ///
 /// A block is recognised by its anchors and then **checked by value**, so a look-alike that
 /// computes something else is left alone:
-/// - an in-projection: a weight layer whose weight is a parameter `[3E, E]` (rows are outputs);
-///   its input `X` is the block input (sequence-first), or the input of a `Transpose` with
-///   permutation `[1, 0, 2]` in front of it (batch-first);
-/// - the next weight layer after it whose weight is a parameter `[E, E]`: the out-projection;
-///   the block output is its output or the end of the chain of single-use `Add` (bias),
-///   `Reshape` and `Transpose` nodes after it;
+/// - an in-projection: a `MatMul` weight layer whose weight is `in_proj_weight` `[3E, E]` (rows
+///   are outputs, read through a `Transpose`, as older exporters write it) or its transposed copy
+///   `[E, 3E]` (rows are inputs: torch 2.x's exporters store `in_proj_weight.T` as an initializer
+///   of its own); its input `X` is the block input (sequence-first), or the input of a
+///   `Transpose` with permutation `[1, 0, 2]` in front of it (batch-first);
+/// - the next weight layer after it whose weight is a parameter `[E, E]` (either layout): the
+///   out-projection; the block output is its output or the end of the chain of single-use `Add`
+///   (bias), `Reshape` and `Transpose` nodes after it;
 /// - the block is every node that output depends on, up to `X`: it may read parameters, constants
-///   and `X` only, its float parameters must be exactly the two weights and up to two biases
-///   (`[3E]`, `[E]`), and no node outside it may read a value computed from `X` inside it;
+///   and `X` only, its float parameters must be exactly the two weights, up to two biases
+///   (`[3E]`, `[E]`) and one-element constants (the exporters' `√scale` factors), and no node
+///   outside it may read a value computed from `X` inside it;
 /// - on a probe batch, the fused node for some head count `h` dividing `E` must reproduce the
 ///   block output: `|fused − original| ≤ 10⁻⁴ · max(1, max |original|)`.
 /// Nodes of the block that do not depend on `X` (constants, shape arithmetic on constants) stay
-/// when something outside the block still reads them.
+/// when something outside the block still reads them. A weight stored with rows as inputs
+/// reaches the fused node through a `[1, 0]` `Transpose`, so the parameter the engines edit is
+/// the one the file stores.
 package enum AttentionFusion {
     /// `graph` with every recognised block replaced, or `graph` itself when there is none.
     /// `probe` is a batch for the graph input `inputName` (two samples are plenty).
@@ -76,6 +81,9 @@ package enum AttentionFusion {
         var input: String
         var batchFirst: Bool
         var inWeight, outWeight: String
+        /// Whether the stored weight is the transpose of what the attention node takes (`[E, 3E]`,
+        /// `[E, E]` with rows as inputs).
+        var inTransposed = false, outTransposed = false
         var inBias, outBias: String?
         /// Candidate block outputs, nearest the out-projection first, and the nodes writing them.
         var outputs: [String]
@@ -90,11 +98,14 @@ package enum AttentionFusion {
             for output in node.outputs { producers[output] = index }
             for input in node.inputs { consumers[input, default: []].append(index) }
         }
-        let layers = graph.weightLayers.filter { $0.kind == .linear && $0.layout == .outputsByInputs }
+        let layers = graph.weightLayers.filter { $0.kind == .linear }
         var found: [Block] = []
         for (position, inLayer) in layers.enumerated() {
-            guard let w = graph.parameters[inLayer.weight], w.rank == 2, w.shape[0] == 3 * w.shape[1] else { continue }
-            let e = w.shape[1]
+            guard let w = graph.parameters[inLayer.weight], w.rank == 2 else { continue }
+            let inTransposed = inLayer.layout == .inputsByOutputs
+            let (rows, columns) = inTransposed ? (w.shape[1], w.shape[0]) : (w.shape[0], w.shape[1])
+            guard rows == 3 * columns else { continue }
+            let e = columns
             let inNode = nodes[inLayer.nodeIndex]
             guard case .matMul = inNode.operation, let a = inNode.inputs.first else { continue }
             var input = a, batchFirst = false
@@ -133,6 +144,7 @@ package enum AttentionFusion {
                 inBias = nodes[readers[0]].inputs.first { graph.parameters[$0]?.count == 3 * e }
             }
             found.append(Block(input: input, batchFirst: batchFirst, inWeight: inLayer.weight, outWeight: outLayer.weight,
+                               inTransposed: inTransposed, outTransposed: outLayer.layout == .inputsByOutputs,
                                inBias: inBias, outBias: outBias, outputs: outputs, outputNodes: outputNodes))
         }
         return found
@@ -144,7 +156,9 @@ package enum AttentionFusion {
     /// writes the head count as a constant, so a large model is checked once or twice, not once
     /// per divisor of its embedding size.
     static func match(_ block: Block, x: Tensor, values: [String: Tensor], parameters: [String: Tensor], hints: Set<Int>) -> (Int, Int)? {
-        guard x.rank == 3, let inWeight = parameters[block.inWeight], let outWeight = parameters[block.outWeight] else { return nil }
+        guard x.rank == 3, var inWeight = parameters[block.inWeight], var outWeight = parameters[block.outWeight] else { return nil }
+        if block.inTransposed { inWeight = transposed(inWeight) }
+        if block.outTransposed { outWeight = transposed(outWeight) }
         let e = inWeight.shape[1]
         for (index, name) in block.outputs.enumerated().reversed() {
             guard let expected = values[name], expected.shape == x.shape else { continue }
@@ -158,6 +172,12 @@ package enum AttentionFusion {
             }
         }
         return nil
+    }
+
+    /// A 2-D tensor transposed.
+    static func transposed(_ t: Tensor) -> Tensor {
+        let (rows, columns) = (t.shape[0], t.shape[1])
+        return Tensor(shape: [columns, rows], data: (0..<t.count).map { t.data[($0 % rows) * columns + $0 / rows] })
     }
 
     /// The divisors of `embedding`: those among `hints` first, each group by how far its head
@@ -202,11 +222,12 @@ package enum AttentionFusion {
             name == block.input || producers[name].map { dependsOnX.contains($0) } == true
         }) { dependsOnX.insert(index) }
         guard dependsOnX.contains(last) else { return nil }
-        // What the block reads from outside: X, its own weights and biases, integer constants.
+        // What the block reads from outside: X, its own weights and biases, integer constants,
+        // one-element float constants.
         let allowed = Set([block.inWeight, block.outWeight] + [block.inBias, block.outBias].compactMap { $0 })
         for index in region {
             for name in nodes[index].inputs where !name.isEmpty && name != block.input && producers[name] == nil {
-                guard allowed.contains(name) || graph.constants[name] != nil else { return nil }
+                guard allowed.contains(name) || graph.constants[name] != nil || graph.parameters[name]?.count == 1 else { return nil }
             }
         }
         // Remove the X-dependent part, and what only it reads.
@@ -228,11 +249,21 @@ package enum AttentionFusion {
             }
         }
         let name = scopeName(dependsOnX.map { nodes[$0].name }) ?? nodes[last].name + ".attention"
+        // Weights stored transposed reach the node through a Transpose (the engines edit the stored parameter).
+        var transposes: [GraphNode] = []
+        func weight(_ parameter: String, transposed: Bool, _ role: String) -> String {
+            guard transposed else { return parameter }
+            let output = "\(name)/\(role).transposed"
+            transposes.append(GraphNode(name: "\(name)/\(role).Transpose", operation: .transpose(perm: [1, 0]), inputs: [parameter], outputs: [output]))
+            return output
+        }
+        let inWeight = weight(block.inWeight, transposed: block.inTransposed, "in_proj_weight")
+        let outWeight = weight(block.outWeight, transposed: block.outTransposed, "out_proj_weight")
         let fused = GraphNode(name: name, operation: .multiHeadAttention(heads: heads, batchFirst: block.batchFirst),
-                              inputs: [block.input, block.inWeight, block.inBias ?? "", block.outWeight, block.outBias ?? ""],
+                              inputs: [block.input, inWeight, block.inBias ?? "", outWeight, block.outBias ?? ""],
                               outputs: [outputName])
-        return nodes.enumerated().compactMap { index, node in
-            index == last ? fused : (removed.contains(index) ? nil : node)
+        return nodes.enumerated().flatMap { index, node -> [GraphNode] in
+            index == last ? transposes + [fused] : (removed.contains(index) ? [] : [node])
         }
     }
 }

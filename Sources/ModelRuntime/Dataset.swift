@@ -1,4 +1,5 @@
 import ImageData
+import Safeguards
 import TensorCore
 import WeightFormats
 
@@ -20,6 +21,8 @@ public struct Dataset: @unchecked Sendable {
     }
 
     let storage: Storage
+    /// The tensor file the samples were read from and its keys (``load(_:xKey:yKey:images:)``), for ``fingerprint()``.
+    var fileSource: (path: String, xKey: String, yKey: String?)?
     public var labels: [Int]?
     public let count: Int
     public let sampleShape: [Int]
@@ -67,6 +70,9 @@ public struct Dataset: @unchecked Sendable {
             let names = file.tensors.map(\.name)
             guard let xInfo = file.info(named: xKey) else { throw ModelError.dataKeyMissing(key: xKey, available: names) }
             guard xInfo.shape.count >= 2 else { throw ModelError.invalidData(reason: "'\(xKey)' has shape \(xInfo.shape); need N × sample shape") }
+            guard Checked.product(xInfo.shape) != nil else {
+                throw ModelError.invalidData(reason: "'\(xKey)' has shape \(xInfo.shape), whose dimensions multiply past Int.max")
+            }
             var labels: [Int]?
             if let yKey {
                 guard let yInfo = file.info(named: yKey) else { throw ModelError.dataKeyMissing(key: yKey, available: names) }
@@ -80,10 +86,10 @@ public struct Dataset: @unchecked Sendable {
                 labels = values
             }
             guard ElementCoding.isFloat(xInfo.dtype) else { throw ModelError.unsupportedDType(name: xKey, dtype: xInfo.dtype) }
-            if Self.readsInPlace(file, xKey) {
-                return Dataset(reader: file, info: xInfo, labels: labels)
-            }
-            return Dataset(x: try TensorLoading.floatTensor(file, xInfo), labels: labels)
+            var dataset = Self.readsInPlace(file, xKey) ? Dataset(reader: file, info: xInfo, labels: labels)
+                : Dataset(x: try TensorLoading.floatTensor(file, xInfo), labels: labels)
+            dataset.fileSource = (path, xKey, yKey)
+            return dataset
         } catch let error as ModelError {
             throw WeightFileError(path: path, underlying: error)
         }

@@ -64,6 +64,9 @@ public enum Evaluation {
             return logits
         }
         let classes = results.first?.shape.last ?? 0
+        if let other = results.first(where: { $0.shape.last != classes }) {
+            throw ModelError.outputNotLogits(name: model.outputName, shape: other.shape, batch: other.shape.first ?? 0)
+        }
         return Tensor(shape: [inputs.count, classes], data: results.flatMap(\.data))
     }
 

@@ -1,3 +1,4 @@
+import Safeguards
 import TensorCore
 
 /// Shape checks and bookkeeping shared by the CNN layouts (ResNet, EfficientNet, MobileNet).
@@ -49,7 +50,7 @@ extension LayoutContext {
         for node in builder.nodes { used.formUnion(node.inputs) }
         let unused = names.filter { !used.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
         if let first = unused.first {
-            throw ModelError.unusableLayout(layout: layout, reason: "tensor '\(escapedForMessage(first))'" +
+            throw ModelError.unusableLayout(layout: layout, reason: "tensor '\(Escaping.printable(first))'" +
                 (unused.count > 1 ? " (and \(unused.count - 1) more)" : "") + " has no place in it; \(hint)")
         }
     }

@@ -1,3 +1,4 @@
+import Safeguards
 import TensorCore
 
 /// Shape checks and config reads shared by the ViT and ConvNeXt layouts.
@@ -47,7 +48,7 @@ extension LayoutContext {
         let read = Set(builder.nodes.flatMap(\.inputs))
         let unread = names.filter { !read.contains($0) && !expectedUnused($0) }.sorted()
         guard let first = unread.first else { return }
-        throw ModelError.unusableLayout(layout: layout, reason: "tensor '\(escapedForMessage(first))'"
+        throw ModelError.unusableLayout(layout: layout, reason: "tensor '\(Escaping.printable(first))'"
             + (unread.count > 1 ? " (and \(unread.count - 1) more)" : "") + " has no place in it: a variant this layout does not compute")
     }
 

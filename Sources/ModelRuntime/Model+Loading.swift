@@ -5,7 +5,8 @@ extension Model {
     /// Loads the model stored at `path`.
     ///
     /// The architecture comes from, in order: the file itself when it is ONNX; `architecture`,
-    /// an ONNX file whose initializer names match the checkpoint's tensors, an architecture
+    /// an ONNX file of the same architecture (exported by either of torch's exporters: the
+    /// checkpoint's tensors are matched to its initializers by ``CheckpointBinding``), an architecture
     /// spec (`Formats/arch.md`: a JSON object with `input` and `layers`) or a model config (any
     /// other JSON object: a transformers/timm `config.json` or one written by hand, such as
     /// `{"num_heads": 4}`), which is used in place of the `config.json` beside the checkpoint;
@@ -39,6 +40,8 @@ extension Model {
             } catch let error as WeightFileError {
                 throw error
             } catch let error as ModelError {
+                throw WeightFileError(path: path, underlying: error)
+            } catch let error as CheckpointBindingError {
                 throw WeightFileError(path: path, underlying: error)
             } catch {
                 throw WeightFileError(path: architecture, underlying: error)

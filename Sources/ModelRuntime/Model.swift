@@ -47,10 +47,18 @@ public struct Model {
         return labelNames[index]
     }
 
-    /// Logits for a batch `[N, sample shape...]`, with `parameters` in place of the graph's
-    /// stored parameters of those names (edited weights; see ``ComputeGraph/forward(_:parameters:recording:capture:)``).
+    /// Logits `[N, classes]` for a batch `[N, sample shape...]`, with `parameters` in place of the
+    /// graph's stored parameters of those names (edited weights; see
+    /// ``ComputeGraph/forward(_:parameters:recording:capture:)``).
+    /// - Throws: ``GraphError`` from the pass; ``ModelError/outputNotLogits(name:shape:batch:)``
+    ///   when the output is not `[N, classes]` (axes of size 1 between the two are dropped).
     public func logits(_ batch: Tensor, parameters: [String: Tensor] = [:]) throws -> Tensor {
         let (outputs, _) = try graph.forward([inputName: batch], parameters: parameters)
-        return outputs[outputName]!
+        guard let output = outputs[outputName] else { throw GraphError.missingValue(node: "graph output", name: outputName) }
+        let samples = batch.shape.first ?? 0
+        guard output.rank >= 2, output.shape[0] == samples, output.shape.dropFirst().dropLast().allSatisfy({ $0 == 1 }) else {
+            throw ModelError.outputNotLogits(name: outputName, shape: output.shape, batch: samples)
+        }
+        return output.rank == 2 ? output : output.reshaped([samples, output.shape[output.rank - 1]])
     }
 }

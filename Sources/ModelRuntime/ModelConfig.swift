@@ -1,4 +1,5 @@
 import Foundation
+import Safeguards
 import WeightFormats
 
 /// A model's `config.json`, as transformers (`save_pretrained`) and timm (`save_for_hf`) write it
@@ -81,7 +82,7 @@ public struct ModelConfig: @unchecked Sendable {
             var pairs: [(Int, String)] = []
             for (key, value) in map {
                 guard let index = Int(key), index >= 0, index < 1_000_000, let name = value as? String else {
-                    throw invalid("id2label", "an object mapping class indices to names ('\(escapedForMessage(key))' is not an index)")
+                    throw invalid("id2label", "an object mapping class indices to names ('\(Escaping.printable(key))' is not an index)")
                 }
                 pairs.append((index, name))
             }
@@ -177,14 +178,7 @@ public enum ModelConfigError: Error, Equatable, Sendable, CustomStringConvertibl
         case .notAnObject: "the model config is not a JSON object"
         case .unknownLibrary:
             "a config.json without model_type/architectures (transformers) or architecture (timm); not a model config this tool reads"
-        case .invalidValue(let key, let expected): "'\(escapedForMessage(key))' must be \(expected)"
+        case .invalidValue(let key, let expected): "'\(Escaping.printable(key))' must be \(expected)"
         }
     }
-}
-
-/// Text from a config file, safe inside a one-line message (control characters escaped).
-func escapedForMessage(_ text: String) -> String {
-    String(text.unicodeScalars.flatMap { scalar -> [Character] in
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) ? Array("\\u{\(String(scalar.value, radix: 16))}") : [Character(scalar)]
-    })
 }

@@ -1,3 +1,4 @@
+import Safeguards
 import WeightFormats
 
 /// Errors turning weight files into runnable models; each says which tensor to fix.
@@ -19,27 +20,32 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     /// value contradicting the tensors, a variant or extra module the layout does not support).
     case unusableLayout(layout: String, reason: String)
     case unknownClass(String, available: [String])
+    /// The graph output is not `[N, classes]` (or `[N, 1, …, classes]`) for a batch of N samples.
+    case outputNotLogits(name: String, shape: [Int], batch: Int)
 
     public var description: String {
         switch self {
-        case .missingTensor(let name, let shape): "missing tensor '\(name)' (expected shape \(shape))"
-        case .shapeMismatch(let name, let expected, let actual): "tensor '\(name)' has shape \(actual), the architecture needs \(expected)"
-        case .unsupportedDType(let name, let dtype): "tensor '\(name)' has dtype \(dtype), which cannot be computed on; convert it to F32"
-        case .unrecognizedLayout(let reason): "cannot tell the architecture from the tensor names (\(reason))"
+        case .missingTensor(let name, let shape): "missing tensor '\(Escaping.printable(name))' (expected shape \(shape))"
+        case .shapeMismatch(let name, let expected, let actual): "tensor '\(Escaping.printable(name))' has shape \(actual), the architecture needs \(expected)"
+        case .unsupportedDType(let name, let dtype): "tensor '\(Escaping.printable(name))' has dtype \(dtype), which cannot be computed on; convert it to F32"
+        case .unrecognizedLayout(let reason): "cannot tell the architecture from the tensor names (\(Escaping.printable(reason)))"
         case .ambiguousLayout(let readings):
-            "the tensor names fit \(readings.count) architectures: \(readings.joined(separator: "; ")); the checkpoint is ambiguous"
+            "the tensor names fit \(readings.count) architectures: \(readings.map(Escaping.printable).joined(separator: "; ")); the checkpoint is ambiguous"
         case .settingNotInCheckpoint(let layout, let setting, let choices, let keys):
             "\(layout): the checkpoint does not fix the \(setting) (\(choices)); a config must set \(keys.map { "'\($0)'" }.joined(separator: " or "))"
         case .noGraphInput: "the ONNX graph has no input that is not an initializer"
-        case .invalidArchitecture(let reason): "invalid architecture: \(reason)"
-        case .dataKeyMissing(let key, let available): "no tensor '\(key)' (the file has: \(available.joined(separator: ", ")))"
-        case .invalidData(let reason): "invalid data: \(reason)"
+        case .invalidArchitecture(let reason): "invalid architecture: \(Escaping.printable(reason))"
+        case .dataKeyMissing(let key, let available):
+            "no tensor '\(Escaping.printable(key))' (the file has: \(Escaping.printable(available.joined(separator: ", "))))"
+        case .invalidData(let reason): "invalid data: \(Escaping.printable(reason))"
         case .inputShapeMismatch(let expected, let actual): "inputs have shape \(actual) per sample, the model expects \(expected)"
         case .unusableLayout(let layout, let reason): "\(layout): \(reason)"
         case .unknownClass(let name, let available):
             available.isEmpty
-                ? "no class named '\(escapedForMessage(name))': the model has no class names (no id2label or label_names in its config); give class indices"
-                : "no class named '\(escapedForMessage(name))' (the model's classes: \(available.prefix(20).map(escapedForMessage).joined(separator: ", "))\(available.count > 20 ? ", …" : ""))"
+                ? "no class named '\(Escaping.printable(name))': the model has no class names (no id2label or label_names in its config); give class indices"
+                : "no class named '\(Escaping.printable(name))' (the model's classes: \(available.prefix(20).map(Escaping.printable).joined(separator: ", "))\(available.count > 20 ? ", …" : ""))"
+        case .outputNotLogits(let name, let shape, let batch):
+            "the graph output '\(Escaping.printable(name))' has shape \(shape) for a batch of \(batch) samples; a classifier must output [\(batch), classes]"
         }
     }
 }

@@ -1,3 +1,4 @@
+import Safeguards
 import TensorCore
 
 /// torchvision `ConvNeXt` (`convnext_tiny` and kin): stem `features.0.{0 conv p×p/p, 1 LayerNorm2d}`,
@@ -126,7 +127,7 @@ enum TimmConvNeXtLayout: ModelLayout {
 
         // The config's settings, and what it states that the tensors also show.
         if let pool = try config?.string("global_pool"), pool != "avg" {
-            throw ModelError.unusableLayout(layout: description, reason: "global_pool '\(escapedForMessage(pool))' is not supported (only 'avg')")
+            throw ModelError.unusableLayout(layout: description, reason: "global_pool '\(Escaping.printable(pool))' is not supported (only 'avg')")
         }
         if try config?.bool("use_grn") == true {
             throw ModelError.unusableLayout(layout: description, reason: "GlobalResponseNorm (use_grn, ConvNeXt V2) is not supported")
@@ -153,7 +154,7 @@ enum TimmConvNeXtLayout: ModelLayout {
             case "gelu": activation = .gelu
             case "gelu_tanh": activation = .geluTanh
             case "relu": activation = .relu
-            default: throw ModelError.unusableLayout(layout: description, reason: "act_layer '\(escapedForMessage(name))' is not supported (gelu, gelu_tanh, relu)")
+            default: throw ModelError.unusableLayout(layout: description, reason: "act_layer '\(Escaping.printable(name))' is not supported (gelu, gelu_tanh, relu)")
             }
         }
         var plan = plan0
@@ -198,7 +199,7 @@ enum TransformersConvNeXtLayout: ModelLayout {
         if let config, config.library == .transformers {
             let type = config.architecture ?? ""
             guard type == "convnext" || type == "ConvNextForImageClassification" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(escapedForMessage(type))', not 'convnext'")
+                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(Escaping.printable(type))', not 'convnext'")
             }
             facts.append(LayoutFact("model_type", "convnext", from: "config.json"))
         }
@@ -230,7 +231,7 @@ enum TransformersConvNeXtLayout: ModelLayout {
         let headEpsilon = try config?.double("layer_norm_eps") ?? 1e-12
         let act = try config?.string("hidden_act") ?? "gelu"
         guard let activation = Activation(transformersName: act) else {
-            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(escapedForMessage(act))' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
+            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(act))' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
         }
         let plan = ConvNeXtPlan(stem: ("convnext.embeddings.patch_embeddings", channels.patch, "convnext.embeddings.layernorm"), stages: stages,
                                 headNorm: .afterPool("convnext.layernorm"), preLogits: nil, head: "classifier", headBias: head.bias,

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// torchvision and timm ResNet (the two share the state-dict names): a `conv1`/`bn1` stem, stages
 /// `layerL.B` of BasicBlocks (`conv1`, `conv2`) or Bottlenecks (`conv1` 1×1, `conv2` 3×3, `conv3`
 /// 1×1), projection shortcuts `downsample`, global average pooling and `fc`.
@@ -204,14 +206,14 @@ enum ResNetLayout: ModelLayout {
             throw ModelError.unusableLayout(layout: description, reason: "config.json sets output_stride \(stride) (dilated stages); only 32 is supported")
         }
         if let activation = try? config.string("act_layer"), activation != "relu" {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json sets act_layer '\(escapedForMessage(activation))'; only ReLU is supported")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json sets act_layer '\(Escaping.printable(activation))'; only ReLU is supported")
         }
         if let pool = try config.string("global_pool"), pool != "avg" {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json sets global_pool '\(escapedForMessage(pool))'; only 'avg' is supported")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json sets global_pool '\(Escaping.printable(pool))'; only 'avg' is supported")
         }
         let arguments = (config.object["model_args"] as? [String: Any])?.keys.sorted() ?? []
         if let other = arguments.first(where: { !harmlessTimmArguments.contains($0) }) {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json's model_args set '\(escapedForMessage(other))', which this layout does not read")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json's model_args set '\(Escaping.printable(other))', which this layout does not read")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Safeguards
 
 /// timm's EfficientNet and MobileNetV3 classes (`efficientnet_b0`…`b8`, `efficientnet_lite*`,
 /// `mobilenetv2_*`, `mobilenetv3_large_*`/`small_*`, their `tf_` ports, `test_efficientnet`):
@@ -108,7 +109,7 @@ enum TimmEfficientNetLayout: ModelLayout {
         let names = checkpoint.names
         guard names.contains("conv_stem.weight"), names.contains("classifier.weight"), names.contains(where: { $0.hasPrefix("blocks.0.0.") }) else { return nil }
         for name in names where !topLevel.contains(String(name.prefix { $0 != "." })) {
-            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(escapedForMessage(name))' has no place in it")
+            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(Escaping.printable(name))' has no place in it")
         }
         let config = checkpoint.config
         let mobileNetV3Class = names.contains("conv_head.bias") && !names.contains("bn2.weight")
@@ -152,11 +153,11 @@ enum TimmEfficientNetLayout: ModelLayout {
         if let architecture {
             let base = tfPort ? String(architecture.dropFirst(3)) : architecture
             guard let known = tables.first(where: { $0.architectures.contains(base) }) else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json's architecture '\(escapedForMessage(architecture))' is not one whose stage table "
+                throw ModelError.unusableLayout(layout: description, reason: "config.json's architecture '\(Escaping.printable(architecture))' is not one whose stage table "
                     + "(strides, activations) this tool knows; known: efficientnet_b0…b8/l2, efficientnet_lite0…4, mobilenetv2_*, mobilenetv3_large/small_*, test_efficientnet and their tf_ ports")
             }
             guard fits(known) else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says '\(escapedForMessage(architecture))' but the blocks (kinds \(kinds.joined(separator: ",")), "
+                throw ModelError.unusableLayout(layout: description, reason: "config.json says '\(Escaping.printable(architecture))' but the blocks (kinds \(kinds.joined(separator: ",")), "
                     + "kernels \(listed(kernels))) are not its stages (\(known.kinds.joined(separator: ",")), kernels \(listed(known.kernels)))")
             }
             table = known
@@ -180,7 +181,7 @@ enum TimmEfficientNetLayout: ModelLayout {
         var paddingSource = tfPort ? "timm tf_ port default" : epsilonSource
         if let value = try config?.string("pad_type") {
             guard value == "same" || value == "" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json sets pad_type '\(escapedForMessage(value))'; only '' and 'same' are supported")
+                throw ModelError.unusableLayout(layout: description, reason: "config.json sets pad_type '\(Escaping.printable(value))'; only '' and 'same' are supported")
             }
             padding = value == "same" ? .same : nil
             paddingSource = "config.json"

@@ -1,4 +1,5 @@
 import Foundation
+import Safeguards
 
 /// torchvision EfficientNet B0–B7 and V2-S/M/L: `features.0` stem (3×3/2 conv, BatchNorm, SiLU),
 /// `features.S.B.block` stages of MBConv blocks (`[expand 1×1,] depthwise k×k, SE fc1/fc2,
@@ -77,7 +78,7 @@ enum TorchvisionEfficientNetLayout: ModelLayout {
         let names = checkpoint.names
         guard names.contains("features.0.0.weight"), names.contains("features.1.0.block.0.0.weight") else { return nil }
         for name in names where !name.hasPrefix("features.") && !name.hasPrefix("classifier.1.") {
-            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(escapedForMessage(name))' has no place in it; only features.* and classifier.1 are read")
+            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(Escaping.printable(name))' has no place in it; only features.* and classifier.1 are read")
         }
         let featureIndices = checkpoint.indices(after: "features.")
         guard let head = featureIndices.last, head >= 2, featureIndices == Array(0...head) else { return nil }

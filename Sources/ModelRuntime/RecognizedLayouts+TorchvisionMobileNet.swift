@@ -1,4 +1,5 @@
 import Foundation
+import Safeguards
 
 /// torchvision MobileNetV2: `features.0` stem (3×3/2 conv, BatchNorm, ReLU6), 17
 /// InvertedResidual blocks `features.i.conv` (`[conv.0 1×1 expand + BN + ReLU6,] k×k depthwise +
@@ -19,7 +20,7 @@ enum TorchvisionMobileNetV2Layout: ModelLayout {
         let names = checkpoint.names
         guard names.contains("features.0.0.weight"), names.contains("features.1.conv.0.0.weight") else { return nil }
         for name in names where !name.hasPrefix("features.") && !name.hasPrefix("classifier.1.") {
-            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(escapedForMessage(name))' has no place in it; only features.* and classifier.1 are read")
+            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(Escaping.printable(name))' has no place in it; only features.* and classifier.1 are read")
         }
         let features = checkpoint.indices(after: "features.")
         guard let head = features.last, features == Array(0...head) else { return nil }
@@ -134,7 +135,7 @@ enum TorchvisionMobileNetV3Layout: ModelLayout {
         let names = checkpoint.names
         guard names.contains("features.0.0.weight"), names.contains("features.1.block.0.0.weight") else { return nil }
         for name in names where !name.hasPrefix("features.") && !name.hasPrefix("classifier.0.") && !name.hasPrefix("classifier.3.") {
-            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(escapedForMessage(name))' has no place in it; only features.*, classifier.0 and classifier.3 are read")
+            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(Escaping.printable(name))' has no place in it; only features.*, classifier.0 and classifier.3 are read")
         }
         let features = checkpoint.indices(after: "features.")
         guard let head = features.last, features == Array(0...head) else { return nil }

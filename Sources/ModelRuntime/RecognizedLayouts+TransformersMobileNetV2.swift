@@ -1,4 +1,5 @@
 import Foundation
+import Safeguards
 
 /// transformers `MobileNetV2ForImageClassification`: `mobilenet_v2.conv_stem` (`first_conv` 3×3/2,
 /// `[expand_1x1]`, `conv_3x3` depthwise, `reduce_1x1`), 16 `mobilenet_v2.layer.i` inverted
@@ -32,12 +33,12 @@ enum TransformersMobileNetV2Layout: ModelLayout {
         let stem = "mobilenet_v2.conv_stem"
         guard names.contains("\(stem).first_conv.convolution.weight") else { return nil }
         for name in names where !name.hasPrefix("mobilenet_v2.") && !name.hasPrefix("classifier.") {
-            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(escapedForMessage(name))' has no place in it")
+            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(Escaping.printable(name))' has no place in it")
         }
         let config = checkpoint.config
         if let config, let architecture = config.architecture {
             guard config.library == .transformers, architecture == "mobilenet_v2" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json describes '\(escapedForMessage(architecture))', not a transformers MobileNetV2")
+                throw ModelError.unusableLayout(layout: description, reason: "config.json describes '\(Escaping.printable(architecture))', not a transformers MobileNetV2")
             }
         }
         var facts: [LayoutFact] = []
@@ -48,7 +49,7 @@ enum TransformersMobileNetV2Layout: ModelLayout {
         }
         let actName = try setting("hidden_act", { try config?.string($0) }, default: "relu6")
         guard let act = Activation(transformersName: actName) else {
-            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(escapedForMessage(actName))' is not an activation this tool computes")
+            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(actName))' is not an activation this tool computes")
         }
         let epsilon = Float(try setting("layer_norm_eps", { try config?.double($0) }, default: 0.001))
         let tfPadding = try setting("tf_padding", { try config?.bool($0) }, default: true)

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// transformers `ResNetForImageClassification` (`save_pretrained`): `resnet.embedder.embedder`
 /// stem, `resnet.encoder.stages.S.layers.B` blocks of `layer.N.convolution/normalization` conv
 /// layers and an optional `shortcut.convolution/normalization` projection, `classifier.1` Linear.
@@ -34,7 +36,7 @@ enum TransformersResNetLayout: ModelLayout {
         var facts: [LayoutFact] = []
         if let config, let architecture = config.architecture {
             guard config.library == .transformers, architecture == "resnet" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json describes '\(escapedForMessage(architecture))', not a transformers ResNet")
+                throw ModelError.unusableLayout(layout: description, reason: "config.json describes '\(Escaping.printable(architecture))', not a transformers ResNet")
             }
         }
         func setting<T>(_ key: String, _ read: (String) throws -> T?, default value: T) throws -> (T, String) {
@@ -43,7 +45,7 @@ enum TransformersResNetLayout: ModelLayout {
         }
         let (hiddenActName, actSource) = try setting("hidden_act", { try config?.string($0) }, default: "relu")
         guard let hiddenAct = Activation(transformersName: hiddenActName) else {
-            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(escapedForMessage(hiddenActName))' is not an activation this tool computes")
+            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(hiddenActName))' is not an activation this tool computes")
         }
         let (firstStageDown, firstSource) = try setting("downsample_in_first_stage", { try config?.bool($0) }, default: false)
         let (inBottleneck, bottleneckSource) = try setting("downsample_in_bottleneck", { try config?.bool($0) }, default: false)
@@ -104,7 +106,7 @@ enum TransformersResNetLayout: ModelLayout {
 
         // The config must describe these tensors.
         if let layerType = try config?.string("layer_type"), layerType != (isBottleneck ? "bottleneck" : "basic") {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says layer_type '\(escapedForMessage(layerType))', the blocks have \(isBottleneck ? 3 : 2) conv layers")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says layer_type '\(Escaping.printable(layerType))', the blocks have \(isBottleneck ? 3 : 2) conv layers")
         }
         if let declared = try config?.ints("depths"), declared != depths {
             throw ModelError.unusableLayout(layout: description, reason: "config.json says depths [\(listed(declared))], the checkpoint has [\(listed(depths))]")

@@ -1,3 +1,4 @@
+import Safeguards
 import TensorCore
 
 /// torchvision `VisionTransformer` (`vit_b_16` and kin): `conv_proj`, `class_token`,
@@ -110,7 +111,7 @@ enum TimmViTLayout: ModelLayout {
     static func read(_ c: LayoutContext) throws -> LayoutReading? {
         guard c.has("patch_embed.proj.weight"), c.has("blocks.0.attn.qkv.weight") else { return nil }
         if let config = c.config, config.library == .transformers {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json is a transformers config (model_type '\(escapedForMessage(config.architecture ?? "?"))') but the names are timm's")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json is a transformers config (model_type '\(Escaping.printable(config.architecture ?? "?"))') but the names are timm's")
         }
         let stem = try ViTStem.read(c, prefix: "patch_embed.proj", layout: description)
         let e = stem.embed
@@ -218,7 +219,7 @@ enum TimmViTLayout: ModelLayout {
             case "token": pool = .token
             case "avg": pool = .average
             default:
-                throw ModelError.unusableLayout(layout: description, reason: "global_pool '\(escapedForMessage(declared))' is not supported (only 'token' and 'avg')")
+                throw ModelError.unusableLayout(layout: description, reason: "global_pool '\(Escaping.printable(declared))' is not supported (only 'token' and 'avg')")
             }
             facts.append(LayoutFact("global_pool", declared, from: "config.json"))
         } else {
@@ -256,7 +257,7 @@ enum TimmViTLayout: ModelLayout {
             case "gelu": activation = .gelu
             case "gelu_tanh": activation = .geluTanh
             case "relu": activation = .relu
-            default: throw ModelError.unusableLayout(layout: description, reason: "act_layer '\(escapedForMessage(name))' is not supported (gelu, gelu_tanh, relu)")
+            default: throw ModelError.unusableLayout(layout: description, reason: "act_layer '\(Escaping.printable(name))' is not supported (gelu, gelu_tanh, relu)")
             }
         }
         facts += [
@@ -318,7 +319,7 @@ enum TransformersViTLayout: ModelLayout {
         if let config, config.library == .transformers {
             let type = config.architecture ?? ""
             guard type == "vit" || type == "ViTForImageClassification" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(escapedForMessage(type))', not 'vit'")
+                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(Escaping.printable(type))', not 'vit'")
             }
             facts.append(LayoutFact("model_type", "vit", from: "config.json"))
         }
@@ -379,7 +380,7 @@ enum TransformersViTLayout: ModelLayout {
         let epsilon = try config?.double("layer_norm_eps") ?? 1e-12
         let act = try config?.string("hidden_act") ?? "gelu"
         guard let activation = Activation(transformersName: act) else {
-            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(escapedForMessage(act))' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
+            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(act))' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
         }
         let source = config == nil ? "transformers default" : c.configSource
         facts += [

@@ -69,8 +69,7 @@ extension ComputeGraph {
             break
         case .pad(let arguments):
             guard let x = float(0) else { break }
-            let (indices, _) = try padIndices(arguments, x.shape, operands)
-            let g = Padding.backward(dy, indices, into: x.shape)
+            let g = Padding.backward(dy, try padPlan(arguments, x.shape, operands), into: x.shape)
             result[0] = g.input
             if let value = float(2) { result[2] = Tensor(repeating: g.constant, shape: value.shape) }
         case .reshape, .flatten, .squeeze, .unsqueeze:

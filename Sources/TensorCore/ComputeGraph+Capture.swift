@@ -21,6 +21,19 @@ extension ComputeGraph {
         public var layout: Layout
         /// Convolution groups: one input space per group (1 for linear layers).
         public var groups: Int
+        /// How the rows of a linear layer's input belong to samples (convolutions: always
+        /// ``RowOrder/sampleMajor``); see ``ComputeGraph/orderingRows(probe:inputName:)``.
+        public var rowOrder: RowOrder = .sampleMajor
+    }
+
+    /// How the rows a linear layer multiplies (its input with the leading axes flattened) belong
+    /// to the samples of a batch of `N`, each contributing `P` vectors (tokens).
+    public enum RowOrder: Sendable, Equatable {
+        /// Row `s · P + j` is vector `j` of sample `s`: the batch is the leading axis (`[N, P, d]`).
+        case sampleMajor
+        /// Row `j · N + s` is vector `j` of sample `s`: the batch comes second, as in the
+        /// sequence-first `[P, N, d]` input of an exported `nn.MultiheadAttention` projection.
+        case positionMajor
     }
 
     /// The input vectors one weight layer multiplies during a forward pass.
@@ -42,9 +55,9 @@ extension ComputeGraph {
         let source: Source
 
         enum Source: Sendable {
-            /// Rows of a `[samples · perSample, d]` matrix, sample-major (axis 0 of the layer's
-            /// input is the sample axis): vector `j` of sample `s` is row `s · perSample + j`.
-            case rows(Tensor, samples: Int)
+            /// Rows of a `[samples · perSample, d]` matrix: vector `j` of sample `s` is row
+            /// `s · perSample + j` (``RowOrder/sampleMajor``) or `j · samples + s`.
+            case rows(Tensor, samples: Int, order: RowOrder = .sampleMajor)
             /// Patches of a convolution input.
             case patches(Tensor, ConvolutionGeometry)
         }
@@ -56,7 +69,7 @@ extension ComputeGraph {
         /// Samples in the batch.
         public var samples: Int {
             switch source {
-            case .rows(_, let samples): samples
+            case .rows(_, let samples, _): samples
             case .patches(_, let g): g.batch
             }
         }
@@ -64,7 +77,7 @@ extension ComputeGraph {
         /// Vectors per sample: output positions of a convolution, tokens of a sequence, else 1.
         public var vectorsPerSample: Int {
             switch source {
-            case .rows(let t, let samples): samples == 0 ? 0 : t.shape[0] / samples
+            case .rows(let t, let samples, _): samples == 0 ? 0 : t.shape[0] / samples
             case .patches(_, let g): g.positions
             }
         }
@@ -72,7 +85,7 @@ extension ComputeGraph {
         /// Length of one vector (`d`).
         public var dimension: Int {
             switch source {
-            case .rows(let t, _): t.shape[1]
+            case .rows(let t, _, _): t.shape[1]
             case .patches(_, let g): g.patchLength
             }
         }
@@ -82,11 +95,10 @@ extension ComputeGraph {
         public func copyVectors(sample: Int, positions: some Collection<Int>, into destination: UnsafeMutablePointer<Float>) {
             let d = dimension
             switch source {
-            case .rows(let t, _):
-                let perSample = vectorsPerSample
+            case .rows(let t, _, let order):
                 t.data.withUnsafeBufferPointer { rp in
                     for (offset, j) in positions.enumerated() {
-                        (destination + offset * d).update(from: rp.baseAddress! + (sample * perSample + j) * d, count: d)
+                        (destination + offset * d).update(from: rp.baseAddress! + row(sample: sample, position: j, order) * d, count: d)
                     }
                 }
             case .patches(let x, let g):
@@ -146,11 +158,11 @@ extension ComputeGraph {
                                                                 of classes: SupportClasses, into destination: UnsafeMutablePointer<T>) {
             let width = classes.coordinates[supportClass].count
             switch source {
-            case .rows(let t, _):
-                let perSample = vectorsPerSample, d = dimension
+            case .rows(let t, _, let order):
+                let d = dimension
                 t.data.withUnsafeBufferPointer { rp in
                     for (row, pair) in pairs.enumerated() {
-                        let from = rp.baseAddress! + (pair.sample * perSample + pair.position) * d, to = destination + row * width
+                        let from = rp.baseAddress! + self.row(sample: pair.sample, position: pair.position, order) * d, to = destination + row * width
                         for i in 0..<d { to[i] = T(from[i]) }
                     }
                 }
@@ -163,6 +175,12 @@ extension ComputeGraph {
                     }
                 }
             }
+        }
+
+        /// The row of the captured matrix holding vector `position` of sample `sample`.
+        @inline(__always)
+        func row(sample: Int, position: Int, _ order: RowOrder) -> Int {
+            order == .sampleMajor ? sample * vectorsPerSample + position : position * samples + sample
         }
 
         /// Every vector as a `[samples · vectorsPerSample, dimension]` tensor, sample-major.
@@ -242,16 +260,70 @@ extension ComputeGraph {
                 let separate = GraphOperation.separateAttentionProjections(node)
                 let projections = separate ? [(1, "query"), (3, "key"), (5, "value"), (7, "out_proj")] : [(1, "in_proj"), (3, "out_proj")]
                 for (input, suffix) in projections {
-                    if let (w, transposed) = weight(node, input), !transposed {
+                    if let (w, transposed) = weight(node, input) {
                         // Separate projections are modules of their own: named as their weight's module when it has one.
                         let module = separate && w.hasSuffix(".weight") ? String(w.dropLast(".weight".count)) : "\(node.name).\(suffix)"
                         layers.append(WeightLayer(nodeName: module, nodeIndex: index, weight: w, kind: .linear,
-                                                  layout: .outputsByInputs, groups: 1))
+                                                  layout: transposed ? .inputsByOutputs : .outputsByInputs, groups: 1))
                     }
                 }
             default: break
             }
         }
         return layers
+    }
+}
+
+extension ComputeGraph {
+    /// The graph with every linear layer's ``WeightLayer/rowOrder`` found on `probe` (a batch of
+    /// at least two samples for the graph input `inputName`).
+    ///
+    /// A forward pass of the first two samples captures each layer's rows; where a layer has
+    /// several vectors per sample, a pass of each sample alone tells which rows are its own: the
+    /// layer is ``RowOrder/sampleMajor`` if rows `s · P ..< (s + 1) · P` of the pair are sample
+    /// `s`'s rows, else ``RowOrder/positionMajor`` if rows `j · 2 + s` are, within
+    /// `10⁻³ · max(1, max |row|)` (the passes differ by float rounding only); a layer matching
+    /// neither (its rows mix samples) stays sample-major. Layers with one vector per sample, and
+    /// convolutions, need no pass of their own. Returns `self` when no layer needs a change.
+    /// - Throws: what the forward passes throw.
+    public func orderingRows(probe: Tensor, inputName: String) throws -> ComputeGraph {
+        guard probe.rank >= 1, probe.shape[0] >= 2, weightLayers.contains(where: { $0.kind == .linear }) else { return self }
+        let sampleCount = probe.count / probe.shape[0]
+        func batch(_ samples: Range<Int>) -> Tensor {
+            Tensor(shape: [samples.count] + probe.shape.dropFirst(),
+                   data: Array(probe.data[(samples.lowerBound * sampleCount)..<(samples.upperBound * sampleCount)]))
+        }
+        /// Each linear layer's captured rows (the first capture of the layer, slot by slot).
+        func rows(_ x: Tensor) throws -> [Int: Tensor] {
+            var found: [Int: Tensor] = [:]
+            _ = try forward([inputName: x], capture: { input in
+                if found[input.layer] == nil, case .rows(let t, _, _) = input.source { found[input.layer] = t }
+            })
+            return found
+        }
+        let pair = try rows(batch(0..<2))
+        let ambiguous = pair.filter { $0.value.shape[0] > 2 && $0.value.shape[0] % 2 == 0 }
+        guard !ambiguous.isEmpty else { return self }
+        let single = [try rows(batch(0..<1)), try rows(batch(1..<2))]
+        var orders: [Int: RowOrder] = [:]
+        for (layer, both) in ambiguous {
+            guard let own = single[0][layer], let other = single[1][layer], own.shape[0] * 2 == both.shape[0] else { continue }
+            let p = own.shape[0], d = both.shape[1]
+            let scale = max(1, both.data.reduce(0) { max($0, abs($1)) })
+            func matches(_ rowOf: (Int, Int) -> Int) -> Bool {
+                for (s, alone) in [own, other].enumerated() {
+                    for j in 0..<p {
+                        let r = rowOf(s, j)
+                        for k in 0..<d where abs(both.data[r * d + k] - alone.data[j * d + k]) > 1e-3 * scale { return false }
+                    }
+                }
+                return true
+            }
+            if !matches({ s, j in s * p + j }) && matches({ s, j in j * 2 + s }) { orders[layer] = .positionMajor }
+        }
+        guard !orders.isEmpty else { return self }
+        let graph = ComputeGraph(nodes: nodes, parameters: parameters, constants: constants, inputNames: inputNames, outputNames: outputNames)
+        for (layer, order) in orders { graph.weightLayers[layer].rowOrder = order }
+        return graph
     }
 }

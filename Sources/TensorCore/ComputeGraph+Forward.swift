@@ -1,3 +1,5 @@
+import Safeguards
+
 extension ComputeGraph {
     /// Runs the graph on `inputs` (float tensors by graph input name) and returns every graph
     /// output.
@@ -48,7 +50,11 @@ extension ComputeGraph {
         }
         var layersOfNode: [Int: [Int]] = [:]
         for (layer, info) in weightLayers.enumerated() { layersOfNode[info.nodeIndex, default: []].append(layer) }
+        // The batch size: a linear layer's rows are this many samples' vectors, in the layer's row order.
+        let batchSize = inputNames.first.flatMap { inputs[$0]?.shape.first }
         var record = Record()
+        // Bytes of the values alive in this pass, for the allocation budget (ComputeGraph+Budget).
+        var live = values.values.reduce(0) { $0 &+ Self.bytes(of: $1) }
         for (index, node) in nodes.enumerated() {
             var nodeInputs: [Value?] = []
             nodeInputs.reserveCapacity(node.inputs.count)
@@ -64,16 +70,25 @@ extension ComputeGraph {
                 layerCapture = { slot, group, source in
                     guard slot < layers.count else { return }
                     let layer = layers[slot]
+                    var source = source
+                    if case .rows(let t, _, _) = source, let batchSize, batchSize > 0 {
+                        // Rows that are not a whole number of vectors per sample count as one sample's.
+                        source = t.shape[0] % batchSize == 0 ? .rows(t, samples: batchSize, order: infos[layer].rowOrder) : .rows(t, samples: 1)
+                    }
                     capture(LayerInput(layer: layer, group: group, name: infos[layer].nodeName, weight: infos[layer].weight, source: source))
                 }
             }
-            let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture, recording: recording)
-            for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = value }
+            let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture, recording: recording,
+                                                available: AllocationBudget.limit - live)
+            for (name, value) in zip(node.outputs, outputs) where !name.isEmpty {
+                if let old = values.updateValue(value, forKey: name) { live -= Self.bytes(of: old) }
+                live += Self.bytes(of: value)
+            }
             if recording {
                 record.steps.append(Step(node: index, inputs: nodeInputs, outputs: outputs, saved: saved))
             } else {
                 for name in node.inputs where lastUse[name] == index && parameters[name] == nil && constants[name] == nil {
-                    values[name] = nil
+                    if let old = values.removeValue(forKey: name) { live -= Self.bytes(of: old) }
                 }
             }
         }
@@ -88,9 +103,11 @@ extension ComputeGraph {
     }
 
     /// The float values named `names` (graph inputs or node outputs) when the graph runs on
-    /// `inputs`: what an import-time rewrite checks itself against.
-    public func intermediates(_ names: Set<String>, for inputs: [String: Tensor]) throws -> [String: Tensor] {
-        try run(inputs, recording: false, capture: nil, keeping: names).kept
+    /// `inputs`, with parameter `overrides` as in ``forward(_:parameters:recording:capture:)``:
+    /// what an import-time rewrite checks itself against.
+    public func intermediates(_ names: Set<String>, for inputs: [String: Tensor], parameters overrides: [String: Tensor] = [:]) throws
+        -> [String: Tensor] {
+        try run(inputs, overrides: overrides, recording: false, capture: nil, keeping: names).kept
     }
 
     /// The graph outputs for `inputs` (a forward pass that keeps nothing for backward), with
@@ -103,9 +120,11 @@ extension ComputeGraph {
 
     /// One node's outputs; `recording` says whether its `Saved` will be used by a backward pass
     /// (without it, work done only for backward, such as max-pool argmax indices, is skipped).
+    /// `available` is what the pass may still allocate (``checkBudget(_:_:available:)``).
     func evaluate(_ node: GraphNode, _ inputs: [Value?], capture: ((Int, Int, LayerInput.Source) -> Void)?,
-                  recording: Bool = true) throws -> ([Value], Saved) {
+                  recording: Bool = true, available: Int = AllocationBudget.limit) throws -> ([Value], Saved) {
         let operands = Operands(node: node, values: inputs)
+        try checkBudget(node, operands, available: available)
         func fail(_ reason: String) -> GraphError { operands.fail(reason) }
         func unwrap(_ result: Result<Tensor, ShapeMismatch>) throws -> Tensor {
             switch result {
@@ -234,17 +253,17 @@ extension ComputeGraph {
             return ([.int(IntTensor(shape: x.shape, data: x.data.map { $0.isNaN ? 1 : 0 }))], .none)
         case .pad(let arguments):
             let data = try operands.value(0)
-            let (indices, shape) = try padIndices(arguments, data.shape, operands)
+            let plan = try padPlan(arguments, data.shape, operands)
             switch data {
             case .float(let t):
                 let value = try operands.optionalFloat(2).map { t in
                     guard t.count == 1 else { throw fail("the constant value must have one element, got \(t.shape)") }
                     return t.data[0]
                 } ?? arguments.value
-                return ([.float(Tensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+                return ([.float(Tensor(shape: plan.shape, data: Padding.apply(t.data, plan, fill: value)))], .none)
             case .int(let t):
                 let value = try operands.optionalInts(2)?.first ?? Int(arguments.value)
-                return ([.int(IntTensor(shape: shape, data: Padding.take(t.data, indices, fill: value)))], .none)
+                return ([.int(IntTensor(shape: plan.shape, data: Padding.apply(t.data, plan, fill: value)))], .none)
             }
         case .binary(let op):
             if operands.isInt(0) && operands.isInt(1) {
@@ -383,7 +402,7 @@ extension ComputeGraph {
             let each = (length + parts - 1) / parts
             sizes = (0..<parts).map { max(0, min(each, length - $0 * each)) }
         }
-        guard sizes.reduce(0, +) == length, sizes.allSatisfy({ $0 >= 0 }) else { throw operands.fail("split sizes \(sizes) do not add up to \(length)") }
+        guard sizes.allSatisfy({ $0 >= 0 }), Checked.sum(sizes) == length else { throw operands.fail("split sizes \(sizes) do not add up to \(length)") }
         guard sizes.count == operands.node.outputs.count else { throw operands.fail("\(sizes.count) split sizes for \(operands.node.outputs.count) outputs") }
         return sizes
     }
@@ -408,8 +427,8 @@ extension ComputeGraph {
         return (try bound(1, lower), try bound(2, upper))
     }
 
-    /// The source index of every output element of a pad (−1: the constant), and the output shape.
-    func padIndices(_ arguments: PadArguments, _ shape: [Int], _ operands: Operands) throws -> (indices: [Int], shape: [Int]) {
+    /// Where every output element of a pad reads from (see ``Padding/Plan``).
+    func padPlan(_ arguments: PadArguments, _ shape: [Int], _ operands: Operands) throws -> Padding.Plan {
         let pads = try arguments.pads ?? operands.ints(1).data
         let rank = shape.count
         let axes = try (operands.optionalInts(3) ?? Array(0..<rank)).map { try operands.axis($0, rank: rank) }
@@ -419,7 +438,7 @@ extension ComputeGraph {
         }
         var begins = [Int](repeating: 0, count: rank), ends = [Int](repeating: 0, count: rank)
         for (k, axis) in axes.enumerated() { begins[axis] = pads[k]; ends[axis] = pads[k + axes.count] }
-        switch Padding.indices(shape, begins: begins, ends: ends, mode: arguments.mode) {
+        switch Padding.plan(shape, begins: begins, ends: ends, mode: arguments.mode) {
         case .success(let result): return result
         case .failure(let mismatch): throw operands.fail(mismatch.description)
         }
@@ -446,15 +465,32 @@ extension ComputeGraph {
             case .add: out[o] = x &+ y
             case .sub: out[o] = x &- y
             case .mul: out[o] = x &* y
-            case .div: out[o] = y == 0 ? 0 : x / y   // truncation toward zero, as in C
-            case .mod: out[o] = y == 0 ? 0 : ((x % y) + y) % y
-            case .pow:
-                var result = 1
-                for _ in 0..<max(y, 0) { result = result &* x }
-                out[o] = result
+            case .div: out[o] = y == 0 ? 0 : x.dividedReportingOverflow(by: y).partialValue   // truncation, as C and ONNX Runtime; Int.min / −1 wraps
+            case .mod: out[o] = y == 0 ? 0 : Self.floorRemainder(x, y)
+            case .pow: out[o] = Self.wrappingPower(x, y)
             }
         }
         return IntTensor(shape: target, data: out)
+    }
+
+    /// `x mod y` with the sign of `y` (ONNX Mod with `fmod = 0`, Python's `%`), for `y ≠ 0`;
+    /// `Int.min mod −1` is 0 instead of a trap.
+    static func floorRemainder(_ x: Int, _ y: Int) -> Int {
+        var r = x.remainderReportingOverflow(dividingBy: y).partialValue
+        if r != 0 && (r < 0) != (y < 0) { r += y }   // opposite signs: cannot overflow
+        return r
+    }
+
+    /// `xʸ` in wrapping 64-bit arithmetic by repeated squaring (log₂ y steps, so an exponent of
+    /// 2⁶² is as quick as 2); 1 for `y ≤ 0`, as before.
+    static func wrappingPower(_ x: Int, _ y: Int) -> Int {
+        var result = 1, base = x, exponent = y
+        while exponent > 0 {
+            if exponent & 1 == 1 { result = result &* base }
+            base = base &* base
+            exponent >>= 1
+        }
+        return result
     }
 
     static func transpose2D(_ t: Tensor) -> Tensor {
@@ -492,7 +528,10 @@ struct Operands {
         switch try value(i) {
         case .int(let t): return t
         case .float(let t):
-            guard t.data.allSatisfy({ $0.isFinite }) else { throw fail("input \(i) must hold integers") }
+            // Finite and inside Int's range (±2⁶³ is exactly representable as a Float).
+            guard t.data.allSatisfy({ $0 >= -0x1p63 && $0 < 0x1p63 }) else {
+                throw fail("input \(i) must hold integers that fit in 64 bits")
+            }
             return IntTensor(shape: t.shape, data: t.data.map { Int($0) })
         }
     }
@@ -504,10 +543,10 @@ struct Operands {
         SliceArguments(starts: try ints(1).data, ends: try ints(2).data, axes: try optionalInts(3), steps: try optionalInts(4))
     }
 
-    /// `axis` in `0..<rank` from a possibly negative value.
+    /// `axis` in `0..<rank` from a possibly negative value (a 0-d tensor has no axis).
     func axis(_ axis: Int, rank: Int) throws -> Int {
         let a = axis < 0 ? axis + rank : axis
-        guard a >= 0 && a < max(rank, 1) else { throw fail("axis \(axis) is out of range for rank \(rank)") }
+        guard a >= 0 && a < rank else { throw fail("axis \(axis) is out of range for rank \(rank)") }
         return a
     }
 }

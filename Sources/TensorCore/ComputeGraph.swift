@@ -22,7 +22,7 @@ public final class ComputeGraph: @unchecked Sendable {
     public let inputNames: [String]
     public let outputNames: [String]
     /// The weight layers, in node order (see ``WeightLayer``).
-    public private(set) var weightLayers: [WeightLayer] = []
+    public internal(set) var weightLayers: [WeightLayer] = []
 
     public init(nodes: [GraphNode], parameters: [String: Tensor], constants: [String: Value] = [:],
                 inputNames: [String], outputNames: [String]) {

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// A dense float32 tensor: a shape and its elements in row-major (C) order.
 ///
 /// Value semantics (copy-on-write through the array). Shapes are `[Int]`; a 0-d tensor has
@@ -9,10 +11,20 @@ public struct Tensor: Sendable, Equatable {
 
     /// A tensor of `shape` holding `data` (row-major); `data.count` must equal the shape's product.
     public init(shape: [Int], data: [Float]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
-        precondition(shape.reduce(1, *) == data.count, "shape \(shape) needs \(shape.reduce(1, *)) elements, got \(data.count)")
+        let count = Tensor.elementCount(shape)
+        precondition(count == data.count, "shape \(shape) needs \(count) elements, got \(data.count)")
         self.shape = shape
         self.data = data
+    }
+
+    /// Π shape, checked: a negative dimension or a product that overflows `Int` is a
+    /// programmer error (sizes from files and graphs are checked before they reach a tensor, see
+    /// ``AllocationBudget``), reported with the shape instead of an arithmetic trap.
+    static func elementCount(_ shape: [Int]) -> Int {
+        guard let count = Checked.product(shape) else {
+            preconditionFailure("shape \(shape) has a negative dimension or more elements than Int can count")
+        }
+        return count
     }
 
     /// A 0-d tensor.
@@ -23,8 +35,7 @@ public struct Tensor: Sendable, Equatable {
     /// A tensor whose elements are not set: for results that a kernel writes in full before any
     /// is read (e.g. sgemm with β = 0).
     init(uninitialized shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
-        self.init(shape: shape, data: uninitializedFloats(shape.reduce(1, *)))
+        self.init(shape: shape, data: uninitializedFloats(Tensor.elementCount(shape)))
     }
 
     public init(zeros shape: [Int]) {
@@ -32,9 +43,9 @@ public struct Tensor: Sendable, Equatable {
     }
 
     public init(repeating value: Float, shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
+        let count = Tensor.elementCount(shape)
         self.shape = shape
-        data = [Float](repeating: value, count: shape.reduce(1, *))
+        data = [Float](repeating: value, count: count)
     }
 
     public var count: Int { data.count }

@@ -95,6 +95,14 @@ public struct LayerGram: Sendable, Equatable {
         }
     }
 
+    /// Adds `other` in place (`self ← self + other`, element by element in float64).
+    mutating func add(_ other: LayerGram) {
+        gram.withUnsafeMutableBufferPointer { sum in
+            other.gram.withUnsafeBufferPointer { part in for i in 0..<sum.count { sum[i] += part[i] } }
+        }
+        rows += other.rows
+    }
+
     /// `self + other` (Grams add across batches, files and machines).
     public func adding(_ other: LayerGram) -> LayerGram {
         var sum = self
@@ -122,14 +130,17 @@ package enum ActivationStatistics {
 
     /// Grams keyed by `[layer index, group]`, from the vectors `sampling` keeps of each sample, with
     /// `parameters` in place of the model's stored weights of those names (``Model/logits(_:parameters:)``).
+    /// `setSize` is the number of samples of the set the patch rule counts (``PatchSampling/perSample(vectors:samples:)``):
+    /// `indices.count` by default, the whole class when `indices` are one part of it (`stats collect --shard`).
     ///
     /// The samples are split into two fixed halves that run on two threads (the machines this tool
     /// targets have two cores); the halves' Grams are added in a fixed order, so the result does not
-    /// depend on the machine (sets under ``minimumSplit`` samples run on one thread).
-    public static func collect(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], batchSize: Int,
-                               sampling: PatchSampling, precision: GramPrecision = .float32Blocks,
+    /// depend on the machine (sets under ``minimumSplit`` samples run on one thread). `progress`
+    /// receives `(done, total)` after every batch, from either thread (one at a time).
+    public static func collect(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], setSize: Int? = nil,
+                               batchSize: Int, sampling: PatchSampling, precision: GramPrecision = .float32Blocks,
                                progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
-        let total = indices.count
+        let total = setSize ?? indices.count
         // Sets smaller than one batch are split too: each half is then a single smaller batch.
         guard indices.count >= minimumSplit else {
             return try collectSequentially(model, parameters: parameters, data: data, indices: indices, setSize: total, batchSize: batchSize,
@@ -138,13 +149,19 @@ package enum ActivationStatistics {
         let half = indices.count / 2
         let parts = [Array(indices[..<half]), Array(indices[half...])]
         let shared = SharedInputs(model: model, data: data)
+        let lock = Parallel.Lock()
+        var done = [0, 0]
         let results = try Parallel.map(2) { part in
             try collectSequentially(shared.model, parameters: parameters, data: shared.data, indices: parts[part], setSize: total,
-                                    batchSize: batchSize, sampling: sampling, precision: precision)
+                                    batchSize: batchSize, sampling: sampling, precision: precision, progress: progress.map { report in { partDone, _ in
+                                        lock.withLock {
+                                            done[part] = partDone
+                                            report(done[0] + done[1], indices.count)
+                                        }
+                                    } })
         }
         var sum = results[0]
         for (key, gram) in results[1] { sum[key] = sum[key].map { $0.adding(gram) } ?? gram }
-        progress?(indices.count, indices.count)
         return sum
     }
 

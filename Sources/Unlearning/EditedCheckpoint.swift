@@ -44,7 +44,7 @@ public enum EditedCheckpoint {
             if let edited = edits[info.name] {
                 try bytes(of: edited, as: info.dtype).withUnsafeBytes { try consume($0) }
             } else {
-                try source.withBytes(of: info.name) { try consume($0) }
+                try source.withInputBytes(of: info.name) { try consume($0) }
             }
         }
         for name in edits.keys {

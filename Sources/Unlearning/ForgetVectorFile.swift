@@ -1,3 +1,4 @@
+import Safeguards
 import TensorCore
 import WeightFormats
 

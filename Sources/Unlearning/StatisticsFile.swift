@@ -1,42 +1,64 @@
+import Safeguards
 import ModelRuntime
 import TensorCore
 import WeightFormats
 
 /// Per-class activation statistics of a model's weight layers, stored once and reused: the Gram
 /// `Σ x xᵀ` of every weight layer's inputs (per convolution group) over the samples of each
-/// class, with the number of vectors added. Grams add, so files made from parts of a data set
-/// (one per machine, say) merge by summing (`Formats/stats.md`).
+/// class, with the number of vectors added. Grams add, so files collected on the parts of a data
+/// set (`stats collect --shard i/n`, one per machine) merge by summing (`Formats/stats.md`).
 public struct StatisticsFile {
     /// Grams by class, then by layer and group.
     public var grams: [Int: [GramKey: LayerGram]]
     /// Weight parameter name of each layer index, to check the file belongs to the model.
     public var layerWeights: [Int: String]
     /// The ``PatchSampling`` cap the Grams were collected with (metadata `max_patches`; `nil` when
-    /// unknown, or when merged parts used different caps).
+    /// unknown, or when files without provenance collected with different caps were merged).
     public var maxPatches: Int?
+    /// Model, data, parts and seed; `nil` for files written before provenance was recorded.
+    public var provenance: StatisticsProvenance?
 
-    public init(grams: [Int: [GramKey: LayerGram]], layerWeights: [Int: String], maxPatches: Int? = nil) {
+    public init(grams: [Int: [GramKey: LayerGram]], layerWeights: [Int: String], maxPatches: Int? = nil,
+                provenance: StatisticsProvenance? = nil) {
         self.grams = grams
         self.layerWeights = layerWeights
         self.maxPatches = maxPatches
+        self.provenance = provenance
     }
 
-    /// Collects the statistics of every class present in `data`; `sampling` applies per class
-    /// (each class is one set of ``PatchSampling``).
-    public static func collect(_ model: Model, data: Dataset, batchSize: Int, sampling: PatchSampling,
+    /// Collects the statistics of every class present in part `shard` of `data`
+    /// (``Dataset/indices(in:)``); `sampling` applies per class of the *whole* data set: a layer
+    /// with `p` vectors per sample keeps `k = min(p, ⌈max / n⌉)` of each, `n` being the class's
+    /// samples in `data`, whichever part is collected, and the kept positions depend only on the
+    /// sample's index in `data` (``PatchSampling``). So the parts' Grams sum to those of a single
+    /// run up to the order of float64 additions (and float32 activations that vary in the last
+    /// bits with the batch's composition).
+    /// - Parameters:
+    ///   - modelSHA256, dataFingerprint: recorded in ``provenance`` for ``merged(_:allowPartial:)`` to check.
+    ///   - progress: `(done, total)` samples of the part, after every batch.
+    /// - Throws: ``UnlearningError/noLabels``; ``ModelError`` when the part cannot be cut.
+    public static func collect(_ model: Model, data: Dataset, batchSize: Int, sampling: PatchSampling, shard: DataShard = .whole,
+                               modelSHA256: String? = nil, dataFingerprint: String? = nil,
                                progress: ((Int, Int) -> Void)? = nil) throws -> StatisticsFile {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         var byClass: [Int: [Int]] = [:]
         for (index, label) in labels.enumerated() { byClass[label, default: []].append(index) }
+        let part = try data.indices(in: shard)
+        var partByClass: [Int: [Int]] = [:]
+        for index in part { partByClass[labels[index], default: []].append(index) }
         var grams: [Int: [GramKey: LayerGram]] = [:]
         var done = 0
-        for label in byClass.keys.sorted() {
-            grams[label] = try ActivationStatistics.collect(model, data: data, indices: byClass[label]!, batchSize: batchSize, sampling: sampling)
-            done += byClass[label]!.count
-            progress?(done, labels.count)
+        for label in partByClass.keys.sorted() {
+            let indices = partByClass[label]!
+            grams[label] = try ActivationStatistics.collect(model, data: data, indices: indices, setSize: byClass[label]!.count, batchSize: batchSize,
+                                                            sampling: sampling, progress: progress.map { report in { classDone, _ in report(done + classDone, part.count) } })
+            done += indices.count
         }
+        if part.isEmpty { progress?(0, 0) }
         let weights = Dictionary(model.graph.weightLayers.enumerated().map { ($0.offset, $0.element.weight) }, uniquingKeysWith: { a, _ in a })
-        return StatisticsFile(grams: grams, layerWeights: weights, maxPatches: sampling.maxPerLayer)
+        let provenance = StatisticsProvenance(modelSHA256: modelSHA256, dataFingerprint: dataFingerprint, shards: ShardSet(shard),
+                                              samples: part.count, dataSamples: labels.count, seed: sampling.seed)
+        return StatisticsFile(grams: grams, layerWeights: weights, maxPatches: sampling.maxPerLayer, provenance: provenance)
     }
 
     /// The Grams of `classes`, each class weighted equally (its Gram divided by its vector count),
@@ -70,27 +92,8 @@ public struct StatisticsFile {
     public func removing(classes: Set<Int>) -> StatisticsFile {
         var copy = self
         for label in classes { copy.grams[label] = nil }
+        copy.provenance?.removedClasses = Array(Set(provenance?.removedClasses ?? []).union(classes)).sorted()
         return copy
-    }
-
-    /// The sum of several files of the same model.
-    public static func merged(_ files: [StatisticsFile]) throws -> StatisticsFile {
-        guard var result = files.first else { return StatisticsFile(grams: [:], layerWeights: [:]) }
-        for file in files.dropFirst() {
-            guard file.layerWeights == result.layerWeights else { throw StatisticsError.differentModels }
-            if file.maxPatches != result.maxPatches { result.maxPatches = nil }
-            for (label, perLayer) in file.grams {
-                for (key, gram) in perLayer {
-                    if let existing = result.grams[label]?[key] {
-                        guard existing.dimension == gram.dimension else { throw StatisticsError.differentModels }
-                        result.grams[label]![key] = existing.adding(gram)
-                    } else {
-                        result.grams[label, default: [:]][key] = gram
-                    }
-                }
-            }
-        }
-        return result
     }
 
     // MARK: - File format
@@ -100,34 +103,61 @@ public struct StatisticsFile {
 
     /// Writes a safetensors file: per class, layer and group an F64 tensor with the packed upper
     /// triangle of the Gram (row by row, `i ≤ j`; d(d+1)/2 values) and an I64 scalar with the
-    /// vector count; metadata `format: modelforget-stats`, `version: 1`, `layer.N` = weight name, and
-    /// `max_patches` when known.
+    /// vector count; metadata `format: modelforget-stats`, `version: 1`, `layer.N` = weight name,
+    /// `max_patches` when known, and the ``provenance`` fields.
     public func write(to path: String) throws {
         var tensors: [TensorInfo] = []
-        var contents: [String: [UInt8]] = [:]
-        for label in grams.keys.sorted() {
-            for key in grams[label]!.keys.sorted() {
-                let gram = grams[label]![key]!
+        var grams: [String: LayerGram] = [:]
+        var rows: [String: Int] = [:]
+        for label in self.grams.keys.sorted() {
+            for key in self.grams[label]!.keys.sorted() {
+                let gram = self.grams[label]![key]!
+                let d = gram.dimension
+                tensors.append(TensorInfo(name: Self.gramName(label, key), dtype: .F64, shape: [d * (d + 1) / 2]))
+                grams[Self.gramName(label, key)] = gram
+                tensors.append(TensorInfo(name: Self.rowsName(label, key), dtype: .I64, shape: []))
+                rows[Self.rowsName(label, key)] = gram.rows
+            }
+        }
+        // Each Gram is packed when its turn comes, so at most one packed copy is held.
+        try Checkpoint.write(to: path, tensors: tensors, options: CheckpointWriteOptions(container: .safetensors, metadata: metadata)) { info, consume in
+            if let gram = grams[info.name] {
                 let d = gram.dimension
                 var packed: [Double] = []
                 packed.reserveCapacity(d * (d + 1) / 2)
-                for i in 0..<d { for j in i..<d { packed.append(gram.gram[i * d + j]) } }
-                tensors.append(TensorInfo(name: Self.gramName(label, key), dtype: .F64, shape: [packed.count]))
-                contents[Self.gramName(label, key)] = packed.withUnsafeBytes { Array($0) }
-                tensors.append(TensorInfo(name: Self.rowsName(label, key), dtype: .I64, shape: []))
-                contents[Self.rowsName(label, key)] = [Int64(gram.rows)].withUnsafeBytes { Array($0) }
+                for i in 0..<d { packed.append(contentsOf: gram.gram[(i * d + i)..<(i * d + d)]) }
+                try packed.withUnsafeBytes { try consume($0) }
+            } else {
+                try [Int64(rows[info.name]!)].withUnsafeBytes { try consume($0) }
             }
         }
+    }
+
+    /// The file's metadata: format, version, layers, `max_patches` and the provenance fields.
+    var metadata: [String: String] {
         var metadata = ["format": "modelforget-stats", "version": "1"]
         for (layer, weight) in layerWeights { metadata["layer.\(layer)"] = weight }
         if let maxPatches { metadata["max_patches"] = String(maxPatches) }
-        try Checkpoint.write(to: path, tensors: tensors, options: CheckpointWriteOptions(container: .safetensors, metadata: metadata)) { info, consume in
-            try contents[info.name]!.withUnsafeBytes { try consume($0) }
-        }
+        if let provenance { metadata.merge(provenance.metadata) { _, new in new } }
+        return metadata
+    }
+
+    /// The class, layer and group of a tensor named `class.C.layer.L.group.G.gram` (or `.rows`).
+    static func parseName(_ name: String) -> (label: Int, key: GramKey)? {
+        let parts = name.split(separator: ".")
+        guard parts.count == 7, parts[0] == "class", parts[2] == "layer", parts[4] == "group", let label = Int(parts[1]),
+              let layer = Int(parts[3]), let group = Int(parts[5]) else { return nil }
+        return (label, GramKey(layer: layer, group: group))
     }
 
     /// Reads a file written by ``write(to:)``.
     public static func read(_ path: String) throws -> StatisticsFile {
+        try read(path, grams: true)
+    }
+
+    /// Reads a file written by ``write(to:)``; without `grams`, only its metadata (layers, cap,
+    /// provenance) and no Grams.
+    static func read(_ path: String, grams readGrams: Bool) throws -> StatisticsFile {
         let file = try Checkpoint.open(path)
         guard file.metadata["format"] == "modelforget-stats" else { throw WeightFileError(path: path, underlying: StatisticsError.notAStatisticsFile) }
         guard file.metadata["version"] == "1" else { throw WeightFileError(path: path, underlying: StatisticsError.unsupportedVersion(file.metadata["version"] ?? "")) }
@@ -136,7 +166,7 @@ public struct StatisticsFile {
             if let layer = Int(key.dropFirst("layer.".count)) { layerWeights[layer] = value }
         }
         var grams: [Int: [GramKey: LayerGram]] = [:]
-        for info in file.tensors where info.name.hasSuffix(".gram") {
+        for info in file.tensors where readGrams && info.name.hasSuffix(".gram") {
             let parts = info.name.split(separator: ".")
             guard parts.count == 7, let label = Int(parts[1]), let layer = Int(parts[3]), let group = Int(parts[5]), info.dtype == .F64,
                   info.shape.count == 1 else {
@@ -157,7 +187,10 @@ public struct StatisticsFile {
             gram.rows = Int(try file.withBytes(of: rowsInfo.name) { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) })
             grams[label, default: [:]][key] = gram
         }
-        return StatisticsFile(grams: grams, layerWeights: layerWeights, maxPatches: file.metadata["max_patches"].flatMap { Int($0) })
+        let provenance: StatisticsProvenance?
+        do { provenance = try StatisticsProvenance(metadata: file.metadata) } catch { throw WeightFileError(path: path, underlying: error) }
+        return StatisticsFile(grams: grams, layerWeights: layerWeights, maxPatches: file.metadata["max_patches"].flatMap { Int($0) },
+                              provenance: provenance)
     }
 
     /// Checks that the file was made for `model` (same weight layers in the same order).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Safeguards
 import TensorCore
 import WeightFormats
 
@@ -22,6 +23,7 @@ struct ModelForget: ParsableCommand {
     static func main() {
         BLAS.configureThreads()
         Allocator.keepFreedMemory()
+        InputFiles.rememberEveryInput()   // no output of this run may replace a file it has read
         Foundation.exit(execute(Array(CommandLine.arguments.dropFirst())))
     }
 
@@ -35,10 +37,12 @@ struct ModelForget: ParsableCommand {
             try command.run()
             return 0
         } catch let error as WeightFileError {
-            Terminal.error(ErrorHints.line(for: error))
+            Terminal.error(Escaping.printable(ErrorHints.line(for: error)))
             return 1
         } catch let error as CommandFailure {
-            Terminal.error(error.message)
+            // Text from files is escaped where it enters a message; the line is escaped once
+            // more as a whole so that nothing can break it in two.
+            Terminal.error(Escaping.printable(error.message))
             return 1
         } catch {
             let code = exitCode(for: error)

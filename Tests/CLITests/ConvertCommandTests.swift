@@ -76,15 +76,17 @@ struct ConvertCommandTests {
         #expect(fileBytes(original) == before)
     }
 
-    @Test("converting a file onto itself rewrites it atomically with the same tensors")
-    func convertInPlace() throws {
+    @Test("converting a file onto itself is refused with one line; the input is unchanged")
+    func convertOntoItselfRefused() throws {
         let directory = TemporaryDirectory()
         let file = directory.path("model.safetensors")
-        let contents = try writeSampleCheckpoint(file)
+        try writeSampleCheckpoint(file)
+        let before = fileBytes(file)
         let result = try ProcessRunner.modelforget(["convert", file, file])
-        #expect(result.status == 0, "\(result.stderr)")
-        let reader = try Checkpoint.open(file)
-        for (name, bytes) in contents { #expect(try reader.bytes(of: name) == bytes) }
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is the same file as the input"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(fileBytes(file) == before)
         #expect(directory.contents() == ["model.safetensors"])
     }
 

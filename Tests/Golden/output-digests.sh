@@ -83,16 +83,11 @@ mkdir "$work/sharded-out"
 run svd-sharded apply "$work/sharded/model.safetensors.index.json" --classes 3 --data $S/digits-train.npz \
     -o "$work/sharded-out/model.safetensors" --quiet
 digest svd-sharded "$work/sharded"/* "$work/sharded-out"/*
-# statistics: collect in parts, merge, apply from statistics (SVD and PGU with --update-stats)
-python3 - "$S/digits-train.npz" "$work" <<'EOF'
-import numpy as np, sys
-d = np.load(sys.argv[1]); n = len(d["y"]) // 2
-np.savez(sys.argv[2] + "/part1.npz", x=d["x"][:n], y=d["y"][:n])
-np.savez(sys.argv[2] + "/part2.npz", x=d["x"][n:], y=d["y"][n:])
-EOF
-"$bin" stats collect $S/resnet.onnx --data "$work/part1.npz" -o "$work/part1.stats.safetensors" --quiet
-"$bin" stats collect $S/resnet.onnx --data "$work/part2.npz" -o "$work/part2.stats.safetensors" --quiet
-"$bin" stats merge "$work/part1.stats.safetensors" "$work/part2.stats.safetensors" -o "$work/resnet.stats.safetensors"
+# statistics: collect in parts (--shard), merge (parts given in reverse order), apply from statistics
+# (SVD and PGU with --update-stats)
+"$bin" stats collect $S/resnet.onnx --data $S/digits-train.npz --shard 1/2 -o "$work/part1.stats.safetensors" --quiet >/dev/null
+"$bin" stats collect $S/resnet.onnx --data $S/digits-train.npz --shard 2/2 -o "$work/part2.stats.safetensors" --quiet >/dev/null
+"$bin" stats merge "$work/part2.stats.safetensors" "$work/part1.stats.safetensors" -o "$work/resnet.stats.safetensors" >/dev/null
 digest stats "$work/part1.stats.safetensors" "$work/part2.stats.safetensors" "$work/resnet.stats.safetensors"
 run svd-stats apply $S/resnet.onnx --classes 5,7 --data $S/digits-train.npz --stats "$work/resnet.stats.safetensors" \
     -o "$work/resnet.stats-forget-5-7.onnx" --report "$work/svd-stats.audit.json" --quiet

@@ -1,8 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import ImageData
 import Testing
+import _TestSupport
 
 @Suite("Corrupt and hostile images give one-line errors")
 struct HostileImageTests {
@@ -100,5 +102,30 @@ extension Array where Element == UInt8 {
             bytes += chunk[0..<n]
         }
         self = bytes
+    }
+}
+
+@Suite("Image sources never block on a FIFO")
+struct FIFOSourceTests {
+    @Test("a FIFO given as an image, a manifest or a tar shard is refused as not a regular file, without blocking")
+    func fifos() throws {
+        let directory = TemporaryDirectory()
+        for name in ["image.png", "list.csv", "shard.tar"] {
+            #expect(mkfifo(directory.path(name), 0o644) == 0)
+        }
+        do {
+            _ = try ImageDecoder().decode(file: directory.path("image.png"), channels: 3)
+            Issue.record("decoded a FIFO")
+        } catch let error as ImageError {
+            #expect(error == .unreadable(reason: "not a regular file"))
+        }
+        for source in ["list.csv", "shard.tar"] {
+            do {
+                _ = try ImageCollection.open(directory.path(source))
+                Issue.record("opened a FIFO as \(source)")
+            } catch {
+                #expect("\(error)".contains("not a regular file"), "\(error)")
+            }
+        }
     }
 }

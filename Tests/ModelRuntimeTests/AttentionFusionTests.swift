@@ -64,6 +64,63 @@ struct AttentionFusionTests {
         #expect(shapes["encoder.layers.encoder_layer_1.self_attention.out_proj.weight"]! == (3, 17))
     }
 
+    /// Every sample's vectors of every weight layer, by layer (in the layer's own row order).
+    func perSampleVectors(_ model: Model, _ batch: Tensor) throws -> [Int: [[Float]]] {
+        var vectors: [Int: [[Float]]] = [:]
+        _ = try model.graph.forward([model.inputName: batch], capture: { input in
+            vectors[input.layer] = (0..<input.samples).map { s in
+                var v = [Float](repeating: .nan, count: input.vectorsPerSample * input.dimension)
+                v.withUnsafeMutableBufferPointer { input.copyVectors(sample: s, positions: 0..<input.vectorsPerSample, into: $0.baseAddress!) }
+                return v
+            }
+        })
+        return vectors
+    }
+
+    @Test("torchvision's VisionTransformer from both torch 2.15 exporters: each nn.MultiheadAttention fuses on the stored in_proj_weight.T; same logits, layers and per-sample vectors as the graph as exported",
+          arguments: ["model.onnx", "model.legacy.onnx"])
+    func torchvisionViT(file: String) throws {
+        let entry = try #require(RealModelFixtures.entries.first { $0.folder == "torchvision-vit" })
+        let path = Fixtures.path("\(RealModelFixtures.root)/torchvision-vit/\(file)")
+        let exported = try Model.fromONNX(ONNXModel(path: path), checkpoint: nil, fusingKernels: false)
+        let model = try Model.fromONNXFile(path)
+        let fused = attentionNodes(model.graph)
+        #expect(fused.map(\.operation) == Array(repeating: .multiHeadAttention(heads: 2, batchFirst: true), count: 2))
+        #expect(!model.graph.nodes.contains { $0.operation == .softmax(axis: -1) })
+        // The in-projection's weight is the exporter's transposed copy [E, 3E], read through a Transpose.
+        let inProjections = model.graph.weightLayers.filter { $0.nodeName.hasSuffix(".in_proj") }
+        #expect(inProjections.count == 2)
+        #expect(inProjections.allSatisfy { $0.layout == .inputsByOutputs && model.graph.parameters[$0.weight]?.shape == [32, 96] })
+        #expect(model.graph.weightLayers.map(\.weight) == exported.graph.weightLayers.map(\.weight))
+        #expect(model.graph.weightLayers.map(\.layout) == exported.graph.weightLayers.map(\.layout))
+        // The exported graph's projections read sequence-first rows; the import orders them.
+        #expect(exported.graph.weightLayers.map(\.rowOrder).filter { $0 == .positionMajor }.count == 4)
+        #expect(model.graph.weightLayers.allSatisfy { $0.rowOrder == .sampleMajor })
+        let expected = try RealModelExpectation(entry)
+        let logits = try model.logits(expected.x), reference = try exported.logits(expected.x)
+        #expect(maxAbsDifference(logits, expected.logits) <= 1e-4)
+        #expect(maxAbsDifference(logits, reference) <= 1e-5)
+        // Statistics see the same vectors per sample (token j of sample s) in both graphs.
+        let ours = try perSampleVectors(model, expected.x), theirs = try perSampleVectors(exported, expected.x)
+        #expect(ours.keys.sorted() == theirs.keys.sorted())
+        for (layer, samples) in ours {
+            let other = try #require(theirs[layer])
+            #expect(samples.count == 4 && other.count == 4)
+            for (a, b) in zip(samples, other) {
+                #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "layer \(layer)")
+            }
+        }
+    }
+
+    @Test("timm's and transformers' ViTs (MatMul, Softmax, MatMul attention) have no nn.MultiheadAttention to fuse", arguments: ["timm-vit", "timm-deit-distilled", "transformers-vit"])
+    func otherViTsStay(folder: String) throws {
+        for file in ["model.onnx", "model.legacy.onnx"] {
+            let model = try Model.fromONNXFile(Fixtures.path("\(RealModelFixtures.root)/\(folder)/\(file)"))
+            #expect(attentionNodes(model.graph).isEmpty, "\(file)")
+            #expect(model.graph.weightLayers.allSatisfy { $0.rowOrder == .sampleMajor }, "\(file)")
+        }
+    }
+
     @Test("head counts are tried hinted first, each group by head width nearest 64")
     func headOrder() {
         #expect(Array(AttentionFusion.headCandidates(embedding: 768, hints: [3, 12, 17]).prefix(4)) == [12, 3, 16, 8])

@@ -261,4 +261,58 @@ struct GraphTests {
             v["x"]!.data.reduce(0.0) { $0 + Double($1 * $1) }
         }
     }
+
+    @Test("rows of sequence-first inputs ([L, N, d], and [L·N, d] after a reshape) are found position-major and attributed to their samples")
+    func positionMajorRows() throws {
+        var rng = SeededGenerator(seed: 21)
+        let (l, d) = (5, 3)
+        // The exported nn.MultiheadAttention shape: a batch-first input transposed to sequence-first
+        // before the in-projection, flattened to [L·N, d] before the out-projection (a Gemm).
+        let graph = ComputeGraph(
+            nodes: [GraphNode(name: "seq_first", operation: .transpose(perm: [1, 0, 2]), inputs: ["x"], outputs: ["t"]),
+                    GraphNode(name: "in_proj", operation: .matMul, inputs: ["t", "w_in"], outputs: ["u"]),
+                    GraphNode(name: "flat", operation: .reshape(shape: [-1, d], allowZero: false), inputs: ["u"], outputs: ["f"]),
+                    GraphNode(name: "out_proj", operation: .gemm(GemmAttributes(transB: true)), inputs: ["f", "w_out"], outputs: ["g"]),
+                    GraphNode(name: "batch_first", operation: .reshape(shape: [l, -1, d], allowZero: false), inputs: ["g"], outputs: ["h"]),
+                    GraphNode(name: "back", operation: .transpose(perm: [1, 0, 2]), inputs: ["h"], outputs: ["v"]),
+                    GraphNode(name: "mlp", operation: .linear(.outputsByInputs), inputs: ["v", "w_mlp"], outputs: ["y"])],
+            parameters: ["w_in": .random([d, d], using: &rng), "w_out": .random([d, d], using: &rng), "w_mlp": .random([2, d], using: &rng)],
+            inputNames: ["x"], outputNames: ["y"])
+        #expect(graph.weightLayers.allSatisfy { $0.rowOrder == .sampleMajor })
+        let ordered = try graph.orderingRows(probe: .random([2, l, d], using: &rng), inputName: "x")
+        #expect(ordered.weightLayers.map(\.rowOrder) == [.positionMajor, .positionMajor, .sampleMajor])
+        #expect(ordered.weightLayers.map(\.weight) == graph.weightLayers.map(\.weight))
+        // Vector j of sample s is token j of sample s for every layer, whatever the batch size.
+        for n in [1, 3, 7] {
+            let x = Tensor.random([n, l, d], using: &rng)
+            var seen: [Int: [Float]] = [:]
+            let y = try ordered.forward(["x": x], capture: { input in
+                #expect(input.samples == n && input.vectorsPerSample == l && input.dimension == d)
+                if input.layer == 0 {
+                    for s in 0..<n {
+                        var vectors = [Float](repeating: .nan, count: l * d)
+                        vectors.withUnsafeMutableBufferPointer { input.copyVectors(sample: s, positions: 0..<l, into: $0.baseAddress!) }
+                        #expect(vectors == Array(x.data[(s * l * d)..<((s + 1) * l * d)]), "sample \(s) of \(n)")
+                    }
+                }
+                seen[input.layer] = input.rows.data
+            }).outputs["y"]!
+            #expect(y == (try graph.outputs(for: ["x": x])["y"]!))
+            // The out-projection's vectors of a sample are the in-projection's outputs for it: `rows` is sample-major.
+            let u = try graph.intermediates(["u"], for: ["x": x])["u"]!
+            let uBatchFirst = Tensor(shape: [n, l, d], data: (0..<(n * l * d)).map { i in
+                let (s, j, k) = (i / (l * d), (i / d) % l, i % d)
+                return u.data[(j * n + s) * d + k]
+            })
+            #expect(seen[1] == uBatchFirst.data)
+        }
+        // Without the ordering, sample 0's vectors would mix both samples' tokens.
+        let x = Tensor.random([2, l, d], using: &rng)
+        _ = try graph.forward(["x": x], capture: { input in
+            guard input.layer == 0 else { return }
+            var vectors = [Float](repeating: .nan, count: l * d)
+            vectors.withUnsafeMutableBufferPointer { input.copyVectors(sample: 0, positions: 0..<l, into: $0.baseAddress!) }
+            #expect(vectors != Array(x.data[0..<(l * d)]))
+        })
+    }
 }

@@ -1,5 +1,6 @@
 import Testing
-import ModelRuntime
+import WeightFormats
+@testable import ModelRuntime
 import TensorCore
 import Unlearning
 import _TestSupport
@@ -99,5 +100,30 @@ struct PatchSamplingTests {
             let scale = gram.gram.map(abs).max() ?? 1
             #expect(zip(gram.gram, other.gram).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "layer \(key.layer)")
         }
+    }
+
+    @Test("an exported nn.MultiheadAttention left unfused (sequence-first projections) gives the fused model's Grams, batches smaller than its 17 tokens and 4 tokens kept per sample")
+    func sequenceFirstProjections() throws {
+        // torchvision's VisionTransformer as torch 2.15 exports it: the projections read [L, N, E]
+        // and [L·N, E]. Taking the 17 token positions for samples trapped (index out of the batch).
+        let path = Fixtures.path("\(RealModelFixtures.root)/torchvision-vit/model.onnx")
+        let unfused = try Model.fromONNX(ONNXModel(path: path), checkpoint: nil, fusingKernels: false)
+        let fused = try Model.fromONNXFile(path)
+        #expect(unfused.graph.weightLayers.contains { $0.rowOrder == .positionMajor })
+        var rng = SeededGenerator(seed: 5)
+        let data = Dataset(x: .random([300, 3, 32, 32], using: &rng), labels: (0..<300).map { $0 % 10 })
+        let indices = Array(0..<300)
+        let sampling = PatchSampling(maxPerLayer: 1000, seed: 3)   // ⌈1000 / 300⌉ = 4 of 17 tokens per sample
+        let ours = try ActivationStatistics.collect(unfused, data: data, indices: indices, batchSize: 8, sampling: sampling)
+        let reference = try ActivationStatistics.collect(fused, data: data, indices: indices, batchSize: 300, sampling: sampling)
+        #expect(Set(ours.keys) == Set(reference.keys))
+        for (key, gram) in ours {
+            let other = try #require(reference[key])
+            #expect(gram.rows == other.rows, "layer \(key.layer)")
+            let scale = other.gram.map(abs).max() ?? 1
+            #expect(zip(gram.gram, other.gram).allSatisfy { abs($0 - $1) <= 1e-4 * scale }, "layer \(key.layer)")
+        }
+        let tokenLayers = ours.filter { $0.value.rows == 300 * 4 }.count
+        #expect(tokenLayers == 9)   // the patch embedding (4 of 16 patches), the projections and MLPs of two blocks (4 of 17 tokens)
     }
 }

@@ -182,11 +182,14 @@ struct ONNXWriterTests {
         #expect(try values(edited, "w1", as: Float.self) == values(model, "w1", as: Float.self))
         #expect(edited.externalDataLocations == ["edited.external.bin", "external.bin"])
         #expect(try values(ONNXModel(path: directory.path("model.onnx")), "w2", as: Float.self) == values(model, "w2", as: Float.self))
-        // Writing over the input itself picks a name the input does not use.
-        try edited.write(to: directory.path("edited.onnx"), replacing: [TensorInfo(name: "w1", dtype: .F32, shape: [3, 4])],
-                         bytes: floatProvider(["w1": [Float](repeating: 1, count: 12)]))
-        #expect(directory.contents().contains("edited.2.external.bin"))
-        #expect(try values(ONNXModel(path: directory.path("edited.onnx")), "w1", as: Float.self) == [Float](repeating: 1, count: 12))
+        // Writing over the input itself is refused (inputs are never modified) and changes nothing.
+        let before = directory.contents().map { fileContents(directory.path($0)) }
+        #expect(throws: WeightFileError.self) {
+            try edited.write(to: directory.path("edited.onnx"), replacing: [TensorInfo(name: "w1", dtype: .F32, shape: [3, 4])],
+                             bytes: floatProvider(["w1": [Float](repeating: 1, count: 12)]))
+        }
+        #expect(directory.contents() == ["edited.external.bin", "edited.onnx", "external.bin", "model.onnx"])
+        #expect(directory.contents().map { fileContents(directory.path($0)) } == before)
         try expectPythonOK("""
             import sys, onnx
             onnx.checker.check_model(sys.argv[1]); print("ok")

@@ -169,21 +169,31 @@ struct SafeTensorsWriterTests {
         }
     }
 
-    @Test("an input file can be rewritten in place while it is mapped")
-    func rewriteMappedInput() throws {
+    @Test("an open input file is never rewritten: same path, another spelling, a hard link")
+    func rewriteMappedInputRefused() throws {
         let directory = TemporaryDirectory()
         let path = directory.path("m.safetensors")
         let weights = (0..<4096).map { Float($0) }
         try writeSafeTensors(path, [(TensorInfo(name: "w", dtype: .F32, shape: [4096]), littleEndianBytes(weights))])
+        let before = fileContents(path)
+        try FileManager.default.linkItem(atPath: path, toPath: directory.path("hard.safetensors"))
         let input = try SafeTensorsFile(path: path)
-        try SafeTensorsWriter.write(to: path, tensors: input.tensors + [TensorInfo(name: "extra", dtype: .U8, shape: [1])],
-                                    metadata: ["format": "pt"]) { info, consume in
-            if info.name == "extra" { try [UInt8(1)].withUnsafeBytes { try consume($0) } } else { try input.withBytes(of: info.name, consume) }
+        for destination in [path, directory.path("./m.safetensors"), directory.path("sub/../m.safetensors"), directory.path("hard.safetensors")] {
+            try? FileManager.default.createDirectory(atPath: directory.path("sub"), withIntermediateDirectories: true)
+            #expect(throws: WeightFileError.self) {
+                try SafeTensorsWriter.write(to: destination, tensors: input.tensors, metadata: nil) { info, consume in
+                    try input.withBytes(of: info.name, consume)
+                }
+            }
         }
-        let output = try SafeTensorsFile(path: path)
-        #expect(try output.withBytes(of: "w") { Array($0.bindMemory(to: Float.self)) } == weights)
-        #expect(try input.withBytes(of: "w") { Array($0.bindMemory(to: Float.self)) } == weights)
-        #expect(output.metadata == ["format": "pt"])
+        #expect(fileContents(path) == before)
+        #expect(directory.contents() == ["hard.safetensors", "m.safetensors", "sub"])
+        // Once the input is closed, the path is an ordinary destination again.
+        _ = consume input
+        try SafeTensorsWriter.write(to: path, tensors: [TensorInfo(name: "x", dtype: .U8, shape: [1])], metadata: nil) { _, consume in
+            try [UInt8(1)].withUnsafeBytes { try consume($0) }
+        }
+        #expect(try SafeTensorsFile(path: path).tensors.map(\.name) == ["x"])
     }
 
     // MARK: - Refusals

@@ -1,7 +1,9 @@
 /// NumPy broadcasting of shapes and the strided walks that implement it.
 package enum Broadcasting {
-    /// The broadcast shape of `a` and `b`, or `nil` if they are incompatible.
+    /// The broadcast shape of `a` and `b`, or `nil` if they are incompatible or one has a
+    /// negative dimension (an Expand target taken from a graph may).
     public static func shape(_ a: [Int], _ b: [Int]) -> [Int]? {
+        guard a.allSatisfy({ $0 >= 0 }), b.allSatisfy({ $0 >= 0 }) else { return nil }
         let rank = max(a.count, b.count)
         var result = [Int](repeating: 1, count: rank)
         for i in 0..<rank {

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// 2-D convolution (1-D as height 1) as im2col + `cblas_sgemm`, with its backward pass.
 ///
 /// Input `[N, C, H, W]`, weight `[M, C/groups, kh, kw]`, output `[N, M, OH, OW]` with
@@ -27,13 +29,17 @@ package struct ConvolutionGeometry: Sendable, Equatable {
             return .failure(ShapeMismatch("Conv needs 3-D or 4-D input and weight of the same rank, got \(x) and \(w)"))
         }
         let spatial = x.count - 2
+        if let violation = SpatialWindow.rangeViolation(kernel: a.kernelShape ?? Array(w.dropFirst(2)), strides: a.strides, pads: a.pads,
+                                                        dilations: a.dilations) {
+            return .failure(ShapeMismatch("Conv \(violation)"))
+        }
         guard let window = SpatialWindow.resolve(input: Array(x.dropFirst(2)), kernel: a.kernelShape ?? Array(w.dropFirst(2)),
                                                  strides: a.strides, pads: a.pads, dilations: a.dilations, autoPad: a.autoPad,
                                                  ceilMode: false) else {
             return .failure(ShapeMismatch("Conv attributes do not fit \(spatial) spatial axes"))
         }
         guard window.kernel == Array(w.dropFirst(2)) else { return .failure(ShapeMismatch("kernel_shape \(window.kernel) differs from the weight \(w)")) }
-        guard a.groups >= 1, x[1] == w[1] * a.groups, w[0] % a.groups == 0 else {
+        guard a.groups >= 1, Checked.multiply(w[1], a.groups) == x[1], w[0] % a.groups == 0 else {
             return .failure(ShapeMismatch("input channels \(x[1]) do not match weight \(w) with \(a.groups) group(s)"))
         }
         let g = ConvolutionGeometry(batch: x[0], channels: x[1], height: window.size(0), width: window.size(1), outChannels: w[0],
@@ -385,9 +391,22 @@ struct SpatialWindow {
     func padBegin(_ axis: Int) -> Int { at(begin, axis, 0) }
     func padEnd(_ axis: Int) -> Int { at(end, axis, 0) }
 
-    /// The window with `nil` lists defaulted (strides and dilations 1, no padding) and `autoPad`
-    /// applied; `nil` if list lengths do not match the spatial rank or a value
-    /// is out of range.
+    /// The largest kernel size, stride, dilation or pad accepted (2³¹ − 1). With every such value
+    /// at most this and every input dimension a real tensor's, all window arithmetic (padded
+    /// extents, `dilation · (kernel − 1)`, `y · stride − pad + k · dilation`) fits in `Int`.
+    static let largestAttribute = Int(Int32.max)
+
+    /// Why the attributes are out of range, or `nil` when they are within ``largestAttribute``.
+    static func rangeViolation(kernel: [Int], strides: [Int]?, pads: [Int]?, dilations: [Int]?) -> String? {
+        for (name, values) in [("kernel_shape", kernel), ("strides", strides ?? []), ("pads", pads ?? []), ("dilations", dilations ?? [])]
+        where values.contains(where: { $0 > largestAttribute }) {
+            return "\(name) \(values) holds a value above \(largestAttribute)"
+        }
+        return nil
+    }
+
+    /// ONNX defaults and auto_pad; `nil` if list lengths do not match the spatial rank or a value
+    /// is out of range (negative, zero where it must be positive, or above ``largestAttribute``).
     static func resolve(input: [Int], kernel: [Int], strides: [Int]?, pads: [Int]?, dilations: [Int]?, autoPad: AutoPad,
                         ceilMode: Bool) -> SpatialWindow? {
         let r = input.count
@@ -395,7 +414,9 @@ struct SpatialWindow {
         let s = strides ?? Array(repeating: 1, count: r), d = dilations ?? Array(repeating: 1, count: r)
         var p = pads ?? Array(repeating: 0, count: 2 * r)
         guard s.count == r, d.count == r, p.count == 2 * r, s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }),
-              kernel.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else { return nil }
+              kernel.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }),
+              rangeViolation(kernel: kernel, strides: s, pads: p, dilations: d) == nil,
+              input.allSatisfy({ $0 >= 0 && $0 <= 1 << 48 }) else { return nil }
         switch autoPad {
         case .notSet: break
         case .valid: p = Array(repeating: 0, count: 2 * r)

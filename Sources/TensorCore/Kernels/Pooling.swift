@@ -21,6 +21,9 @@ package struct PoolGeometry: Sendable, Equatable {
     /// The geometry of pooling on `[N, C, W]` or `[N, C, H, W]`, or why it does not fit.
     public static func resolve(input x: [Int], _ a: PoolAttributes) -> Result<PoolGeometry, ShapeMismatch> {
         guard x.count == 3 || x.count == 4 else { return .failure(ShapeMismatch("pooling needs a 3-D or 4-D input, got \(x)")) }
+        if let violation = SpatialWindow.rangeViolation(kernel: a.kernelShape, strides: a.strides, pads: a.pads, dilations: a.dilations) {
+            return .failure(ShapeMismatch("pooling \(violation)"))
+        }
         guard let w = SpatialWindow.resolve(input: Array(x.dropFirst(2)), kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                                             dilations: a.dilations, autoPad: a.autoPad, ceilMode: a.ceilMode) else {
             return .failure(ShapeMismatch("pooling attributes do not fit \(x.count - 2) spatial axes"))

@@ -1,23 +1,26 @@
+import Safeguards
+
 /// Shape-only operators on row-major data: targets of Reshape/Flatten/Squeeze/Unsqueeze, and the
 /// index maps of Gather, Concat, Split and Slice (generic over the element type, so that integer
 /// shape arithmetic shares them).
 package enum Shapes {
     /// Reshape target: `0` copies the input dimension (unless `allowZero`), one `-1` is
     /// inferred; `nil` when the element counts differ.
+    /// Products are checked (``Checked/product(_:)``): a target whose size overflows is `nil`.
     public static func reshapeTarget(_ shape: [Int], _ requested: [Int], allowZero: Bool) -> [Int]? {
         var target = requested
-        let count = shape.reduce(1, *)
+        guard let count = Checked.product(shape) else { return nil }
         for i in target.indices where target[i] == 0 && !allowZero {
             guard i < shape.count else { return nil }
             target[i] = shape[i]
         }
         guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }) else { return nil }
         if let inferred = target.firstIndex(of: -1) {
-            let known = target.enumerated().filter { $0.offset != inferred }.reduce(1) { $0 * $1.element }
-            guard known > 0, count % known == 0 else { return nil }
+            guard let known = Checked.product(target.enumerated().filter { $0.offset != inferred }.map(\.element)),
+                  known > 0, count % known == 0 else { return nil }
             target[inferred] = count / known
         }
-        return target.reduce(1, *) == count ? target : nil
+        return Checked.product(target) == count ? target : nil
     }
 
     /// Flatten: `[Π shape[..<axis], Π shape[axis...]]`.
@@ -148,19 +151,24 @@ package enum Shapes {
             guard axis >= 0, axis < shape.count, seen.insert(axis).inserted else { return nil }
             let dim = shape[axis], s = arguments.steps?[k] ?? 1
             guard s != 0 else { return nil }
-            var start = arguments.starts[k], end = arguments.ends[k]
+            // Bounds are first clamped to [−dim − 1, dim + 1], which changes no result and keeps
+            // every sum below in range whatever the graph asks (±2⁶³ included).
+            func bounded(_ value: Int) -> Int { min(max(value, -dim - 1), dim + 1) }
+            var start = bounded(arguments.starts[k]), end = bounded(arguments.ends[k])
             if start < 0 { start += dim }
             if end < 0 { end += dim }
             if s > 0 {
                 start = min(max(start, 0), dim); end = min(max(end, 0), dim)
-                count[axis] = max(0, (end - start + s - 1) / s)
+                count[axis] = end > start ? (end - start - 1) / s + 1 : 0
             } else {
+                let magnitude = s == Int.min ? Int.max : -s
                 start = min(max(start, -1), dim - 1); end = min(max(end, -1), dim - 1)
-                count[axis] = max(0, (start - end + (-s) - 1) / (-s))
+                count[axis] = start > end ? (start - end - 1) / magnitude + 1 : 0
             }
-            begin[axis] = start; step[axis] = s
+            // With at most one element the step is never taken (and may be huge).
+            begin[axis] = start; step[axis] = count[axis] > 1 ? s : 1
         }
-        let total = count.reduce(1, *)
+        guard let total = Checked.product(count) else { return nil }
         guard total > 0 else { return ([], count) }
         let strides = Tensor.strides(for: shape)
         let sliceStrides = (0..<shape.count).map { strides[$0] * step[$0] }

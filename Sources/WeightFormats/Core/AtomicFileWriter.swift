@@ -6,34 +6,76 @@ import Darwin
 
 /// Writes a file through a temporary sibling and renames it into place on ``commit()``.
 ///
-/// Guarantees: the destination is either untouched or holds the complete new contents; a writer
-/// that is dropped without committing removes its temporary file. Writing over a file that is
-/// currently memory-mapped (an input) is safe: the mapping keeps the old inode alive.
+/// Guarantees:
+/// - The destination is either untouched or holds the complete new contents; a writer that is
+///   dropped without committing removes its temporary file, and so does a process stopped by a
+///   signal or by `exit` while the writer lives (``TemporaryFiles``).
+/// - The destination is never an open input: a destination that is the same file (device and
+///   inode) as a file some reader has mapped is refused with
+///   ``FileAccessError/outputIsInput(path:input:)`` when the writer is created and again just
+///   before the rename (see ``InputFiles``).
+/// - The new file's permissions are those of the file it replaces, or for a new file
+///   `0666 & ~umask`, as any other tool creating a file would give it.
+/// - Errors are ``WeightFileError``s naming the destination being written.
+///
+/// A set of files that must appear together (the shards of a sharded checkpoint and their
+/// index, an ONNX model and its external data) calls ``prepare()`` on every writer and then
+/// ``publish()`` on every writer, so that nothing is renamed until every file is complete.
 public final class AtomicFileWriter {
     public let destination: String
     public let temporaryPath: String
     private var fd: Int32
     private var buffer: [UInt8] = []
     private let bufferCapacity = 1 << 20
+    private var prepared = false
     private var committed = false
+    private let temporarySlot: Int?
     /// Bytes written so far.
     public private(set) var bytesWritten: Int = 0
 
     public init(destination: String) throws {
         self.destination = destination
+        if let input = InputFiles.input(sameAs: destination) {
+            throw WeightFileError(path: destination, underlying: FileAccessError.outputIsInput(path: destination, input: input))
+        }
         let slash = destination.lastIndex(of: "/")
         let directory = slash.map { String(destination[..<$0]) } ?? "."
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
-        var template = Array("\(directory.isEmpty ? "/" : directory)/.\(base).tmp-XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else {
-            throw FileAccessError.cannotWrite(path: destination, reason: String(cString: strerror(errno)))
+        let created = TemporaryFiles.create(template: "\(directory.isEmpty ? "/" : directory)/.\(base).tmp-XXXXXX")
+        guard created.descriptor >= 0 else {
+            throw WeightFileError(path: destination, underlying: FileAccessError.cannotWrite(path: destination, reason: String(cString: strerror(errno))))
         }
-        fd = descriptor
-        temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        _ = fchmod(fd, 0o644)
+        fd = created.descriptor
+        temporaryPath = created.path
+        temporarySlot = created.slot
+        _ = fchmod(fd, Self.mode(replacing: destination))
         buffer.reserveCapacity(bufferCapacity)
     }
+
+    /// The permission bits for a file written to `destination`: those of the regular file there
+    /// now, else `0666 & ~umask`.
+    static func mode(replacing destination: String) -> mode_t {
+        var existing = stat()
+        if stat(destination, &existing) == 0, (existing.st_mode & S_IFMT) == S_IFREG {
+            return existing.st_mode & 0o7777 & ~mode_t(S_ISUID | S_ISGID)
+        }
+        return 0o666 & ~processUmask
+    }
+
+    /// The process's file-creation mask, read once (Linux: from `/proc/self/status`, so that no
+    /// other thread ever sees a changed mask; elsewhere by setting and restoring it).
+    static let processUmask: mode_t = {
+        #if os(Linux)
+        if let status = try? InputFile.contents(of: "/proc/self/status") {
+            for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Umask:") {
+                if let value = mode_t(line.dropFirst("Umask:".count).trimmingCharacters(), radix: 8) { return value }
+            }
+        }
+        #endif
+        let mask = umask(0o022)
+        umask(mask)
+        return mask
+    }()
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         bytesWritten += bytes.count
@@ -74,28 +116,89 @@ public final class AtomicFileWriter {
             let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
-                throw FileAccessError.cannotWrite(path: destination, reason: String(cString: strerror(errno)))
+                throw failure(String(cString: strerror(errno)))
             }
             offset += written
         }
     }
 
-    /// Flushes, closes and renames the temporary file onto the destination.
-    public func commit() throws {
+    private func failure(_ reason: String) -> WeightFileError {
+        WeightFileError(path: destination, underlying: FileAccessError.cannotWrite(path: destination, reason: reason))
+    }
+
+    /// Flushes and closes the temporary file and checks that the destination is still no open
+    /// input; after this only ``publish()`` (a rename) remains.
+    public func prepare() throws {
+        guard !prepared else { return }
         try flush()
-        guard close(fd) == 0 else {
-            fd = -1
-            throw FileAccessError.cannotWrite(path: destination, reason: String(cString: strerror(errno)))
-        }
+        let status = close(fd)
         fd = -1
-        guard rename(temporaryPath, destination) == 0 else {
-            throw FileAccessError.cannotWrite(path: destination, reason: String(cString: strerror(errno)))
+        guard status == 0 else { throw failure(String(cString: strerror(errno))) }
+        if let input = InputFiles.input(sameAs: destination) {
+            throw WeightFileError(path: destination, underlying: FileAccessError.outputIsInput(path: destination, input: input))
         }
+        prepared = true
+    }
+
+    /// Renames the prepared temporary file onto the destination.
+    public func publish() throws {
+        try prepare()
+        guard rename(temporaryPath, destination) == 0 else { throw failure(String(cString: strerror(errno))) }
         committed = true
+        if let temporarySlot { TemporaryFiles.remove(temporarySlot) }
+    }
+
+    /// ``prepare()`` then ``publish()``.
+    public func commit() throws {
+        try prepare()
+        try publish()
+    }
+
+    /// Publishes a set of files that belong together: every writer is prepared (flushed,
+    /// closed, checked) before the first rename, so a write error anywhere leaves nothing
+    /// behind; if a rename fails, the files already renamed are removed again.
+    public static func publishTogether(_ writers: [AtomicFileWriter]) throws {
+        do {
+            for writer in writers { try writer.prepare() }
+        } catch {
+            for writer in writers { writer.discard() }
+            throw error
+        }
+        var published: [AtomicFileWriter] = []
+        do {
+            for writer in writers {
+                try writer.publish()
+                published.append(writer)
+            }
+        } catch {
+            for writer in published { unlink(writer.destination) }
+            for writer in writers where !writer.committed { writer.discard() }
+            throw error
+        }
+    }
+
+    /// Removes the temporary file now (a writer that will not be committed).
+    public func discard() {
+        guard !committed else { return }
+        if fd >= 0 { close(fd) }
+        fd = -1
+        unlink(temporaryPath)
+        if let temporarySlot { TemporaryFiles.remove(temporarySlot) }
+        committed = true   // nothing left for deinit to remove
     }
 
     deinit {
         if fd >= 0 { close(fd) }
-        if !committed { unlink(temporaryPath) }
+        if !committed {
+            unlink(temporaryPath)
+            if let temporarySlot { TemporaryFiles.remove(temporarySlot) }
+        }
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    fileprivate func trimmingCharacters() -> String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

@@ -57,7 +57,7 @@ extension Checkpoint {
             to: path, tensors: plan.outputTensors, options: CheckpointWriteOptions(container: options.container, metadata: metadata),
             bytes: { info, consume in
                 let source = plan.source(of: info.name)
-                try reader.withBytes(of: source.name) { raw in
+                try reader.withInputBytes(of: source.name) { raw in
                     if source.dtype == info.dtype {
                         try consume(raw)
                     } else {

@@ -106,9 +106,13 @@ public enum Checkpoint {
         if bytes.count >= 9 {
             var n: UInt64 = 0
             for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
-            if n >= 2, n <= UInt64(SafeTensorsFile.maximumHeaderSize), n + 8 <= UInt64(bytes.count),
+            // A length that fits the file followed by any JSON value (not only an object, so that
+            // a header such as `"x"` is reported as a bad safetensors header, not as something
+            // else): a serialized ONNX model cannot look like this, its bytes 3…7 are never all
+            // small enough for a length within the file.
+            if n >= 1, n <= UInt64(SafeTensorsFile.maximumHeaderSize), n + 8 <= UInt64(bytes.count),
                let first = bytes[8..<(8 + Int(n))].first(where: { !isJSONWhitespace($0) }),
-               first == UInt8(ascii: "{") {
+               startsJSONValue(first) {
                 return .safetensors
             }
         }
@@ -128,6 +132,16 @@ public enum Checkpoint {
         case (1, 0), (5, 0): return bytes.count > 1
         case (2, 2), (3, 2), (4, 2), (6, 2), (7, 2), (8, 2): return bytes.count > 1
         default: return false
+        }
+    }
+
+    /// Whether `byte` can start a JSON value: `{ [ "`, a digit, `-`, or `t f n` (true, false, null).
+    static func startsJSONValue(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: "-"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            true
+        default: false
         }
     }
 

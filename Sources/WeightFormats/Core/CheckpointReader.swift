@@ -1,3 +1,5 @@
+import Safeguards
+
 /// A readable set of named tensors: one weight file (or a sharded set) of any supported format.
 ///
 /// Readers parse headers only on open; tensor data is reached through ``withBytes(of:_:)``,
@@ -27,6 +29,24 @@ extension CheckpointReader {
 }
 
 extension CheckpointReader {
+    /// ``withBytes(of:_:)`` for a caller that writes what it reads: an error of the reader itself
+    /// (a CRC mismatch, truncated data) comes out as a ``WeightFileError`` naming this reader's
+    /// file, while errors thrown by `body` (the writer's) pass through unchanged, so that a
+    /// message never blames the output for a defect of the input.
+    public func withInputBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        do {
+            return try withBytes(of: name) { raw in
+                do { return try body(raw) } catch { throw BodyError(error: error) }
+            }
+        } catch let error as BodyError {
+            throw error.error
+        } catch let error as WeightFileError {
+            throw error
+        } catch {
+            throw WeightFileError(path: path, underlying: error)
+        }
+    }
+
     /// The tensor named `name`, or `nil`.
     public func info(named name: String) -> TensorInfo? {
         tensors.first { $0.name == name }
@@ -37,6 +57,10 @@ extension CheckpointReader {
         try withBytes(of: name) { Array($0) }
     }
 }
+
+/// An error thrown by the body of ``CheckpointReader/withInputBytes(of:_:)``, carried past its
+/// reader's error mapping.
+private struct BodyError: Error { let error: any Error }
 
 /// Supplies the bytes of one tensor to a writer: call `consume` exactly once with exactly
 /// `info.byteCount` bytes (little-endian, C order).
@@ -54,20 +78,21 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case .unrecognizedFormat(let reason):
-            "not a safetensors, .npy, .npz or ONNX file (\(reason))"
+            "not a safetensors, .npy, .npz or ONNX file (\(Escaping.printable(reason)))"
         case .extensionMismatch(let ext, let detected):
-            "the name ends in .\(ext) but the contents are \(detected.displayName); rename the file"
+            "the name ends in .\(Escaping.printable(ext)) but the contents are \(detected.displayName); rename the file"
         case .tensorNotFound(let name):
-            "no tensor named '\(name)'"
+            "no tensor named '\(Escaping.printable(name))'"
         case .unsupportedOutputExtension(let ext):
-            "cannot write '.\(ext)' files; use .safetensors, .npz or .onnx"
+            "cannot write '.\(Escaping.printable(ext))' files; use .safetensors, .npz or .onnx"
         case .byteCountMismatch(let tensor, let expected, let actual):
-            "tensor '\(tensor)' was given \(actual) bytes, but its dtype and shape need \(expected)"
+            "tensor '\(Escaping.printable(tensor))' was given \(actual) bytes, but its dtype and shape need \(expected)"
         }
     }
 }
 
-/// An error from a named file: printed as `PATH: what is wrong`.
+/// An error from a named file: printed as `PATH: what is wrong`, the path escaped (a shard's
+/// path comes from its index file) so that the message stays one line.
 public struct WeightFileError: Error, CustomStringConvertible {
     public let path: String
     public let underlying: any Error
@@ -77,7 +102,7 @@ public struct WeightFileError: Error, CustomStringConvertible {
         self.underlying = underlying
     }
 
-    public var description: String { "\(path): \(underlying)" }
+    public var description: String { "\(Escaping.printable(path)): \(Escaping.printable(String(describing: underlying)))" }
 }
 
 extension WeightFormat {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Safeguards
 
 /// A read-only, private memory mapping of a whole file; unmapped when the last reference goes.
 ///
@@ -13,29 +14,44 @@ package final class MappedFile: @unchecked Sendable {
     public let path: String
     /// The whole file's bytes. Empty for an empty file.
     public let bytes: UnsafeRawBufferPointer
+    /// The file's device and inode (registered in ``InputFiles`` while the mapping lives).
+    public let identity: FileIdentity
     private let mapping: UnsafeMutableRawPointer?
 
-    public init(path: String) throws(FileAccessError) {
+    /// Maps the regular file at `path` (see ``InputFile``: opened without blocking, checked with
+    /// `fstat` before anything is read).
+    /// - Throws: ``FileAccessError``.
+    public convenience init(path: String) throws(FileAccessError) {
+        try self.init(path: path, opened: InputFile.open(path))
+    }
+
+    /// Maps the file `name` inside `folder`, which must stay inside it (see ``PathContainment``);
+    /// ``path`` is `folder/name`.
+    /// - Throws: ``FileAccessError/outsideFolder(path:folder:)`` and the errors of ``init(path:)``.
+    public convenience init(named name: String, inFolder folder: String) throws(FileAccessError) {
+        let path = (folder.hasSuffix("/") ? folder : folder + "/") + name
+        try self.init(path: path, opened: PathContainment.open(name, inFolder: folder))
+    }
+
+    private init(path: String, opened: InputFile.Opened) throws(FileAccessError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let fd = opened.descriptor
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        identity = FileIdentity(opened.status)
+        guard let size = Int(exactly: opened.status.st_size), size >= 0 else {
+            throw .cannotOpen(path: path, reason: "the file size \(opened.status.st_size) is not valid")
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(path: path) }
-        let size = Int(info.st_size)
         if size == 0 {
             mapping = nil
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            return
+        } else {
+            guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
+                throw .cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+            }
+            mapping = pointer
+            bytes = UnsafeRawBufferPointer(start: pointer, count: size)
         }
-        guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-            throw .cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
-        }
-        mapping = pointer
-        bytes = UnsafeRawBufferPointer(start: pointer, count: size)
+        InputFiles.register(identity, path: path)
     }
 
     /// Tells the kernel the mapping will be read front to back (a hint; errors are ignored).
@@ -64,20 +80,31 @@ package final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let mapping { munmap(mapping, bytes.count) }
+        InputFiles.unregister(identity)
     }
 }
 
 /// Errors opening, reading or writing files, independent of their format.
 public enum FileAccessError: Error, Equatable, Sendable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
-    case notARegularFile(path: String)
+    /// A FIFO, device, socket or folder where a regular file was expected (`kind` says which).
+    case notARegularFile(path: String, kind: String)
     case cannotWrite(path: String, reason: String)
+    /// A file named by another file (a shard, external data) that lies outside `folder`: an
+    /// absolute name, a `..` component, or a symbolic link that leads out of the folder.
+    case outsideFolder(path: String, folder: String)
+    /// An output that is the same file as the open input `input` (inputs are never modified).
+    case outputIsInput(path: String, input: String)
 
     public var description: String {
         switch self {
-        case .cannotOpen(_, let reason): "cannot open: \(reason)"
-        case .notARegularFile: "not a regular file"
-        case .cannotWrite(_, let reason): "cannot write: \(reason)"
+        case .cannotOpen(_, let reason): "cannot open: \(Escaping.printable(reason))"
+        case .notARegularFile(_, let kind): "is \(kind), not a regular file; give a regular file"
+        case .cannotWrite(_, let reason): "cannot write: \(Escaping.printable(reason)); nothing was written"
+        case .outsideFolder(_, let folder):
+            "resolves to a file outside the folder '\(Escaping.printable(folder))' (an absolute name, '..' or a symbolic link out of it); files named by a model must stay inside its folder"
+        case .outputIsInput(_, let input):
+            "is the same file as the input '\(Escaping.printable(input))'; inputs are never modified, write to another path"
         }
     }
 }

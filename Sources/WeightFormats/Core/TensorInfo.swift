@@ -1,3 +1,5 @@
+import Safeguards
+
 /// The description of one stored tensor: name, element type, shape and its size in bytes.
 ///
 /// Data is always described as little-endian, C (row-major) order, tightly packed; readers of
@@ -23,6 +25,14 @@ public struct TensorInfo: Sendable, Hashable {
             count = product
         }
         return count
+    }
+
+    /// Whether no dimension is negative and the non-zero dimensions multiply to at most
+    /// `Int.max` (``Checked/product(_:)``), so that the product of any part of the shape (a
+    /// sample's shape, a row) fits in `Int` too. Readers refuse tensors without it; the formats
+    /// allow an empty tensor such as `[0, 2⁶², 2⁶²]`, modelforget does not read one.
+    public var hasBoundedShape: Bool {
+        Checked.product(shape) != nil
     }
 
     /// Π shape × bits per element / 8, or `nil` when it overflows or is not a whole number of bytes.

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// Every way a `.npy` file (or an `.npz` member) can be malformed or unsupported, and the dtypes
 /// a `.npy` file cannot hold when writing. Messages follow NumPy's wording where it has one.
 public enum NPYError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -41,17 +43,18 @@ public enum NPYError: Error, Equatable, Sendable, CustomStringConvertible {
             "truncated header: expected \(expected) bytes, the file has \(actual)"
         case .headerTooLong(let length, let limit):
             "header of \(length) bytes is longer than the \(limit)-byte limit"
-        case .invalidHeader(let reason): "cannot parse header: \(reason)"
-        case .missingKeys(let keys): "header does not contain the key(s) \(keys.joined(separator: ", "))"
+        case .invalidHeader(let reason): "cannot parse header: \(Escaping.printable(reason))"
+        case .missingKeys(let keys): "header does not contain the key(s) \(Escaping.printable(keys.joined(separator: ", ")))"
         case .extraKeys(let keys):
-            "header contains unexpected key(s) \(keys.joined(separator: ", ")); only descr, fortran_order and shape are allowed"
-        case .invalidShape(let text): "shape is not valid: \(text)"
-        case .invalidFortranOrder(let text): "fortran_order is not True or False: \(text)"
-        case .unsupportedDescr(let descr): "unsupported dtype descr \(descr.hasPrefix("[") ? descr : "'\(descr)'")"
+            "header contains unexpected key(s) \(Escaping.printable(keys.joined(separator: ", "))); only descr, fortran_order and shape are allowed"
+        case .invalidShape(let text): "shape is not valid: \(Escaping.printable(text))"
+        case .invalidFortranOrder(let text): "fortran_order is not True or False: \(Escaping.printable(text))"
+        case .unsupportedDescr(let descr):
+            "unsupported dtype descr \(descr.hasPrefix("[") ? Escaping.printable(descr) : "'\(Escaping.printable(descr))'")"
         case .voidDescr(let descr):
             descr.hasSuffix("V2")
-                ? "dtype '\(descr)' is an untyped 2-byte void (probably bfloat16 saved through ml_dtypes, which loses the type); save the array as float32"
-                : "dtype '\(descr)' is an untyped void of raw bytes; save the array with a numeric dtype"
+                ? "dtype '\(Escaping.printable(descr))' is an untyped 2-byte void (probably bfloat16 saved through ml_dtypes, which loses the type); save the array as float32"
+                : "dtype '\(Escaping.printable(descr))' is an untyped void of raw bytes; save the array with a numeric dtype"
         case .objectArray: "object arrays are pickles and are never loaded; save a numeric array"
         case .truncatedData(let expected, let actual):
             "truncated data: the header needs \(expected) bytes, the file has \(actual)"

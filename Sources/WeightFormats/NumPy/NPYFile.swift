@@ -29,7 +29,7 @@ public final class NPYFile: CheckpointReader, @unchecked Sendable {
     }
 
     static func checkDataSize(info: TensorInfo, available: Int) throws(NPYError) {
-        guard let needed = info.byteCount else {
+        guard let needed = info.byteCount, info.hasBoundedShape else {
             throw .invalidShape(NPYHeader.pythonTuple(info.shape) + " holds more bytes than a file can")
         }
         if available < needed { throw .truncatedData(expected: needed, actual: available) }

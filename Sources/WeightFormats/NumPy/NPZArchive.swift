@@ -1,8 +1,17 @@
 import CArchive
+import Safeguards
 import Synchronization
 
 /// A NumPy `.npz` archive: a ZIP of `.npy` members (stored or deflated, zip64 included), read
 /// with libarchive. The tensor of member `KEY.npy` is named `KEY`.
+///
+/// Rules beyond the ZIP format (see `Formats/numpy.md`):
+/// - the archive must end with an end-of-central-directory record and a complete central
+///   directory, as Python's `zipfile` (and so `np.load`) requires: a truncated directory or a
+///   missing end record is refused, never read leniently from the local headers;
+/// - member names are relative paths without `..` (no `/x.npy`, no `../x.npy`);
+/// - a member is decompressed into at most the size it declares, and only if that size is
+///   within the allocation budget (``AllocationBudget``).
 ///
 /// Guarantees:
 /// - Opening reads only each member's `.npy` header (a deflated member is decompressed just far
@@ -36,10 +45,13 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         self.path = path
         let file = try MappedFile(path: path)
         self.file = file
-        let stored = ZIPStoredMembers(file.bytes).locations
+        let directory = ZIPStoredMembers(file.bytes)
+        if let defect = directory.defect, !file.bytes.isEmpty { throw NPZError.notAZip(reason: defect) }
+        let stored = directory.locations
         var tensors: [TensorInfo] = []
         var members: [String: Member] = [:]
-        try Self.withArchive(path) { archive, entry, name in
+        try Self.withArchive(file.bytes) { archive, entry, name in
+            guard PathContainment.isRelativeInside(name) else { throw NPZError.unsafeMemberName(name) }
             guard name.hasSuffix(".npy") else { throw NPZError.notAnArray(member: name) }
             let key = String(name.dropLast(4))
             guard members[key] == nil else { throw NPZError.duplicateKey(key) }
@@ -92,17 +104,17 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
             }
             return try Self.hand(UnsafeRawBufferPointer(rebasing: bytes[member.dataOffset...]), member.header, body)
         }
+        let needed = member.dataOffset + byteCount
+        guard AllocationBudget.allows(needed) else { throw NPZError.memberTooLarge(member: member.entryName, bytes: needed) }
         var data: [UInt8] = []
-        try Self.withArchive(path) { archive, _, entryName in
+        try Self.withArchive(file.bytes) { archive, _, entryName in
             guard entryName == member.entryName else { return false }
-            data = try Self.readAll(archive, member: entryName, expected: member.dataOffset + byteCount)
+            data = try Self.readAll(archive, member: entryName, expected: needed)
             return true
         }
-        let needed = member.dataOffset + byteCount
+        guard data.count <= needed else { throw NPZError.longerThanDeclared(member: member.entryName, bytes: needed) }
         guard data.count == needed else {
-            throw NPZError.member(member.entryName, data.count < needed
-                ? .truncatedData(expected: byteCount, actual: max(0, data.count - member.dataOffset))
-                : .extraBytes(count: data.count - needed))
+            throw NPZError.member(member.entryName, .truncatedData(expected: byteCount, actual: max(0, data.count - member.dataOffset)))
         }
         return try data.withUnsafeBytes { raw in
             try Self.hand(UnsafeRawBufferPointer(rebasing: raw[member.dataOffset...]), member.header, body)
@@ -127,20 +139,25 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         }
     }
 
-    /// Opens the archive and calls `visit` with each entry and its name until it returns `true`.
+    /// Opens the archive in `bytes` (the mapped file: the path is never opened a second time)
+    /// and calls `visit` with each entry and its name until it returns `true`.
     private static func withArchive(
-        _ path: String, _ visit: (OpaquePointer, OpaquePointer, String) throws -> Bool
+        _ bytes: UnsafeRawBufferPointer, _ visit: (OpaquePointer, OpaquePointer, String) throws -> Bool
     ) throws {
-        try ArchiveLocale.utf8 { try iterate(path, visit) }
+        try ArchiveLocale.utf8 { try iterate(bytes, visit) }
     }
 
     private static func iterate(
-        _ path: String, _ visit: (OpaquePointer, OpaquePointer, String) throws -> Bool
+        _ bytes: UnsafeRawBufferPointer, _ visit: (OpaquePointer, OpaquePointer, String) throws -> Bool
     ) throws {
         guard let archive = archive_read_new() else { throw NPZError.notAZip(reason: "out of memory") }
         defer { archive_read_free(archive) }
         archive_read_support_format_zip(archive)
-        guard archive_read_open_filename(archive, path, 1 << 16) == ARCHIVE_OK else {
+        var empty: UInt8 = 0
+        let opened = withUnsafeMutablePointer(to: &empty) { placeholder in
+            archive_read_open_memory(archive, bytes.baseAddress ?? UnsafeRawPointer(placeholder), bytes.count)
+        }
+        guard opened == ARCHIVE_OK else {
             throw NPZError.notAZip(reason: message(archive))
         }
         var entry: OpaquePointer?
@@ -177,12 +194,15 @@ public final class NPZArchive: CheckpointReader, @unchecked Sendable {
         return prefix
     }
 
-    /// Reads the current member completely (libarchive checks its CRC at the end).
+    /// Reads the current member completely (libarchive checks its CRC at the end), but never more
+    /// than `expected + 1` bytes: a member whose data runs on past the size its header and the
+    /// archive declare (a deflate stream that inflates to gigabytes) is cut short there and
+    /// reported (``NPZError/longerThanDeclared(member:bytes:)``), with memory bounded by what was
+    /// declared.
     private static func readAll(_ archive: OpaquePointer, member: String, expected: Int) throws -> [UInt8] {
         var data = [UInt8](repeating: 0, count: expected + 1)
         var filled = 0
-        while true {
-            if filled == data.count { data += [UInt8](repeating: 0, count: 1 << 16) }
+        while filled < data.count {
             let count = data.withUnsafeMutableBytes {
                 archive_read_data(archive, $0.baseAddress! + filled, $0.count - filled)
             }

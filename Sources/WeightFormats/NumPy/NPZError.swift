@@ -1,3 +1,5 @@
+import Safeguards
+
 /// How `.npz` members are stored.
 public enum NPZCompression: Sendable, Equatable {
     /// Like `numpy.savez` (ZIP_STORED).
@@ -26,19 +28,33 @@ public enum NPZError: Error, Equatable, Sendable, CustomStringConvertible {
     case member(String, NPYError)
     /// libarchive failed while writing (its message).
     case cannotWrite(reason: String)
+    /// A member name that is absolute or has a `..` component (a path out of any folder it would
+    /// be extracted to), when reading or writing.
+    case unsafeMemberName(String)
+    /// A member whose declared decompressed size exceeds the allocation budget.
+    case memberTooLarge(member: String, bytes: Int)
+    /// A member whose data decompresses to more than the `bytes` its `.npy` header and the
+    /// archive declare (reading stopped there).
+    case longerThanDeclared(member: String, bytes: Int)
 
     public var description: String {
         switch self {
-        case .notAZip(let reason): "not a readable zip archive: \(reason)"
-        case .corrupt(let reason): "corrupt archive: \(reason)"
-        case .unreadableMember(let member, let reason): "member '\(member)' cannot be read: \(reason)"
-        case .checksumMismatch(let member): "member '\(member)' is corrupt: its data does not match its CRC-32"
-        case .notAnArray(let member): "member '\(member)' is not a .npy array; an .npz holds only NAME.npy members"
-        case .duplicateKey(let key): "two members are named '\(key).npy'"
+        case .notAZip(let reason): "not a readable zip archive: \(Escaping.printable(reason))"
+        case .corrupt(let reason): "corrupt archive: \(Escaping.printable(reason))"
+        case .unreadableMember(let member, let reason): "member '\(Escaping.printable(member))' cannot be read: \(Escaping.printable(reason))"
+        case .checksumMismatch(let member): "member '\(Escaping.printable(member))' is corrupt: its data does not match its CRC-32"
+        case .notAnArray(let member): "member '\(Escaping.printable(member))' is not a .npy array; an .npz holds only NAME.npy members"
+        case .duplicateKey(let key): "two members are named '\(Escaping.printable(key)).npy'"
         case .objectMember(let member):
-            "member '\(member)' is an object array; object arrays are pickles and are never loaded"
-        case .member(let member, let error): "member '\(member)': \(error)"
-        case .cannotWrite(let reason): "cannot write archive: \(reason)"
+            "member '\(Escaping.printable(member))' is an object array; object arrays are pickles and are never loaded"
+        case .member(let member, let error): "member '\(Escaping.printable(member))': \(error)"
+        case .cannotWrite(let reason): "cannot write archive: \(Escaping.printable(reason))"
+        case .unsafeMemberName(let member):
+            "member name '\(Escaping.printable(member))' is absolute or contains '..'; member names must be relative paths inside the archive"
+        case .longerThanDeclared(let member, let bytes):
+            "member '\(Escaping.printable(member))' decompresses to more than the \(bytes) bytes its header and the archive declare (reading stopped there)"
+        case .memberTooLarge(let member, let bytes):
+            "member '\(Escaping.printable(member))': decompressing it \(AllocationBudget.exceeded(bytes))"
         }
     }
 }

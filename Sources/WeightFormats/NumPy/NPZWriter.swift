@@ -6,7 +6,9 @@ public enum NPZWriter {
     /// `bytes` for each tensor in order and streaming it into the archive (the archive is never
     /// held in memory); nothing appears at `path` unless the whole archive was written. Member
     /// times are fixed (1980-01-01), so the same tensors give the same bytes.
-    /// - Throws: ``NPZError/duplicateKey(_:)`` for two tensors of one name, ``NPYError`` for a
+    /// - Throws: ``NPZError/duplicateKey(_:)`` for two tensors of one name,
+    ///   ``NPZError/unsafeMemberName(_:)`` for a name that is absolute or has a `..` component
+    ///   (it would extract outside the folder), ``NPYError`` for a
     ///   dtype NumPy cannot hold, ``NPZError/cannotWrite(reason:)`` for libarchive failures.
     public static func write(to path: String, tensors: [TensorInfo], compression: NPZCompression,
                              bytes: TensorBytesProvider) throws {
@@ -17,6 +19,9 @@ public enum NPZWriter {
                                       bytes: TensorBytesProvider) throws {
         var names: Set<String> = []
         for info in tensors where !names.insert(info.name).inserted { throw NPZError.duplicateKey(info.name) }
+        for info in tensors where !PathContainment.isRelativeInside(info.name + ".npy") {
+            throw NPZError.unsafeMemberName(info.name + ".npy")
+        }
         let destination = try AtomicFileWriter(destination: path)
         guard let archive = archive_write_new() else { throw NPZError.cannotWrite(reason: "out of memory") }
         var open = false

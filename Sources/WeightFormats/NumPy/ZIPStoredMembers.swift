@@ -1,9 +1,10 @@
 /// Where the bytes of the uncompressed (STORED) members of a ZIP archive lie in the file, found
 /// through the central directory (zip64 records included), so that they can be read in place.
 ///
-/// This is an optimisation beside libarchive, never a second opinion: anything unexpected (a
-/// damaged or unusual directory, encryption, a local header that disagrees with the directory)
-/// leaves the member out, and the caller reads it through libarchive instead.
+/// For reading in place this is an optimisation beside libarchive: anything unexpected about one
+/// member (encryption, a local header that disagrees with the directory) leaves the member out,
+/// and the caller reads it through libarchive instead. A missing end record or a directory that
+/// cannot be walked to its last entry is reported in ``defect``.
 struct ZIPStoredMembers {
     struct Location: Equatable {
         /// The member's bytes in the file.
@@ -14,14 +15,30 @@ struct ZIPStoredMembers {
 
     /// Stored members by name (UTF-8).
     private(set) var locations: [String: Location] = [:]
+    /// Why the archive's end record or central directory cannot be read, or `nil` when both are
+    /// complete; such an archive is refused (see ``NPZArchive``).
+    private(set) var defect: String?
 
     init(_ bytes: UnsafeRawBufferPointer) {
         var reader = Reader(bytes: bytes)
-        guard let directory = reader.centralDirectory() else { return }
+        let directory: (entries: Int, offset: Int)
+        switch reader.centralDirectory() {
+        case .none:
+            defect = "no end-of-central-directory record at the end of the file (a truncated archive?); np.load refuses it too"
+            return
+        case .some(nil):
+            defect = "the end-of-central-directory record describes a central directory that is not there (a truncated or damaged archive); np.load refuses it too"
+            return
+        case .some(let found?):
+            directory = found
+        }
         var offset = directory.offset
         var ambiguous: Set<String> = []
-        for _ in 0..<directory.entries {
-            guard let entry = reader.directoryEntry(at: offset) else { return }
+        for index in 0..<directory.entries {
+            guard let entry = reader.directoryEntry(at: offset) else {
+                defect = "the central directory is truncated or damaged at entry \(index + 1) of \(directory.entries); np.load refuses it too"
+                return
+            }
             offset = entry.next
             guard let location = entry.location, let name = entry.name else { continue }
             if locations.updateValue(location, forKey: name) != nil { ambiguous.insert(name) }
@@ -51,7 +68,8 @@ struct ZIPStoredMembers {
         /// The number of entries and the offset of the central directory, from the end-of-central-
         /// directory record (the last one whose comment reaches the end of the file) and, where it
         /// has one, its zip64 counterpart.
-        mutating func centralDirectory() -> (entries: Int, offset: Int)? {
+        /// `nil` without an end record; `.some(nil)` when the record's directory cannot be there.
+        mutating func centralDirectory() -> (entries: Int, offset: Int)?? {
             let lowest = max(0, bytes.count - 22 - 0xFFFF)
             var end = bytes.count - 22
             while end >= lowest {
@@ -60,16 +78,16 @@ struct ZIPStoredMembers {
                 }
                 end -= 1
             }
-            guard end >= lowest, var entries = u16(end + 10), var offset = u32(end + 16) else { return nil }
+            guard end >= lowest, var entries = u16(end + 10), var offset = u32(end + 16) else { return .none }
             if u32(end - 20) == 0x0706_4B50 {   // zip64 end-of-central-directory locator
-                guard let record = u64(end - 20 + 8), u32(record) == 0x0606_4B50,
-                      let entries64 = u64(record + 32), let offset64 = u64(record + 48) else { return nil }
+                guard let record = u64(end - 20 + 8), record <= bytes.count, u32(record) == 0x0606_4B50,
+                      let entries64 = u64(record + 32), let offset64 = u64(record + 48) else { return .some(nil) }
                 entries = entries64
                 offset = offset64
             }
             // Every entry takes at least 46 bytes: a count beyond that is a lie.
-            guard offset <= bytes.count, entries <= (bytes.count - offset) / 46 else { return nil }
-            return (entries, offset)
+            guard offset <= bytes.count, entries <= (bytes.count - offset) / 46 else { return .some(nil) }
+            return .some((entries, offset))
         }
 
         struct Entry {
@@ -116,7 +134,7 @@ struct ZIPStoredMembers {
                 }
                 field += 4 + length
             }
-            guard method == 0, flags & 1 == 0, compressedSize == size,
+            guard method == 0, flags & 1 == 0, compressedSize == size, localOffset <= bytes.count,
                   u32(localOffset) == 0x0403_4B50, let localNameLength = u16(localOffset + 26),
                   let localExtraLength = u16(localOffset + 28), localNameLength == nameLength
             else { return entry }

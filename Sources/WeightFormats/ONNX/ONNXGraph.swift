@@ -29,6 +29,9 @@ public struct ONNXNode: Sendable {
     public var inputs: [String]
     public var outputs: [String]
     public var attributes: [String: ONNXAttribute]
+    /// The node's `metadata_props` (exporters record provenance here, e.g. torch's dynamo
+    /// exporter: `pkg.torch.onnx.name_scopes`, the module path of the code that wrote the node).
+    public var metadata: [String: String] = [:]
 }
 
 /// The value of a node attribute.
@@ -102,6 +105,9 @@ extension ONNXNode {
             case (5, 2):
                 let (name, value) = try parseAttribute(bytes, range: try reader.lengthDelimited())
                 node.attributes[name] = value
+            case (9, 2):
+                let (key, value) = try ProtobufReader.stringEntry(bytes, range: try reader.lengthDelimited())
+                node.metadata[key] = value
             default: try reader.skip(wireType: field.wireType)
             }
         }

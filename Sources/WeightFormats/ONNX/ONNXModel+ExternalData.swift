@@ -117,16 +117,39 @@ extension ONNXModel {
 
     /// The canonical absolute path of a folder, or `nil` when it does not exist.
     static func canonicalPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        PathContainment.canonicalPath(path)
+    }
+
+    /// Maps the external data file `location` inside the model's `folder` (``PathContainment``):
+    /// one that leads out of the folder (a symbolic link) is
+    /// ``ONNXError/externalPathNotAllowed(tensor:location:)``, a missing one
+    /// ``ONNXError/externalDataMissing(tensor:location:)``, one that cannot be read (a FIFO, a
+    /// folder) ``ONNXError/externalDataUnreadable(tensor:location:reason:)``.
+    static func openExternal(_ location: String, inFolder folder: String, tensor: String) throws(ONNXError) -> MappedFile {
+        do throws(FileAccessError) {
+            return try MappedFile(named: location, inFolder: folder)
+        } catch {
+            switch error {
+            case .outsideFolder: throw .externalPathNotAllowed(tensor: tensor, location: location)
+            case .cannotOpen where access(folder + "/" + location, F_OK) != 0:
+                throw .externalDataMissing(tensor: tensor, location: location)
+            default: throw .externalDataUnreadable(tensor: tensor, location: location, reason: error.description)
+            }
+        }
+    }
+
+    /// The mapped external data file `location` (mapped on open for the main graph's tensors;
+    /// opened now, inside the model's folder, for tensors elsewhere in the model).
+    func externalFile(_ location: String, tensor: String) throws(ONNXError) -> MappedFile {
+        if let file = externalFiles[location] { return file }
+        return try ONNXModel.openExternal(location, inFolder: directory, tensor: tensor)
     }
 }
 
 extension ONNXTensor {
-    /// A location may not be absolute or contain `..` components (either separator).
+    /// A location may not be absolute or contain `..` components (either separator); a
+    /// symbolic link out of the folder is caught when the file is opened (``PathContainment``).
     static func isAllowedLocation(_ path: String) -> Bool {
-        let components = path.split(whereSeparator: { $0 == "/" || $0 == "\\" })
-        return !path.isEmpty && !path.hasPrefix("/") && !path.hasPrefix("\\") && !components.contains("..")
+        PathContainment.isRelativeInside(path)
     }
 }

@@ -58,13 +58,8 @@ extension ONNXModel {
         // External files referenced by untouched tensors, when the output goes elsewhere.
         if !sameFolder {
             for location in Set(references.map(\.location)).subtracting(replacedLocations).sorted() {
-                let source: MappedFile
-                do {
-                    source = try MappedFile(path: directory + "/" + location)
-                } catch {
-                    let tensor = references.first { $0.location == location }?.tensor ?? ""
-                    throw ONNXError.externalDataMissing(tensor: tensor, location: location)
-                }
+                let tensor = references.first { $0.location == location }?.tensor ?? ""
+                let source = try externalFile(location, tensor: tensor)
                 let writer = try ONNXModel.makeWriter(outputDirectory + "/" + location)
                 try writer.write(source.bytes)
                 writers.append(writer)
@@ -80,9 +75,9 @@ extension ONNXModel {
         for key in addingMetadata.keys.sorted() {
             try writer.write(ProtobufWriter.stringEntry(14, key: key, value: addingMetadata[key]!))
         }
-        // Data files first: the model never refers to files that are not there yet.
-        for external in writers { try external.commit() }
-        try writer.commit()
+        // Data files first: the model never refers to files that are not there yet; nothing is
+        // renamed until every file is complete.
+        try AtomicFileWriter.publishTogether(writers + [writer])
     }
 
     /// A replaced initializer and, once planned, where its new bytes go when they stay external.

@@ -81,11 +81,7 @@ public final class ONNXModel: CheckpointReader, @unchecked Sendable {
         for tensor in initializers + graph.attributeTensors {
             guard let location = tensor.externalLocation, let range = tensor.externalRange else { continue }
             if externalFiles[location] == nil {
-                do {
-                    externalFiles[location] = try MappedFile(path: directory + "/" + location)
-                } catch {
-                    throw ONNXError.externalDataMissing(tensor: tensor.info.name, location: location)
-                }
+                externalFiles[location] = try ONNXModel.openExternal(location, inFolder: directory, tensor: tensor.info.name)
             }
             guard range.upperBound <= externalFiles[location]!.bytes.count else {
                 throw ONNXError.externalDataOutOfRange(tensor: tensor.info.name, location: location)

@@ -187,7 +187,7 @@ extension ONNXTensor {
         }
         guard dims.allSatisfy({ $0 <= UInt64(Int.max) }) else { throw .invalidDims(tensor: name) }
         let info = TensorInfo(name: name, dtype: dtype, shape: dims.map { Int($0) })
-        guard let byteCount = info.byteCount, let elementCount = info.elementCount else {
+        guard let byteCount = info.byteCount, let elementCount = info.elementCount, info.hasBoundedShape else {
             throw .invalidDims(tensor: name)
         }
         let storage: Storage

@@ -1,3 +1,5 @@
+import Safeguards
+
 /// Every way a safetensors file can be malformed, one case per defect.
 ///
 /// Reading checks in the order the reference implementation does (length field, UTF-8, JSON,
@@ -83,16 +85,8 @@ public enum SafeTensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         }
     }
 
-    /// `text` with control characters shown as `\u{…}`, so that a message stays on one line.
+    /// `text` made safe for a one-line message (``Escaping/printable(_:)``).
     static func printable(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                result += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
+        Escaping.printable(text)
     }
 }

@@ -67,7 +67,8 @@ extension SafeTensorsFile {
         let dataSize = UInt64(bytes.count - 8 - n)
         guard start == dataSize else { throw .incompleteBuffer(expected: start, actual: dataSize) }
 
-        // Every offset is now within the file; dimensions can still exceed `Int` in an empty tensor.
+        // Every offset is now within the file; in an empty tensor, dimensions can still exceed
+        // `Int`, or multiply past it (refused: see TensorInfo.hasBoundedShape).
         var entries: [Entry] = []
         entries.reserveCapacity(sorted.count)
         for entry in sorted {
@@ -76,8 +77,9 @@ extension SafeTensorsFile {
                 guard let value = Int(exactly: dim) else { throw .overflow(tensor: entry.name) }
                 shape.append(value)
             }
-            entries.append(Entry(info: TensorInfo(name: entry.name, dtype: entry.dtype, shape: shape),
-                                 range: Int(entry.begin)..<Int(entry.end)))
+            let info = TensorInfo(name: entry.name, dtype: entry.dtype, shape: shape)
+            guard info.hasBoundedShape else { throw .overflow(tensor: entry.name) }
+            entries.append(Entry(info: info, range: Int(entry.begin)..<Int(entry.end)))
         }
         return Header(metadata: metadata, tensors: entries, headerSize: n)
     }

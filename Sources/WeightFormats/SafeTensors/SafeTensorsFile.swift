@@ -6,8 +6,8 @@
 /// - A file that opens is one the reference implementation (`safetensors` 0.8) also accepts, and
 ///   every file it refuses is refused here with the same kind of defect (see ``SafeTensorsError``;
 ///   a test checks a corpus against the Python package). Deliberate differences: names and
-///   metadata keys containing U+0000 are refused, and so is a dimension above `Int.max` in an
-///   empty tensor. When a header has several defects, the one named may differ.
+///   metadata keys containing U+0000 are refused, and so is an empty tensor with a dimension
+///   above `Int.max` or non-zero dimensions that multiply past it. When a header has several defects, the one named may differ.
 /// - Tensor bytes are views into the mapping: no copy, no conversion.
 public final class SafeTensorsFile: CheckpointReader, @unchecked Sendable {
     /// The reference implementation's header size limit, in bytes.
@@ -27,9 +27,14 @@ public final class SafeTensorsFile: CheckpointReader, @unchecked Sendable {
     /// Maps and validates the file at `path`.
     /// - Throws: ``FileAccessError`` when it cannot be opened, ``SafeTensorsError`` when it is not a
     ///   valid safetensors file.
-    public init(path: String) throws {
-        self.path = path
-        file = try MappedFile(path: path)
+    public convenience init(path: String) throws {
+        try self.init(file: MappedFile(path: path))
+    }
+
+    /// Validates an already mapped file (a shard opened inside its index's folder).
+    init(file: MappedFile) throws {
+        path = file.path
+        self.file = file
         let header = try Self.parse(file.bytes)
         metadata = header.metadata
         tensors = header.tensors.map(\.info)

@@ -36,7 +36,9 @@ extension SafeTensorsWriter {
     /// `DIR/NAME.safetensors.index.json`: `{"metadata": {"total_size": Σ tensor bytes},
     /// "weight_map": {tensor: shard file name}}` as `transformers` writes it
     /// (`json.dumps(index, indent=2, sort_keys=True) + "\n"`, byte for byte). All files are written
-    /// to temporary siblings first and renamed into place only once every one is complete.
+    /// to temporary siblings first and renamed into place only once every one is complete and
+    /// closed (``AtomicFileWriter/publishTogether(_:)``): a write error in any of them (a full
+    /// disk, `EFBIG`) leaves no file of the set behind, and names the file being written.
     /// - Returns: the files written (shards, then the index).
     /// - Throws: ``SafeTensorsError`` (e.g. a name in two groups is `duplicateTensorName`) before
     ///   any file is created; errors from `bytes` or the file system leave no new file behind.
@@ -74,8 +76,7 @@ extension SafeTensorsWriter {
         }
         let indexWriter = try AtomicFileWriter(destination: path + ".index.json")
         try indexWriter.write(indexJSON(totalSize: totalSize, weightMap: weightMap))
-        for writer in writers { try writer.commit() }
-        try indexWriter.commit()
+        try AtomicFileWriter.publishTogether(writers + [indexWriter])
         return writers.map(\.destination) + [indexWriter.destination]
     }
 

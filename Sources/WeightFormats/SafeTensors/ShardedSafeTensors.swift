@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CJSONC
+import Safeguards
 
 /// A sharded safetensors checkpoint: `NAME.safetensors.index.json` plus the shards it names,
 /// presented as one checkpoint.
@@ -11,7 +12,9 @@ import CJSONC
 /// The index is `{"metadata": {"total_size": …}, "weight_map": {tensor: shard file}}`; `metadata`
 /// is informational and ignored. Opening maps and validates every shard (headers only) and checks
 /// that:
-/// - every shard named exists, in the index's folder (or below it);
+/// - every shard named exists, in the index's folder (or below it), and is a regular file that
+///   stays inside that folder (``PathContainment``: no absolute names, no `..`, no symbolic link
+///   leading out);
 /// - each tensor the index lists is in the shard it names, and no shard holds a tensor the index
 ///   does not list (or lists under another shard);
 /// - no tensor is in two shards.
@@ -27,6 +30,8 @@ public final class ShardedSafeTensors: CheckpointReader, @unchecked Sendable {
     /// The paths of the shard files, sorted by file name.
     public let shardFiles: [String]
     private let shards: [String: SafeTensorsFile]
+    /// The index, mapped for as long as the set is open (so that no output can replace it).
+    private let indexFile: MappedFile
     private let shardOfTensor: [String: String]
 
     /// Opens the index at `indexPath` and every shard it names.
@@ -34,16 +39,14 @@ public final class ShardedSafeTensors: CheckpointReader, @unchecked Sendable {
     ///   shard's path) for a defect of one shard, ``FileAccessError`` if the index cannot be read.
     public init(indexPath: String) throws {
         path = indexPath
-        let indexFile = try MappedFile(path: indexPath)
+        indexFile = try MappedFile(path: indexPath)
         let weightMap = try Self.parseIndex(indexFile.bytes)
         let directory = indexPath.lastIndex(of: "/").map { String(indexPath[..<$0]) } ?? "."
         let files = Set(weightMap.values).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var mapped: [String: MappedFile] = [:]
         for file in files {
-            guard !file.isEmpty, !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else {
-                throw ShardedSafeTensorsError.shardOutsideFolder(file: file)
-            }
-            var info = stat()
-            guard stat(directory + "/" + file, &info) == 0 else { throw ShardedSafeTensorsError.missingShard(file: file) }
+            guard PathContainment.isRelativeInside(file) else { throw ShardedSafeTensorsError.shardOutsideFolder(file: file) }
+            mapped[file] = try Self.openShard(file, inFolder: directory)
         }
         var shards: [String: SafeTensorsFile] = [:]
         var shardOfTensor: [String: String] = [:]
@@ -53,7 +56,7 @@ public final class ShardedSafeTensors: CheckpointReader, @unchecked Sendable {
             let shardPath = directory + "/" + file
             let shard: SafeTensorsFile
             do {
-                shard = try SafeTensorsFile(path: shardPath)
+                shard = try SafeTensorsFile(file: mapped[file]!)
             } catch {
                 throw WeightFileError(path: shardPath, underlying: error)
             }
@@ -79,6 +82,23 @@ public final class ShardedSafeTensors: CheckpointReader, @unchecked Sendable {
         self.tensors = tensors
         shardFiles = files.map { directory + "/" + $0 }
         metadata = shardFiles.first.flatMap { shards[$0]?.metadata } ?? [:]
+    }
+
+    /// Maps shard `file` inside `folder` (``PathContainment``): a shard that leads out of the
+    /// folder is ``ShardedSafeTensorsError/shardOutsideFolder(file:)``, a missing one
+    /// ``ShardedSafeTensorsError/missingShard(file:)``, any other failure (a FIFO, a folder) a
+    /// ``WeightFileError`` with the shard's path.
+    static func openShard(_ file: String, inFolder folder: String) throws -> MappedFile {
+        do throws(FileAccessError) {
+            return try MappedFile(named: file, inFolder: folder)
+        } catch {
+            let path = folder + "/" + file
+            switch error {
+            case .outsideFolder: throw ShardedSafeTensorsError.shardOutsideFolder(file: file)
+            case .cannotOpen where access(path, F_OK) != 0: throw ShardedSafeTensorsError.missingShard(file: file)
+            default: throw WeightFileError(path: path, underlying: error)
+            }
+        }
     }
 
     /// The path of the shard holding `name`, or `nil`.
@@ -124,7 +144,7 @@ public final class ShardedSafeTensors: CheckpointReader, @unchecked Sendable {
         var map: [String: String] = [:]
         for (name, value) in JSONObjectMembers(mapObject) {
             guard json_object_is_type(value, json_type_string) != 0 else {
-                throw .invalidIndex(reason: "the shard of '\(SafeTensorsError.printable(name))' is not a string")
+                throw .invalidIndex(reason: "the shard of '\(Escaping.printable(name))' is not a string")
             }
             map[name] = jsonString(value)
         }
@@ -154,15 +174,15 @@ public enum ShardedSafeTensorsError: Error, Equatable, Sendable, CustomStringCon
         case .invalidIndex(let reason):
             "invalid index: \(reason)"
         case .missingShard(let file):
-            "shard '\(file)' named in the index does not exist"
+            "shard '\(Escaping.printable(file))' named in the index does not exist"
         case .shardOutsideFolder(let file):
-            "shard '\(file)' is outside the index's folder; name shards relative to it"
+            "shard '\(Escaping.printable(file))' is outside the index's folder (an absolute name, '..' or a symbolic link out of it); name shards relative to it"
         case .tensorNotInIndex(let tensor, let file):
-            "tensor '\(SafeTensorsError.printable(tensor))' in shard '\(file)' is not listed in the index under that shard"
+            "tensor '\(Escaping.printable(tensor))' in shard '\(Escaping.printable(file))' is not listed in the index under that shard"
         case .tensorMissingFromShard(let tensor, let file):
-            "tensor '\(SafeTensorsError.printable(tensor))' is listed in the index but not found in shard '\(file)'"
+            "tensor '\(Escaping.printable(tensor))' is listed in the index but not found in shard '\(Escaping.printable(file))'"
         case .tensorInTwoShards(let tensor, let first, let second):
-            "tensor '\(SafeTensorsError.printable(tensor))' is in two shards: '\(first)' and '\(second)'"
+            "tensor '\(Escaping.printable(tensor))' is in two shards: '\(Escaping.printable(first))' and '\(Escaping.printable(second))'"
         }
     }
 }

@@ -111,7 +111,12 @@ struct Apply: ParsableCommand {
         request.selection = SampleSelection.Configuration(classes: classes, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset))
         if let evalData { request.evaluationData = .init(try forgetting.keys.load(evalData, images: loading), name: evalData) }
-        if let stats { request.statistics = .init(try StatisticsFile.read(stats), name: stats) }
+        if let stats {
+            request.statistics = .init(try StatisticsFile.read(stats), name: stats)
+            if let shards = request.statistics?.value.provenance?.shards, !shards.isComplete, !options.quiet {
+                Terminal.note("\(stats): statistics of parts \(shards) only (missing \(ShardSet.ranges(shards.missing)))")
+            }
+        }
         let progress = options.progress(method == "pgu" ? "epochs" : "")
         request.progress = progress.map { p in { _, done, total in p(done, total) } }
         let result: UnlearningResult

@@ -36,6 +36,8 @@ struct Convert: ParsableCommand {
     @Flag(help: "Deflate npz members (like numpy.savez_compressed); stored otherwise.")
     var compress = false
 
+    @OptionGroup var memory: MemoryOptions
+
     enum FloatDType: String, ExpressibleByArgument, CaseIterable {
         case F32, F16, BF16, F64
         var dtype: DType { DType(rawValue: rawValue)! }

@@ -54,6 +54,8 @@ struct Report: ParsableCommand {
 
     @OptionGroup var miaOptions: MembershipInferenceOptions
 
+    @OptionGroup var memory: MemoryOptions
+
     @Flag(help: "Write Markdown instead of HTML.")
     var markdown = false
 

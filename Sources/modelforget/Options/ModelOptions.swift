@@ -55,6 +55,8 @@ struct ModelOptions: ParsableArguments {
 
     @OptionGroup var verbosity: QuietFlag
 
+    @OptionGroup var memory: MemoryOptions
+
     /// The options for a model named by another option (commands whose positional arguments are
     /// something else).
     static func forFile(_ path: String, architecture: ArchitectureOption, batch: BatchSizeOption, verbosity: QuietFlag) throws -> ModelOptions {

@@ -16,6 +16,7 @@ enum ErrorHints {
         case ModelError.settingNotInCheckpoint(_, _, _, let keys): "give --arch with a JSON config setting it, e.g. {\"\(keys.first ?? "num_heads")\": N}"
         case ModelError.dataKeyMissing: "choose one with --x-key/--y-key"
         case NPYError.unwritableDType: "use --dtype F32"
+        case StatisticsError.missingShards: "collect the missing parts, or pass --allow-partial to merge these"
         default: nil
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where commands print: standard output and standard error, or a sink a test installs to run a
 /// command in-process (`Terminal.$sink.withValue(capture) { ... }`).
@@ -40,6 +41,39 @@ enum Terminal {
             let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-3)
             sink.error("\r\(label): \(done)/\(total) (\(Int(rate))/s)\(done == total ? "\n" : "")")
         }
+    }
+
+    /// Progress of a long pass (`stats collect`): `label: done/total (rate/s, ETA 1m05s)` on one
+    /// updated line of a terminal; when standard error is not a terminal (a batch job's log), the
+    /// same as a full line at most every `logInterval` seconds. `nil` when quiet.
+    static func timedProgress(_ label: String, quiet: Bool, logInterval: Double = 15) -> ((Int, Int) -> Void)? {
+        guard !quiet else { return nil }
+        let sink = sink
+        let start = Date()
+        let lastLine = Mutex(0.0)
+        return { done, total in
+            let elapsed = max(Date().timeIntervalSince(start), 1e-3)
+            let rate = Double(done) / elapsed
+            let eta = rate > 0 ? " ETA \(duration(Double(total - done) / rate))" : ""
+            let text = "\(label): \(done)/\(total) (\(Int(rate))/s,\(done == total ? " \(duration(elapsed))" : eta))"
+            if sink.showsProgress {
+                sink.error("\r\(text)\(done == total ? "\n" : "")")
+            } else if lastLine.withLock({ last in
+                guard elapsed - last >= logInterval else { return false }
+                last = elapsed
+                return true
+            }) {
+                sink.error(text + "\n")
+            }
+        }
+    }
+
+    /// `42s`, `3m05s`, `2h07m`.
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return String(format: "%dm%02ds", s / 60, s % 60) }
+        return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60)
     }
 }
 
