@@ -17,6 +17,9 @@ import Darwin
 /// - The new file's permissions are those of the file it replaces, or for a new file
 ///   `0666 & ~umask`, as any other tool creating a file would give it.
 /// - Errors are ``WeightFileError``s naming the destination being written.
+/// - Bytes handed over as a view into an input's memory mapping (a tensor copied unchanged) of
+///   at least ``InKernelCopy/minimumBytes`` are copied from the input file by the kernel
+///   (`copy_file_range`), else through the buffer; the file's bytes are the same either way.
 ///
 /// A set of files that must appear together (the shards of a sharded checkpoint and their
 /// index, an ONNX model and its external data) calls ``prepare()`` on every writer and then
@@ -32,6 +35,11 @@ public final class AtomicFileWriter {
     private let temporarySlot: Int?
     /// Bytes written so far.
     public private(set) var bytesWritten: Int = 0
+    /// Cleared when the kernel cannot copy into this file (another file system): every later view
+    /// goes through the buffer without asking again.
+    private var copiesInKernel = true
+    /// Bytes copied by the kernel so far (part of ``bytesWritten``).
+    package private(set) var bytesCopiedInKernel: Int = 0
 
     public init(destination: String) throws {
         self.destination = destination
@@ -78,6 +86,22 @@ public final class AtomicFileWriter {
     }()
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if copiesInKernel, bytes.count >= InKernelCopy.minimumBytes, let region = MappedRegions.region(of: bytes) {
+            try flush()
+            switch InKernelCopy.copy(region, to: fd) {
+            case .copied:
+                bytesWritten += bytes.count
+                bytesCopiedInKernel += bytes.count
+                return
+            case .unsupported(let done):
+                copiesInKernel = false
+                bytesWritten += done
+                bytesCopiedInKernel += done
+                return try write(UnsafeRawBufferPointer(rebasing: bytes[done...]))
+            case .failed(_, let code):
+                throw failure(String(cString: strerror(code)))
+            }
+        }
         bytesWritten += bytes.count
         if buffer.count + bytes.count <= bufferCapacity {
             buffer.append(contentsOf: bytes)
