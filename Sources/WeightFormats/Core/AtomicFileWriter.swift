@@ -38,6 +38,8 @@ public final class AtomicFileWriter {
     /// Cleared when the kernel cannot copy into this file (another file system): every later view
     /// goes through the buffer without asking again.
     private var copiesInKernel = true
+    /// A view of a mapped input not yet copied (always after the buffer's bytes), and its file region.
+    private var pending: (view: UnsafeRawBufferPointer, region: FileRegion)?
     /// Bytes copied by the kernel so far (part of ``bytesWritten``).
     package private(set) var bytesCopiedInKernel: Int = 0
 
@@ -87,21 +89,20 @@ public final class AtomicFileWriter {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         if copiesInKernel, bytes.count >= InKernelCopy.minimumBytes, let region = MappedRegions.region(of: bytes) {
-            try flush()
-            switch InKernelCopy.copy(region, to: fd) {
-            case .copied:
-                bytesWritten += bytes.count
-                bytesCopiedInKernel += bytes.count
+            bytesWritten += bytes.count
+            // Views that continue the pending one in the same file (consecutive tensors of a
+            // shard) become one copy.
+            if let pending, pending.region.file === region.file, pending.region.offset + pending.region.count == region.offset {
+                self.pending = (pending.view.baseAddress.map { UnsafeRawBufferPointer(start: $0, count: pending.view.count + bytes.count) }!,
+                                FileRegion(file: region.file, offset: pending.region.offset, count: pending.region.count + region.count))
                 return
-            case .unsupported(let done):
-                copiesInKernel = false
-                bytesWritten += done
-                bytesCopiedInKernel += done
-                return try write(UnsafeRawBufferPointer(rebasing: bytes[done...]))
-            case .failed(_, let code):
-                throw failure(String(cString: strerror(code)))
             }
+            try flushPending()
+            try flush()
+            pending = (bytes, region)
+            return
         }
+        try flushPending()
         bytesWritten += bytes.count
         if buffer.count + bytes.count <= bufferCapacity {
             buffer.append(contentsOf: bytes)
@@ -112,6 +113,23 @@ public final class AtomicFileWriter {
             try writeAll(bytes)
         } else {
             buffer.append(contentsOf: bytes)
+        }
+    }
+
+    /// Copies the pending view in the kernel, or through `write(2)` from the mapping when the
+    /// kernel cannot copy into this file (and stops asking).
+    private func flushPending() throws {
+        guard let (view, region) = pending else { return }
+        pending = nil
+        switch InKernelCopy.copy(region, to: fd) {
+        case .copied:
+            bytesCopiedInKernel += region.count
+        case .unsupported(let done):
+            copiesInKernel = false
+            bytesCopiedInKernel += done
+            try writeAll(UnsafeRawBufferPointer(rebasing: view[done...]))
+        case .failed(_, let code):
+            throw failure(String(cString: strerror(code)))
         }
     }
 
@@ -155,6 +173,7 @@ public final class AtomicFileWriter {
     public func prepare() throws {
         guard !prepared else { return }
         try flush()
+        try flushPending()
         let status = close(fd)
         fd = -1
         guard status == 0 else { throw failure(String(cString: strerror(errno))) }

@@ -5,12 +5,14 @@ import Darwin
 #endif
 import Synchronization
 
-/// A byte range of an open input file: what a view into a ``MappedFile`` is on disk.
-package struct FileRegion: Sendable, Equatable {
-    /// The input's descriptor, open (read-only) for as long as its mapping lives.
-    public let descriptor: Int32
-    public let offset: Int
-    public let count: Int
+/// A byte range of an open input file: what a view into a ``MappedFile`` is on disk. Holds the
+/// mapped file, so its descriptor stays open for as long as the region is kept.
+package struct FileRegion {
+    let file: MappedFile
+    public var offset: Int
+    public var count: Int
+    /// The input's descriptor, open (read-only) for as long as ``file`` lives.
+    public var descriptor: Int32 { file.descriptor }
 }
 
 /// Copies of unchanged input bytes that never pass through user space.
@@ -96,20 +98,21 @@ package enum InKernelCopy {
     }
 }
 
-/// The address ranges of live ``MappedFile`` mappings and their open descriptors, so that a
-/// writer can tell which file and offset a view is (``region(of:)``).
+/// The address ranges of live ``MappedFile`` mappings, so that a writer can tell which file and
+/// offset a view is (``region(of:)``). Entries hold their files weakly: a file being released
+/// is never handed out.
 package enum MappedRegions {
     private struct Mapping {
         let start: UInt
         let count: Int
-        let descriptor: Int32
+        weak var file: MappedFile?
     }
 
     private static let live = Mutex<[Mapping]>([])
 
-    static func register(_ bytes: UnsafeRawBufferPointer, descriptor: Int32) {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-        live.withLock { $0.append(Mapping(start: UInt(bitPattern: base), count: bytes.count, descriptor: descriptor)) }
+    static func register(_ file: MappedFile) {
+        guard let base = file.bytes.baseAddress, !file.bytes.isEmpty else { return }
+        live.withLock { $0.append(Mapping(start: UInt(bitPattern: base), count: file.bytes.count, file: file)) }
     }
 
     static func unregister(_ bytes: UnsafeRawBufferPointer) {
@@ -128,7 +131,8 @@ package enum MappedRegions {
         return live.withLock { mappings in
             for mapping in mappings where view.count <= mapping.count && start >= mapping.start
                 && start - mapping.start <= UInt(mapping.count - view.count) {
-                return FileRegion(descriptor: mapping.descriptor, offset: Int(start - mapping.start), count: view.count)
+                guard let file = mapping.file else { return nil }
+                return FileRegion(file: file, offset: Int(start - mapping.start), count: view.count)
             }
             return nil
         }

@@ -19,7 +19,7 @@ package final class MappedFile: @unchecked Sendable {
     private let mapping: UnsafeMutableRawPointer?
     /// The file, open read-only while the mapping lives: writers copy unchanged views from it in
     /// the kernel (``InKernelCopy``, ``MappedRegions``).
-    private let descriptor: Int32
+    let descriptor: Int32
 
     /// Maps the regular file at `path` (see ``InputFile``: opened without blocking, checked with
     /// `fstat` before anything is read).
@@ -58,7 +58,7 @@ package final class MappedFile: @unchecked Sendable {
         }
         descriptor = fd
         InputFiles.register(identity, path: path)
-        MappedRegions.register(bytes, descriptor: fd)
+        MappedRegions.register(self)
     }
 
     /// Tells the kernel the mapping will be read front to back (a hint; errors are ignored).
