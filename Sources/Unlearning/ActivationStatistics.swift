@@ -1,3 +1,4 @@
+import Foundation
 import ModelRuntime
 import TensorCore
 
@@ -125,6 +126,13 @@ public enum GramPrecision: Sendable {
 /// Statistics of every weight layer's inputs over a sample set: one forward pass of the model in
 /// eval mode, in batches, never holding more than one batch's activations.
 package enum ActivationStatistics {
+    /// The precision ``collect(_:parameters:data:indices:setSize:batchSize:sampling:precision:progress:)``
+    /// uses unless told: float32 blocks; `MODELFORGET_GRAM_PRECISION=float64` in the environment
+    /// selects the float64 path for the whole process (for comparing the two, see BENCHMARKS.md).
+    public static let defaultPrecision: GramPrecision = {
+        ProcessInfo.processInfo.environment["MODELFORGET_GRAM_PRECISION"] == "float64" ? .float64 : .float32Blocks
+    }()
+
     /// Sets of at least this many samples are split into the two halves.
     static let minimumSplit = 32
 
@@ -138,7 +146,7 @@ package enum ActivationStatistics {
     /// depend on the machine (sets under ``minimumSplit`` samples run on one thread). `progress`
     /// receives `(done, total)` after every batch, from either thread (one at a time).
     public static func collect(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], setSize: Int? = nil,
-                               batchSize: Int, sampling: PatchSampling, precision: GramPrecision = .float32Blocks,
+                               batchSize: Int, sampling: PatchSampling, precision: GramPrecision = defaultPrecision,
                                progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         let total = setSize ?? indices.count
         // Sets smaller than one batch are split too: each half is then a single smaller batch.
@@ -167,7 +175,7 @@ package enum ActivationStatistics {
 
     /// `setSize` is the size of the whole set (both halves), on which the per-sample count depends.
     static func collectSequentially(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], setSize: Int,
-                                    batchSize: Int, sampling: PatchSampling, precision: GramPrecision = .float32Blocks,
+                                    batchSize: Int, sampling: PatchSampling, precision: GramPrecision = defaultPrecision,
                                     progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         var grams: [GramKey: LayerGram] = [:]
         var buffer: [Double] = [], scratch: [Double] = []

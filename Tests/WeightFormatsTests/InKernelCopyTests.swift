@@ -57,6 +57,27 @@ struct InKernelCopyTests {
         #expect(fileContents(directory.path("out.bin")) == expected)
     }
 
+    @Test("bytes written before a view that equal the input's bytes before it join the copy (a file copied whole, header included); others do not")
+    func equalPrefixJoinsCopy() throws {
+        let directory = TemporaryDirectory()
+        let source = pattern(1 << 20, seed: 7)
+        let input = try MappedFile(path: directory.write("in.bin", source))
+        let same = try AtomicFileWriter(destination: directory.path("same.bin"))
+        try same.write(Array(source[0..<5000]))   // a header equal to the input's
+        for piece in [5000..<6000, 6000..<(1 << 20)] { try same.write(UnsafeRawBufferPointer(rebasing: input.bytes[piece])) }
+        try same.commit()
+        #expect(same.bytesCopiedInKernel == source.count)
+        #expect(fileContents(directory.path("same.bin")) == source)
+        let other = try AtomicFileWriter(destination: directory.path("other.bin"))
+        var header = Array(source[0..<5000])
+        header[17] ^= 1
+        try other.write(header)
+        try other.write(UnsafeRawBufferPointer(rebasing: input.bytes[5000...]))
+        try other.commit()
+        #expect(other.bytesCopiedInKernel == source.count - 5000)
+        #expect(fileContents(directory.path("other.bin")) == header + source[5000...])
+    }
+
     @Test("EXDEV, ENOSYS, EINVAL and EOPNOTSUPP fall back to the buffered copy with the same bytes", arguments: unsupportedErrors)
     func fallback(code: Int32) throws {
         let directory = TemporaryDirectory()
