@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "WeightFormats", dependencies: ["Safeguards", "CJSONC", "CArchive"]),
         .target(name: "TensorCore", dependencies: ["Safeguards", "CBLAS", "CLapacke"]),
         // Images as models were trained on them: decoding, PIL-exact resizing, folders, manifests, tar shards.
-        .target(name: "ImageData", dependencies: ["Safeguards", "CImageCodecs", "CWebP", "CArchive"], exclude: ["README.md"]),
+        .target(name: "ImageData", dependencies: ["Safeguards", "WeightFormats", "CImageCodecs", "CWebP", "CArchive"], exclude: ["README.md"]),
         // Models from weight files: ONNX graphs, recognised layouts, data sets, evaluation.
         .target(name: "ModelRuntime", dependencies: ["Safeguards", "TensorCore", "WeightFormats", "ImageData"]),
         // The unlearning engines.

@@ -112,7 +112,7 @@ def main():
     report = os.path.join(args.workdir, "audit.json")
     out = os.path.join(args.workdir, "resnet18.forget-5-7.safetensors")
     start = time.perf_counter()
-    subprocess.run([args.binary, "apply", model_path, "--classes", "5,7", "--data", data_path, "--report", report, "-o", out, "--quiet"],
+    subprocess.run([args.binary, "apply", model_path, "--method", "svd", "--classes", "5,7", "--data", data_path, "--report", report, "-o", out, "--quiet"],
                    check=True, stdout=subprocess.DEVNULL)
     whole = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -23,7 +23,7 @@ def main():
         for classes in ("3", "5,7"):
             for search in (True, False):
                 out = os.path.join(work, f"{name}.onnx")
-                cmd = [args.binary, "apply", os.path.join(root, f"Samples/{name}.onnx"), "--classes", classes,
+                cmd = [args.binary, "apply", os.path.join(root, f"Samples/{name}.onnx"), "--method", "svd", "--classes", classes,
                        "--data", os.path.join(root, "Samples/digits-train.npz"), "--eval-data", os.path.join(root, "Samples/digits-test.npz"),
                        "-o", out, "--json", "--quiet"] + (["--search"] if search else [])
                 s = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)

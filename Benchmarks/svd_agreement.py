@@ -44,7 +44,7 @@ def main():
         for forget in ([3], [5, 7]):
             out = os.path.join(tempfile.mkdtemp(), "out.onnx" if name == "vit" else "out.safetensors")
             subprocess.run([args.binary, "apply", os.path.join(root, f"Samples/{name}.onnx" if name == "vit" else f"Samples/{name}.safetensors"),
-                            "--classes", ",".join(map(str, forget)), "--data", os.path.join(root, "Samples/digits-train.npz"),
+                            "--method", "svd", "--classes", ",".join(map(str, forget)), "--data", os.path.join(root, "Samples/digits-train.npz"),
                             "--retain-samples", "100000", "--forget-samples", "100000", "--max-patches", "0", "-o", out, "--quiet"],
                            check=True, stdout=subprocess.DEVNULL)
             model = svd_bench.with_hookable_attention(svd_bench.build(name))

@@ -139,7 +139,7 @@ def main():
         epochs, lr = {"mlp": (60, 1e-3), "cnn": (40, 2e-3), "resnet": (30, 2e-3), "vit": (120, 1e-3)}[name]
         for forget in ([3], [5, 7]):
             out = os.path.join(tempfile.mkdtemp(), "out.onnx")
-            cmd = [args.binary, "apply", os.path.join(root, f"Samples/{name}.onnx"), "--classes", ",".join(map(str, forget)),
+            cmd = [args.binary, "apply", os.path.join(root, f"Samples/{name}.onnx"), "--method", "svd", "--classes", ",".join(map(str, forget)),
                    "--data", os.path.join(root, "Samples/digits-train.npz"), "-o", out, "--quiet", "--max-patches", "0"]
             ours, algorithm = [], []
             report = out + ".json"

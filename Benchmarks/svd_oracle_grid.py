@@ -34,7 +34,7 @@ def main():
         for classes in ("3", "5,7"):
             points = []
             for r, f in itertools.product(RETAIN, FORGET):
-                cmd = [args.binary, "apply", os.path.join(root, f"Samples/{name}.onnx"), "--classes", classes,
+                cmd = [args.binary, "apply", os.path.join(root, f"Samples/{name}.onnx"), "--method", "svd", "--classes", classes,
                        "--data", os.path.join(root, "Samples/digits-train.npz"), "--eval-data", os.path.join(root, "Samples/digits-test.npz"),
                        "--alpha-retain", str(r), "--alpha-forget", str(f), "-o", os.path.join(work, f"{name}.onnx"), "--json", "--quiet"]
                 s = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)

@@ -1,6 +1,7 @@
 import CArchive
 import Foundation
 import Safeguards
+import WeightFormats
 
 extension ImageCollection {
     /// Image members of a WebDataset sample, in the order of preference when a sample has several.
@@ -33,7 +34,8 @@ extension ImageCollection {
         }
         var notes: [String] = []
         if !compressed.isEmpty {
-            notes.append("\(compressed.count) compressed shard\(compressed.count == 1 ? "" : "s") (\(Escaping.printable(compressed[0]))…) cannot be read by offset: their images are kept in memory, encoded; store shards uncompressed to read them from disk")
+            notes.append("\(compressed.count) compressed shard\(compressed.count == 1 ? "" : "s") (\(Escaping.printable(compressed[0]))…) cannot be read by offset: "
+                + "their images are kept in memory, encoded; store shards uncompressed to read them from disk")
         }
         return ImageCollection(path: pattern, kind: .webDataset, samples: samples, mapping: .integers, notes: notes,
                                shards: shards, shardStarts: starts, blobs: blobs)
@@ -134,19 +136,5 @@ extension ImageCollection {
 
     private static func message(_ archive: OpaquePointer) -> String {
         archive_error_string(archive).map { Escaping.printable(String(cString: $0)) } ?? "unknown error"
-    }
-}
-
-/// Runs libarchive calls with this thread's character type set to UTF-8, so that member names
-/// outside ASCII are converted (in the "C" locale of a Swift program they come back empty).
-enum ArchiveLocale {
-    static func utf8<R>(_ body: () throws -> R) rethrows -> R {
-        guard let locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil) else { return try body() }
-        let previous = uselocale(locale)
-        defer {
-            uselocale(previous)
-            freelocale(locale)
-        }
-        return try body()
     }
 }

@@ -42,7 +42,8 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unreadable(let reason):
             "cannot read: \(Escaping.printable(reason))"
         case .sizeMismatch(let expected, let actual):
-            "preprocessed to \(actual.map(String.init).joined(separator: "×")) but the first image gave \(expected.map(String.init).joined(separator: "×")); give --crop or --image-size so that every sample has one size"
+            "preprocessed to \(actual.map(String.init).joined(separator: "×")) but the first image gave \(expected.map(String.init).joined(separator: "×")); "
+                + "give --crop or --image-size so that every sample has one size"
         }
     }
 }

@@ -115,7 +115,8 @@ extension CheckpointBinding.Matcher {
             let fitting = norms.values.filter { $0.channels == c.channels }.map(\.module).sorted(by: CheckpointBinding.naturalLess)
             let rivals = candidates.filter { $0.mustFold && !paired.contains($0.node) && $0.channels == c.channels }.count
             let reason = fitting.isEmpty ? "the checkpoint has none left"
-                : "\(fitting.count) unused batch norms of that size (\(fitting.prefix(4).map { "'\(Escaping.printable($0))'" }.joined(separator: ", "))\(fitting.count > 4 ? ", …" : "")) "
+                : "\(fitting.count) unused batch norms of that size "
+                    + "(\(fitting.prefix(4).map { "'\(Escaping.printable($0))'" }.joined(separator: ", "))\(fitting.count > 4 ? ", …" : "")) "
                     + "for \(rivals) such convs, and neither module names nor their places decide"
             throw CheckpointBindingError.unpairedConvolution(node: nodes[c.node].name, module: c.module, channels: c.channels, reason: reason)
         }

@@ -58,7 +58,8 @@ public struct Dataset: @unchecked Sendable {
             do {
                 let samples = try ImageSamples(try ImageCollection.open(path, labelNames: images.labelNames), loading: images)
                 if yKey != nil && samples.labels == nil {
-                    throw WeightFileError(path: path, underlying: ModelError.invalidData(reason: "the images have no labels (a manifest needs a label column, shards a .cls member per sample)"))
+                    throw WeightFileError(path: path, underlying: ModelError.invalidData(reason: "the images have no labels "
+                        + "(a manifest needs a label column, shards a .cls member per sample)"))
                 }
                 return Dataset(images: samples, withLabels: yKey != nil)
             } catch {

@@ -94,3 +94,22 @@ func divisorList(_ n: Int) -> String {
     guard divisors.count > 1 else { return divisors.joined() }
     return divisors.dropLast().joined(separator: ", ") + " or " + divisors.last!
 }
+
+extension LayoutContext {
+    /// For a layout read from transformers' names: the `model_type` fact of a transformers
+    /// `config.json` (none without a config). A timm config, or a `model_type` other than
+    /// `modelType` (or the class name `className` in `architectures`), is refused: the config
+    /// would describe another model than the tensors.
+    func transformersModelType(_ modelType: String, className: String, layout: String) throws -> [LayoutFact] {
+        guard let config else { return [] }
+        if config.library == .timm {
+            throw ModelError.unusableLayout(layout: layout, reason: "config.json is a timm config but the names are transformers'")
+        }
+        guard config.library == .transformers else { return [] }
+        let type = config.architecture ?? ""
+        guard type == modelType || type == className else {
+            throw ModelError.unusableLayout(layout: layout, reason: "config.json says model_type '\(Escaping.printable(type))', not '\(modelType)'")
+        }
+        return [LayoutFact("model_type", modelType, from: "config.json")]
+    }
+}

@@ -43,7 +43,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownClass(let name, let available):
             available.isEmpty
                 ? "no class named '\(Escaping.printable(name))': the model has no class names (no id2label or label_names in its config); give class indices"
-                : "no class named '\(Escaping.printable(name))' (the model's classes: \(available.prefix(20).map(Escaping.printable).joined(separator: ", "))\(available.count > 20 ? ", …" : ""))"
+                : "no class named '\(Escaping.printable(name))' "
+                    + "(the model's classes: \(available.prefix(20).map(Escaping.printable).joined(separator: ", "))\(available.count > 20 ? ", …" : ""))"
         case .outputNotLogits(let name, let shape, let batch):
             "the graph output '\(Escaping.printable(name))' has shape \(shape) for a batch of \(batch) samples; a classifier must output [\(batch), classes]"
         }

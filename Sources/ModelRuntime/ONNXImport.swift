@@ -37,7 +37,8 @@ extension Model {
             if rest.count == dims.count - 1 { sampleShape = rest }
         }
         if let shape = sampleShape, !ModelLimits.isPlausibleSampleShape(shape) {
-            throw ModelError.invalidArchitecture(reason: "the graph input '\(input.name)' declares the sample shape \(shape), which has a negative dimension or does not fit in memory")
+            throw ModelError.invalidArchitecture(reason: "the graph input '\(input.name)' declares the sample shape \(shape), "
+                + "which has a negative dimension or does not fit in memory")
         }
         var graph = ComputeGraph(nodes: nodes, parameters: parameters, constants: constants,
                                  inputNames: [input.name], outputNames: [output.name])

@@ -100,7 +100,8 @@ enum TimmConvNeXtLayout: ModelLayout {
                 var block = try ConvNeXtReading.block(c, depthwise: "\(q).conv_dw", norm: "\(q).norm", fc1: "\(q).mlp.fc1", fc2: "\(q).mlp.fc2",
                                                       channels: channels.width, layout: description)
                 if let convolutionMLP, convolutionMLP != block.convolutionMLP {
-                    throw ModelError.unusableLayout(layout: description, reason: "\(q).mlp is \(block.convolutionMLP ? "1×1 convolutions" : "Linears"), stages.0.blocks.0.mlp is not")
+                    throw ModelError.unusableLayout(layout: description, reason: "\(q).mlp is \(block.convolutionMLP ? "1×1 convolutions" : "Linears"), "
+                        + "stages.0.blocks.0.mlp is not")
                 }
                 convolutionMLP = block.convolutionMLP
                 if try c.optionalTensor("\(q).gamma", [channels.width]) { block.scale = .vector("\(q).gamma") }
@@ -136,16 +137,19 @@ enum TimmConvNeXtLayout: ModelLayout {
                                  head: "head.fc", headBias: head.bias, epsilon: 1e-6, headEpsilon: 1e-6, activation: .gelu)
         let widths = ConvNeXtReading.widths(plan0, c)
         if let dims = try config?.ints("dims"), dims != widths {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says dims [\(dims.map(String.init).joined(separator: ", "))] but the stages are [\(widths.map(String.init).joined(separator: ", "))] wide")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says dims [\(dims.map(String.init).joined(separator: ", "))] "
+                + "but the stages are [\(widths.map(String.init).joined(separator: ", "))] wide")
         }
         let depths = stages.map(\.blocks.count)
         if let declared = try config?.ints("depths"), declared != depths {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says depths [\(declared.map(String.init).joined(separator: ", "))] but the stages have [\(depths.map(String.init).joined(separator: ", "))] blocks")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says depths [\(declared.map(String.init).joined(separator: ", "))] "
+                + "but the stages have [\(depths.map(String.init).joined(separator: ", "))] blocks")
         }
         try c.agree("patch_size", try config?.int("patch_size"), channels.patch, layout: description, in: "stem.0's kernel")
         try c.agree("in_chans", try config?.int("in_chans"), channels.input, layout: description, in: "the input channels")
         if let declared = try config?.bool("conv_mlp"), let convolutionMLP, declared != convolutionMLP {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says conv_mlp \(declared) but the MLPs are \(convolutionMLP ? "1×1 convolutions" : "Linears")")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says conv_mlp \(declared) "
+                + "but the MLPs are \(convolutionMLP ? "1×1 convolutions" : "Linears")")
         }
         let epsilon = try config?.double("norm_eps")
         var activation = Activation.gelu
@@ -163,7 +167,8 @@ enum TimmConvNeXtLayout: ModelLayout {
         facts += ConvNeXtReading.facts(plan, c, inputChannels: channels.input, source: "tensor names")
         facts += [
             LayoutFact("mlp", convolutionMLP == true ? "1×1 convolutions (conv_mlp)" : "Linears", from: "mlp.fc1.weight shape"),
-            LayoutFact("head", { if case .beforePool = headNorm { "norm_pre, pool, fc (head_norm_first)" } else { "pool, head.norm\(preLogits == nil ? "" : ", pre_logits (GELU)"), fc" } }(),
+            LayoutFact("head", { if case .beforePool = headNorm { "norm_pre, pool, fc (head_norm_first)" }
+                                 else { "pool, head.norm\(preLogits == nil ? "" : ", pre_logits (GELU)"), fc" } }(),
                        from: "tensor names"),
             LayoutFact("norm_eps", String(plan.epsilon), from: epsilon == nil ? "timm default" : "config.json"),
             LayoutFact("act_layer", activation.description, from: (try config?.string("act_layer")) == nil ? "timm default" : "config.json"),
@@ -192,17 +197,7 @@ enum TransformersConvNeXtLayout: ModelLayout {
     static func read(_ c: LayoutContext) throws -> LayoutReading? {
         guard c.has("convnext.embeddings.patch_embeddings.weight") else { return nil }
         let config = c.config
-        if let config, config.library == .timm {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json is a timm config but the names are transformers'")
-        }
-        var facts: [LayoutFact] = []
-        if let config, config.library == .transformers {
-            let type = config.architecture ?? ""
-            guard type == "convnext" || type == "ConvNextForImageClassification" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(Escaping.printable(type))', not 'convnext'")
-            }
-            facts.append(LayoutFact("model_type", "convnext", from: "config.json"))
-        }
+        var facts = try c.transformersModelType("convnext", className: "ConvNextForImageClassification", layout: description)
         var channels = try ConvNeXtReading.stem(c, conv: "convnext.embeddings.patch_embeddings", layout: description)
         try c.norm("convnext.embeddings.layernorm", channels: channels.width)
         var stages: [ConvNeXtPlan.Stage] = []
@@ -220,7 +215,9 @@ enum TransformersConvNeXtLayout: ModelLayout {
                 let q = "\(p).layers.\(b)"
                 var block = try ConvNeXtReading.block(c, depthwise: "\(q).dwconv", norm: "\(q).layernorm", fc1: "\(q).pwconv1", fc2: "\(q).pwconv2",
                                                       channels: channels.width, layout: description)
-                guard !block.convolutionMLP else { throw ModelError.shapeMismatch(name: "\(q).pwconv1.weight", expected: [-1, channels.width], actual: try c.shape("\(q).pwconv1.weight")) }
+                guard !block.convolutionMLP else {
+                    throw ModelError.shapeMismatch(name: "\(q).pwconv1.weight", expected: [-1, channels.width], actual: try c.shape("\(q).pwconv1.weight"))
+                }
                 if try c.optionalTensor("\(q).layer_scale_parameter", [channels.width]) { block.scale = .vector("\(q).layer_scale_parameter") }
                 blocks.append(block)
             }
@@ -231,18 +228,21 @@ enum TransformersConvNeXtLayout: ModelLayout {
         let headEpsilon = try config?.double("layer_norm_eps") ?? 1e-12
         let act = try config?.string("hidden_act") ?? "gelu"
         guard let activation = Activation(transformersName: act) else {
-            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(act))' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
+            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(act))' is not supported "
+                + "(gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
         }
         let plan = ConvNeXtPlan(stem: ("convnext.embeddings.patch_embeddings", channels.patch, "convnext.embeddings.layernorm"), stages: stages,
                                 headNorm: .afterPool("convnext.layernorm"), preLogits: nil, head: "classifier", headBias: head.bias,
                                 epsilon: 1e-6, headEpsilon: Float(headEpsilon), activation: activation)
         let widths = ConvNeXtReading.widths(plan, c)
         if let sizes = try config?.ints("hidden_sizes"), sizes != widths {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says hidden_sizes [\(sizes.map(String.init).joined(separator: ", "))] but the stages are [\(widths.map(String.init).joined(separator: ", "))] wide")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says hidden_sizes [\(sizes.map(String.init).joined(separator: ", "))] "
+                + "but the stages are [\(widths.map(String.init).joined(separator: ", "))] wide")
         }
         let depths = stages.map(\.blocks.count)
         if let declared = try config?.ints("depths"), declared != depths {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says depths [\(declared.map(String.init).joined(separator: ", "))] but the stages have [\(depths.map(String.init).joined(separator: ", "))] layers")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says depths [\(declared.map(String.init).joined(separator: ", "))] "
+                + "but the stages have [\(depths.map(String.init).joined(separator: ", "))] layers")
         }
         try c.agree("num_stages", try config?.int("num_stages"), stages.count, layout: description, in: "the number of stages")
         try c.agree("patch_size", try config?.int("patch_size"), channels.patch, layout: description, in: "the patch embedding's kernel")

@@ -91,7 +91,8 @@ enum ResNetLayout: ModelLayout {
                 var out = c2.out, groups = 1
                 if bottleneck {
                     guard c1.kernel == 1, c2.kernel == 3, c1.groups == 1 else {
-                        throw ModelError.shapeMismatch(name: "\(p).conv2.weight", expected: [c1.out, c1.out / max(c2.groups, 1), 3, 3], actual: try checkpoint.shape("\(p).conv2.weight"))
+                        throw ModelError.shapeMismatch(name: "\(p).conv2.weight", expected: [c1.out, c1.out / max(c2.groups, 1), 3, 3],
+                                                       actual: try checkpoint.shape("\(p).conv2.weight"))
                     }
                     groups = c2.groups
                     let c3 = try checkpoint.convolution("\(p).conv3", input: c2.out)

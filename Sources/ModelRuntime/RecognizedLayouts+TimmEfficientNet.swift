@@ -154,10 +154,12 @@ enum TimmEfficientNetLayout: ModelLayout {
             let base = tfPort ? String(architecture.dropFirst(3)) : architecture
             guard let known = tables.first(where: { $0.architectures.contains(base) }) else {
                 throw ModelError.unusableLayout(layout: description, reason: "config.json's architecture '\(Escaping.printable(architecture))' is not one whose stage table "
-                    + "(strides, activations) this tool knows; known: efficientnet_b0…b8/l2, efficientnet_lite0…4, mobilenetv2_*, mobilenetv3_large/small_*, test_efficientnet and their tf_ ports")
+                    + "(strides, activations) this tool knows; "
+                    + "known: efficientnet_b0…b8/l2, efficientnet_lite0…4, mobilenetv2_*, mobilenetv3_large/small_*, test_efficientnet and their tf_ ports")
             }
             guard fits(known) else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says '\(Escaping.printable(architecture))' but the blocks (kinds \(kinds.joined(separator: ",")), "
+                throw ModelError.unusableLayout(layout: description, reason: "config.json says '\(Escaping.printable(architecture))' "
+                    + "but the blocks (kinds \(kinds.joined(separator: ",")), "
                     + "kernels \(listed(kernels))) are not its stages (\(known.kinds.joined(separator: ",")), kernels \(listed(known.kernels)))")
             }
             table = known
@@ -165,8 +167,8 @@ enum TimmEfficientNetLayout: ModelLayout {
         } else {
             let candidates = tables.filter(fits)
             guard let first = candidates.first else {
-                throw ModelError.unusableLayout(layout: description, reason: "the blocks (kinds \(kinds.joined(separator: ",")), kernels \(listed(kernels))) fit no timm stage table "
-                    + "this tool knows, so their strides are unknown; put timm's config.json beside the weights")
+                throw ModelError.unusableLayout(layout: description, reason: "the blocks (kinds \(kinds.joined(separator: ",")), kernels \(listed(kernels))) "
+                    + "fit no timm stage table this tool knows, so their strides are unknown; put timm's config.json beside the weights")
             }
             // Lite and MobileNetV2 differ only in kernels, which the tensors show; candidates left are equivalent.
             table = first
@@ -227,10 +229,15 @@ enum TimmEfficientNetLayout: ModelLayout {
             for block in blocks { x = b.apply(block, to: x, epsilon: epsilon) }
             if mobileNetV3Class {
                 x = b.add("GlobalAveragePool", [x])
-                if hasHead { x = b.apply([.conv(conv: "conv_head", norm: nil, bias: true, stride: 1, groups: 1, padding: .symmetric(0), activation: headActivation)], to: x, epsilon: epsilon) }
+                if hasHead {
+                    x = b.apply([.conv(conv: "conv_head", norm: nil, bias: true, stride: 1, groups: 1, padding: .symmetric(0), activation: headActivation)],
+                                to: x, epsilon: epsilon)
+                }
                 x = b.flatten(x)
             } else {
-                if hasHead { x = b.apply([.conv(conv: "conv_head", norm: "bn2", stride: 1, groups: 1, padding: .symmetric(0), activation: headActivation)], to: x, epsilon: epsilon) }
+                if hasHead {
+                    x = b.apply([.conv(conv: "conv_head", norm: "bn2", stride: 1, groups: 1, padding: .symmetric(0), activation: headActivation)], to: x, epsilon: epsilon)
+                }
                 x = b.globalAveragePoolFlat(x)
             }
             return b.linear(x, weight: "classifier.weight", bias: names.contains("classifier.bias") ? "classifier.bias" : nil, name: "classifier")

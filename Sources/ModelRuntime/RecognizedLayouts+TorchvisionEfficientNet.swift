@@ -126,8 +126,10 @@ enum TorchvisionEfficientNetLayout: ModelLayout {
             }
         }
         let facts = [
-            LayoutFact("stage table", table.name, from: "tensor shapes (kernels \(listed(kernels)); \(fused.contains(true) ? "FusedMBConv in stages \(listed(fused.indices.filter { fused[$0] }.map { $0 + 1 }))" : "all MBConv"))"),
-            LayoutFact("variant", builder?.name ?? "custom width/depth (no torchvision builder has stem \(stem.out), blocks \(listed(depths)), head \(headConv.out))", from: "tensor shapes"),
+            LayoutFact("stage table", table.name, from: "tensor shapes (kernels \(listed(kernels)); "
+                + "\(fused.contains(true) ? "FusedMBConv in stages \(listed(fused.indices.filter { fused[$0] }.map { $0 + 1 }))" : "all MBConv"))"),
+            LayoutFact("variant", builder?.name ?? "custom width/depth (no torchvision builder has stem \(stem.out), blocks \(listed(depths)), head \(headConv.out))",
+                       from: "tensor shapes"),
             LayoutFact("blocks per stage", listed(depths), from: "tensor names"),
             LayoutFact("stage widths", listed(stages.map { $0.last!.output }), from: "tensor shapes"),
             LayoutFact("stage strides", listed(table.strides), from: "torchvision stage table"),

@@ -135,7 +135,8 @@ enum TorchvisionMobileNetV3Layout: ModelLayout {
         let names = checkpoint.names
         guard names.contains("features.0.0.weight"), names.contains("features.1.block.0.0.weight") else { return nil }
         for name in names where !name.hasPrefix("features.") && !name.hasPrefix("classifier.0.") && !name.hasPrefix("classifier.3.") {
-            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(Escaping.printable(name))' has no place in it; only features.*, classifier.0 and classifier.3 are read")
+            throw ModelError.unusableLayout(layout: description, reason: "tensor '\(Escaping.printable(name))' has no place in it; "
+                + "only features.*, classifier.0 and classifier.3 are read")
         }
         let features = checkpoint.indices(after: "features.")
         guard let head = features.last, features == Array(0...head) else { return nil }

@@ -79,7 +79,8 @@ enum TransformersMobileNetV2Layout: ModelLayout {
                                       padding: pad(3, 1), activation: act)]
         let hasExpansion = names.contains("\(stem).expand_1x1.convolution.weight")
         guard hasExpansion != firstIsExpansion else {
-            throw ModelError.unusableLayout(layout: description, reason: "first_layer_is_expansion is \(firstIsExpansion) but the stem \(hasExpansion ? "has" : "has no") expand_1x1")
+            throw ModelError.unusableLayout(layout: description, reason: "first_layer_is_expansion is \(firstIsExpansion) "
+                + "but the stem \(hasExpansion ? "has" : "has no") expand_1x1")
         }
         if hasExpansion {
             channels = try layer("\(stem).expand_1x1", input: channels, kernel: 1)
@@ -113,7 +114,8 @@ enum TransformersMobileNetV2Layout: ModelLayout {
             let out = try layer("\(p).reduce_1x1", input: expanded, kernel: 1)
             let expectedExpansion = makeDivisible((Double(channels) * expandRatio).rounded(), divisor: divisor, minimum: minDepth)
             guard expanded == expectedExpansion else {
-                throw ModelError.unusableLayout(layout: description, reason: "expand_ratio \(expandRatio) gives \(expectedExpansion) channels from \(channels), '\(p).expand_1x1' has \(expanded)")
+                throw ModelError.unusableLayout(layout: description, reason: "expand_ratio \(expandRatio) gives \(expectedExpansion) channels from \(channels), "
+                    + "'\(p).expand_1x1' has \(expanded)")
             }
             var step: [CNNStep] = [
                 .conv(conv: "\(p).expand_1x1.convolution", norm: "\(p).expand_1x1.normalization", stride: 1, groups: 1, padding: .symmetric(0), activation: act),

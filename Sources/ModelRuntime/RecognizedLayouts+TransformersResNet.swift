@@ -106,7 +106,8 @@ enum TransformersResNetLayout: ModelLayout {
 
         // The config must describe these tensors.
         if let layerType = try config?.string("layer_type"), layerType != (isBottleneck ? "bottleneck" : "basic") {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says layer_type '\(Escaping.printable(layerType))', the blocks have \(isBottleneck ? 3 : 2) conv layers")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says layer_type '\(Escaping.printable(layerType))', "
+                + "the blocks have \(isBottleneck ? 3 : 2) conv layers")
         }
         if let declared = try config?.ints("depths"), declared != depths {
             throw ModelError.unusableLayout(layout: description, reason: "config.json says depths [\(listed(declared))], the checkpoint has [\(listed(depths))]")

@@ -111,7 +111,8 @@ enum TimmViTLayout: ModelLayout {
     static func read(_ c: LayoutContext) throws -> LayoutReading? {
         guard c.has("patch_embed.proj.weight"), c.has("blocks.0.attn.qkv.weight") else { return nil }
         if let config = c.config, config.library == .transformers {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json is a transformers config (model_type '\(Escaping.printable(config.architecture ?? "?"))') but the names are timm's")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json is a transformers config (model_type '\(Escaping.printable(config.architecture ?? "?"))') "
+                + "but the names are timm's")
         }
         let stem = try ViTStem.read(c, prefix: "patch_embed.proj", layout: description)
         let e = stem.embed
@@ -312,17 +313,7 @@ enum TransformersViTLayout: ModelLayout {
     static func read(_ c: LayoutContext) throws -> LayoutReading? {
         guard c.has("vit.embeddings.patch_embeddings.projection.weight"), c.has("vit.embeddings.cls_token") else { return nil }
         let config = c.config
-        if let config, config.library == .timm {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json is a timm config but the names are transformers'")
-        }
-        var facts: [LayoutFact] = []
-        if let config, config.library == .transformers {
-            let type = config.architecture ?? ""
-            guard type == "vit" || type == "ViTForImageClassification" else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says model_type '\(Escaping.printable(type))', not 'vit'")
-            }
-            facts.append(LayoutFact("model_type", "vit", from: "config.json"))
-        }
+        var facts = try c.transformersModelType("vit", className: "ViTForImageClassification", layout: description)
         let stem = try ViTStem.read(c, prefix: "vit.embeddings.patch_embeddings.projection", layout: description)
         let e = stem.embed
         try c.tensor("vit.embeddings.cls_token", [1, 1, e])
@@ -335,7 +326,8 @@ enum TransformersViTLayout: ModelLayout {
             let hw = size.count == 1 ? [size[0], size[0]] : Array(size.suffix(2))
             grid = hw.map { $0 / stem.patch }
             guard grid[0] * grid[1] + 1 == positions else {
-                throw ModelError.unusableLayout(layout: description, reason: "config.json says image_size \(hw.map(String.init).joined(separator: "×")) (\(grid[0] * grid[1]) patches + class token) but vit.embeddings.position_embeddings has \(positions) positions")
+                throw ModelError.unusableLayout(layout: description, reason: "config.json says image_size \(hw.map(String.init).joined(separator: "×")) "
+                    + "(\(grid[0] * grid[1]) patches + class token) but vit.embeddings.position_embeddings has \(positions) positions")
             }
         } else {
             guard let side = exactSquareRoot(positions - 1), side > 0 else {
@@ -372,7 +364,8 @@ enum TransformersViTLayout: ModelLayout {
         }
         if let mlp { try c.agree("intermediate_size", try config?.int("intermediate_size"), mlp, layout: description, in: "the MLP width") }
         if let declared = try config?.bool("qkv_bias"), let qkvBias, declared != qkvBias {
-            throw ModelError.unusableLayout(layout: description, reason: "config.json says qkv_bias \(declared) but the checkpoint \(qkvBias ? "has" : "has no") query/key/value biases")
+            throw ModelError.unusableLayout(layout: description, reason: "config.json says qkv_bias \(declared) "
+                + "but the checkpoint \(qkvBias ? "has" : "has no") query/key/value biases")
         }
         try c.norm("vit.layernorm", channels: e)
         let head = try c.linearLayer("classifier", input: e)
@@ -380,7 +373,8 @@ enum TransformersViTLayout: ModelLayout {
         let epsilon = try config?.double("layer_norm_eps") ?? 1e-12
         let act = try config?.string("hidden_act") ?? "gelu"
         guard let activation = Activation(transformersName: act) else {
-            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(act))' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
+            throw ModelError.unusableLayout(layout: description, reason: "hidden_act '\(Escaping.printable(act))' is not supported "
+                + "(gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)")
         }
         let source = config == nil ? "transformers default" : c.configSource
         facts += [
@@ -441,7 +435,8 @@ enum ViTStem {
                                facts: inout [LayoutFact]) throws -> Int? {
         if let (key, heads) = try c.configInt(keys) {
             guard heads > 0, embed % heads == 0 else {
-                throw ModelError.unusableLayout(layout: layout, reason: "\(c.configSource == "given config" ? "the config" : "config.json") says \(key) \(heads), which does not divide the hidden size \(embed)")
+                throw ModelError.unusableLayout(layout: layout, reason: "\(c.configSource == "given config" ? "the config" : "config.json") says \(key) \(heads), "
+                    + "which does not divide the hidden size \(embed)")
             }
             facts.append(LayoutFact("num_heads", String(heads), from: "\(c.configSource) (\(key))"))
             return heads

@@ -41,7 +41,8 @@ enum SVGChart {
                 svg += "<title>\(escape(s.name)) \(escape(category)): \(String(format: "%.2f", value * 100))%</title></rect>"
             }
             let color = highlighted.contains(i) ? forget : "#333"
-            svg += "<text x=\"\(f(left + group * (Double(i) + 0.5)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\" font-size=\"12\" fill=\"\(color)\"\(highlighted.contains(i) ? " font-weight=\"bold\"" : "")>\(escape(category))</text>"
+            svg += "<text x=\"\(f(left + group * (Double(i) + 0.5)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\" font-size=\"12\" "
+                + "fill=\"\(color)\"\(highlighted.contains(i) ? " font-weight=\"bold\"" : "")>\(escape(category))</text>"
         }
         svg += legend(series.map { ($0.name, $0.color) }, x: left, y: height - 8)
         return svg + "</svg>"
@@ -59,10 +60,12 @@ enum SVGChart {
             svg += "<text x=\"\(f(left - 6))\" y=\"\(f(top + cell * (Double(i) + 0.65)))\" text-anchor=\"end\" font-size=\"11\" fill=\"\(labelColor)\">\(escape(labels[i]))</text>"
             for (j, count) in row.enumerated() {
                 let share = Double(count) / Double(total)
-                svg += "<rect x=\"\(f(left + cell * Double(j)))\" y=\"\(f(top + cell * Double(i)))\" width=\"\(f(cell))\" height=\"\(f(cell))\" fill=\"\(color)\" fill-opacity=\"\(String(format: "%.3f", share))\" stroke=\"#eee\">"
+                svg += "<rect x=\"\(f(left + cell * Double(j)))\" y=\"\(f(top + cell * Double(i)))\" width=\"\(f(cell))\" height=\"\(f(cell))\" "
+                    + "fill=\"\(color)\" fill-opacity=\"\(String(format: "%.3f", share))\" stroke=\"#eee\">"
                 svg += "<title>true \(escape(labels[i])), predicted \(escape(labels[j])): \(count)</title></rect>"
                 if count > 0 && cell >= 18 {
-                    svg += "<text x=\"\(f(left + cell * (Double(j) + 0.5)))\" y=\"\(f(top + cell * (Double(i) + 0.65)))\" text-anchor=\"middle\" font-size=\"9\" fill=\"\(share > 0.6 ? "#fff" : "#222")\">\(count)</text>"
+                    svg += "<text x=\"\(f(left + cell * (Double(j) + 0.5)))\" y=\"\(f(top + cell * (Double(i) + 0.65)))\" "
+                        + "text-anchor=\"middle\" font-size=\"9\" fill=\"\(share > 0.6 ? "#fff" : "#222")\">\(count)</text>"
                 }
             }
         }
@@ -79,7 +82,8 @@ enum SVGChart {
             let y = top + rowHeight * Double(i)
             let w = (width - left - 90) * (row.value.isFinite ? row.value / largest : 1)
             svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 13))\" text-anchor=\"end\" font-size=\"11\">\(escape(shortened(row.label, 34)))</text>"
-            svg += "<rect x=\"\(f(left))\" y=\"\(f(y + 3))\" width=\"\(f(max(w, 0.5)))\" height=\"\(f(rowHeight - 6))\" fill=\"\(after)\"><title>\(escape(row.label)): \(format(row.value))</title></rect>"
+            svg += "<rect x=\"\(f(left))\" y=\"\(f(y + 3))\" width=\"\(f(max(w, 0.5)))\" height=\"\(f(rowHeight - 6))\" "
+                + "fill=\"\(after)\"><title>\(escape(row.label)): \(format(row.value))</title></rect>"
             svg += "<text x=\"\(f(left + max(w, 0.5) + 4))\" y=\"\(f(y + 13))\" font-size=\"11\">\(format(row.value))</text>"
         }
         return svg + "</svg>"
@@ -100,7 +104,8 @@ enum SVGChart {
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(yy))\" x2=\"\(f(left + plotWidth))\" y2=\"\(f(yy))\" stroke=\"#ddd\"/>"
             svg += "<text x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\" font-size=\"11\">1e\(exponent)</text>"
         }
-        svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 6))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">index i of σ_i (largest first); y: σ_i / σ_1</text>"
+        svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 6))\" text-anchor=\"middle\" font-size=\"11\" "
+            + "fill=\"#555\">index i of σ_i (largest first); y: σ_i / σ_1</text>"
         for (k, s) in series.enumerated() {
             guard let first = s.values.first, first > 0 else { continue }
             let color = palette[k % palette.count]
@@ -112,7 +117,8 @@ enum SVGChart {
     }
 
     static func header(width: Double, height: Double, title: String) -> String {
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"\(escape(title))\" font-family=\"sans-serif\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" "
+            + "role=\"img\" aria-label=\"\(escape(title))\" font-family=\"sans-serif\">"
             + "<text x=\"8\" y=\"18\" font-size=\"13\" font-weight=\"bold\">\(escape(title))</text>"
     }
 

@@ -131,7 +131,8 @@ extension UnlearningReport {
         if !original.mia.isEmpty {
             let w = original.mia[0]
             parts.append("### Membership inference")
-            parts.append("Members: \(w.members) (\(w.membersUsed)); non-members: \(w.nonMembers) (\(w.nonMembersUsed)); score: \(w.score) among \(w.scoredSamples) \(w.scored); **\(w.direction)**.")
+            parts.append("Members: \(w.members) (\(w.membersUsed)); non-members: \(w.nonMembers) (\(w.nonMembersUsed)); "
+                + "score: \(w.score) among \(w.scoredSamples) \(w.scored); **\(w.direction)**.")
             parts.append(table(["variant", original.label, unlearned.label, "direction"], miaRows))
         }
         if let difference {
@@ -140,7 +141,8 @@ extension UnlearningReport {
             parts.append(table(CheckpointDifference.columns, difference.rows().filter { $0[1] != "same" }))
         }
         parts.append("### Audit facts")
-        parts.append(table(["fact", "value"], [["SHA-256 of " + original.path, original.sha256], ["SHA-256 of " + unlearned.path, unlearned.sha256]] + facts.map { [$0.key, $0.value] }))
+        parts.append(table(["fact", "value"], [["SHA-256 of " + original.path, original.sha256],
+                                               ["SHA-256 of " + unlearned.path, unlearned.sha256]] + facts.map { [$0.key, $0.value] }))
         return parts.joined(separator: "\n\n") + "\n"
     }
 }

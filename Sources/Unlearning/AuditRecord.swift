@@ -46,9 +46,17 @@ public struct AuditRecord: Encodable, Sendable {
         public let retainAccuracyBefore: Double?
         public let retainAccuracyAfter: Double?
         public let seconds: Double
+        public let contract: UnlearningContract?
+        public let verdict: UnlearningContract.Verdict?
+        /// `auto`: every method tried, in order, and which was kept.
+        public var attempts: [UnlearningRequest.Attempt]? = nil
+        public var kept: String? = nil
+        /// What the figures above do not say (e.g. that retain accuracy was not measured).
+        public var notes: [String] = []
 
         enum CodingKeys: String, CodingKey {
-            case output, classes, method, seconds, classNames = "class_names"
+            case attempts, kept, notes
+            case output, classes, method, seconds, classNames = "class_names", contract, verdict = "contract_verdict"
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", layersEdited = "layers_edited", bestEpoch = "best_epoch"
             case forgetAccuracyBefore = "forget_accuracy_before", forgetAccuracyAfter = "forget_accuracy_after"
             case retainAccuracyBefore = "retain_accuracy_before", retainAccuracyAfter = "retain_accuracy_after"
@@ -58,6 +66,10 @@ public struct AuditRecord: Encodable, Sendable {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(output, forKey: .output); try c.encode(classes, forKey: .classes); try c.encode(method, forKey: .method)
             try c.encodeIfPresent(classNames, forKey: .classNames)
+            try c.encodeIfPresent(contract, forKey: .contract)
+            try c.encodeIfPresent(verdict, forKey: .verdict)
+            try c.encodeIfPresent(attempts, forKey: .attempts); try c.encodeIfPresent(kept, forKey: .kept)
+            if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
             try c.encodeIfPresent(alphaRetain, forKey: .alphaRetain); try c.encodeIfPresent(alphaForget, forKey: .alphaForget)
             try c.encodeIfPresent(bestEpoch, forKey: .bestEpoch)
             try c.encode(layersEdited, forKey: .layersEdited); try c.encode(seconds, forKey: .seconds)
@@ -72,8 +84,11 @@ public struct AuditRecord: Encodable, Sendable {
             let parameters = alphaRetain.map { "alpha_retain \($0), alpha_forget \(alphaForget ?? 0)" } ?? "best epoch \(bestEpoch ?? 0)"
             let named = classes.compactMap { classNames?[String($0)] }
             let list = classes.map(String.init).joined(separator: ",") + (named.count == classes.count && !named.isEmpty ? " (\(named.joined(separator: ", ")))" : "")
-            var lines = ["wrote \(output): classes \(list) removed by \(method) "
+            var lines = ["wrote \(output): classes \(list) removed by \(method)\(kept.map { " (kept: \($0))" } ?? "") "
                          + "(\(parameters)), \(layersEdited) weight layers edited in " + String(format: "%.2f s", seconds)]
+            for attempt in attempts ?? [] { lines.append("tried " + attempt.line) }
+            if let contract, let verdict { lines.append(verdict.line(for: contract)) }
+            lines += notes
             if forgetAccuracyBefore != nil {
                 lines.append("forget accuracy: \(percent(forgetAccuracyBefore)) -> \(percent(forgetAccuracyAfter))")
                 lines.append("retain accuracy: \(percent(retainAccuracyBefore)) -> \(percent(retainAccuracyAfter))")
@@ -84,15 +99,15 @@ public struct AuditRecord: Encodable, Sendable {
 
     /// What depends on the engine, encoded at the top level of the record.
     public enum Details: Sendable {
-        case svd(configuration: SVDUnlearning.Configuration, alphaRetain: Double, alphaForget: Double,
-                 layers: [SVDUnlearning.LayerReport], search: [SVDUnlearning.SearchPoint])
-        case pgu(configuration: PGUUnlearning.Configuration, layers: [PGUUnlearning.LayerReport], epochs: [PGUUnlearning.Epoch],
-                 bestEpoch: Int, stopReason: String)
+        case svd(SVDUnlearning.Result)
+        case pgu(PGUUnlearning.Result)
+        case auto(UnlearningRequest.AutoResult)
 
         var layerCount: Int {
             switch self {
-            case .svd(_, _, _, let layers, _): layers.count
-            case .pgu(_, let layers, _, _, _): layers.count
+            case .svd(let result): result.layers.count
+            case .pgu(let result): result.layers.count
+            case .auto(let result): result.editedWeights.count
             }
         }
     }
@@ -101,7 +116,7 @@ public struct AuditRecord: Encodable, Sendable {
     public let version: String
     public let method: String
     public let input: File
-    public let output: File
+    public internal(set) var output: File
     public let classes: [Int]
     /// Names of the classes, where the model's config gives them.
     public let classNames: [String: String]?
@@ -111,13 +126,18 @@ public struct AuditRecord: Encodable, Sendable {
     public let timingsSeconds: [String: Double]
     /// How an image source became samples (`--data images/`): pipeline, label rule, skipped images.
     public let images: ImageSourceSummary?
+    /// The user's limits and how the kept edit fares against them on the validation split, for
+    /// methods that check them.
+    public let contract: UnlearningContract?
+    public let verdict: UnlearningContract.Verdict?
 
     enum CodingKeys: String, CodingKey {
         case tool, version, method, input, output, classes, configuration, samples, layers, search, evaluation, epochs
         case classNames = "class_names"
         case alphaRetainUsed = "alpha_retain_used", alphaForgetUsed = "alpha_forget_used", timingsSeconds = "timings_seconds"
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
-        case images
+        case firstLayerUsed = "first_layer_used", validation, contract, attempts, kept, repair, verdict = "contract_verdict"
+        case images, retainDamageLimit = "retain_damage_limit"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -129,27 +149,56 @@ public struct AuditRecord: Encodable, Sendable {
         try c.encodeIfPresent(evaluation, forKey: .evaluation)
         try c.encode(timingsSeconds, forKey: .timingsSeconds)
         try c.encodeIfPresent(images, forKey: .images)
+        try c.encodeIfPresent(contract, forKey: .contract)
+        try c.encodeIfPresent(verdict, forKey: .verdict)
+        try encodeDetails(details, into: &c)
+    }
+
+    private func encodeDetails(_ details: Details, into c: inout KeyedEncodingContainer<CodingKeys>) throws {
         switch details {
-        case .svd(let configuration, let alphaRetain, let alphaForget, let layers, let search):
-            try c.encode(configuration, forKey: .configuration)
-            try c.encode(alphaRetain, forKey: .alphaRetainUsed); try c.encode(alphaForget, forKey: .alphaForgetUsed)
-            try c.encode(layers, forKey: .layers); try c.encode(search, forKey: .search)
-        case .pgu(let configuration, let layers, let epochs, let bestEpoch, let stopReason):
-            try c.encode(configuration, forKey: .configuration)
-            try c.encode(layers, forKey: .layers); try c.encode(epochs, forKey: .epochs)
-            try c.encode(bestEpoch, forKey: .bestEpoch); try c.encode(stopReason, forKey: .stopReason)
+        case .auto(let r):
+            try c.encode(r.attempts, forKey: .attempts)
+            try c.encode(r.attempts[r.kept].method, forKey: .kept)
+            try c.encodeIfPresent(r.repair, forKey: .repair)
+            try encodeDetails(.svd(r.svd), into: &c)
+        case .svd(let r):
+            try c.encode(r.configuration, forKey: .configuration)
+            try c.encode(r.alphaRetain, forKey: .alphaRetainUsed); try c.encode(r.alphaForget, forKey: .alphaForgetUsed)
+            try c.encode(r.layers, forKey: .layers); try c.encode(r.grid, forKey: .search)
+            if r.configuration.settings.contract != nil {
+                try c.encode(r.firstLayer, forKey: .firstLayerUsed)
+                try c.encodeIfPresent(r.verdict, forKey: .validation)
+            }
+        case .pgu(let r):
+            try c.encode(r.configuration, forKey: .configuration)
+            try c.encode(r.layers, forKey: .layers); try c.encode(r.epochs, forKey: .epochs)
+            try c.encode(r.bestEpoch, forKey: .bestEpoch); try c.encode(r.stopReason, forKey: .stopReason)
+            try c.encodeIfPresent(r.retainDamageLimit, forKey: .retainDamageLimit)
         }
     }
 
     public var summary: Summary {
         var alphas: (Double, Double)?, epoch: Int?
+        var attempts: [UnlearningRequest.Attempt]?, kept: String?, notes: [String] = []
         switch details {
-        case .svd(_, let r, let f, _, _): alphas = (r, f)
-        case .pgu(_, _, _, let best, _): epoch = best
+        case .svd(let r): alphas = (r.alphaRetain, r.alphaForget)
+        case .pgu(let r):
+            epoch = r.bestEpoch
+            if let limit = r.retainDamageLimit {
+                let damage = r.epochs.first { $0.epoch == r.bestEpoch }?.retainDamage ?? 0
+                notes.append("retain accuracy was not measured (no retained-class samples in the data); estimated retain damage "
+                             + String(format: "%.4f", damage) + " (largest squared relative change of a layer's outputs on the retain statistics, limit "
+                             + String(format: "%g", limit) + ")")
+            }
+        case .auto(let r):
+            alphas = (r.svd.alphaRetain, r.svd.alphaForget)
+            (attempts, kept) = (r.attempts, r.attempts[r.kept].method)
+            if r.svd.retainBefore == nil { notes.append("retain accuracy was not measured (no retained-class validation samples)") }
         }
         return Summary(output: output.path, classes: classes, classNames: classNames, method: method, alphaRetain: alphas?.0, alphaForget: alphas?.1, bestEpoch: epoch,
                        layersEdited: details.layerCount, forgetAccuracyBefore: evaluation?.before.forgetAccuracy,
                        forgetAccuracyAfter: evaluation?.after.forgetAccuracy, retainAccuracyBefore: evaluation?.before.retainAccuracy,
-                       retainAccuracyAfter: evaluation?.after.retainAccuracy, seconds: timingsSeconds["total"] ?? 0)
+                       retainAccuracyAfter: evaluation?.after.retainAccuracy, seconds: timingsSeconds["total"] ?? 0, contract: contract,
+                       verdict: verdict, attempts: attempts, kept: kept, notes: notes)
     }
 }

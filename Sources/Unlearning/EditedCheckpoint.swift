@@ -21,6 +21,13 @@ public enum EditedCheckpoint {
         return input + ".\(tag)"
     }
 
+    /// The default output folder for a model folder input: `NAME.forget-5-7` beside `NAME`.
+    public static func defaultOutputFolder(for folder: String, classes: [Int]) -> String {
+        var trimmed = folder
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed + ".forget-" + classes.map(String.init).joined(separator: "-")
+    }
+
     /// Every file a checkpoint consists of: a sharded set's index and shards, an ONNX model and its
     /// external data files, else the one file.
     public static func files(of reader: any CheckpointReader) -> [String] {

@@ -31,6 +31,10 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var targetForgetAccuracy: Double?
         /// Stop when retain accuracy on the retained-class samples falls more than this many points.
         public var maxRetainDrop: Double
+        /// Statistics-only runs (no retained-class samples to score): stop before any layer's
+        /// estimated retain damage (``RetainDamage``, the squared relative change of its outputs on
+        /// the retain inputs) exceeds this.
+        public var maxRetainDamage: Double = 0.01
 
         public init(gamma: Double = 0.95, lrStart: Double = 0.05, lrEnd: Double = 0.01, epochs: Int = 100, sgdBatchSize: Int = 128,
                     targetForgetAccuracy: Double? = nil, maxRetainDrop: Double = 5) {
@@ -81,9 +85,12 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var loss: Double
         public var forgetAccuracy: Double
         public var retainAccuracy: Double?
+        /// Statistics-only runs: the largest estimated retain damage of a layer (``RetainDamage``).
+        public var retainDamage: Double? = nil
 
         enum CodingKeys: String, CodingKey {
             case epoch, loss, learningRate = "learning_rate", forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy"
+            case retainDamage = "retain_damage"
         }
     }
 
@@ -105,7 +112,7 @@ public struct PGUUnlearning: WeightEditingEngine {
         }
     }
 
-    public struct Result: EngineResult {
+    public struct Result: EngineResult, Sendable {
         public var configuration: Configuration
         public var editedWeights: [String: Tensor]
         public var selection: SampleSelection
@@ -114,13 +121,18 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var bestEpoch: Int
         public var stopReason: String
         public var timings: [String: Double]
+        /// Statistics-only runs: the damage limit that guarded them (retain accuracy was not measured).
+        public var retainDamageLimit: Double? = nil
+        /// The kept epoch's forget accuracy on the forget samples, and the target it was run to.
+        public var forgetAccuracy: Double { epochs.first { $0.epoch == bestEpoch }?.forgetAccuracy ?? 1 }
+        public var targetForgetAccuracy: Double = 0
 
         public var provenance: [String: String] {
             ["modelforget.gamma": String(configuration.settings.gamma), "modelforget.epochs": String(bestEpoch)]
         }
 
         public var details: AuditRecord.Details {
-            .pgu(configuration: configuration, layers: layers, epochs: epochs, bestEpoch: bestEpoch, stopReason: stopReason)
+            .pgu(self)
         }
     }
 
@@ -180,6 +192,8 @@ public struct PGUUnlearning: WeightEditingEngine {
             return (forgetAccuracy, retainAccuracy)
         }
         let (forgetBefore, retainBefore) = try accuracies()
+        // Without retained-class samples, the retain Grams guard the run instead (``RetainDamage``).
+        let damageGuard = monitorRetain ? nil : RetainDamage(grams: retainGrams, layers: layers, original: original)
         var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
         var best: (epoch: Int, forget: Double, weights: [String: Tensor])?
         var stopReason = "ran all \(c.settings.epochs) epochs"
@@ -191,7 +205,9 @@ public struct PGUUnlearning: WeightEditingEngine {
             var start = 0
             while start < order.count {
                 let batch = Array(order[start..<min(start + c.settings.sgdBatchSize, order.count)])
-                let (loss, gradients) = try Self.gradients(model, parameters: current, data: data, batch: batch, labels: labels)
+                let (loss, gradients) = try BatchGradients.compute(model, parameters: current, data: data, batch: batch) { logits, indices, total in
+                    ForgetLoss.evaluate(logits: logits, labels: indices.map { labels[$0] }, total: total)
+                }
                 lossSum += loss
                 batches += 1
                 for (index, layer) in layers.enumerated() {
@@ -211,9 +227,15 @@ public struct PGUUnlearning: WeightEditingEngine {
                 start += batch.count
             }
             let (forgetAccuracy, retainAccuracy) = try accuracies()
+            let damage = damageGuard?.largest(current: current, original: original)
             epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
-                                forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy))
+                                forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy, retainDamage: damage?.damage))
             progress?("epochs", epoch, c.settings.epochs)
+            if let damage, damage.damage > c.settings.maxRetainDamage {
+                stopReason = "epoch \(epoch): estimated retain damage \(damage.damage) of \(damage.layer ?? "a layer") above the limit "
+                    + "\(c.settings.maxRetainDamage) (retain accuracy not measured: no retained-class samples)"
+                break
+            }
             if let retainBefore, let retainAccuracy, (retainBefore - retainAccuracy) * 100 > c.settings.maxRetainDrop {
                 stopReason = "epoch \(epoch): retain accuracy fell more than \(c.settings.maxRetainDrop) points"
                 break
@@ -227,7 +249,10 @@ public struct PGUUnlearning: WeightEditingEngine {
             }
         }
         lap("training")
-        guard let best else { throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.settings.maxRetainDrop) }
+        guard let best else {
+            if damageGuard != nil { throw UnlearningError.noEpochWithinRetainDamage(limit: c.settings.maxRetainDamage) }
+            throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.settings.maxRetainDrop)
+        }
         var reports: [LayerReport] = []
         for (index, layer) in layers.enumerated() {
             guard let before = original[layer.weight], let after = best.weights[layer.weight] else { continue }
@@ -240,31 +265,7 @@ public struct PGUUnlearning: WeightEditingEngine {
                                        changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
         }
         return Result(configuration: c, editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
-                      stopReason: stopReason, timings: timings)
-    }
-
-    /// Mean loss and parameter gradients of one forget batch at the weights `parameters` (overrides
-    /// of the model's stored ones); the batch's two halves run on two workers and their gradients
-    /// are added in a fixed order.
-    static func gradients(_ model: Model, parameters: [String: Tensor], data: Dataset, batch: [Int], labels: [Int]) throws
-        -> (Double, [String: Tensor]) {
-        let halves = batch.count < 2 ? [batch] : [Array(batch[..<(batch.count / 2)]), Array(batch[(batch.count / 2)...])]
-        let shared = SharedInputs(model: model, data: data)
-        let parts = try Parallel.map(halves.count) { i -> (Double, [String: Tensor]) in
-            let x = try shared.data.samples(halves[i])
-            let (outputs, record) = try shared.model.graph.forward([shared.model.inputName: x], parameters: parameters, recording: true)
-            guard let logits = outputs[shared.model.outputName] else { throw UnlearningError.noWeightLayers }
-            let (loss, gradient) = ForgetLoss.evaluate(logits: logits, labels: halves[i].map { labels[$0] }, total: batch.count)
-            let grads = try shared.model.graph.backward(record, outputGradients: [shared.model.outputName: gradient], inputGradients: false)
-            return (loss, grads.parameters)
-        }
-        var (loss, total) = parts[0]
-        for (partLoss, grads) in parts.dropFirst() {
-            loss += partLoss
-            for (name, g) in grads {
-                if var existing = total[name] { Elementwise.addInPlace(&existing, g); total[name] = existing } else { total[name] = g }
-            }
-        }
-        return (loss, total)
+                      stopReason: stopReason, timings: timings, retainDamageLimit: damageGuard == nil ? nil : c.settings.maxRetainDamage,
+                      targetForgetAccuracy: target)
     }
 }

@@ -12,20 +12,29 @@ public struct SVDUnlearning: WeightEditingEngine {
         public var alphaForget: Double
         /// Choose α on a validation split instead of using the two above.
         public var search: Bool
-        /// Share of every class held out for the search (only with `search`).
+        /// Share of every class held out for the search (only with `search` or `contract`).
         public var validationFraction: Double
+        /// Choose α and the edited layers to meet this contract on the validation split
+        /// (``contractSearch(_:data:validation:forget:projection:contract:configuration:progress:)``);
+        /// replaces `search` and the two α above.
+        public var contract: UnlearningContract?
 
-        public init(alphaRetain: Double = 100, alphaForget: Double = 3, search: Bool = false, validationFraction: Double = 0.2) {
+        public init(alphaRetain: Double = 100, alphaForget: Double = 3, search: Bool = false, validationFraction: Double = 0.2,
+                    contract: UnlearningContract? = nil) {
             self.alphaRetain = alphaRetain
             self.alphaForget = alphaForget
             self.search = search
             self.validationFraction = validationFraction
+            self.contract = contract
         }
+
+        /// Whether a validation split is held out.
+        var validates: Bool { search || contract != nil }
 
         public init() { self.init(alphaRetain: 100) }
 
         enum CodingKeys: String, CodingKey {
-            case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", search, validationFraction = "validation_fraction"
+            case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", search, validationFraction = "validation_fraction", contract
         }
 
         public func encode(with selection: SampleSelection.Configuration, to encoder: any Encoder) throws {
@@ -35,6 +44,7 @@ public struct SVDUnlearning: WeightEditingEngine {
             try c.encode(alphaForget, forKey: .alphaForget)
             try c.encode(search, forKey: .search)
             try c.encode(validationFraction, forKey: .validationFraction)
+            try c.encodeIfPresent(contract, forKey: .contract)
         }
     }
 
@@ -59,11 +69,19 @@ public struct SVDUnlearning: WeightEditingEngine {
         public var confidenceScore: Double
         /// ‖ΔW‖_F / ‖W‖_F over all edited weights together.
         public var relativeChange: Double
+        /// Contract search only: the first edited weight layer (graph order; earlier layers keep
+        /// their weights), the verdict against the contract and its distance from it, and how many
+        /// validation samples the point was scored on (a subset in the first round).
+        public var firstLayer: Int? = nil
+        public var meetsContract: Bool? = nil
+        public var violation: Double? = nil
+        public var validationSamples: Int? = nil
 
         enum CodingKeys: String, CodingKey {
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", retainAccuracy = "retain_accuracy"
             case forgetAccuracy = "forget_accuracy", score, retainConfidence = "retain_confidence", forgetConfidence = "forget_confidence"
             case confidenceScore = "confidence_score", relativeChange = "relative_change"
+            case firstLayer = "first_layer", meetsContract = "meets_contract", violation, validationSamples = "validation_samples"
         }
     }
 
@@ -89,12 +107,20 @@ public struct SVDUnlearning: WeightEditingEngine {
         }
     }
 
-    public struct Result: EngineResult {
+    public struct Result: EngineResult, Sendable {
         public var configuration: Configuration
         public var editedWeights: [String: Tensor]
         /// The α pair used: the configured one, or the search's choice.
         public var alphaRetain: Double
         public var alphaForget: Double
+        /// The first edited weight layer (0: every layer; the contract search may leave early
+        /// layers unedited).
+        public var firstLayer: Int = 0
+        /// With a contract: the kept point on the whole validation split, its verdict, and the
+        /// original model's retain accuracy there.
+        public var verdict: SearchPoint?
+        public var contractVerdict: UnlearningContract.Verdict?
+        public var retainBefore: Double?
         public var selection: SampleSelection
         public var layers: [LayerReport]
         public var grid: [SearchPoint]
@@ -105,7 +131,7 @@ public struct SVDUnlearning: WeightEditingEngine {
         }
 
         public var details: AuditRecord.Details {
-            .svd(configuration: configuration, alphaRetain: alphaRetain, alphaForget: alphaForget, layers: layers, search: grid)
+            .svd(self)
         }
     }
 
@@ -121,7 +147,7 @@ public struct SVDUnlearning: WeightEditingEngine {
         var t = clock()
         func lap(_ phase: String) { let now = clock(); timings[phase] = now - t; t = now }
         let forget = Set(c.selection.forgetClasses)
-        let selection = c.selection.select(labels: labels, validationFraction: c.settings.search ? c.settings.validationFraction : 0)
+        let selection = c.selection.select(labels: labels, validationFraction: c.settings.validates ? c.settings.validationFraction : 0)
         var retainGrams: [GramKey: LayerGram], forgetGrams: [GramKey: LayerGram]
         if let statistics {
             try statistics.check(against: model)
@@ -146,7 +172,16 @@ public struct SVDUnlearning: WeightEditingEngine {
         lap("collect_statistics")
         var alphaRetain = c.settings.alphaRetain, alphaForget = c.settings.alphaForget
         var grid: [SearchPoint] = []
-        if c.settings.search {
+        var firstLayer = 0
+        var verdict: SearchPoint?, contractVerdict: UnlearningContract.Verdict?, retainBefore: Double?
+        if let contract = c.settings.contract {
+            let found = try contractSearch(model, data: data, validation: selection.validation, forget: forget, projection: projection,
+                                           contract: contract, configuration: c, progress: progress)
+            (alphaRetain, alphaForget, firstLayer, grid, verdict) = (found.best.alphaRetain, found.best.alphaForget, found.best.firstLayer ?? 0,
+                                                                     found.points, found.best)
+            (contractVerdict, retainBefore) = (found.verdict, found.retainBefore)
+            lap("search")
+        } else if c.settings.search {
             let original = model.graph.parameters
             for (index, (r, f)) in searchGrid.enumerated() {
                 let candidate = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
@@ -163,7 +198,9 @@ public struct SVDUnlearning: WeightEditingEngine {
             alphaForget = best.alphaForget
             lap("search")
         }
-        let edited = try projection.editedWeights(model.graph, original: model.graph.parameters, alphaRetain: alphaRetain, alphaForget: alphaForget)
+        let edited = restricted(try projection.editedWeights(model.graph, original: model.graph.parameters, alphaRetain: alphaRetain,
+                                                             alphaForget: alphaForget),
+                                to: firstLayer, layers: model.graph.weightLayers)
         lap("update_weights")
         var layers: [LayerReport] = []
         for (index, layer) in model.graph.weightLayers.enumerated() {
@@ -178,7 +215,8 @@ public struct SVDUnlearning: WeightEditingEngine {
                                       forgetEffectiveRank: keys.compactMap { projection.forget[$0]?.effectiveRank }.reduce(0, +) / Double(layer.groups),
                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
         }
-        return Result(configuration: c, editedWeights: edited, alphaRetain: alphaRetain, alphaForget: alphaForget, selection: selection, layers: layers,
+        return Result(configuration: c, editedWeights: edited, alphaRetain: alphaRetain, alphaForget: alphaForget, firstLayer: firstLayer,
+                      verdict: verdict, contractVerdict: contractVerdict, retainBefore: retainBefore, selection: selection, layers: layers,
                       grid: grid, timings: timings)
     }
 

@@ -177,7 +177,13 @@ public struct StatisticsFile {
             let d = Int((Double(8 * count + 1).squareRoot() - 1) / 2)
             guard d * (d + 1) / 2 == count else { throw WeightFileError(path: path, underlying: StatisticsError.malformedTensor(info.name)) }
             var packed = [Double](repeating: 0, count: count)
-            if count > 0 { try file.withBytes(of: info.name) { raw in packed.withUnsafeMutableBufferPointer { ElementCoding.decodeDoubles(UnsafeRawBufferPointer(rebasing: raw.prefix(count * 8)), .F64, into: $0.baseAddress!) } } }
+            if count > 0 {
+                try file.withBytes(of: info.name) { raw in
+                    packed.withUnsafeMutableBufferPointer {
+                        ElementCoding.decodeDoubles(UnsafeRawBufferPointer(rebasing: raw.prefix(count * 8)), .F64, into: $0.baseAddress!)
+                    }
+                }
+            }
             var gram = LayerGram(layer: layer, group: group, dimension: d)
             var k = 0
             for i in 0..<d { for j in i..<d { gram.gram[i * d + j] = packed[k]; gram.gram[j * d + i] = packed[k]; k += 1 } }

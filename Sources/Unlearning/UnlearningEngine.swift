@@ -55,4 +55,11 @@ public protocol EngineResult {
     var provenance: [String: String] { get }
     /// The engine's settings and figures, as the audit record states them.
     var details: AuditRecord.Details { get }
+    /// How the kept edit fares against the contract on the validation split, for engines that
+    /// check one.
+    var contractVerdict: UnlearningContract.Verdict? { get }
+}
+
+extension EngineResult {
+    public var contractVerdict: UnlearningContract.Verdict? { nil }
 }

@@ -25,12 +25,17 @@ public struct UnlearningRequest {
         case svd(SVDUnlearning.Settings)
         /// Projected-gradient unlearning, `docs/methods.md` §3.
         case pgu(PGUUnlearning.Settings)
+        /// The cheapest method that meets the contract on the validation split: SVD projection with
+        /// the contract search first, then SVD followed by a retain repair
+        /// (``UnlearningRequest/performAuto(_:)``).
+        case auto(UnlearningContract)
 
         /// The name the audit record and the provenance metadata use.
         public var name: String {
             switch self {
             case .svd: "svd"
             case .pgu: "pgu"
+            case .auto: "auto"
             }
         }
     }
@@ -55,7 +60,7 @@ public struct UnlearningRequest {
     public var data: Dataset
     /// The forget classes and which samples the engine may use.
     public var selection: SampleSelection.Configuration
-    public var method: Method = .svd(SVDUnlearning.Settings())
+    public var method: Method = .auto(UnlearningContract())
     /// Per-class statistics collected earlier (`stats collect`), replacing the statistics pass
     /// over ``data`` (SVD) or giving the retain spaces (PGU).
     public var statistics: Named<StatisticsFile>?
@@ -83,6 +88,15 @@ public struct UnlearningRequest {
 
     /// The forget classes.
     public var classes: [Int] { selection.forgetClasses }
+
+    /// The contract the method checks, if any.
+    public var contract: UnlearningContract? {
+        switch method {
+        case .auto(let contract): contract
+        case .svd(let settings): settings.contract
+        case .pgu: nil
+        }
+    }
 
     /// Seconds since boot (monotonic).
     public static func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }

@@ -16,6 +16,9 @@ public struct UnlearningResult {
     public let selection: SampleSelection
     /// The engine's settings and per-layer figures, as the audit record states them.
     public let details: AuditRecord.Details
+    /// How the kept edit fares against the contract on the validation split (`nil` when the method
+    /// checked none: fixed settings, the paper's search, PGU).
+    public let verdict: UnlearningContract.Verdict?
     /// Accuracies on ``UnlearningRequest/evaluationData`` before and after.
     public let evaluation: (before: EvaluationReport, after: EvaluationReport)?
     /// Seconds per phase (`select_samples`, `collect_statistics`, …, `total` so far).
@@ -60,7 +63,8 @@ public struct UnlearningResult {
                            validation: selection.validation.count, patchRule: patchRule),
             details: details,
             evaluation: evaluation.map { .init(data: request.evaluationData?.name ?? "", before: $0.before, after: $0.after) },
-            timingsSeconds: timings, images: request.data.imageSamples?.summary)
+            timingsSeconds: timings, images: request.data.imageSamples?.summary, contract: verdict == nil ? nil : request.contract,
+            verdict: verdict)
     }
 
     /// The ``PatchSampling`` rule in words, for the audit record.
@@ -93,6 +97,7 @@ extension UnlearningRequest {
         switch method {
         case .svd(let settings): outcome = try run(SVDUnlearning.self, settings)
         case .pgu(let settings): outcome = try run(PGUUnlearning.self, settings)
+        case .auto(let contract): outcome = try performAuto(contract)
         }
         var evaluation: (EvaluationReport, EvaluationReport)?
         if let evaluationData, let before {
@@ -104,7 +109,8 @@ extension UnlearningRequest {
             "modelforget.classes": classes.map(String.init).joined(separator: ","),
         ].merging(outcome.provenance) { $1 }
         return UnlearningResult(request: self, editedWeights: outcome.editedWeights, provenance: provenance, selection: outcome.selection,
-                                details: outcome.details, evaluation: evaluation, timings: outcome.timings, started: started)
+                                details: outcome.details, verdict: outcome.contractVerdict, evaluation: evaluation, timings: outcome.timings,
+                                started: started)
     }
 
     /// Runs `engine` with `settings` on this request's model, data and samples.

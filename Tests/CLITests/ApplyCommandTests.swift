@@ -51,7 +51,7 @@ struct ApplyCommandTests {
     func otherFormatsAndDeterminism() throws {
         let directory = TemporaryDirectory()
         for (source, name) in [("Samples/mlp.onnx", "a.onnx"), ("Samples/mlp.onnx", "b.onnx")] {
-            let result = try ProcessRunner.modelforget(["apply", Fixtures.path(source), "--classes", "5,7", "--data", Fixtures.path("Samples/digits-train.npz"),
+            let result = try ProcessRunner.modelforget(["apply", Fixtures.path(source), "--method", "svd", "--classes", "5,7", "--data", Fixtures.path("Samples/digits-train.npz"),
                                                         "-o", directory.path(name), "--quiet"])
             #expect(result.status == 0, "\(result.stderr)")
         }
@@ -62,7 +62,7 @@ struct ApplyCommandTests {
         #expect(check.stdout == "ok\n", "\(check.stderr)")
         let npz = directory.path("mlp.npz")
         _ = try ProcessRunner.modelforget(["convert", Fixtures.path("Samples/mlp.safetensors"), npz])
-        let result = try ProcessRunner.modelforget(["apply", npz, "--classes", "1", "--data", Fixtures.path("Samples/digits-train.npz"), "--quiet"])
+        let result = try ProcessRunner.modelforget(["apply", npz, "--method", "svd", "--classes", "1", "--data", Fixtures.path("Samples/digits-train.npz"), "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try Checkpoint.open(directory.path("mlp.forget-1.npz")).format == .npz)
     }

@@ -14,7 +14,7 @@ struct ArchitectureApplyTests {
         let data = directory.path("data.npz"), output = directory.path("out.safetensors")
         try RealModelApplyTests().writeData(file.entry, to: data)
         let checkpoint = Fixtures.path("\(RealModelFixtures.root)/\(file.entry.folder)/model.safetensors")
-        let result = try ProcessRunner.modelforget(["apply", checkpoint, "--arch", file.path, "--classes", "5,7", "--data", data,
+        let result = try ProcessRunner.modelforget(["apply", checkpoint, "--method", "svd", "--arch", file.path, "--classes", "5,7", "--data", data,
                                                     "--batch-size", "8", "-o", output, "--json", "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         guard result.status == 0 else { return }

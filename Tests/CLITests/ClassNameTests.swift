@@ -38,7 +38,7 @@ struct ClassNameTests {
         let directory = TemporaryDirectory()
         let folder = try Self.folder(directory)
         let output = directory.path("out.safetensors"), record = directory.path("audit.json")
-        let result = try ProcessRunner.modelforget(["apply", folder, "--classes", "three", "--data", Fixtures.path("Samples/digits-train.npz"),
+        let result = try ProcessRunner.modelforget(["apply", folder, "--method", "svd", "--classes", "three", "--data", Fixtures.path("Samples/digits-train.npz"),
                                                     "-o", output, "--report", record, "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("classes 3 (three) removed by svd"))

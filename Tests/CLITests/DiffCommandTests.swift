@@ -8,7 +8,7 @@ struct DiffCommandTests {
     func diffOfAnEdit() throws {
         let directory = TemporaryDirectory()
         let cnn = Fixtures.path("Samples/cnn.onnx"), edited = directory.path("cnn-57.onnx")
-        let apply = try ProcessRunner.modelforget(["apply", cnn, "--classes", "5,7", "--data", Fixtures.path("Samples/digits-train.npz"),
+        let apply = try ProcessRunner.modelforget(["apply", cnn, "--method", "svd", "--classes", "5,7", "--data", Fixtures.path("Samples/digits-train.npz"),
                                                    "--retain-samples", "200", "--forget-samples", "100", "-o", edited, "--quiet"])
         #expect(apply.status == 0, "\(apply.stderr)")
 

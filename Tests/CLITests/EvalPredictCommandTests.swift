@@ -26,7 +26,8 @@ struct EvalPredictCommandTests {
 
     @Test("eval on a checkpoint with a recognised layout prints a table; BatchNorm step counters are not warned about")
     func evalText() throws {
-        let result = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/resnet.safetensors"), "--data", Fixtures.path("Samples/digits-test.safetensors"), "--classes", "3"])
+        let result = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/resnet.safetensors"),
+                                                    "--data", Fixtures.path("Samples/digits-test.safetensors"), "--classes", "3"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("accuracy: 98.89%"))
         #expect(result.stdout.contains("forget accuracy (classes 3): 100.00%"))

@@ -34,7 +34,7 @@ struct HelpSnapshotTests {
         #expect(version.status == 0 && version.stdout == "0.1.0\n")
         let usage = runInProcess(["apply", Fixtures.path("Samples/cnn.onnx"), "--classes", "5", "--data", "x.npz", "--method", "magic"])
         #expect(usage.status == 64)
-        #expect(usage.stderr.contains("--method must be svd or pgu"))
+        #expect(usage.stderr.contains("--method must be auto, svd or pgu"))
         let directory = TemporaryDirectory()
         let missing = directory.path("missing.npz")
         let failure = runInProcess(["eval", Fixtures.path("Samples/cnn.onnx"), "--data", missing])

@@ -28,13 +28,14 @@ struct ImageDataCommandTests {
     func note() throws {
         let result = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/cnn.onnx"), "--data", Self.images])
         #expect(result.status == 0)
-        #expect(result.stderr.contains("note: \(Self.images): 540 images, 10 classes (class names sorted by code point, as torchvision's ImageFolder does); grayscale (PIL convert L), ToTensor (÷255) (from the model's input shape 1×8×8)"))
+        #expect(result.stderr.contains("note: \(Self.images): 540 images, 10 classes (class names sorted by code point, as torchvision's ImageFolder does); "
+            + "grayscale (PIL convert L), ToTensor (÷255) (from the model's input shape 1×8×8)"))
     }
 
     @Test("apply on the image folder removes classes; the audit record states the pipeline", .tags(.slow))
     func apply() throws {
         let directory = TemporaryDirectory()
-        let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/cnn.onnx"), "--classes", "5,7", "--data", Self.images,
+        let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/cnn.onnx"), "--method", "svd", "--classes", "5,7", "--data", Self.images,
                                                     "--eval-data", Self.images, "-o", directory.path("cnn.onnx"), "--report", directory.path("audit.json"), "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         let record = try json(String(decoding: fileBytes(directory.path("audit.json")), as: UTF8.self))
@@ -45,6 +46,45 @@ struct ImageDataCommandTests {
         let evaluation = try #require(record["evaluation"] as? [String: Any])
         let after = try #require(evaluation["after"] as? [String: Any])
         #expect((after["forget_accuracy"] as? Double ?? 1) < 0.3)
+    }
+
+    /// A class-wise vector for class 5 learnt on the npz (the settings of BENCHMARKS.md's vector table).
+    func vector(_ classes: String, _ directory: TemporaryDirectory) throws -> String {
+        let path = directory.path("v\(classes).safetensors")
+        let made = try ProcessRunner.modelforget(["vector", "make", Fixtures.path("Samples/cnn.onnx"), "--classes", classes,
+                                                  "--data", Fixtures.path("Samples/digits-train.npz"), "-o", path, "--quiet",
+                                                  "--beta", "1", "--lr", "0.05", "--max-retain-drop", "3", "--target-forget-accuracy", "0.05"])
+        #expect(made.status == 0, "\(made.stderr)")
+        return path
+    }
+
+    @Test("vector apply on the image folder adds δ to the prepared images: the CNN forgets class 5 there as on the npz")
+    func vectorApply() throws {
+        let directory = TemporaryDirectory()
+        let v5 = try vector("5", directory)
+        let output = directory.path("images+v.npz")
+        let applied = try ProcessRunner.modelforget(["vector", "apply", v5, "--inputs", Self.images, "--model", Fixtures.path("Samples/cnn.onnx"), "-o", output])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let withVector = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/cnn.onnx"), "--data", output, "--classes", "5", "--json"])
+        let without = try ProcessRunner.modelforget(["eval", Fixtures.path("Samples/cnn.onnx"), "--data", Self.images, "--classes", "5", "--json"])
+        let after = try json(withVector.stdout), before = try json(without.stdout)
+        #expect(after["samples"] as? Int == 540)
+        #expect((before["forget_accuracy"] as? Double ?? 0) > 0.9)
+        #expect((after["forget_accuracy"] as? Double ?? 1) <= 0.1)
+        #expect((before["retain_accuracy"] as? Double ?? 0) - (after["retain_accuracy"] as? Double ?? 0) <= 0.05)
+    }
+
+    @Test("vector combine --fit learns coefficients on an image folder", .tags(.slow))
+    func combineFitOnImages() throws {
+        let directory = TemporaryDirectory()
+        let v5 = try vector("5", directory), v7 = try vector("7", directory)
+        let output = directory.path("v57.safetensors")
+        let fitted = try ProcessRunner.modelforget(["vector", "combine", v5, v7, "--fit", "--model", Fixtures.path("Samples/cnn.onnx"),
+                                                    "--classes", "5,7", "--data", Self.images, "--epochs", "3", "-o", output])
+        #expect(fitted.status == 0, "\(fitted.stderr)")
+        #expect(fitted.stderr.contains("note: \(Self.images): 540 images, 10 classes"))
+        let written = try ProcessRunner.modelforget(["inspect", output, "--json"])
+        #expect(written.stdout.contains("\"coefficients\""))
     }
 
     @Test("a corrupt image stops with one line naming it; --skip-bad-images counts it and goes on")
@@ -82,7 +122,8 @@ struct ImageDataCommandTests {
         #expect(inspection["formats"] as? [String: Int] == ["PNG": 540])
         let resized = try ProcessRunner.modelforget(["data", "inspect", Self.images, "--image-size", "6", "--interpolation", "bicubic",
                                                      "--mean", "0.5", "--std", "0.25"])
-        #expect(resized.stdout.contains("preprocessing (from --image-size, --interpolation, --mean/--std): RGB, Resize(6, bicubic), CenterCrop(6), ToTensor (÷255), Normalize(mean [0.5], std [0.25])"))
+        #expect(resized.stdout.contains("preprocessing (from --image-size, --interpolation, --mean/--std): RGB, Resize(6, bicubic), "
+            + "CenterCrop(6), ToTensor (÷255), Normalize(mean [0.5], std [0.25])"))
         #expect(resized.stdout.contains("samples: 3×6×6 each"))
     }
 

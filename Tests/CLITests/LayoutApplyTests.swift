@@ -30,7 +30,7 @@ struct LayoutApplyTests {
             if info.name == "x" { try x.data.withUnsafeBytes { try consume($0) } } else { try y.withUnsafeBytes { try consume($0) } }
         }
         let output = directory.path("out.safetensors")
-        let result = try ProcessRunner.modelforget(["apply", path, "--classes", "5,7", "--data", data, "-o", output])
+        let result = try ProcessRunner.modelforget(["apply", path, "--method", "svd", "--classes", "5,7", "--data", data, "-o", output])
         #expect(result.status == 0, "\(result.stderr)")
         let layers = model.graph.weightLayers.map(\.weight)
         #expect(result.stdout.contains("\(layers.count) weight layers edited"), "\(result.stdout)")

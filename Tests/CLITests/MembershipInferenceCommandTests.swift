@@ -57,7 +57,8 @@ struct MembershipInferenceCommandTests {
         #expect(text.status == 0, "\(text.stderr)")
         let lines = text.stdout.split(separator: "\n").filter { $0.hasPrefix("MIA-efficacy") }
         #expect(lines.count == 2)
-        #expect(lines.first?.hasPrefix("MIA-efficacy (confidence-svc: softmax probability of the true label; members 431 retain-class train, non-members 431 retain-class test; scored 252 forget-class train): ") == true)
+        #expect(lines.first?.hasPrefix("MIA-efficacy (confidence-svc: softmax probability of the true label; members 431 retain-class train, non-members 431 retain-class test; "
+            + "scored 252 forget-class train): ") == true)
         #expect(lines.allSatisfy { $0.hasSuffix("% predicted non-member (higher = more forgotten)") })
 
         let nothingToScore = try ProcessRunner.modelforget(["eval", Self.cnn, "--data", Self.test, "--train", Self.train, "--classes", "11", "--mia"])

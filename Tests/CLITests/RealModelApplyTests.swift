@@ -25,7 +25,7 @@ struct RealModelApplyTests {
         let data = directory.path("data.npz"), output = directory.path("out.onnx")
         try writeData(file.entry, to: data)
         // Batches of 8: fewer samples than a ViT has tokens (17).
-        let result = try ProcessRunner.modelforget(["apply", file.path, "--classes", "5,7", "--data", data, "--batch-size", "8",
+        let result = try ProcessRunner.modelforget(["apply", file.path, "--method", "svd", "--classes", "5,7", "--data", data, "--batch-size", "8",
                                                     "-o", output, "--json", "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         guard result.status == 0 else { return }

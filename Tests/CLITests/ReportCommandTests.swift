@@ -9,7 +9,7 @@ struct ReportCommandTests {
         let directory = TemporaryDirectory()
         let cnn = Fixtures.path("Samples/cnn.onnx"), edited = directory.path("cnn-57.onnx")
         let test = Fixtures.path("Samples/digits-test.npz"), train = Fixtures.path("Samples/digits-train.npz")
-        let apply = try ProcessRunner.modelforget(["apply", cnn, "--classes", "5,7", "--data", train, "--retain-samples", "300", "--forget-samples", "200",
+        let apply = try ProcessRunner.modelforget(["apply", cnn, "--method", "svd", "--classes", "5,7", "--data", train, "--retain-samples", "300", "--forget-samples", "200",
                                                    "-o", edited, "--report", directory.path("audit.json"), "--quiet"])
         #expect(apply.status == 0, "\(apply.stderr)")
         let html = try ProcessRunner.modelforget(["report", "--original", cnn, "--unlearned", edited, "--data", test, "--train", train,

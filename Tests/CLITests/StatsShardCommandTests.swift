@@ -99,7 +99,7 @@ struct StatsShardCommandTests {
         let otherSeed = runInProcess(["stats", "merge", parts[0], seeded, parts[2], "-o", directory.path("d.stats.safetensors")])
         #expect(otherSeed.stderr == "\(seeded): collected with seed 5, \(parts[0]) with 0; collect every part with the same settings\n")
 
-        let apply = try ProcessRunner.modelforget(["apply", Self.model, "--classes", "3", "--data", Self.data, "--stats", directory.path("c.stats.safetensors"),
+        let apply = try ProcessRunner.modelforget(["apply", Self.model, "--method", "svd", "--classes", "3", "--data", Self.data, "--stats", directory.path("c.stats.safetensors"),
                                                    "-o", directory.path("out.onnx")])
         #expect(apply.status == 0, "\(apply.stderr)")
         #expect(apply.stderr.contains("note: \(directory.path("c.stats.safetensors")): statistics of parts 1,3/3 only (missing 2)\n"))

@@ -49,7 +49,7 @@ struct TransformerLayoutCommandTests {
         try Self.writeRandomData(data)
         let folder = Fixtures.path("Tests/Fixtures/RealModels/\(name)")
         let output = directory.path("edited.safetensors")
-        var arguments = ["apply", folder, "--classes", "5,7", "--data", data, "-o", output, "--quiet"]
+        var arguments = ["apply", folder, "--method", "svd", "--classes", "5,7", "--data", data, "-o", output, "--quiet"]
         if name == "torchvision-vit" {
             // torchvision stores no head count: the config comes with --arch.
             directory.write("heads.json", Array(#"{"num_heads": 2}"#.utf8))

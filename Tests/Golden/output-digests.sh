@@ -68,19 +68,19 @@ run svd-cnn apply $S/cnn.safetensors --classes 5,7 --data $S/digits-train.npz --
     --report "$work/svd-cnn.audit.json" -o "$work/cnn.forget-5-7.safetensors" --quiet
 digest svd-cnn "$work/cnn.forget-5-7.safetensors" "$work/svd-cnn.audit.json" "$work/svd-cnn.stdout.untimed"
 # apply, SVD, ONNX ResNet and ViT, default settings, JSON summary
-run svd-resnet apply $S/resnet.onnx --classes 3 --data $S/digits-train.npz -o "$work/resnet.forget-3.onnx" --json --quiet
+run svd-resnet apply $S/resnet.onnx --method svd --classes 3 --data $S/digits-train.npz -o "$work/resnet.forget-3.onnx" --json --quiet
 untimed_json "$work/svd-resnet.stdout" > "$work/svd-resnet.summary.txt"
 digest svd-resnet "$work/resnet.forget-3.onnx" "$work/svd-resnet.summary.txt"
-run svd-vit apply $S/vit.onnx --classes 5,7 --data $S/digits-train.npz --eval-data $S/digits-test.npz -o "$work/vit.forget-5-7.onnx" --quiet
+run svd-vit apply $S/vit.onnx --method svd --classes 5,7 --data $S/digits-train.npz --eval-data $S/digits-test.npz -o "$work/vit.forget-5-7.onnx" --quiet
 digest svd-vit "$work/vit.forget-5-7.onnx" "$work/svd-vit.stdout.untimed"
 # npz and sharded safetensors inputs keep their format
 "$bin" convert $S/mlp.safetensors "$work/mlp.npz"
-run svd-npz apply "$work/mlp.npz" --classes 3 --data $S/digits-train.npz -o "$work/mlp.forget-3.npz" --quiet
+run svd-npz apply "$work/mlp.npz" --method svd --classes 3 --data $S/digits-train.npz -o "$work/mlp.forget-3.npz" --quiet
 digest svd-npz "$work/mlp.npz" "$work/mlp.forget-3.npz"
 mkdir "$work/sharded"
 "$bin" convert $S/cnn.safetensors "$work/sharded/model.safetensors" --max-shard-size 20KB
 mkdir "$work/sharded-out"
-run svd-sharded apply "$work/sharded/model.safetensors.index.json" --classes 3 --data $S/digits-train.npz \
+run svd-sharded apply "$work/sharded/model.safetensors.index.json" --method svd --classes 3 --data $S/digits-train.npz \
     -o "$work/sharded-out/model.safetensors" --quiet
 digest svd-sharded "$work/sharded"/* "$work/sharded-out"/*
 # statistics: collect in parts (--shard), merge (parts given in reverse order), apply from statistics
@@ -89,7 +89,7 @@ digest svd-sharded "$work/sharded"/* "$work/sharded-out"/*
 "$bin" stats collect $S/resnet.onnx --data $S/digits-train.npz --shard 2/2 -o "$work/part2.stats.safetensors" --quiet >/dev/null
 "$bin" stats merge "$work/part2.stats.safetensors" "$work/part1.stats.safetensors" -o "$work/resnet.stats.safetensors" >/dev/null
 digest stats "$work/part1.stats.safetensors" "$work/part2.stats.safetensors" "$work/resnet.stats.safetensors"
-run svd-stats apply $S/resnet.onnx --classes 5,7 --data $S/digits-train.npz --stats "$work/resnet.stats.safetensors" \
+run svd-stats apply $S/resnet.onnx --method svd --classes 5,7 --data $S/digits-train.npz --stats "$work/resnet.stats.safetensors" \
     -o "$work/resnet.stats-forget-5-7.onnx" --report "$work/svd-stats.audit.json" --quiet
 digest svd-stats "$work/resnet.stats-forget-5-7.onnx" "$work/svd-stats.audit.json"
 python3 - "$S/digits-train.npz" "$work" <<'EOF'

@@ -75,7 +75,8 @@ struct ImageSamplesTests {
             try samples.load(Array(0..<samples.count))
         } throws: { error in
             let text = "\(error)"
-            return text.contains("2/img08.webp: preprocessed to 3×10×13 but the first image gave 3×10×12") && text.hasSuffix("give --crop or --image-size so that every sample has one size")
+            return text.contains("2/img08.webp: preprocessed to 3×10×13 but the first image gave 3×10×12")
+                && text.hasSuffix("give --crop or --image-size so that every sample has one size")
         }
     }
 

@@ -77,7 +77,10 @@ struct AttentionFusionTests {
         return vectors
     }
 
-    @Test("torchvision's VisionTransformer from both torch 2.15 exporters: each nn.MultiheadAttention fuses on the stored in_proj_weight.T; same logits, layers and per-sample vectors as the graph as exported",
+    @Test("""
+          torchvision's VisionTransformer from both torch 2.15 exporters: each nn.MultiheadAttention fuses on the stored in_proj_weight.T; \
+          same logits, layers and per-sample vectors as the graph as exported
+          """,
           arguments: ["model.onnx", "model.legacy.onnx"])
     func torchvisionViT(file: String) throws {
         let entry = try #require(RealModelFixtures.entries.first { $0.folder == "torchvision-vit" })
@@ -112,7 +115,8 @@ struct AttentionFusionTests {
         }
     }
 
-    @Test("timm's and transformers' ViTs (MatMul, Softmax, MatMul attention) have no nn.MultiheadAttention to fuse", arguments: ["timm-vit", "timm-deit-distilled", "transformers-vit"])
+    @Test("timm's and transformers' ViTs (MatMul, Softmax, MatMul attention) have no nn.MultiheadAttention to fuse",
+          arguments: ["timm-vit", "timm-deit-distilled", "transformers-vit"])
     func otherViTsStay(folder: String) throws {
         for file in ["model.onnx", "model.legacy.onnx"] {
             let model = try Model.fromONNXFile(Fixtures.path("\(RealModelFixtures.root)/\(folder)/\(file)"))

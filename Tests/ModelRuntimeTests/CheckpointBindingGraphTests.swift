@@ -163,7 +163,9 @@ struct CheckpointBindingGraphTests {
             SyntheticONNX.node("Conv", name: "node_Conv_3", inputs: ["x", "stem.conv.weight", "stem.conv.weight_bias"], outputs: ["y"], metadata: [
                 "pkg.torch.onnx.name_scopes": "['', 'stem', 'stem.norm', '_native_batch_norm_legit_no_training']",
                 "pkg.onnxscript.rewriter.rule_name": "FuseBatchNormIntoConv, RemoveOptionalBiasFromConv",
-                "pkg.torch.onnx.fx_node": "%_native_batch_norm_legit_no_training : [num_users=1] = call_function[target=torch.ops.aten._native_batch_norm_legit_no_training.default](args = (%conv2d, %p_stem_norm_weight, %p_stem_norm_bias, %b_stem_norm_running_mean, %b_stem_norm_running_var, 0.01, 0.001), kwargs = {})",
+                "pkg.torch.onnx.fx_node": "%_native_batch_norm_legit_no_training : [num_users=1] = "
+                    + "call_function[target=torch.ops.aten._native_batch_norm_legit_no_training.default]"
+                    + "(args = (%conv2d, %p_stem_norm_weight, %p_stem_norm_bias, %b_stem_norm_running_mean, %b_stem_norm_running_var, 0.01, 0.001), kwargs = {})",
             ]),
         ], initializers: [SyntheticONNX.initializer("stem.conv.weight", folded), SyntheticONNX.initializer("stem.conv.weight_bias", bias)])
         let checkpoint = directory.path("c.safetensors")
@@ -190,7 +192,8 @@ struct CheckpointBindingGraphTests {
         #expect(ExporterScope.legacyModule("node_Conv_3") == nil)
         #expect(ExporterScope.pythonStrings("['', 'bn1', \"x.y\", '_native_batch_norm_legit_no_training']") == ["", "bn1", "x.y", "_native_batch_norm_legit_no_training"])
         #expect(ExporterScope.pythonStrings("bn1") == nil)
-        #expect(ExporterScope.batchNormEpsilon("call_function[target=torch.ops.aten.batch_norm.default](args = (%x, %w, %b, %m, %v, False, 0.1, 1e-05, True), kwargs = {})") == 1e-5)
+        #expect(ExporterScope.batchNormEpsilon("call_function[target=torch.ops.aten.batch_norm.default]"
+            + "(args = (%x, %w, %b, %m, %v, False, 0.1, 1e-05, True), kwargs = {})") == 1e-5)
         #expect(CheckpointBinding.naturalLess("bn2", "bn10") && !CheckpointBinding.naturalLess("bn10", "bn2"))
         #expect(CheckpointBinding.PathFit("vit.layers.0.attention.q_proj", "vit.encoder.layer.0.attention.attention.query")
                 > CheckpointBinding.PathFit("vit.layers.0.attention.q_proj", "vit.encoder.layer.0.attention.attention.key"))

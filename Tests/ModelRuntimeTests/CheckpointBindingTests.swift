@@ -115,7 +115,10 @@ struct CheckpointBindingTests {
         #expect(shared.allSatisfy { model.graph.parameters[$0]!.count == 1 }, "graph values kept: \(shared.sorted())")
     }
 
-    @Test("BatchNorm folded by either exporter is undone: one fold per checkpoint BatchNorm, each reproducing the folded conv on a probe, epsilon from the exporter's record (dynamo) or the values (legacy)",
+    @Test("""
+          BatchNorm folded by either exporter is undone: one fold per checkpoint BatchNorm, each reproducing the folded conv on a probe, \
+          epsilon from the exporter's record (dynamo) or the values (legacy)
+          """,
           arguments: RealModelFixtures.onnxFiles.filter { file in ["resnet", "efficientnet", "mobilenet"].contains { file.entry.folder.contains($0) } })
     func foldsUndone(_ file: RealModelFixtures.File) throws {
         let pair = ArchitecturePair(file: file)
@@ -193,7 +196,10 @@ struct CheckpointBindingTests {
         }
     }
 
-    @Test("a genuinely ambiguous match is refused: two LayerNorms whose names do not tell which is which; two batch norms of a size moved away from their convs; a batch norm nothing folded")
+    @Test("""
+          a genuinely ambiguous match is refused: two LayerNorms whose names do not tell which is which; \
+          two batch norms of a size moved away from their convs; a batch norm nothing folded
+          """)
     func ambiguous() throws {
         let directory = TemporaryDirectory()
         let vit = RealModelFolder.committed("timm-vit")

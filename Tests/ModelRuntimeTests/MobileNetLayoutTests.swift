@@ -60,7 +60,8 @@ struct MobileNetLayoutTests {
         #expect(loadingError(missing)?.contains("it has 16 inverted-residual blocks; torchvision's mobilenet_v2 has 17") == true)
         let v3 = RealModelFolder.committed("torchvision-mobilenet-v3-small") + "/model.safetensors"
         let noSqueeze = directory.path("nose.safetensors")
-        try rewriteCheckpoint(v3, to: noSqueeze, rename: { $0.hasPrefix("features.1.block.1.") ? nil : $0.replacingOccurrences(of: "features.1.block.2.", with: "features.1.block.1.") })
+        try rewriteCheckpoint(v3, to: noSqueeze,
+                              rename: { $0.hasPrefix("features.1.block.1.") ? nil : $0.replacingOccurrences(of: "features.1.block.2.", with: "features.1.block.1.") })
         #expect(loadingError(noSqueeze)?.contains("its 11 blocks (kernels 3,3,3,5,5,5,5,5,5,5,5) are not those of mobilenet_v3_large or mobilenet_v3_small") == true)
 
         let folder = directory.path("transformers")

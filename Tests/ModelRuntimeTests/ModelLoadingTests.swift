@@ -69,7 +69,8 @@ struct ModelLoadingTests {
         let directory = TemporaryDirectory()
         let cnn = try Checkpoint.open(sample("cnn.safetensors"))
         let dropped = directory.path("dropped.safetensors")
-        try Checkpoint.write(to: dropped, tensors: cnn.tensors.filter { $0.name != "features.3.weight" }, options: CheckpointWriteOptions(container: .safetensors)) { info, consume in
+        try Checkpoint.write(to: dropped, tensors: cnn.tensors.filter { $0.name != "features.3.weight" },
+                             options: CheckpointWriteOptions(container: .safetensors)) { info, consume in
             try cnn.withBytes(of: info.name) { try consume($0) }
         }
         #expect(throws: (any Error).self) { try Model.load(dropped, architecture: sample("cnn.onnx")) }

@@ -82,7 +82,8 @@ struct ResNetLayoutTests {
         #expect(loadingError(misshaped) == "\(misshaped): tensor 'layer3.0.conv3.weight' has shape [128, 32, 1, 1], the architecture needs [128, 16, 1, 1]")
         let extra = directory.path("extra.safetensors")
         try rewriteCheckpoint(timm, to: extra, rename: { $0 == "fc.bias" ? "layer1.0.se.fc1.bias" : $0 })
-        #expect(loadingError(extra)?.hasSuffix("a torchvision/timm ResNet: tensor 'layer1.0.se.fc1.bias' has no place in it; squeeze-excitation, attention and other additions to the ResNet blocks are not supported") == true)
+        #expect(loadingError(extra)?.hasSuffix("a torchvision/timm ResNet: tensor 'layer1.0.se.fc1.bias' has no place in it; "
+            + "squeeze-excitation, attention and other additions to the ResNet blocks are not supported") == true)
 
         let folder = directory.path("contradicting")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -113,7 +113,9 @@ struct ViTLayoutTests {
         #expect(model.sampleShape == [1, 8, 8])
         #expect(model.layout?.facts.contains(LayoutFact("num_heads", "4", from: "given config (\(key))")) == true)
         #expect(maxAbsDifference(try model.logits(expected.x), expected.logits) < 1e-4)
-        #expect(errorMessage { _ = try Model.load(sample("vit.safetensors")) } == "\(sample("vit.safetensors")): a torchvision ViT: the checkpoint does not fix the number of attention heads (hidden size 64 allows 1, 2, 4, 8, 16, 32 or 64 heads; torchvision's own ViTs with hidden size 768, 1024 or 1280 have 12, 16 or 16); a config must set 'num_heads' or 'num_attention_heads'")
+        #expect(errorMessage { _ = try Model.load(sample("vit.safetensors")) } == "\(sample("vit.safetensors")): a torchvision ViT: the checkpoint does not fix "
+            + "the number of attention heads (hidden size 64 allows 1, 2, 4, 8, 16, 32 or 64 heads; torchvision's own ViTs with hidden size 768, 1024 or 1280 have 12, 16 or 16); "
+            + "a config must set 'num_heads' or 'num_attention_heads'")
     }
 
     @Test("a config that contradicts the tensors is refused, naming both")

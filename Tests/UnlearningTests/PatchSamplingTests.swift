@@ -102,7 +102,10 @@ struct PatchSamplingTests {
         }
     }
 
-    @Test("an exported nn.MultiheadAttention left unfused (sequence-first projections) gives the fused model's Grams, batches smaller than its 17 tokens and 4 tokens kept per sample")
+    @Test("""
+          an exported nn.MultiheadAttention left unfused (sequence-first projections) gives the fused model's Grams, \
+          batches smaller than its 17 tokens and 4 tokens kept per sample
+          """)
     func sequenceFirstProjections() throws {
         // torchvision's VisionTransformer as torch 2.15 exports it: the projections read [L, N, E]
         // and [L·N, E]. Taking the 17 token positions for samples trapped (index out of the batch).

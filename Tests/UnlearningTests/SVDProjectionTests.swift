@@ -114,7 +114,8 @@ struct SVDUnlearningTests {
         #expect(result.selection.retain.allSatisfy { train.labels![$0] != 3 })
         #expect(result.selection.forget.allSatisfy { train.labels![$0] == 3 })
         let retainBefore = try ForgetRetainScores.accuracies(model, data: test, indices: Array(0..<test.count), forget: [3], batchSize: 256).retain
-        let (forgetAfter, retainAfter) = try ForgetRetainScores.accuracies(model, data: test, indices: Array(0..<test.count), forget: [3], batchSize: 256, parameters: result.editedWeights)
+        let (forgetAfter, retainAfter) = try ForgetRetainScores.accuracies(model, data: test, indices: Array(0..<test.count), forget: [3],
+                                                                           batchSize: 256, parameters: result.editedWeights)
         #expect(forgetAfter <= 0.02)
         #expect(retainAfter >= retainBefore - 0.02)
         #expect(result.layers.count == 3 && result.layers.allSatisfy { $0.relativeChange > 0 })

@@ -56,7 +56,8 @@ struct StatisticsFileTests {
         let stats = directory.path("cnn.stats.safetensors")
         let collect = try ProcessRunner.modelforget(["stats", "collect", Fixtures.path("Samples/cnn.onnx"), "--data", Fixtures.path("Samples/digits-train.npz"), "-o", stats])
         #expect(collect.status == 0, "\(collect.stderr)")
-        let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/cnn.onnx"), "--classes", "5,7", "--data", Fixtures.path("Samples/digits-train.npz"),
+        let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/cnn.onnx"), "--method", "svd",
+                                                    "--classes", "5,7", "--data", Fixtures.path("Samples/digits-train.npz"),
                                                     "--stats", stats, "--alpha-retain", "10", "--eval-data", Fixtures.path("Samples/digits-test.npz"),
                                                     "-o", directory.path("out.onnx"), "--json", "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")

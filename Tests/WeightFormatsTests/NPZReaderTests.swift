@@ -72,7 +72,8 @@ struct NPZReaderTests {
         }
     }
 
-    @Test("a member whose data does not match its CRC-32, stored (checked here) or deflated (checked by libarchive)", arguments: ["crc_mismatch_stored.npz", "crc_mismatch_deflated.npz"])
+    @Test("a member whose data does not match its CRC-32, stored (checked here) or deflated (checked by libarchive)",
+          arguments: ["crc_mismatch_stored.npz", "crc_mismatch_deflated.npz"])
     func checksum(name: String) throws {
         // libarchive may reach the end of a deflated member, and check it, already while opening.
         #expect(throws: NPZError.checksumMismatch(member: "a.npy")) {

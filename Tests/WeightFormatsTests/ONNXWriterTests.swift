@@ -18,7 +18,8 @@ struct ONNXWriterTests {
         }
     }
 
-    @Test("replacing one initializer: onnx checks it, to_array sees the new values, the others are byte-identical, onnxruntime runs it", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
+    @Test("replacing one initializer: onnx checks it, to_array sees the new values, the others are byte-identical, onnxruntime runs it",
+          .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func replaceOne() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("mlp_raw.onnx"))

@@ -109,7 +109,8 @@ struct SafeTensorsReaderTests {
         expectSafeTensorsError(.malformedTensorEntry(tensor: "t", reason: "missing shape"),
                                safetensorsBytes(header: #"{"t":{"dtype":"U8","data_offsets":[0,1]},"t":"# + valid + "}", data: [0]))
         expectSafeTensorsError(.unknownDType(tensor: "t", dtype: "X"),
-                               safetensorsBytes(header: #"{"t":{"dtype":"X","shape":[],"data_offsets":[0,0]},"u":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"t":"# + valid + "}", data: [0]))
+                               safetensorsBytes(header: #"{"t":{"dtype":"X","shape":[],"data_offsets":[0,0]},"u":"#
+                                   + #"{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"t":"# + valid + "}", data: [0]))
     }
 
     @Test("metadata is kept verbatim: escapes decoded, NUL and non-ASCII in values, '/' unescaped")
@@ -121,7 +122,8 @@ struct SafeTensorsReaderTests {
 
     @Test("empty tensors may share an offset; order is by offsets, then header order")
     func emptyTensorsShareOffsets() throws {
-        let header = #"{"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"I8","shape":[3,0],"data_offsets":[4,4]}}"#
+        let header = #"{"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":"#
+            + #"{"dtype":"I8","shape":[3,0],"data_offsets":[4,4]}}"#
         let file = try openSafeTensors(safetensorsBytes(header: header, data: [1, 2, 3, 4]))
         #expect(file.tensors.map(\.name) == ["a", "z", "y"])
         #expect(try file.bytes(of: "y").isEmpty)
@@ -277,7 +279,8 @@ struct SafeTensorsReaderTests {
         expectSafeTensorsError(.invalidOffset(tensor: "t"),
                                safetensorsBytes(header: #"{"t":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}}"#, data: [0]))
         expectSafeTensorsError(.invalidOffset(tensor: "b"),
-                               safetensorsBytes(header: #"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[1],"data_offsets":[3,4]}}"#, data: [0, 0, 0, 0]))
+                               safetensorsBytes(header: #"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":"#
+                                   + #"{"dtype":"U8","shape":[1],"data_offsets":[3,4]}}"#, data: [0, 0, 0, 0]))
     }
 
     @Test("shape × dtype overflow (test_validation_overflow), dimensions past Int64 included") func overflow() {
@@ -327,7 +330,8 @@ struct SafeTensorsReaderTests {
 
     @Test("mutated files throw or open, never crash")
     func mutationFuzz() throws {
-        let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"q":{"dtype":"F4","shape":[2],"data_offsets":[20,21]}}"#
+        let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":"#
+            + #"{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"q":{"dtype":"F4","shape":[2],"data_offsets":[20,21]}}"#
         let valid = safetensorsBytes(header: header, data: [UInt8](repeating: 1, count: 21))
         var rng = SeededGenerator(seed: 42)
         let directory = TemporaryDirectory()
@@ -430,7 +434,8 @@ struct SafeTensorsReaderTests {
 
     @Test("randomly mutated headers get the Python package's verdict", .tags(.interop), .requiresPython("safetensors"))
     func mutationParity() throws {
-        let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"q":{"dtype":"F4","shape":[2],"data_offsets":[20,21]}}"#
+        let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":"#
+            + #"{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"q":{"dtype":"F4","shape":[2],"data_offsets":[20,21]}}"#
         var rng = SeededGenerator(seed: 2024)
         let alphabet = Array(#"{}[]",:0123456789-+.eE\u tnfalsrN"#.utf8) + [0x09, 0x0A, 0xC3, 0xA9]
         let directory = TemporaryDirectory()

@@ -269,7 +269,8 @@ struct SafeTensorsWriterTests {
 
     // MARK: - Interoperability
 
-    @Test("files written here load in the Python safetensors package: load_file gives equal values, every dtype equal bytes", .tags(.interop), .requiresPython("numpy", "safetensors"))
+    @Test("files written here load in the Python safetensors package: load_file gives equal values, every dtype equal bytes",
+          .tags(.interop), .requiresPython("numpy", "safetensors"))
     func pythonInterop() throws {
         let directory = TemporaryDirectory()
         var rng = SeededGenerator(seed: 11)

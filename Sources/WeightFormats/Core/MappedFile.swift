@@ -111,7 +111,8 @@ public enum FileAccessError: Error, Equatable, Sendable, CustomStringConvertible
         case .notARegularFile(_, let kind): "is \(kind), not a regular file; give a regular file"
         case .cannotWrite(_, let reason): "cannot write: \(Escaping.printable(reason)); nothing was written"
         case .outsideFolder(_, let folder):
-            "resolves to a file outside the folder '\(Escaping.printable(folder))' (an absolute name, '..' or a symbolic link out of it); files named by a model must stay inside its folder"
+            "resolves to a file outside the folder '\(Escaping.printable(folder))' (an absolute name, '..' or a symbolic link out of it); "
+                + "files named by a model must stay inside its folder"
         case .outputIsInput(_, let input):
             "is the same file as the input '\(Escaping.printable(input))'; inputs are never modified, write to another path"
         }

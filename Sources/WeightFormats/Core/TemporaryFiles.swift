@@ -115,11 +115,15 @@ enum TemporaryFiles {
         states[slot].store(0, ordering: .sequentiallyConsistent)
     }
 
-    /// Unlinks every listed file.
+    /// Unlinks every listed file, then removes every listed folder (a ``ModelFolderWriter``'s
+    /// staging folder, empty once its listed files are gone).
     static func removeAll() {
         guard let paths else { return }
         for index in 0..<capacity where states[index].load(ordering: .sequentiallyConsistent) == 2 {
             unlink(paths + index * slotSize)
+        }
+        for index in 0..<capacity where states[index].load(ordering: .sequentiallyConsistent) == 2 {
+            rmdir(paths + index * slotSize)
         }
     }
 

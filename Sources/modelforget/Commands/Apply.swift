@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import ModelRuntime
+import Safeguards
 import TensorCore
 import Unlearning
 import WeightFormats
@@ -10,10 +12,14 @@ struct Apply: ParsableCommand {
         discussion: """
             Writes an unlearned copy of MODEL that no longer recognises --classes, in MODEL's own \
             format (safetensors, sharded safetensors, npz or ONNX), by default as \
-            NAME.forget-5-7.EXT beside it. The method is SVD projection (gradient-free): the \
-            inputs of every weight layer are collected over retain and forget samples of --data, \
-            and each weight is projected away from the part of the forget space that the retain \
-            space does not explain.
+            NAME.forget-5-7.EXT beside it. The default method, auto, holds out a validation split \
+            of --data and keeps the cheapest edit that meets the limits there (forget accuracy at \
+            most --max-forget-accuracy, retain accuracy at most --max-retain-drop points lower): \
+            SVD projection (gradient-free: each weight is projected away from the part of the \
+            forget classes' inputs that the retained classes' inputs do not explain) with a search \
+            over its scales and the layers it edits, then SVD followed by a short retain repair. \
+            When no edit meets the limits, nothing is written (unless --keep-best) and the exit \
+            status is 2, with the best edit found and the limit that failed.
 
             Examples:
               $ modelforget apply Samples/cnn.safetensors --classes 5,7 --data Samples/digits-train.npz
@@ -29,21 +35,30 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var normalization: NormalizationOptions
 
-    @Option(help: ArgumentHelp("The unlearning method: svd (SVD projection, gradient-free) or pgu (projected-gradient unlearning).", valueName: "svd|pgu"))
-    var method = "svd"
+    @Option(name: .customLong("method"), help: ArgumentHelp(
+        "The unlearning method: auto (the default: the cheapest edit that meets --max-forget-accuracy and --max-retain-drop on a "
+            + "validation split, trying SVD projection with a search over scales and edited layers, then SVD with a retain repair), "
+            + "svd (SVD projection with the paper's scales or --alpha-*/--search; the default when those are given) or pgu "
+            + "(projected-gradient unlearning).", valueName: "auto|svd|pgu"))
+    var methodName: String?
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL).", valueName: "file"))
+    /// The method: `--method`, else svd when SVD's own flags are given, else auto.
+    var method: String { methodName ?? (search || alphaRetain != nil || alphaForget != nil ? "svd" : "auto") }
+
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+        "Where to write the unlearned model (default: NAME.forget-CLASSES.EXT beside MODEL; for a model folder, a new folder "
+            + "NAME.forget-CLASSES/, or the folder OUTPUT/ when OUTPUT ends with a slash).", valueName: "path"))
     var output: String?
 
     @OptionGroup var counts: SampleCountOptions
 
-    @Option(help: "α of the retain space (larger keeps more of it).")
-    var alphaRetain = 100.0
+    @Option(help: ArgumentHelp("svd: α of the retain space (larger keeps more of it; default 100, the paper's).", valueName: "α"))
+    var alphaRetain: Double?
 
-    @Option(help: "α of the forget space.")
-    var alphaForget = 3.0
+    @Option(help: ArgumentHelp("svd: α of the forget space (default 3, the paper's).", valueName: "α"))
+    var alphaForget: Double?
 
-    @Flag(help: "Choose α by a grid search on a validation split held out from --data (20% of every class). svd only.")
+    @Flag(help: "svd: choose α on the paper's grid by retain × (1 − forget) accuracy on the validation split, editing every layer (the paper's search).")
     var search = false
 
     @Option(help: "pgu: share of the retain space's spectrum (cumulative square roots of eigenvalues) to protect.")
@@ -59,6 +74,11 @@ struct Apply: ParsableCommand {
     var sgdBatchSize = 128
 
     @OptionGroup var stopping: StoppingOptions
+
+    @OptionGroup var limits: ContractOptions
+
+    @Flag(help: "Write the best edit found even when it does not meet the limits (the exit status is still 2).")
+    var keepBest = false
 
     @Option(help: ArgumentHelp("pgu with --stats: write the statistics without the forgotten classes here, for the next request.", valueName: "file"))
     var updateStats: String?
@@ -80,9 +100,10 @@ struct Apply: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard method == "svd" || method == "pgu" else { throw ValidationError("--method must be svd or pgu") }
-        guard alphaRetain > 0, alphaForget > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
-        guard !(search && method == "pgu") else { throw ValidationError("--search applies to --method svd only") }
+        guard ["auto", "svd", "pgu"].contains(method) else { throw ValidationError("--method must be auto, svd or pgu") }
+        guard method == "svd" || (alphaRetain == nil && alphaForget == nil) else { throw ValidationError("--alpha-retain and --alpha-forget are for --method svd") }
+        guard (alphaRetain ?? 1) > 0, (alphaForget ?? 1) > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
+        guard !(search && method != "svd") else { throw ValidationError("--search applies to --method svd only") }
         guard gamma > 0, gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1]") }
         guard lrStart > 0, lrEnd > 0, sgdBatchSize > 0 else {
             throw ValidationError("--lr-start, --lr-end and --sgd-batch-size must be positive")
@@ -96,9 +117,12 @@ struct Apply: ParsableCommand {
         if method == "pgu" {
             return .pgu(PGUUnlearning.Settings(gamma: gamma, lrStart: lrStart, lrEnd: lrEnd, epochs: stopping.epochs ?? 100,
                                                sgdBatchSize: sgdBatchSize, targetForgetAccuracy: stopping.targetForgetAccuracy,
-                                               maxRetainDrop: stopping.maxRetainDrop))
+                                               maxRetainDrop: stopping.maxRetainDrop ?? 5))
         }
-        return .svd(SVDUnlearning.Settings(alphaRetain: alphaRetain, alphaForget: alphaForget, search: search))
+        let contract = limits.contract(maxRetainDrop: stopping.maxRetainDrop)
+        if method == "auto" { return .auto(contract) }
+        if search { return .svd(SVDUnlearning.Settings(search: true)) }
+        return .svd(SVDUnlearning.Settings(alphaRetain: alphaRetain ?? 100, alphaForget: alphaForget ?? 3))
     }
 
     func run() throws {
@@ -107,6 +131,7 @@ struct Apply: ParsableCommand {
         let model = try options.load(for: dataset, path: forgetting.data)
         let classes = try forgetting.classes.indices(for: model, path: options.model)
         var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: classes, data: dataset)
+        let destination = try destination(weights: request.weights.path, classes: classes)
         request.method = unlearningMethod
         request.selection = SampleSelection.Configuration(classes: classes, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset))
@@ -129,8 +154,23 @@ struct Apply: ParsableCommand {
         } catch let error as GraphError {
             throw CommandFailure(options.model, error)
         }
-        let outputPath = output ?? EditedCheckpoint.defaultOutputPath(for: request.weights.path, classes: classes)
-        let record = try result.write(to: outputPath)
+        var unmet = false
+        if let verdict = result.verdict, !verdict.meets, let contract = request.contract {
+            unmet = true
+            Terminal.error("\(forgetting.data): the limits are not met: " + verdict.line(for: contract)
+                           + (keepBest ? "; writing the best edit found (--keep-best)" : "; nothing written (--keep-best writes the best edit found)"))
+            guard keepBest else { throw ExitCode(2) }
+        }
+        if case .pgu(let r) = result.details, r.forgetAccuracy > r.targetForgetAccuracy + 1e-12 {
+            // Never a silent no-op: PGU that did not bring the forget samples to its target refuses.
+            unmet = true
+            Terminal.error("\(forgetting.data): pgu did not forget: forget accuracy on the forget samples "
+                           + String(format: "%.2f%% -> %.2f%%", (r.epochs.first?.forgetAccuracy ?? 0) * 100, r.forgetAccuracy * 100)
+                           + String(format: " (target %.2f%%)", r.targetForgetAccuracy * 100) + ", stopped: \(Escaping.printable(r.stopReason))"
+                           + (keepBest ? "; writing the best epoch (--keep-best)" : "; nothing written (--keep-best writes the best epoch; raise --lr-start or --epochs)"))
+            guard keepBest else { throw ExitCode(2) }
+        }
+        let record = try write(result, to: destination)
         if let updateStats, let statistics = request.statistics {
             do { try statistics.value.removing(classes: Set(classes)).write(to: updateStats) } catch {
                 throw WeightFileError(path: updateStats, underlying: error)
@@ -146,5 +186,42 @@ struct Apply: ParsableCommand {
             }
         }
         Terminal.print(json ? try jsonText(record.summary) : record.summary.text)
+        if unmet { throw ExitCode(2) }
+    }
+}
+
+extension Apply {
+    /// Where the unlearned model goes: for a model folder (unless `-o` names a file), a new
+    /// folder `NAME.forget-CLASSES/` with the edited weights under their own names and the
+    /// folder's config files; else one checkpoint (`NAME.forget-CLASSES.EXT` by default).
+    enum Destination {
+        case file(String)
+        case folder(String, source: String)
+    }
+
+    /// The destination, checked before any work is done (a folder is never replaced).
+    func destination(weights: String, classes: [Int]) throws -> Destination {
+        let model = options.model
+        guard try Checkpoint.weightsFile(inFolder: model) != nil, output.map({ $0.hasSuffix("/") }) ?? true else {
+            return .file(output ?? EditedCheckpoint.defaultOutputPath(for: weights, classes: classes))
+        }
+        let folder = output ?? EditedCheckpoint.defaultOutputFolder(for: model, classes: classes)
+        if FileManager.default.fileExists(atPath: folder) {
+            throw CommandFailure("\(folder): exists; remove it or give another output folder with -o (a model folder is never replaced)")
+        }
+        return .folder(folder, source: model)
+    }
+
+    func write(_ result: UnlearningResult, to destination: Destination) throws -> AuditRecord {
+        switch destination {
+        case .file(let path):
+            return try result.write(to: path)
+        case .folder(let folder, let model):
+            let written = try result.writeFolder(folder, copyingFrom: model)
+            if !written.companions.leftOut.isEmpty && !options.quiet {
+                Terminal.note("\(model): not copied (they hold the original weights): \(written.companions.leftOut.joined(separator: ", "))")
+            }
+            return written.record
+        }
     }
 }

@@ -73,7 +73,8 @@ struct Eval: ParsableCommand {
         } else {
             Terminal.print(text(report, forget: forget))
             for attack in attacks {
-                Terminal.print(String(format: "MIA-efficacy (%@: %@; members %d retain-class train, non-members %d retain-class test; scored %d forget-class train): %.2f%% predicted non-member (%@)",
+                Terminal.print(String(format: "MIA-efficacy (%@: %@; members %d retain-class train, non-members %d retain-class test; "
+                                              + "scored %d forget-class train): %.2f%% predicted non-member (%@)",
                                       attack.variant, attack.feature, attack.membersUsed, attack.nonMembersUsed, attack.scoredSamples, attack.value * 100, attack.direction))
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImageData
 import ModelRuntime
 import Unlearning
 import WeightFormats
@@ -10,10 +11,15 @@ extension Vector {
         @Argument(help: "The forget vector.")
         var vector: String
 
-        @Option(help: ArgumentHelp("Samples (npz or safetensors).", valueName: "file"))
+        @Option(help: ArgumentHelp("Samples: npz or safetensors, or images (a folder per class, a manifest, WebDataset shards).", valueName: "path"))
         var inputs: String
 
         @OptionGroup var input: InputKeyOption
+
+        @Option(help: ArgumentHelp("With images: the model (folder) whose preprocessing config prepares them.", valueName: "model"))
+        var model: String?
+
+        @OptionGroup var images: ImageOptions
 
         @Option(name: .shortAndLong, help: ArgumentHelp("The .npz file to write (x plus δ in the model's input space; y copied if present).", valueName: "file"))
         var output: String
@@ -24,7 +30,13 @@ extension Vector {
 
         func run() throws {
             let file = try ForgetVectorFile.read(vector)
-            let dataset = try Dataset.load(inputs, xKey: input.xKey, yKey: "y")
+            // Images are prepared as the model expects (its folder's config, these flags); a
+            // pixel-space vector's normalisation is the pipeline's when nothing else gives one.
+            let options = try model.map { try ModelOptions.forFile($0, architecture: ArchitectureOption.parse([]), batch: BatchSizeOption.parse([]), verbosity: .silent) }
+            let normalization = file.placement.std.isEmpty ? nil : file.placement
+            let loading = try images.loading(for: [inputs], model: options, mean: normalization.map { $0.mean.map { "\($0)" }.joined(separator: ",") },
+                                             std: normalization.map { $0.std.map { "\($0)" }.joined(separator: ",") })
+            let dataset = try Dataset.load(inputs, xKey: input.xKey, yKey: "y", images: loading)
             do { try file.check(sampleShape: dataset.sampleShape, modelSHA256: nil, force: true) } catch {
                 throw CommandFailure(inputs, error)
             }

@@ -36,6 +36,8 @@ extension Vector {
 
         @OptionGroup var keys: DataKeys
 
+        @OptionGroup var images: ImageOptions
+
         @OptionGroup var training: VectorTrainingOptions
 
         @OptionGroup var batch: BatchSizeOption
@@ -82,8 +84,14 @@ extension Vector {
             do { try first.check(sampleShape: first.delta.shape, modelSHA256: try SHA256.hex(ofFile: modelPath), force: force) } catch let error as ForgetVectorError {
                 throw CommandFailure(parts[0].path, error)
             }
-            let dataset = try keys.load(dataPath)
             let options = try ModelOptions.forFile(modelPath, architecture: architecture, batch: batch, verbosity: verbosity)
+            // Images are prepared as the model expects (its folder's config, the image flags), with
+            // the vectors' normalisation when they were made in pixel space with one.
+            let normalization = first.placement.std.isEmpty ? nil : first.placement
+            let loading = try images.loading(for: [dataPath], model: options,
+                                             mean: normalization.map { $0.mean.map { "\($0)" }.joined(separator: ",") },
+                                             std: normalization.map { $0.std.map { "\($0)" }.joined(separator: ",") })
+            let dataset = try keys.load(dataPath, images: loading, quiet: options.quiet)
             let model = try options.load(for: dataset, path: dataPath)
             let classes = try list.indices(for: model, path: modelPath)
             let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset))

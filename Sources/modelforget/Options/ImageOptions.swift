@@ -116,7 +116,8 @@ struct ImageOptions: ParsableArguments {
     static func describe(_ dataset: Dataset, path: String, quiet: Bool) {
         guard !quiet, let images = dataset.imageSamples else { return }
         let summary = images.summary
-        Terminal.note("\(path): \(summary.samples) images, \(summary.samplesPerClass.count) classes (\(summary.labelRuleText)); \(summary.pipeline) (from \(summary.preprocessingFrom))")
+        Terminal.note("\(path): \(summary.samples) images, \(summary.samplesPerClass.count) classes (\(summary.labelRuleText)); "
+            + "\(summary.pipeline) (from \(summary.preprocessingFrom))")
         if summary.skipped > 0 {
             Terminal.note("\(path): skipped \(summary.skipped) image\(summary.skipped == 1 ? "" : "s") that cannot be decoded, e.g. \(summary.skippedExamples[0])")
         }

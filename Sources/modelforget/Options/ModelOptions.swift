@@ -5,7 +5,8 @@ import WeightFormats
 /// `--arch`: where a checkpoint's architecture comes from.
 struct ArchitectureOption: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Architecture for a checkpoint: an ONNX file with matching initializer names, an architecture spec (JSON), or a model config (JSON, e.g. {\"num_heads\": 4}) for a recognised layout.",
+        "Architecture for a checkpoint: an ONNX file with matching initializer names, an architecture spec (JSON), "
+            + "or a model config (JSON, e.g. {\"num_heads\": 4}) for a recognised layout.",
         valueName: "file"))
     var arch: String?
 }

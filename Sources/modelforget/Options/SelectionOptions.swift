@@ -22,7 +22,9 @@ struct SampleCountOptions: ParsableArguments {
 
 /// `--max-patches`: the cap on input vectors per layer in the statistics.
 struct PatchCapOption: ParsableArguments {
-    @Option(help: ArgumentHelp("At most this many input vectors (conv patches, tokens) per layer and sample set enter the statistics, spread evenly over the samples and chosen by --seed; 0 keeps all.", valueName: "n"))
+    @Option(help: ArgumentHelp(
+        "At most this many input vectors (conv patches, tokens) per layer and sample set enter the statistics, spread evenly over "
+            + "the samples and chosen by --seed; 0 keeps all.", valueName: "n"))
     var maxPatches = 10_000
 
     func validate() throws {
@@ -35,15 +37,36 @@ struct StoppingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Maximum number of epochs (default 100 for pgu, 60 for forget vectors).", valueName: "n"))
     var epochs: Int?
 
-    @Option(help: ArgumentHelp("Stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes, for pgu; 0.1 for forget vectors).", valueName: "fraction"))
+    @Option(help: ArgumentHelp(
+        "Stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes, for pgu; "
+            + "0.1 for forget vectors).", valueName: "fraction"))
     var targetForgetAccuracy: Double?
 
-    @Option(help: ArgumentHelp("Largest retain-accuracy drop, in points, on the retained-class samples of --data that an epoch may have (pgu stops when it is exceeded).", valueName: "points"))
-    var maxRetainDrop = 5.0
+    @Option(help: ArgumentHelp(
+        "Largest retain-accuracy drop, in points: apply's auto method on its validation split (default 2); pgu and forget vectors "
+            + "on the retained-class samples of --data, stopping when it is exceeded (default 5).", valueName: "points"))
+    var maxRetainDrop: Double?
 
     func validate() throws {
         guard (epochs ?? 1) > 0 else { throw ValidationError("--epochs must be positive") }
-        guard maxRetainDrop >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+        guard (maxRetainDrop ?? 0) >= 0 else { throw ValidationError("--max-retain-drop must not be negative") }
+    }
+}
+
+/// `--max-forget-accuracy`: the forget limit of the user's contract (``UnlearningContract``), measured
+/// on a validation split held out from --data.
+struct ContractOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("auto: largest accepted accuracy on the forget classes' validation samples (held out from --data).",
+                               valueName: "fraction"))
+    var maxForgetAccuracy = 0.02
+
+    func validate() throws {
+        guard maxForgetAccuracy >= 0, maxForgetAccuracy <= 1 else { throw ValidationError("--max-forget-accuracy must be in [0, 1]") }
+    }
+
+    /// The contract: this forget limit and `maxRetainDrop` (default 2 points).
+    func contract(maxRetainDrop: Double?) -> UnlearningContract {
+        UnlearningContract(maxForgetAccuracy: maxForgetAccuracy, maxRetainDrop: maxRetainDrop ?? 2)
     }
 }
 

@@ -55,7 +55,7 @@ struct VectorTrainingOptions: ParsableArguments {
         configuration.settings.learningRate = lr
         configuration.settings.epochs = stopping.epochs ?? 60
         configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
-        configuration.settings.maxRetainDrop = stopping.maxRetainDrop
+        configuration.settings.maxRetainDrop = stopping.maxRetainDrop ?? 5
         return configuration
     }
 

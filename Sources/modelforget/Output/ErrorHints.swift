@@ -11,6 +11,7 @@ enum ErrorHints {
         case let error as WeightFileError: hint(for: error.underlying)
         case UnlearningError.noLabels: "give a file with y (or --y-key)"
         case UnlearningError.noEpochWithinRetainLimit: "lower --lr-start or raise --max-retain-drop"
+        case UnlearningError.noEpochWithinRetainDamage: "lower --lr-start, or add retained-class samples to --data so retain accuracy can be measured"
         case ForgetVectorError.modelMismatch: "pass --force to use it anyway"
         case ModelError.unrecognizedLayout: "give --arch with an ONNX file, an architecture spec or a model config"
         case ModelError.settingNotInCheckpoint(_, _, _, let keys): "give --arch with a JSON config setting it, e.g. {\"\(keys.first ?? "num_heads")\": N}"

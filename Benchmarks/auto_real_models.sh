@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# apply with default flags (--method auto) against plain `--method svd` on the trained real-library
+# models of Benchmarks/real_models (make_real_models.py, trained tier): forgetting {5,7} and {3},
+# scored on each model's held-out test.npz. Prints one tab-separated line per run:
+#   model classes method exit forget_before forget_after retain_before retain_after met_validation met_test kept seconds
+# (met_test: forget accuracy after <= 2 % and retain drop <= 2 points on test.npz, the default limits)
+# Usage: Benchmarks/auto_real_models.sh [MODELS_DIR] [model ...]   (release build, one run at a time)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-/work/models/trained}; shift || true
+bin=${MODELFORGET:-.build/release/modelforget}
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(torch-conv1d-mnist1d torchvision-resnet18 torchvision-vit timm-deit-distilled transformers-vit
+                                   torchvision-mobilenet-v3-small transformers-resnet-bottleneck timm-convnext-atto torchvision-efficientnet-b0)
+scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
+for m in "${models[@]}"; do
+    for classes in 5,7 3; do
+        for method in auto svd; do
+            start=$(date +%s.%N)
+            "$bin" apply "$dir/$m/model.onnx" --classes "$classes" --data "$dir/$m/train.npz" --eval-data "$dir/$m/test.npz" \
+                --method "$method" --keep-best -o "$scratch/out.onnx" --report "$scratch/audit.json" --json --quiet \
+                > "$scratch/summary.json" 2> "$scratch/stderr.txt"
+            status=$?
+            end=$(date +%s.%N)
+            python3 - "$m" "$classes" "$method" "$status" "$start" "$end" "$scratch/summary.json" "$scratch/stderr.txt" <<'PY'
+import json, sys
+m, classes, method, status, start, end, summary, stderr = sys.argv[1:]
+try:
+    s = json.load(open(summary))
+except Exception:
+    print("\t".join([m, classes, method, status, "error: " + open(stderr).read().strip()[:200]])); sys.exit()
+pct = lambda v: "-" if v is None else f"{100 * v:.2f}"
+v = s.get("contract_verdict") or {}
+print("\t".join([m, classes, method, status, pct(s["forget_accuracy_before"]), pct(s["forget_accuracy_after"]),
+                 pct(s["retain_accuracy_before"]), pct(s["retain_accuracy_after"]),
+                 {True: "yes", False: "no"}.get(v.get("meets"), "-"),
+                 "yes" if s["forget_accuracy_after"] <= 0.02 and (s["retain_accuracy_before"] - s["retain_accuracy_after"]) * 100 <= 2 else "no",
+                 s.get("kept") or "-", f"{float(end) - float(start):.1f}"]))
+PY
+            rm -f "$scratch/out.onnx" "$scratch/out.onnx.data"
+        done
+    done
+done

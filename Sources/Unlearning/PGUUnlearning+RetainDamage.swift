@@ -1,0 +1,63 @@
+import ModelRuntime
+import TensorCore
+
+extension PGUUnlearning {
+    /// How much an update moves a layer's outputs on the retained classes' inputs, estimated from
+    /// the retain Gram alone (the guard of statistics-only runs, where no retained-class samples
+    /// can be scored):
+    /// ```
+    /// damage = tr(ΔW G_r ΔWᵀ) / tr(W G_r Wᵀ) = ‖ΔW X_r‖²_F / ‖W X_r‖²_F
+    /// ```
+    /// with `G_r = X_r X_rᵀ` the retain Gram of the layer's input vectors `X_r` (d × n) and `ΔW`,
+    /// `W` the weight's rows as outputs × d. It is the squared relative change of the layer's
+    /// outputs over the retain inputs the statistics saw; per layer (groups summed), each layer
+    /// judged alone.
+    struct RetainDamage {
+        /// `tr(W G_r Wᵀ)` of the original weights, per layer index.
+        private var reference: [Int: Double] = [:]
+        private let grams: [GramKey: LayerGram]
+        private let layers: [ComputeGraph.WeightLayer]
+
+        init(grams: [GramKey: LayerGram], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
+            self.grams = grams
+            self.layers = layers
+            for (index, layer) in layers.enumerated() {
+                guard let w = original[layer.weight] else { continue }
+                reference[index] = energy(of: w, layer: index)
+            }
+        }
+
+        /// `Σ_groups tr(R G Rᵀ)` for the rows `R` of `weight` as layer `index` reads them.
+        private func energy(of weight: Tensor, layer index: Int) -> Double {
+            let layer = layers[index]
+            var total = 0.0
+            for group in 0..<layer.groups {
+                guard let gram = grams[GramKey(layer: index, group: group)] else { continue }
+                let d = gram.dimension
+                _ = SVDProjection.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: d) { rows, count in
+                    var product = [Double](repeating: 0, count: count * d)
+                    rows.withUnsafeBufferPointer { r in gram.gram.withUnsafeBufferPointer { g in product.withUnsafeMutableBufferPointer { p in
+                        BLAS.dgemm(transA: false, transB: false, m: count, n: d, k: d, a: r.baseAddress!, lda: d, b: g.baseAddress!, ldb: d,
+                                   c: p.baseAddress!, ldc: d)
+                    } } }
+                    for i in 0..<(count * d) { total += product[i] * rows[i] }
+                    return rows
+                }
+            }
+            return total
+        }
+
+        /// The largest damage over the layers of `current` against `original` and the layer it is at.
+        func largest(current: [String: Tensor], original: [String: Tensor]) -> (damage: Double, layer: String?) {
+            var worst: (Double, String?) = (0, nil)
+            for (index, layer) in layers.enumerated() {
+                guard let before = original[layer.weight], let after = current[layer.weight], let base = reference[index], base > 0 else { continue }
+                var delta = after
+                for i in 0..<delta.count { delta.data[i] -= before.data[i] }
+                let damage = energy(of: delta, layer: index) / base
+                if damage > worst.0 { worst = (damage, layer.weight) }
+            }
+            return worst
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import ModelRuntime
+import TensorCore
+
+extension SVDUnlearning {
+    /// The scales tried by the contract search: the paper's grid widened by one step each way
+    /// (`docs/methods.md` §2.5): α_r from 10 to 3000, α_f from 1 to 300.
+    public static let contractGrid: [(Double, Double)] = [10.0, 30, 100, 300, 1000, 3000].flatMap { r in
+        [1.0, 3, 10, 30, 100, 300].map { (r, $0) }
+    }
+
+    /// Validation samples per side (retain-class, forget-class) scoring every point in the first
+    /// round of the contract search; the best ``finalists`` are then scored on the whole split.
+    static let firstRoundSamples = 64
+    static let finalists = 6
+
+    /// The first edited layer of each scope tried: every layer, all but the first, and the last
+    /// three quarters, half, quarter and the last layer alone (distinct values, ascending).
+    ///
+    /// Editing every layer with one α pair is the paper's method; leaving the early layers alone
+    /// is modelforget's extension (`docs/methods.md` §6): early layers see generic features that the
+    /// retained classes share with the forgotten ones (raw pixels, edges), so projecting them costs
+    /// retain accuracy without removing much that is specific to the forget classes.
+    static func scopes(layerCount n: Int) -> [Int] {
+        Array(Set([0, 1, n / 4, n / 2, (3 * n) / 4, n - 1].filter { $0 >= 0 && $0 < n })).sorted()
+    }
+
+    /// The weights `edits` restricted to layers from `firstLayer` on: a weight parameter is kept
+    /// when every layer that uses it is at or after `firstLayer`.
+    static func restricted(_ edits: [String: Tensor], to firstLayer: Int, layers: [ComputeGraph.WeightLayer]) -> [String: Tensor] {
+        guard firstLayer > 0 else { return edits }
+        var earliest: [String: Int] = [:]
+        for (index, layer) in layers.enumerated() { earliest[layer.weight] = min(earliest[layer.weight] ?? index, index) }
+        return edits.filter { (earliest[$0.key] ?? 0) >= firstLayer }
+    }
+
+    /// The search for scales and edited layers that meet `contract` on the validation samples.
+    ///
+    /// Round one scores every (α_r, α_f, first layer) of ``contractGrid`` × ``scopes(layerCount:)``
+    /// on up to ``firstRoundSamples`` validation samples per side; round two scores the
+    /// ``finalists`` closest to the contract on the whole split. The choice: among points that meet
+    /// the contract, the highest confidence score (mean true-class probability on retain samples ×
+    /// (1 − the same on forget samples)); if none does, the smallest violation
+    /// (``UnlearningContract/violation(_:)``). The statistics are collected once; each α pair costs
+    /// one edit of every layer, each point one forward pass over its validation samples.
+    static func contractSearch(_ model: Model, data: Dataset, validation: [Int], forget: Set<Int>, projection: SVDProjection,
+                               contract: UnlearningContract, configuration c: Configuration,
+                               progress: ((String, Int, Int) -> Void)?) throws -> ContractSearchOutcome {
+        guard let labels = data.labels else { throw UnlearningError.noLabels }
+        let original = model.graph.parameters
+        let layers = model.graph.weightLayers
+        let scopes = Self.scopes(layerCount: layers.count)
+        // Round one's subset: up to `firstRoundSamples` per side, a seeded choice.
+        var rng = SplitMix64(seed: c.selection.seed ^ 0x5356_4443)
+        let shuffled = validation.shuffled(using: &rng)
+        let subset = (shuffled.filter { !forget.contains(labels[$0]) }.prefix(Self.firstRoundSamples)
+                      + shuffled.filter { forget.contains(labels[$0]) }.prefix(Self.firstRoundSamples)).sorted()
+        let batch = c.selection.batchSize
+        func baseline(_ indices: [Int]) throws -> ForgetRetainScores {
+            try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch)
+        }
+        let before = (subset: try baseline(subset), full: subset.count == validation.count ? nil : try baseline(validation))
+        let hasRetain = validation.contains { !forget.contains(labels[$0]) }
+        func point(_ r: Double, _ f: Double, _ first: Int, _ edits: [String: Tensor], on indices: [Int], before: ForgetRetainScores) throws -> SearchPoint {
+            let v = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch, parameters: edits)
+            let verdict = contract.verdict(forget: v.forget, retain: hasRetain ? v.retain : nil, retainBefore: hasRetain ? before.retain : nil)
+            return SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retain, forgetAccuracy: v.forget,
+                               score: v.retain * (1 - v.forget), retainConfidence: v.retainConfidence, forgetConfidence: v.forgetConfidence,
+                               confidenceScore: v.retainConfidence * (1 - v.forgetConfidence),
+                               relativeChange: Self.relativeChange(edits, original), firstLayer: first, meetsContract: verdict.meets,
+                               violation: contract.violation(verdict), validationSamples: indices.count)
+        }
+        var firstRound: [SearchPoint] = []
+        let total = Self.contractGrid.count * scopes.count
+        for (r, f) in Self.contractGrid {
+            let edits = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
+            for first in scopes {
+                firstRound.append(try point(r, f, first, restricted(edits, to: first, layers: layers), on: subset, before: before.subset))
+                progress?("search", firstRound.count, total)
+            }
+        }
+        func outcome(_ best: SearchPoint, _ points: [SearchPoint], before: ForgetRetainScores) -> ContractSearchOutcome {
+            let verdict = contract.verdict(forget: best.forgetAccuracy, retain: hasRetain ? best.retainAccuracy : nil,
+                                           retainBefore: hasRetain ? before.retain : nil)
+            return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.retain : nil)
+        }
+        guard let fullBefore = before.full else {
+            return outcome(Self.chooseByContract(firstRound)!, firstRound, before: before.subset)
+        }
+        let ranked = firstRound.indices.sorted { a, b in
+            Self.contractOrder(firstRound[a], firstRound[b])
+        }
+        var finals: [SearchPoint] = []
+        for index in ranked.prefix(Self.finalists) {
+            let p = firstRound[index]
+            let edits = try projection.editedWeights(model.graph, original: original, alphaRetain: p.alphaRetain, alphaForget: p.alphaForget)
+            finals.append(try point(p.alphaRetain, p.alphaForget, p.firstLayer ?? 0, restricted(edits, to: p.firstLayer ?? 0, layers: layers),
+                                    on: validation, before: fullBefore))
+        }
+        return outcome(Self.chooseByContract(finals)!, firstRound + finals, before: fullBefore)
+    }
+
+    /// What the contract search found: the kept point, every point scored, the kept point's
+    /// verdict on the whole validation split, and the original model's retain accuracy there.
+    struct ContractSearchOutcome {
+        var best: SearchPoint
+        var points: [SearchPoint]
+        var verdict: UnlearningContract.Verdict
+        var retainBefore: Double?
+    }
+
+    /// `a` before `b`: meeting the contract first, then the smaller violation, then the higher
+    /// confidence score.
+    static func contractOrder(_ a: SearchPoint, _ b: SearchPoint) -> Bool {
+        let (va, vb) = (a.violation ?? .infinity, b.violation ?? .infinity)
+        if va != vb { return va < vb }
+        return a.confidenceScore > b.confidenceScore
+    }
+
+    /// The point the contract search keeps (``contractOrder(_:_:)``, the earlier point on ties).
+    public static func chooseByContract(_ points: [SearchPoint]) -> SearchPoint? {
+        points.enumerated().min { a, b in
+            if contractOrder(a.element, b.element) { return true }
+            if contractOrder(b.element, a.element) { return false }
+            return a.offset < b.offset
+        }?.element
+    }
+}

@@ -1,0 +1,82 @@
+/// The user's limits on an unlearning: the forget classes' accuracy must fall to at most
+/// ``maxForgetAccuracy``, and the retained classes' accuracy must not fall by more than
+/// ``maxRetainDrop`` points, both measured on a validation split held out from the samples the
+/// method learns from (never on the evaluation data).
+///
+/// Every automatic choice (the SVD scales and edited layers, PGU's step size, the method itself)
+/// is made against this contract; a run that cannot meet it says which limit failed and by how much.
+public struct UnlearningContract: Sendable, Equatable, Codable {
+    /// Largest accepted accuracy on forget-class validation samples (a fraction).
+    public var maxForgetAccuracy: Double
+    /// Largest accepted drop of retain-class validation accuracy, in points (percent of samples).
+    public var maxRetainDrop: Double
+
+    public init(maxForgetAccuracy: Double = 0.02, maxRetainDrop: Double = 2) {
+        self.maxForgetAccuracy = maxForgetAccuracy
+        self.maxRetainDrop = maxRetainDrop
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxForgetAccuracy = "max_forget_accuracy", maxRetainDrop = "max_retain_drop"
+    }
+
+    /// How one candidate fares against the contract.
+    public struct Verdict: Sendable, Equatable, Codable {
+        /// Forget-class validation accuracy after the edit.
+        public var forgetAccuracy: Double
+        /// Retain-class validation accuracy after the edit, `nil` when the validation split has no
+        /// retain-class samples (statistics-only runs).
+        public var retainAccuracy: Double?
+        /// Retain accuracy before minus after, in points.
+        public var retainDrop: Double?
+        /// Both limits hold (the retain limit counts as holding when it cannot be measured).
+        public var meets: Bool
+        /// The limits that fail, in words (empty when ``meets``).
+        public var failures: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy", retainDrop = "retain_drop", meets, failures
+        }
+
+        /// One line: the validation figures, the limits, and whether they hold.
+        public func line(for contract: UnlearningContract) -> String {
+            let figures = "forget accuracy \(UnlearningContract.percent(forgetAccuracy)) (limit \(UnlearningContract.percent(contract.maxForgetAccuracy))), "
+                + (retainDrop.map { "retain drop \(UnlearningContract.points($0)) points (limit \(UnlearningContract.points(contract.maxRetainDrop)))" }
+                    ?? "retain accuracy not measured (no retained-class validation samples)")
+            return "validation (held out from the data): " + figures + (meets ? ": meets the limits" : ": " + failures.joined(separator: "; "))
+        }
+    }
+
+    /// The verdict for validation accuracies `forget` and `retain` after an edit, given the retain
+    /// accuracy `retainBefore` of the original model on the same samples.
+    public func verdict(forget: Double, retain: Double?, retainBefore: Double?) -> Verdict {
+        var failures: [String] = []
+        if forget > maxForgetAccuracy + 1e-12 {
+            failures.append("forget accuracy \(Self.percent(forget)) is above the limit \(Self.percent(maxForgetAccuracy))")
+        }
+        var drop: Double?
+        if let retain, let retainBefore {
+            drop = (retainBefore - retain) * 100
+            if drop! > maxRetainDrop + 1e-9 {
+                failures.append("retain accuracy dropped \(Self.points(drop!)) points, more than the limit \(Self.points(maxRetainDrop))")
+            }
+        }
+        return Verdict(forgetAccuracy: forget, retainAccuracy: retain, retainDrop: drop, meets: failures.isEmpty, failures: failures)
+    }
+
+    /// How far a verdict is from meeting the contract: 0 when it meets it, otherwise the excess
+    /// of each limit relative to the limit (forget excess over `max(limit, 1 %)`, drop excess over
+    /// `max(limit, 1 point)`), summed. Ranks candidates that all fail.
+    public func violation(_ verdict: Verdict) -> Double {
+        let forgetExcess = max(0, verdict.forgetAccuracy - maxForgetAccuracy) / max(maxForgetAccuracy, 0.01)
+        let dropExcess = max(0, (verdict.retainDrop ?? 0) - maxRetainDrop) / max(maxRetainDrop, 1)
+        return forgetExcess + dropExcess
+    }
+
+    static func percent(_ value: Double) -> String {
+        let text = String(format: "%.2f", value * 100)
+        return text + "%"
+    }
+
+    static func points(_ value: Double) -> String { String(format: "%.2f", value) }
+}

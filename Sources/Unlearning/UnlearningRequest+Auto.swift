@@ -1,0 +1,91 @@
+import ModelRuntime
+import TensorCore
+
+extension UnlearningRequest {
+    /// One method tried by `auto`: what it was, how it did on the validation split, how long it took.
+    public struct Attempt: Encodable, Sendable {
+        public var method: String
+        /// The settings it chose, in words.
+        public var settings: String
+        public var validation: UnlearningContract.Verdict
+        public var violation: Double
+        public var seconds: Double
+
+        /// `METHOD (SETTINGS) in N s: VALIDATION FIGURES`.
+        public var line: String {
+            let drop = validation.retainDrop.map { String(format: "retain drop %.2f points", $0) } ?? "retain not measured"
+            return "\(method) (\(settings)) in " + String(format: "%.2f s", seconds) + ": validation forget accuracy "
+                + String(format: "%.2f%%", validation.forgetAccuracy * 100) + ", \(drop)" + (validation.meets ? ", meets the limits" : "")
+        }
+
+        enum CodingKeys: String, CodingKey { case method, settings, validation, violation, seconds }
+    }
+
+    /// What `auto` hands back: the kept attempt's weights and details, and every attempt.
+    public struct AutoResult: EngineResult, Sendable {
+        public var contract: UnlearningContract
+        public var attempts: [Attempt]
+        /// Index into ``attempts`` of the kept one.
+        public var kept: Int
+        public var editedWeights: [String: Tensor]
+        public var selection: SampleSelection
+        public var timings: [String: Double]
+        /// The SVD projection the kept weights start from.
+        public var svd: SVDUnlearning.Result
+        /// The repair after it, when the kept attempt is `svd+repair`.
+        public var repair: RepairReport?
+
+        public var provenance: [String: String] {
+            var keys = svd.provenance
+            keys["modelforget.auto"] = attempts[kept].method
+            if let repair { keys["modelforget.repair_learning_rate"] = String(repair.learningRate) }
+            return keys
+        }
+
+        public var details: AuditRecord.Details { .auto(self) }
+
+        /// The kept attempt's verdict on the validation split.
+        public var contractVerdict: UnlearningContract.Verdict? { attempts[kept].validation }
+    }
+
+    /// The retain repair as the audit record states it.
+    public struct RepairReport: Encodable, Sendable {
+        public var learningRate: Double
+        public var epochs: [UnlearningContract.Verdict]
+
+        enum CodingKeys: String, CodingKey { case learningRate = "learning_rate", epochs }
+    }
+
+    /// `--method auto`: tries methods in order of cost and keeps the first that meets `contract` on
+    /// the validation split, else the one closest to it:
+    /// 1. SVD projection with the contract search (scales and edited layers);
+    /// 2. when retain samples are available, that projection followed by ``RetainRepair``.
+    func performAuto(_ contract: UnlearningContract) throws -> AutoResult {
+        var attempts: [Attempt] = []
+        let started = clock()
+        let svdSettings = SVDUnlearning.Settings(contract: contract)
+        let svd = try run(SVDUnlearning.self, svdSettings)
+        let svdVerdict = svd.contractVerdict!
+        let forget = Set(classes)
+        let validation = svd.selection.validation
+        attempts.append(Attempt(method: "svd", settings: "alpha_retain \(svd.alphaRetain), alpha_forget \(svd.alphaForget), first edited layer \(svd.firstLayer)",
+                                validation: svdVerdict, violation: contract.violation(svdVerdict), seconds: clock() - started))
+        var result = AutoResult(contract: contract, attempts: attempts, kept: 0, editedWeights: svd.editedWeights, selection: svd.selection,
+                                timings: svd.timings, svd: svd, repair: nil)
+        guard !svdVerdict.meets, let retainBefore = svd.retainBefore, !svd.selection.retain.isEmpty else { return result }
+        let repairStart = clock()
+        let outcome = try RetainRepair.run(model, data: data, retain: svd.selection.retain, forget: svd.selection.forget, validation: validation,
+                                           forgetClasses: forget, start: svd.editedWeights, contract: contract, retainBefore: retainBefore,
+                                           batchSize: selection.batchSize, seed: selection.seed, progress: progress)
+        result.timings["repair"] = clock() - repairStart
+        let epochs = outcome.epochs.count - 1
+        result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s")",
+                                       validation: outcome.verdict, violation: outcome.violation, seconds: clock() - repairStart))
+        if outcome.violation < contract.violation(svdVerdict) {
+            result.kept = 1
+            result.editedWeights = outcome.weights
+            result.repair = RepairReport(learningRate: outcome.learningRate, epochs: outcome.epochs.map(\.verdict))
+        }
+        return result
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import ModelRuntime
+import TensorCore
+@testable import Unlearning
+import _TestSupport
+
+@Suite("method auto and the contract")
+struct AutoMethodTests {
+    /// The bundled samples, each forgetting {5, 7} and {3}, with fewer samples than the defaults so
+    /// a case takes seconds.
+    static let cases: [(model: String, classes: [Int])] = ["mlp", "cnn", "resnet", "vit"].flatMap { name in
+        [[5, 7], [3]].map { ("Samples/\(name).onnx", $0) }
+    }
+
+    static func request(_ model: String, classes: [Int], contract: UnlearningContract = UnlearningContract(),
+                        seed: UInt64 = 0) throws -> UnlearningRequest {
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        var request = try UnlearningRequest(model: Fixtures.path(model), classes: classes, data: data)
+        request.method = .auto(contract)
+        request.selection.retainSamples = 450
+        request.selection.forgetSamples = 200
+        request.selection.seed = seed
+        return request
+    }
+
+    @Test("default limits met on the validation split held out from the data, and the forget classes gone on the test data",
+          .tags(.slow), arguments: cases)
+    func meetsDefaultContract(_ example: (model: String, classes: [Int])) throws {
+        var request = try Self.request(example.model, classes: example.classes)
+        request.evaluationData = .init(try Dataset.load(Fixtures.path("Samples/digits-test.npz")), name: "digits-test.npz")
+        let result = try request.perform()
+        let verdict = try #require(result.verdict)
+        #expect(verdict.meets, "\(example.model) \(example.classes): \(verdict.failures)")
+        #expect(try #require(verdict.forgetAccuracy) <= 0.02)
+        #expect(try #require(verdict.retainDrop) <= 2)
+        // The validation samples are none of the samples the edit learnt from.
+        let selection = result.selection
+        #expect(Set(selection.validation).isDisjoint(with: selection.retain + selection.forget))
+        #expect(!selection.validation.isEmpty)
+        // Held-out test data: the forget classes are (nearly) gone, the rest barely moved.
+        let evaluation = try #require(result.evaluation)
+        #expect(try #require(evaluation.after.forgetAccuracy) <= 0.05)
+        #expect(try #require(evaluation.after.retainAccuracy) >= (evaluation.before.retainAccuracy ?? 1) - 0.04)
+    }
+
+    @Test("impossible limits: the kept edit's verdict fails and names the limit, every attempt is listed with its figures")
+    func impossibleLimits() throws {
+        let request = try Self.request("Samples/mlp.onnx", classes: [3], contract: UnlearningContract(maxForgetAccuracy: 0, maxRetainDrop: 0))
+        let result = try request.perform()
+        let verdict = try #require(result.verdict)
+        guard case .auto(let auto) = result.details else { Issue.record("not an auto result"); return }
+        #expect(auto.attempts.map(\.method) == (verdict.meets ? ["svd"] : ["svd", "svd+repair"]) || auto.attempts.count == 2)
+        if !verdict.meets {
+            #expect(!verdict.failures.isEmpty)
+            #expect(auto.attempts.allSatisfy { !$0.validation.meets && $0.violation > 0 && $0.seconds >= 0 })
+            #expect(auto.attempts[auto.kept].violation == auto.attempts.map(\.violation).min())
+        }
+    }
+
+    @Test("the same seed gives the same edit; another seed another validation split")
+    func deterministic() throws {
+        let a = try Self.request("Samples/cnn.onnx", classes: [5, 7]).perform()
+        let b = try Self.request("Samples/cnn.onnx", classes: [5, 7]).perform()
+        #expect(a.editedWeights == b.editedWeights)
+        #expect(a.selection.validation == b.selection.validation)
+        let c = try Self.request("Samples/cnn.onnx", classes: [5, 7], seed: 1).perform()
+        #expect(c.selection.validation != a.selection.validation)
+    }
+
+    @Test("verdict and violation: limits inclusive, retain unmeasured counts as held, excess relative to the limit")
+    func verdicts() {
+        let contract = UnlearningContract(maxForgetAccuracy: 0.02, maxRetainDrop: 2)
+        let met = contract.verdict(forget: 0.02, retain: 0.90, retainBefore: 0.92)
+        #expect(met.meets && met.failures.isEmpty && abs(met.retainDrop! - 2) < 1e-9)
+        #expect(contract.violation(met) == 0)
+        let both = contract.verdict(forget: 0.05, retain: 0.80, retainBefore: 0.90)
+        #expect(!both.meets && both.failures.count == 2)
+        #expect(abs(contract.violation(both) - (0.03 / 0.02 + 8.0 / 2)) < 1e-9)
+        let unmeasured = contract.verdict(forget: 0.0, retain: nil, retainBefore: nil)
+        #expect(unmeasured.meets && unmeasured.retainDrop == nil)
+        #expect(unmeasured.line(for: contract).contains("retain accuracy not measured"))
+    }
+}

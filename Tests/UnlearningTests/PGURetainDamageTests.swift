@@ -1,0 +1,85 @@
+import Testing
+import ModelRuntime
+import TensorCore
+@testable import Unlearning
+import _TestSupport
+
+@Suite("statistics-only PGU: retain damage guard")
+struct PGURetainDamageTests {
+    /// The MLP sample's first layer reads the flattened pixels, so its retain inputs X are the
+    /// samples themselves: the Gram estimate must equal ‖ΔW X‖²_F / ‖W X‖²_F computed from X.
+    @Test("damage from the retain Gram equals ‖ΔW X‖² / ‖W X‖² from the inputs themselves (1e-9 relative)")
+    func damageMatchesDirectComputation() throws {
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let model = try Model.load(Fixtures.path("Samples/mlp.onnx"), sampleShape: data.sampleShape)
+        let indices = Array(0..<200)
+        let grams = try ActivationStatistics.collect(model, data: data, indices: indices, batchSize: 64, sampling: .all)
+        let layers = model.graph.weightLayers
+        let original = model.graph.parameters
+        let name = layers[0].weight
+        let w = try #require(original[name])
+        #expect(w.shape == [128, 64] && layers[0].layout == .outputsByInputs)
+        var rng = SeededGenerator(seed: 11)
+        var changed = w
+        for i in 0..<changed.count { changed.data[i] += Float.random(in: -0.01...0.01, using: &rng) }
+        let guardian = PGUUnlearning.RetainDamage(grams: grams, layers: layers, original: original)
+        let (damage, layer) = guardian.largest(current: [name: changed], original: original)
+        #expect(layer == name)
+        let x = try data.samples(indices)
+        var deltaEnergy = 0.0, energy = 0.0
+        for s in 0..<indices.count {
+            for o in 0..<128 {
+                var dy = 0.0, y = 0.0
+                for i in 0..<64 {
+                    let xi = Double(x.data[s * 64 + i])
+                    dy += (Double(changed.data[o * 64 + i]) - Double(w.data[o * 64 + i])) * xi
+                    y += Double(w.data[o * 64 + i]) * xi
+                }
+                deltaEnergy += dy * dy
+                energy += y * y
+            }
+        }
+        #expect(abs(damage - deltaEnergy / energy) <= 1e-9 * (deltaEnergy / energy))
+        // Unchanged weights: no damage.
+        #expect(guardian.largest(current: original, original: original).damage == 0)
+    }
+
+    /// Forget samples of class 3 only, with statistics of every class.
+    static func statisticsOnly() throws -> (Model, Dataset, StatisticsFile) {
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let model = try Model.load(Fixtures.path("Samples/mlp.onnx"), sampleShape: data.sampleShape)
+        let statistics = try StatisticsFile.collect(model, data: data, batchSize: 256, sampling: .all)
+        let labels = try #require(data.labels)
+        let threes = labels.indices.filter { labels[$0] == 3 }
+        let forgetOnly = Dataset(x: try data.samples(threes), labels: threes.map { _ in 3 })
+        return (model, forgetOnly, statistics)
+    }
+
+    @Test("no retained-class samples: every epoch carries its damage, the kept one is within the limit, the result names the limit")
+    func guardedRun() throws {
+        let (model, data, statistics) = try Self.statisticsOnly()
+        var configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        configuration.settings.lrStart = 0.3
+        configuration.settings.lrEnd = 0.06
+        configuration.settings.gamma = 0.8
+        configuration.settings.epochs = 15
+        let result = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: configuration, clock: { 0 })
+        #expect(result.retainDamageLimit == configuration.settings.maxRetainDamage)
+        #expect(result.epochs.dropFirst().allSatisfy { $0.retainDamage != nil && $0.retainAccuracy == nil })
+        let kept = try #require(result.epochs.first { $0.epoch == result.bestEpoch })
+        #expect(try #require(kept.retainDamage) <= configuration.settings.maxRetainDamage)
+    }
+
+    @Test("a damage limit the first epoch already exceeds: no epoch is kept, the error says retain accuracy was not measured")
+    func limitExceededAtOnce() throws {
+        let (model, data, statistics) = try Self.statisticsOnly()
+        var configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        configuration.settings.lrStart = 0.3
+        configuration.settings.epochs = 3
+        configuration.settings.maxRetainDamage = 1e-12
+        #expect(throws: UnlearningError.noEpochWithinRetainDamage(limit: 1e-12)) {
+            try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: configuration, clock: { 0 })
+        }
+        #expect(UnlearningError.noEpochWithinRetainDamage(limit: 1e-12).description.contains("retain accuracy not measured"))
+    }
+}
