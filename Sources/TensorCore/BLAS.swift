@@ -11,6 +11,10 @@ package enum BLAS {
     /// The OpenBLAS build configuration string (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...").
     public static var configuration: String { String(cString: openblas_get_config()) }
 
+    /// The kernel family OpenBLAS picked for this processor at load time (e.g. "Haswell",
+    /// "SkylakeX"; "Prescott", its SSE3 fallback, for a processor model it does not know).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
     /// OpenBLAS runs on one thread, set once before the first call: TensorCore parallelises its
     /// own work over fixed pieces (``Parallel``). OpenBLAS's thread count is process-wide state;
     /// changing it while other threads are inside BLAS calls is unsafe (it can hang), and
@@ -87,5 +91,13 @@ package enum BLAS {
         _ = configured
         guard d > 0 else { return }
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, rows, Int32(d), beta, gram, Int32(d))
+    }
+
+    /// ``gramUpper(_:rows:n:d:beta:)`` in float32 (`cblas_ssyrk`): about twice the speed of the
+    /// float64 form (4 lanes per SSE register instead of 2, half the bytes to pack).
+    public static func gramUpper(_ gram: UnsafeMutablePointer<Float>, rows: UnsafePointer<Float>, n: Int, d: Int, beta: Float) {
+        _ = configured
+        guard d > 0 else { return }
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, rows, Int32(d), beta, gram, Int32(d))
     }
 }

@@ -144,6 +144,18 @@ extension ComputeGraph {
         /// float64 and restricted to the class's coordinates (`pairs.count × coordinates.count`).
         public func copyVectors(_ pairs: ArraySlice<(sample: Int, position: Int)>, supportClass: Int, of classes: SupportClasses,
                                 into destination: UnsafeMutablePointer<Double>) {
+            copyCompactVectors(pairs, supportClass: supportClass, of: classes, into: destination)
+        }
+
+        /// ``copyVectors(_:supportClass:of:into:)`` without widening: float32 rows.
+        public func copyVectors(_ pairs: ArraySlice<(sample: Int, position: Int)>, supportClass: Int, of classes: SupportClasses,
+                                into destination: UnsafeMutablePointer<Float>) {
+            copyCompactVectors(pairs, supportClass: supportClass, of: classes, into: destination)
+        }
+
+        @inline(__always)
+        private func copyCompactVectors<T: BinaryFloatingPoint>(_ pairs: ArraySlice<(sample: Int, position: Int)>, supportClass: Int,
+                                                                of classes: SupportClasses, into destination: UnsafeMutablePointer<T>) {
             let width = classes.coordinates[supportClass].count
             switch source {
             case .rows(let t, _, let order):
@@ -151,15 +163,15 @@ extension ComputeGraph {
                 t.data.withUnsafeBufferPointer { rp in
                     for (row, pair) in pairs.enumerated() {
                         let from = rp.baseAddress! + self.row(sample: pair.sample, position: pair.position, order) * d, to = destination + row * width
-                        for i in 0..<d { to[i] = Double(from[i]) }
+                        for i in 0..<d { to[i] = T(from[i]) }
                     }
                 }
             case .patches(let x, let g):
                 let taps = classes.taps[supportClass]
                 x.data.withUnsafeBufferPointer { xp in
                     for (row, pair) in pairs.enumerated() {
-                        g.unfoldPatch(xp.baseAddress!, sample: pair.sample, group: group, position: pair.position, taps: taps,
-                                      into: destination + row * width)
+                        g.unfoldPatchTaps(xp.baseAddress!, sample: pair.sample, group: group, position: pair.position, taps: taps,
+                                          into: destination + row * width)
                     }
                 }
             }

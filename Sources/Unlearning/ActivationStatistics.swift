@@ -1,3 +1,4 @@
+import Foundation
 import ModelRuntime
 import TensorCore
 
@@ -45,6 +46,48 @@ public struct LayerGram: Sendable, Equatable {
         }
     }
 
+    /// Most rows one float32 block holds (see the float32 `addUpper`):
+    /// the bound of its rounding error grows with it.
+    public static let float32BlockRows = 256
+
+    /// Adds to the upper triangle the Gram of `n ≤` ``float32BlockRows`` float32 vectors, zero
+    /// outside `coordinates` as in the float64 form: the block's Gram is formed by `ssyrk` in
+    /// float32 (in `scratch`) and added in float64.
+    ///
+    /// Error bound: each product `x_ri x_rj` of two float32 values is exact in float64; `ssyrk`
+    /// rounds each of the block's `n` sums, so the block's entry differs from the exact one by at
+    /// most `γ_n Σ_r |x_ri| |x_rj|` with `γ_n = n u / (1 − n u)`, `u = 2⁻²⁴` (Higham, *Accuracy and
+    /// Stability of Numerical Algorithms*, §3.1, for any summation order). The float64 sum of
+    /// the blocks adds at most `γ_B` (float64, `B` = number of blocks) of the running total, about
+    /// 10⁻¹² here. So every entry of the Gram is within `γ_256 ≈ 1.53·10⁻⁵` of `(|X|ᵀ|X|)_ij ≤
+    /// √(G_ii G_jj)` of its exact value: relative to the diagonal, 1.5·10⁻⁵ at worst (the errors
+    /// of a sum of n roundings are of random sign, typically √n u ≈ 10⁻⁶ instead).
+    mutating func addUpper(_ vectors: UnsafePointer<Float>, count n: Int, coordinates: [Int], scratch: inout [Float]) {
+        precondition(n <= Self.float32BlockRows)
+        rows += n
+        let d = dimension, width = coordinates.count
+        guard n > 0, width > 0 else { return }
+        if scratch.count < width * width { scratch = [Float](repeating: 0, count: width * width) }
+        scratch.withUnsafeMutableBufferPointer { block in
+            BLAS.gramUpper(block.baseAddress!, rows: vectors, n: n, d: width, beta: 0)
+            gram.withUnsafeMutableBufferPointer { g in
+                if width == d {
+                    for i in 0..<d {
+                        let row = g.baseAddress! + i * d, from = block.baseAddress! + i * d
+                        for j in i..<d { row[j] += Double(from[j]) }
+                    }
+                    return
+                }
+                coordinates.withUnsafeBufferPointer { c in
+                    for i in 0..<width {
+                        let row = g.baseAddress! + c[i] * d, from = block.baseAddress! + i * width
+                        for j in i..<width { row[c[j]] += Double(from[j]) }
+                    }
+                }
+            }
+        }
+    }
+
     /// Copies the upper triangle onto the lower one.
     mutating func mirrorUpper() {
         let d = dimension
@@ -70,9 +113,26 @@ public struct LayerGram: Sendable, Equatable {
     }
 }
 
+/// How ``ActivationStatistics`` forms Grams.
+public enum GramPrecision: Sendable {
+    /// float32 `ssyrk` over blocks of at most ``LayerGram/float32BlockRows`` vectors, the blocks
+    /// summed in float64 (every entry within `γ_256 (|X|ᵀ|X|)_ij` of the exact Gram; see
+    /// ``LayerGram``). About twice the speed of ``float64``.
+    case float32Blocks
+    /// The vectors widened to float64 and `dsyrk` (rounding error about 10⁻¹⁶ relative per sum).
+    case float64
+}
+
 /// Statistics of every weight layer's inputs over a sample set: one forward pass of the model in
 /// eval mode, in batches, never holding more than one batch's activations.
 package enum ActivationStatistics {
+    /// The precision ``collect(_:parameters:data:indices:setSize:batchSize:sampling:precision:progress:)``
+    /// uses unless told: float32 blocks; `MODELFORGET_GRAM_PRECISION=float64` in the environment
+    /// selects the float64 path for the whole process (for comparing the two, see BENCHMARKS.md).
+    public static let defaultPrecision: GramPrecision = {
+        ProcessInfo.processInfo.environment["MODELFORGET_GRAM_PRECISION"] == "float64" ? .float64 : .float32Blocks
+    }()
+
     /// Sets of at least this many samples are split into the two halves.
     static let minimumSplit = 32
 
@@ -86,12 +146,13 @@ package enum ActivationStatistics {
     /// depend on the machine (sets under ``minimumSplit`` samples run on one thread). `progress`
     /// receives `(done, total)` after every batch, from either thread (one at a time).
     public static func collect(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], setSize: Int? = nil,
-                               batchSize: Int, sampling: PatchSampling, progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
+                               batchSize: Int, sampling: PatchSampling, precision: GramPrecision = defaultPrecision,
+                               progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         let total = setSize ?? indices.count
         // Sets smaller than one batch are split too: each half is then a single smaller batch.
         guard indices.count >= minimumSplit else {
             return try collectSequentially(model, parameters: parameters, data: data, indices: indices, setSize: total, batchSize: batchSize,
-                                           sampling: sampling, progress: progress)
+                                           sampling: sampling, precision: precision, progress: progress)
         }
         let half = indices.count / 2
         let parts = [Array(indices[..<half]), Array(indices[half...])]
@@ -100,7 +161,7 @@ package enum ActivationStatistics {
         var done = [0, 0]
         let results = try Parallel.map(2) { part in
             try collectSequentially(shared.model, parameters: parameters, data: shared.data, indices: parts[part], setSize: total,
-                                    batchSize: batchSize, sampling: sampling, progress: progress.map { report in { partDone, _ in
+                                    batchSize: batchSize, sampling: sampling, precision: precision, progress: progress.map { report in { partDone, _ in
                                         lock.withLock {
                                             done[part] = partDone
                                             report(done[0] + done[1], indices.count)
@@ -114,10 +175,11 @@ package enum ActivationStatistics {
 
     /// `setSize` is the size of the whole set (both halves), on which the per-sample count depends.
     static func collectSequentially(_ model: Model, parameters: [String: Tensor] = [:], data: Dataset, indices: [Int], setSize: Int,
-                                    batchSize: Int, sampling: PatchSampling, progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
+                                    batchSize: Int, sampling: PatchSampling, precision: GramPrecision = defaultPrecision,
+                                    progress: ((Int, Int) -> Void)? = nil) throws -> [GramKey: LayerGram] {
         var grams: [GramKey: LayerGram] = [:]
-        var buffer: [Double] = []
-        var scratch: [Double] = []
+        var buffer: [Double] = [], scratch: [Double] = []
+        var buffer32: [Float] = [], scratch32: [Float] = []
         var start = 0
         while start < indices.count {
             let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
@@ -136,6 +198,23 @@ package enum ActivationStatistics {
                 if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.dimension) }
                 for (supportClass, pairs) in members.enumerated() where !pairs.isEmpty {
                     let coordinates = classes.coordinates[supportClass]
+                    if precision == .float32Blocks {
+                        // Blocks of the most rows the error bound allows (rank-256 updates run near GEMM speed).
+                        let blockRows = LayerGram.float32BlockRows
+                        if buffer32.count < min(blockRows, pairs.count) * coordinates.count {
+                            buffer32 = [Float](repeating: 0, count: min(blockRows, pairs.count) * coordinates.count)
+                        }
+                        var first = 0
+                        while first < pairs.count {
+                            let block = pairs[first..<min(first + blockRows, pairs.count)]
+                            buffer32.withUnsafeMutableBufferPointer { out in
+                                input.copyVectors(block, supportClass: supportClass, of: classes, into: out.baseAddress!)
+                                grams[key]!.addUpper(out.baseAddress!, count: block.count, coordinates: coordinates, scratch: &scratch32)
+                            }
+                            first += block.count
+                        }
+                        continue
+                    }
                     // Blocks of at least 256 rows (rank-256+ updates run near GEMM speed), else 32 Ki
                     // values (256 KiB: the widened block is still in cache when dsyrk packs it; with
                     // 1 Mi values the ViT's 64-wide rows went through memory, 5 % slower overall).

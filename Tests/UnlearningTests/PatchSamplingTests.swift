@@ -28,33 +28,54 @@ struct PatchSamplingTests {
         #expect(a != PatchSampling(maxPerLayer: 100, seed: 8).positions(layer: 2, group: 0, sample: 41, vectors: 64, keep: 5))
     }
 
-    @Test("Grams by support class equal XᵀX of every full unfolded patch (float64 reference loop), border patches included")
-    func gramsEqualFullPatchGrams() throws {
+    @Test("Grams by support class equal XᵀX of every full unfolded patch (float64 reference loop), border patches included; float32 blocks within their bound",
+          arguments: [GramPrecision.float64, .float32Blocks])
+    func gramsEqualFullPatchGrams(precision: GramPrecision) throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/resnet.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         let indices = Array(0..<24)
         // One batch (no two-thread split), so the reference sees the very same float32 activations.
-        let grams = try ActivationStatistics.collect(model, data: data, indices: indices, batchSize: 24, sampling: .all)
-        var reference: [GramKey: [Double]] = [:]
+        let grams = try ActivationStatistics.collect(model, data: data, indices: indices, batchSize: 24, sampling: .all, precision: precision)
+        // The exact Gram XᵀX (float32 products are exact in float64) and |X|ᵀ|X|, which bounds the float32 sums' error.
+        var reference: [GramKey: (gram: [Double], magnitudes: [Double])] = [:]
         _ = try model.graph.forward([model.inputName: try data.samples(indices)], capture: { input in
             let rows = input.rows, n = rows.shape[0], d = rows.shape[1]
-            var g = [Double](repeating: 0, count: d * d)
+            var g = [Double](repeating: 0, count: d * d), a = g
             for r in 0..<n {
                 for i in 0..<d {
                     let xi = Double(rows.data[r * d + i])
                     if xi == 0 { continue }
-                    for j in 0..<d { g[i * d + j] += xi * Double(rows.data[r * d + j]) }
+                    for j in 0..<d {
+                        let xj = Double(rows.data[r * d + j])
+                        g[i * d + j] += xi * xj
+                        a[i * d + j] += abs(xi * xj)
+                    }
                 }
             }
-            reference[GramKey(layer: input.layer, group: input.group)] = g
+            reference[GramKey(layer: input.layer, group: input.group)] = (g, a)
         })
         #expect(Set(grams.keys) == Set(reference.keys))
+        // γ_b = b u / (1 − b u), u = 2⁻²⁴, for blocks of b rows (LayerGram's stated bound).
+        let b = Double(LayerGram.float32BlockRows), u = 0x1p-24
+        let gamma = b * u / (1 - b * u)
+        var largestRelative = 0.0
         for (key, gram) in grams {
             let expected = try #require(reference[key])
-            let scale = expected.map(abs).max() ?? 1
-            let worst = zip(gram.gram, expected).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 1e-12 * scale * Double(gram.rows), "layer \(key.layer): max error \(worst), scale \(scale)")
+            let scale = expected.gram.map(abs).max() ?? 1
+            let slack = 1e-12 * scale * Double(gram.rows)   // the float64 sums
+            // Per entry: the error over what the precision allows (≤ 1 everywhere when within the bound).
+            var worst = 0.0
+            for i in gram.gram.indices {
+                let error = abs(gram.gram[i] - expected.gram[i])
+                guard error > 0 else { continue }
+                let allowed = precision == .float64 ? slack : gamma * expected.magnitudes[i] + slack
+                worst = max(worst, error / allowed)
+                largestRelative = max(largestRelative, error / scale)
+            }
+            #expect(worst <= 1, "layer \(key.layer): an entry is \(worst)× the allowed error")
         }
+        // The float32 path does round (this test would not notice a float64 path taken by mistake otherwise).
+        if precision == .float32Blocks { #expect(largestRelative > 1e-12) }
     }
 
     @Test("capped Grams count k vectors per sample and do not depend on batch size or the two-thread split")

@@ -171,6 +171,18 @@ package struct ConvolutionGeometry: Sendable, Equatable {
     /// patch element `c · kernelH · kernelW + taps[t]`.
     public func unfoldPatch(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, position: Int, taps: [Int],
                             into patch: UnsafeMutablePointer<Double>) {
+        unfoldPatchTaps(input, sample: n, group: g, position: position, taps: taps, into: patch)
+    }
+
+    /// ``unfoldPatch(_:sample:group:position:taps:into:)`` without widening (float32 values).
+    public func unfoldPatch(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, position: Int, taps: [Int],
+                            into patch: UnsafeMutablePointer<Float>) {
+        unfoldPatchTaps(input, sample: n, group: g, position: position, taps: taps, into: patch)
+    }
+
+    @inline(__always)
+    func unfoldPatchTaps<T: BinaryFloatingPoint>(_ input: UnsafePointer<Float>, sample n: Int, group g: Int, position: Int, taps: [Int],
+                                                         into patch: UnsafeMutablePointer<T>) {
         let y = position / outWidth, x = position % outWidth
         let top = y * strideH - padTop, left = x * strideW - padLeft
         withUnsafeTemporaryAllocation(of: Int.self, capacity: taps.count) { offsets in
@@ -181,7 +193,7 @@ package struct ConvolutionGeometry: Sendable, Equatable {
             for c in 0..<groupChannels {
                 let plane = input + ((n * channels) + g * groupChannels + c) * height * width
                 for offset in offsets {
-                    patch[index] = Double(plane[offset])
+                    patch[index] = T(plane[offset])
                     index += 1
                 }
             }

@@ -17,6 +17,9 @@ import Darwin
 /// - The new file's permissions are those of the file it replaces, or for a new file
 ///   `0666 & ~umask`, as any other tool creating a file would give it.
 /// - Errors are ``WeightFileError``s naming the destination being written.
+/// - Bytes handed over as a view into an input's memory mapping (a tensor copied unchanged) of
+///   at least ``InKernelCopy/minimumBytes`` are copied from the input file by the kernel
+///   (`copy_file_range`), else through the buffer; the file's bytes are the same either way.
 ///
 /// A set of files that must appear together (the shards of a sharded checkpoint and their
 /// index, an ONNX model and its external data) calls ``prepare()`` on every writer and then
@@ -32,6 +35,13 @@ public final class AtomicFileWriter {
     private let temporarySlot: Int?
     /// Bytes written so far.
     public private(set) var bytesWritten: Int = 0
+    /// Cleared when the kernel cannot copy into this file (another file system): every later view
+    /// goes through the buffer without asking again.
+    private var copiesInKernel = !InKernelCopy.disabled
+    /// A view of a mapped input not yet copied (always after the buffer's bytes), and its file region.
+    private var pending: (view: UnsafeRawBufferPointer, region: FileRegion)?
+    /// Bytes copied by the kernel so far (part of ``bytesWritten``).
+    package private(set) var bytesCopiedInKernel: Int = 0
 
     public init(destination: String) throws {
         self.destination = destination
@@ -78,6 +88,24 @@ public final class AtomicFileWriter {
     }()
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if copiesInKernel, !bytes.isEmpty, pending != nil || bytes.count >= InKernelCopy.minimumBytes,
+           let region = MappedRegions.region(of: bytes) {
+            // A view (of any size) that continues the pending one in the same file — the next
+            // tensor of a shard — joins its copy.
+            if let pending, pending.region.file === region.file, pending.region.offset + pending.region.count == region.offset {
+                self.pending = (UnsafeRawBufferPointer(start: pending.view.baseAddress!, count: pending.view.count + bytes.count),
+                                FileRegion(file: region.file, offset: pending.region.offset, count: pending.region.count + region.count))
+                bytesWritten += bytes.count
+                return
+            }
+            if bytes.count >= InKernelCopy.minimumBytes {
+                try flushPending()
+                startPending(bytes, region)
+                bytesWritten += bytes.count
+                return
+            }
+        }
+        try flushPending()
         bytesWritten += bytes.count
         if buffer.count + bytes.count <= bufferCapacity {
             buffer.append(contentsOf: bytes)
@@ -88,6 +116,47 @@ public final class AtomicFileWriter {
             try writeAll(bytes)
         } else {
             buffer.append(contentsOf: bytes)
+        }
+    }
+
+    /// Makes `view` the pending copy. Buffered bytes that equal the input's bytes just before it
+    /// (a header identical to the input's, when a file is copied whole) join the copy instead of
+    /// being written: the same bytes, and a copy from offset 0 runs on whole pages.
+    private func startPending(_ view: UnsafeRawBufferPointer, _ region: FileRegion) {
+        let held = buffer.count
+        if held > 0, region.offset >= held, let base = region.file.bytes.baseAddress,
+           buffer.withUnsafeBytes({ memcmp(base + region.offset - held, $0.baseAddress!, held) == 0 }) {
+            pending = (UnsafeRawBufferPointer(start: view.baseAddress! - held, count: view.count + held),
+                       FileRegion(file: region.file, offset: region.offset - held, count: region.count + held))
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
+        pending = (view, region)
+    }
+
+    /// Copies the pending view in the kernel, or through `write(2)` from the mapping when the
+    /// kernel cannot copy into this file (and stops asking).
+    private func flushPending() throws {
+        guard let (view, region) = pending else { return }
+        pending = nil
+        try flush()
+        switch InKernelCopy.copy(region, to: fd) {
+        case .copied:
+            bytesCopiedInKernel += region.count
+        case .unsupported(let done):
+            copiesInKernel = false
+            bytesCopiedInKernel += done
+            // In pieces, each dropped from memory once written, as the readers do for one tensor:
+            // a pending view can be a whole shard.
+            var start = done
+            while start < view.count {
+                let piece = UnsafeRawBufferPointer(rebasing: view[start..<min(start + bufferCapacity * 8, view.count)])
+                try writeAll(piece)
+                region.file.release(view: piece)
+                start += piece.count
+            }
+        case .failed(_, let code):
+            throw failure(String(cString: strerror(code)))
         }
     }
 
@@ -131,6 +200,7 @@ public final class AtomicFileWriter {
     public func prepare() throws {
         guard !prepared else { return }
         try flush()
+        try flushPending()
         let status = close(fd)
         fd = -1
         guard status == 0 else { throw failure(String(cString: strerror(errno))) }

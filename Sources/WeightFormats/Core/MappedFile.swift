@@ -17,6 +17,9 @@ package final class MappedFile: @unchecked Sendable {
     /// The file's device and inode (registered in ``InputFiles`` while the mapping lives).
     public let identity: FileIdentity
     private let mapping: UnsafeMutableRawPointer?
+    /// The file, open read-only while the mapping lives: writers copy unchanged views from it in
+    /// the kernel (``InKernelCopy``, ``MappedRegions``).
+    let descriptor: Int32
 
     /// Maps the regular file at `path` (see ``InputFile``: opened without blocking, checked with
     /// `fstat` before anything is read).
@@ -36,9 +39,9 @@ package final class MappedFile: @unchecked Sendable {
     private init(path: String, opened: InputFile.Opened) throws(FileAccessError) {
         self.path = path
         let fd = opened.descriptor
-        defer { close(fd) }
         identity = FileIdentity(opened.status)
         guard let size = Int(exactly: opened.status.st_size), size >= 0 else {
+            close(fd)
             throw .cannotOpen(path: path, reason: "the file size \(opened.status.st_size) is not valid")
         }
         if size == 0 {
@@ -46,12 +49,16 @@ package final class MappedFile: @unchecked Sendable {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
         } else {
             guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-                throw .cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+                let reason = "mmap failed: " + String(cString: strerror(errno))
+                close(fd)
+                throw .cannotOpen(path: path, reason: reason)
             }
             mapping = pointer
             bytes = UnsafeRawBufferPointer(start: pointer, count: size)
         }
+        descriptor = fd
         InputFiles.register(identity, path: path)
+        MappedRegions.register(self)
     }
 
     /// Tells the kernel the mapping will be read front to back (a hint; errors are ignored).
@@ -79,7 +86,9 @@ package final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        MappedRegions.unregister(bytes)
         if let mapping { munmap(mapping, bytes.count) }
+        close(descriptor)
         InputFiles.unregister(identity)
     }
 }
