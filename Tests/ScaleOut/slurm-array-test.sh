@@ -8,8 +8,10 @@
 #      Samples/digits-train.npz on Samples/resnet.onnx), then docs/scale-out/merge-stats.sbatch
 #      with --dependency=afterok on the array, and waits for both;
 #   3. runs `stats collect` once on the whole data set, and checks the merged Grams equal it
-#      (|merged − single| ≤ 1e-6 · max|single| per tensor: float64 sums in another order and float32
-#      activations that may change in the last bit with the batch's composition; vector counts exactly), the parts'
+#      (|merged − single| ≤ 3.2e-5 · max|single| per tensor: Grams accumulate in float32 blocks of
+#      other rows on each side, each within γ_256 ≈ 1.53e-5 of (|X|ᵀ|X|)_ij ≤ max|single|, float64
+#      sums in another order, and float32 activations that may change in the last bit with the
+#      batch's composition; vector counts exactly), the parts'
 #      provenance, and that `apply --stats` gives the same weights (≤ 1e-5 · max|W|) and
 #      accuracies from both files.
 #
@@ -205,7 +207,7 @@ for name, value in single.items():
         worst = max(worst, float(np.abs(other - value).max() / max(np.abs(value).max(), 1e-300)))
 check(set(merged) == set(single) and all(int(merged[n]) == int(single[n]) for n in single if n.endswith(".rows")),
       f"merged and single files hold the same {len(single) // 2} Grams with the same vector counts")
-check(worst <= 1e-6, f"merged Grams equal the single run's: max |merged - single| / max|single| = {worst:.1e} (tolerance 1e-6)")
+check(worst <= 3.2e-5, f"merged Grams equal the single run's: max |merged - single| / max|single| = {worst:.1e} (tolerance 3.2e-5 = 2 γ_256 + 1e-6)")
 weights_m = {t.name: numpy_helper.to_array(t) for t in onnx.load("merged.forget-5-7.onnx").graph.initializer}
 weights_s = {t.name: numpy_helper.to_array(t) for t in onnx.load("single.forget-5-7.onnx").graph.initializer}
 diff = max(float(np.abs(weights_m[k] - weights_s[k]).max() / max(np.abs(weights_s[k]).max(), 1e-30)) for k in weights_s)
