@@ -8,8 +8,12 @@ extension SVDUnlearning {
         [1.0, 3, 10, 30, 100, 300].map { (r, $0) }
     }
 
-    /// Validation samples per side (retain-class, forget-class) scoring every point in the first
-    /// round of the contract search; the best ``finalists`` are then scored on the whole split.
+    /// Validation samples per side (retain-class, forget-class) scoring every point in the
+    /// screening round of the contract search; the best ``screened`` points are scored again on
+    /// ``firstRoundSamples`` per side (a superset), and the best ``finalists`` of those on the whole
+    /// split.
+    static let screeningSamples = 16
+    static let screened = 36
     static let firstRoundSamples = 64
     static let finalists = 6
 
@@ -35,9 +39,11 @@ extension SVDUnlearning {
 
     /// The search for scales and edited layers that meet `contract` on the validation samples.
     ///
-    /// Round one scores every (α_r, α_f, first layer) of ``contractGrid`` × ``scopes(layerCount:)``
-    /// on up to ``firstRoundSamples`` validation samples per side; round two scores the
-    /// ``finalists`` closest to the contract on the whole split. The choice: among points that meet
+    /// A screening round scores every (α_r, α_f, first layer) of ``contractGrid`` ×
+    /// ``scopes(layerCount:)`` on up to ``screeningSamples`` validation samples per side; round one
+    /// scores the ``screened`` points closest to the contract on up to ``firstRoundSamples`` per side
+    /// (the screening samples and more); round two scores the ``finalists`` closest to the contract
+    /// on the whole split. (Each round's samples contain the previous round's.) The choice: among points that meet
     /// the contract, the highest confidence score (mean true-class probability on retain samples ×
     /// (1 − the same on forget samples)); if none does, the smallest violation
     /// (``UnlearningContract/violation(_:)``). The statistics are collected once; each α pair costs
@@ -52,8 +58,11 @@ extension SVDUnlearning {
         // Round one's subset: up to `firstRoundSamples` per side, a seeded choice.
         var rng = SplitMix64(seed: c.selection.seed ^ 0x5356_4443)
         let shuffled = validation.shuffled(using: &rng)
-        let subset = (shuffled.filter { !forget.contains(labels[$0]) }.prefix(Self.firstRoundSamples)
-                      + shuffled.filter { forget.contains(labels[$0]) }.prefix(Self.firstRoundSamples)).sorted()
+        func perSide(_ count: Int) -> [Int] {
+            (shuffled.filter { !forget.contains(labels[$0]) }.prefix(count) + shuffled.filter { forget.contains(labels[$0]) }.prefix(count)).sorted()
+        }
+        let screening = perSide(Self.screeningSamples)
+        let subset = perSide(Self.firstRoundSamples)
         let batch = c.selection.batchSize
         func baseline(_ indices: [Int]) throws -> ForgetRetainScores {
             try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch)
@@ -69,22 +78,43 @@ extension SVDUnlearning {
                                relativeChange: Self.relativeChange(edits, original), firstLayer: first, meetsContract: verdict.meets,
                                violation: contract.violation(verdict), validationSamples: indices.count)
         }
-        var firstRound: [SearchPoint] = []
+        /// Scores `candidates` on `indices`, computing each α pair's edit once.
+        func rescore(_ candidates: [SearchPoint], on indices: [Int], before: ForgetRetainScores) throws -> [SearchPoint] {
+            var scored: [SearchPoint?] = Array(repeating: nil, count: candidates.count)
+            var pairs: [(Double, Double)] = []
+            for p in candidates where !pairs.contains(where: { $0 == (p.alphaRetain, p.alphaForget) }) { pairs.append((p.alphaRetain, p.alphaForget)) }
+            for (r, f) in pairs {
+                let edits = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
+                for (i, p) in candidates.enumerated() where p.alphaRetain == r && p.alphaForget == f {
+                    let first = p.firstLayer ?? 0
+                    scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), on: indices, before: before)
+                }
+            }
+            return scored.map { $0! }
+        }
+        func best(_ points: [SearchPoint], _ count: Int) -> [SearchPoint] {
+            points.indices.sorted { Self.contractOrder(points[$0], points[$1]) }.prefix(count).sorted().map { points[$0] }
+        }
+        let screeningBefore = screening.count == subset.count ? before.subset : try baseline(screening)
+        var screeningRound: [SearchPoint] = []
         let total = Self.contractGrid.count * scopes.count
         for (r, f) in Self.contractGrid {
             let edits = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
             for first in scopes {
-                firstRound.append(try point(r, f, first, restricted(edits, to: first, layers: layers), on: subset, before: before.subset))
-                progress?("search", firstRound.count, total)
+                screeningRound.append(try point(r, f, first, restricted(edits, to: first, layers: layers), on: screening, before: screeningBefore))
+                progress?("search", screeningRound.count, total)
             }
         }
+        let firstRound = screening.count == subset.count ? screeningRound
+            : try rescore(best(screeningRound, Self.screened), on: subset, before: before.subset)
+        let scoredBeforeFinal = screening.count == subset.count ? firstRound : screeningRound + firstRound
         func outcome(_ best: SearchPoint, _ points: [SearchPoint], before: ForgetRetainScores) -> ContractSearchOutcome {
             let verdict = contract.verdict(forget: best.forgetAccuracy, retain: hasRetain ? best.retainAccuracy : nil,
                                            retainBefore: hasRetain ? before.retain : nil)
             return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.retain : nil)
         }
         guard let fullBefore = before.full else {
-            return outcome(Self.chooseByContract(firstRound)!, firstRound, before: before.subset)
+            return outcome(Self.chooseByContract(firstRound)!, scoredBeforeFinal, before: before.subset)
         }
         let ranked = firstRound.indices.sorted { a, b in
             Self.contractOrder(firstRound[a], firstRound[b])
@@ -96,7 +126,7 @@ extension SVDUnlearning {
             finals.append(try point(p.alphaRetain, p.alphaForget, p.firstLayer ?? 0, restricted(edits, to: p.firstLayer ?? 0, layers: layers),
                                     on: validation, before: fullBefore))
         }
-        return outcome(Self.chooseByContract(finals)!, firstRound + finals, before: fullBefore)
+        return outcome(Self.chooseByContract(finals)!, scoredBeforeFinal + finals, before: fullBefore)
     }
 
     /// What the contract search found: the kept point, every point scored, the kept point's
