@@ -93,10 +93,8 @@ package struct ConvolutionGeometry: Sendable, Equatable {
             let plane = input + ((n * channels) + g * groupChannels + c) * height * width
             for ki in 0..<kernelH {
                 for kj in 0..<kernelW {
-                    // Output columns x whose input column ix = x·s − pad + kj·dil lies inside [0, width).
                     let offset = kj * dilationW - padLeft
-                    let first = offset >= 0 ? 0 : min(ow, (-offset + strideW - 1) / strideW)
-                    let last = width - 1 - offset < 0 ? 0 : min(ow, (width - 1 - offset) / strideW + 1)
+                    let (first, last) = inputColumns(offset: offset)
                     let out = columns + row * ld
                     for y in 0..<oh {
                         let line = out + y * ow
@@ -120,6 +118,16 @@ package struct ConvolutionGeometry: Sendable, Equatable {
                 }
             }
         }
+    }
+
+    /// The output columns `first..<last` whose input column `x·strideW + offset` (`offset` = kernel
+    /// column × dilation − left padding) lies inside `[0, width)`; empty when `first >= last`. Shared
+    /// by the unfolding (im2col) and its adjoint (col2im), which must agree on it exactly.
+    @inline(__always)
+    func inputColumns(offset: Int) -> (first: Int, last: Int) {
+        let first = offset >= 0 ? 0 : min(outWidth, (-offset + strideW - 1) / strideW)
+        let last = width - 1 - offset < 0 ? 0 : min(outWidth, (width - 1 - offset) / strideW + 1)
+        return (first, last)
     }
 
     /// Unfolds the patch of group `g` of sample `n` at output position `position` (row-major over
@@ -229,8 +237,7 @@ package struct ConvolutionGeometry: Sendable, Equatable {
             for ki in 0..<kernelH {
                 for kj in 0..<kernelW {
                     let offset = kj * dilationW - padLeft
-                    let first = offset >= 0 ? 0 : min(ow, (-offset + strideW - 1) / strideW)
-                    let last = width - 1 - offset < 0 ? 0 : min(ow, (width - 1 - offset) / strideW + 1)
+                    let (first, last) = inputColumns(offset: offset)
                     let col = columns + row * ld
                     row += 1
                     guard first < last else { continue }
