@@ -198,38 +198,33 @@ package enum ActivationStatistics {
                 if grams[key] == nil { grams[key] = LayerGram(layer: input.layer, group: input.group, dimension: input.dimension) }
                 for (supportClass, pairs) in members.enumerated() where !pairs.isEmpty {
                     let coordinates = classes.coordinates[supportClass]
-                    if precision == .float32Blocks {
-                        // Blocks of the most rows the error bound allows (rank-256 updates run near GEMM speed).
-                        let blockRows = LayerGram.float32BlockRows
-                        if buffer32.count < min(blockRows, pairs.count) * coordinates.count {
-                            buffer32 = [Float](repeating: 0, count: min(blockRows, pairs.count) * coordinates.count)
+                    /// Hands the class's vectors to `add` `blockRows` at a time, with `buffer` (grown to fit) to copy them into.
+                    func inBlocks<T: BinaryFloatingPoint>(of blockRows: Int, buffer: inout [T],
+                                                         _ add: (ArraySlice<(sample: Int, position: Int)>, UnsafeMutablePointer<T>) -> Void) {
+                        if buffer.count < min(blockRows, pairs.count) * coordinates.count {
+                            buffer = [T](repeating: 0, count: min(blockRows, pairs.count) * coordinates.count)
                         }
                         var first = 0
                         while first < pairs.count {
                             let block = pairs[first..<min(first + blockRows, pairs.count)]
-                            buffer32.withUnsafeMutableBufferPointer { out in
-                                input.copyVectors(block, supportClass: supportClass, of: classes, into: out.baseAddress!)
-                                grams[key]!.addUpper(out.baseAddress!, count: block.count, coordinates: coordinates, scratch: &scratch32)
-                            }
+                            buffer.withUnsafeMutableBufferPointer { add(block, $0.baseAddress!) }
                             first += block.count
                         }
-                        continue
                     }
-                    // Blocks of at least 256 rows (rank-256+ updates run near GEMM speed), else 32 Ki
-                    // values (256 KiB: the widened block is still in cache when dsyrk packs it; with
-                    // 1 Mi values the ViT's 64-wide rows went through memory, 5 % slower overall).
-                    let blockRows = max(256, (1 << 15) / max(coordinates.count, 1))
-                    if buffer.count < min(blockRows, pairs.count) * coordinates.count {
-                        buffer = [Double](repeating: 0, count: min(blockRows, pairs.count) * coordinates.count)
-                    }
-                    var first = 0
-                    while first < pairs.count {
-                        let block = pairs[first..<min(first + blockRows, pairs.count)]
-                        buffer.withUnsafeMutableBufferPointer { out in
-                            input.copyVectors(block, supportClass: supportClass, of: classes, into: out.baseAddress!)
-                            grams[key]!.addUpper(out.baseAddress!, count: block.count, coordinates: coordinates, scratch: &scratch)
+                    if precision == .float32Blocks {
+                        // Blocks of the most rows the error bound allows (rank-256 updates run near GEMM speed).
+                        inBlocks(of: LayerGram.float32BlockRows, buffer: &buffer32) { block, vectors in
+                            input.copyVectors(block, supportClass: supportClass, of: classes, into: vectors)
+                            grams[key]!.addUpper(vectors, count: block.count, coordinates: coordinates, scratch: &scratch32)
                         }
-                        first += block.count
+                    } else {
+                        // Blocks of at least 256 rows (rank-256+ updates run near GEMM speed), else 32 Ki
+                        // values (256 KiB: the widened block is still in cache when dsyrk packs it; with
+                        // 1 Mi values the ViT's 64-wide rows went through memory, 5 % slower overall).
+                        inBlocks(of: max(256, (1 << 15) / max(coordinates.count, 1)), buffer: &buffer) { block, vectors in
+                            input.copyVectors(block, supportClass: supportClass, of: classes, into: vectors)
+                            grams[key]!.addUpper(vectors, count: block.count, coordinates: coordinates, scratch: &scratch)
+                        }
                     }
                 }
             })
