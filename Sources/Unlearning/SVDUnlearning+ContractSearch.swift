@@ -116,16 +116,9 @@ extension SVDUnlearning {
         guard let fullBefore = before.full else {
             return outcome(Self.chooseByContract(firstRound)!, scoredBeforeFinal, before: before.subset)
         }
-        let ranked = firstRound.indices.sorted { a, b in
-            Self.contractOrder(firstRound[a], firstRound[b])
-        }
-        var finals: [SearchPoint] = []
-        for index in ranked.prefix(Self.finalists) {
-            let p = firstRound[index]
-            let edits = try projection.editedWeights(model.graph, original: original, alphaRetain: p.alphaRetain, alphaForget: p.alphaForget)
-            finals.append(try point(p.alphaRetain, p.alphaForget, p.firstLayer ?? 0, restricted(edits, to: p.firstLayer ?? 0, layers: layers),
-                                    on: validation, before: fullBefore))
-        }
+        // In rank order: ties in the final choice go to the point ranked higher in round one.
+        let ranked = firstRound.indices.sorted { Self.contractOrder(firstRound[$0], firstRound[$1]) }
+        let finals = try rescore(ranked.prefix(Self.finalists).map { firstRound[$0] }, on: validation, before: fullBefore)
         return outcome(Self.chooseByContract(finals)!, scoredBeforeFinal + finals, before: fullBefore)
     }
 
