@@ -215,18 +215,23 @@ public enum ForgetVector {
     /// when its first this-many epochs are all outside the retain limit.
     static let abandonAfter = 5
 
-    /// `a` before `b` among runs that do not both meet the limits: meeting them, then staying within
-    /// the retain limit, then (within it) the lower forget accuracy or (outside it) the smaller drop.
+    /// `a` before `b` among runs: meeting the limits, then ``isPreferred(_:over:retainBefore:maxRetainDrop:)``
+    /// on their selected epochs (every run starts from δ = 0, so from the same epoch 0).
     static func isBetter(_ a: Result, than b: Result, maxRetainDrop: Double) -> Bool {
         if a.meetsLimits != b.meetsLimits { return a.meetsLimits }
-        func figures(_ r: Result) -> (forget: Double, drop: Double) {
-            let e = r.epochs[r.selectedEpoch]
-            return (e.forgetAccuracy, (r.epochs[0].retainAccuracy - e.retainAccuracy) * 100)
+        func figures(_ r: Result) -> (forget: Double, retain: Double) {
+            (r.epochs[r.selectedEpoch].forgetAccuracy, r.epochs[r.selectedEpoch].retainAccuracy)
         }
-        let (fa, fb) = (figures(a), figures(b))
-        let (withinA, withinB) = (fa.drop <= maxRetainDrop, fb.drop <= maxRetainDrop)
+        return isPreferred(figures(a), over: figures(b), retainBefore: a.epochs[0].retainAccuracy, maxRetainDrop: maxRetainDrop)
+    }
+
+    /// The fallback order of epochs (and runs): staying within the retain limit first, then (both
+    /// within) the lower forget accuracy, or (both outside) the higher retain accuracy.
+    static func isPreferred(_ a: (forget: Double, retain: Double), over b: (forget: Double, retain: Double), retainBefore: Double,
+                            maxRetainDrop: Double) -> Bool {
+        let withinA = (retainBefore - a.retain) * 100 <= maxRetainDrop, withinB = (retainBefore - b.retain) * 100 <= maxRetainDrop
         if withinA != withinB { return withinA }
-        return withinA ? fa.forget < fb.forget : fa.drop < fb.drop
+        return withinA ? a.forget < b.forget : a.retain > b.retain
     }
 
     /// Coefficients learned for a combination `δ = Σ_k w_k δ_k` of given vectors (`docs/methods.md` §4.5).
@@ -310,9 +315,7 @@ public enum ForgetVector {
         // it (a combination may start outside it; a new vector starts at δ = 0, which is within), the
         // smallest retain drop.
         func better(_ forget: Double, _ retain: Double, than best: (forget: Double, retain: Double)) -> Bool {
-            let within = (before.retain - retain) * 100 <= c.settings.maxRetainDrop, bestWithin = (before.retain - best.retain) * 100 <= c.settings.maxRetainDrop
-            if within != bestWithin { return within }
-            return within ? forget < best.forget : retain > best.retain
+            isPreferred((forget, retain), over: best, retainBefore: before.retain, maxRetainDrop: c.settings.maxRetainDrop)
         }
         var best = (epoch: 0, forget: before.forget, retain: before.retain, parameters: parameters, delta: current)
         var reason = ""
