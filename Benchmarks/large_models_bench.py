@@ -5,10 +5,12 @@ arithmetic, and so the time, is that of trained weights).
 
 For each model folder given:
   - forward throughput, images/s, side by side in one run:
-      modelforget: `modelforget eval MODEL --data D` on 32 and on 96 random images; the
-        throughput is 64 / (t96 − t32), so loading the model and the data does not count;
+      modelforget: `modelforget eval MODEL --data D` on 32 and on 96 random images, its default
+        batch size; the throughput is 64 / (t96 − t32), so loading the model and the data does
+        not count;
       PyTorch: the torchvision model with the same weights, eval mode, torch.inference_mode,
         batches of 32 after one warm-up batch, torch.set_num_threads(--threads);
+      --rounds rounds (default 3), the two sides alternating; the medians are compared;
   - `modelforget apply MODEL --classes 5,7` with 900 retain + 900 forget random images (labels: the
     first 900 alternate 5 and 7, the rest cycle through 0–9 without them), whole process: wall time
     and peak RSS (GNU time), and the phase timings from the audit record.
@@ -19,7 +21,7 @@ machine sets it).
 Usage: /work/venv/bin/python Benchmarks/large_models_bench.py /work/models/large/torchvision-resnet50 \
            /work/models/large/torchvision-vit-b-16 [--binary .build/release/modelforget] [--skip-apply]
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, statistics, subprocess, sys, time
 import numpy as np
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,6 +78,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", default="/tmp/mf-large")
     parser.add_argument("--skip-apply", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     small = random_images(os.path.join(args.workdir, "eval-32.npz"), [i % 10 for i in range(32)], 1)
@@ -85,11 +88,15 @@ def main():
     print(f"machine: {os.cpu_count()} cores; threads {args.threads}; {time.strftime('%Y-%m-%d')}")
     for folder in args.models:
         name = os.path.basename(folder.rstrip("/"))
-        t32, _, _ = run([args.binary, "eval", folder, "--data", small, "--batch-size", "32", "--quiet"])
-        t96, _, _ = run([args.binary, "eval", folder, "--data", large, "--batch-size", "32", "--quiet"])
-        ours = 64 / max(t96 - t32, 1e-9)
-        theirs = torch_throughput(folder, args.threads)
-        print(f"{name}: forward images/s: modelforget {ours:.2f}, PyTorch {theirs:.2f} (ratio {ours / theirs:.2f})", flush=True)
+        ours, theirs = [], []
+        for _ in range(args.rounds):   # alternating, so that a change in the machine's load hits both sides
+            t32, _, _ = run([args.binary, "eval", folder, "--data", small, "--quiet"])
+            t96, _, _ = run([args.binary, "eval", folder, "--data", large, "--quiet"])
+            ours.append(64 / max(t96 - t32, 1e-9))
+            theirs.append(torch_throughput(folder, args.threads))
+        a, b = statistics.median(ours), statistics.median(theirs)
+        print(f"{name}: forward images/s (median of {args.rounds}): modelforget {a:.2f}, PyTorch {b:.2f} (ratio {a / b:.2f}); "
+              f"rounds: {' '.join(f'{x:.2f}' for x in ours)} / {' '.join(f'{x:.2f}' for x in theirs)}", flush=True)
         if data:
             output = os.path.join(args.workdir, f"{name}.forget-5-7.safetensors")
             report = os.path.join(args.workdir, f"{name}.audit.json")

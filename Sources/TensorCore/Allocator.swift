@@ -2,6 +2,11 @@ import Foundation
 
 /// Process-wide allocator settings, for the tool's executables to call at start-up.
 package enum Allocator {
+    /// The largest block that malloc hands back for reuse after ``keepFreedMemory()`` (16 MiB);
+    /// larger ones are mapped fresh, and their pages faulted in and zeroed, on every allocation.
+    /// Batch sizes and work buffers are chosen to stay below it.
+    public static let reusedBlockBytes = 16 << 20
+
     /// Lets glibc's malloc reuse freed blocks of up to 16 MiB instead of returning them to the
     /// system, and keep up to 64 MiB free at the top of the heap: a forward or backward pass allocates
     /// and frees tensors of the same few sizes in every batch, and with the default dynamic thresholds
@@ -17,7 +22,7 @@ package enum Allocator {
         guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
         let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3   // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
-        _ = mallopt(mmapThreshold, 16 << 20)
+        _ = mallopt(mmapThreshold, Int32(reusedBlockBytes))
         _ = mallopt(trimThreshold, 64 << 20)
         #endif
     }

@@ -18,13 +18,21 @@ extension ComputeGraph {
     /// - Throws: ``GraphError`` naming the node whose inputs do not fit.
     public func forward(_ inputs: [String: Tensor], parameters overrides: [String: Tensor] = [:], recording: Bool = false,
                         capture: ((LayerInput) -> Void)? = nil) throws -> (outputs: [String: Tensor], record: Record) {
-        let (outputs, record, _) = try run(inputs, overrides: overrides, recording: recording, capture: capture, keeping: [])
+        let (outputs, record, _, _) = try run(inputs, overrides: overrides, recording: recording, capture: capture, keeping: [])
         return (outputs, record)
     }
 
-    /// ``forward(_:parameters:recording:capture:)`` that also returns the float values named in `keeping`.
+    /// The bytes of the largest value a pass on `inputs` computes (parameters, constants and the
+    /// inputs not counted): with one sample's input, the per-sample size that bounds how many
+    /// samples a batch may hold before its values outgrow a reusable memory block.
+    public func largestComputedValueBytes(for inputs: [String: Tensor]) throws -> Int {
+        try run(inputs, recording: false, capture: nil, keeping: []).largest
+    }
+
+    /// ``forward(_:parameters:recording:capture:)`` that also returns the float values named in
+    /// `keeping` and the bytes of the largest value computed.
     func run(_ inputs: [String: Tensor], overrides: [String: Tensor] = [:], recording: Bool, capture: ((LayerInput) -> Void)?,
-             keeping: Set<String>) throws -> (outputs: [String: Tensor], record: Record, kept: [String: Tensor])
+             keeping: Set<String>) throws -> (outputs: [String: Tensor], record: Record, kept: [String: Tensor], largest: Int)
     {
         var values: [String: Value] = [:]
         for (name, tensor) in parameters { values[name] = .float(tensor) }
@@ -55,6 +63,7 @@ extension ComputeGraph {
         var record = Record()
         // Bytes of the values alive in this pass, for the allocation budget (ComputeGraph+Budget).
         var live = values.values.reduce(0) { $0 &+ Self.bytes(of: $1) }
+        var largest = 0
         for (index, node) in nodes.enumerated() {
             var nodeInputs: [Value?] = []
             nodeInputs.reserveCapacity(node.inputs.count)
@@ -82,7 +91,9 @@ extension ComputeGraph {
                                                 available: AllocationBudget.limit - live)
             for (name, value) in zip(node.outputs, outputs) where !name.isEmpty {
                 if let old = values.updateValue(value, forKey: name) { live -= Self.bytes(of: old) }
-                live += Self.bytes(of: value)
+                let bytes = Self.bytes(of: value)
+                live += bytes
+                largest = max(largest, bytes)
             }
             if recording {
                 record.steps.append(Step(node: index, inputs: nodeInputs, outputs: outputs, saved: saved))
@@ -99,7 +110,7 @@ extension ComputeGraph {
         }
         var kept: [String: Tensor] = [:]
         for name in keeping { if case .float(let tensor) = values[name] { kept[name] = tensor } }
-        return (outputs, record, kept)
+        return (outputs, record, kept, largest)
     }
 
     /// The float values named `names` (graph inputs or node outputs) when the graph runs on

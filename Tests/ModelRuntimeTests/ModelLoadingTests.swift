@@ -64,6 +64,35 @@ struct ModelLoadingTests {
         #expect(try model.logits(Tensor(shape: [1, 2], data: [1, 1])).data == [3, 4])
     }
 
+    @Test("the default batch keeps a batch's largest activation within the 12 MiB that malloc reuses")
+    func defaultBatchSizeFollowsActivations() throws {
+        let directory = TemporaryDirectory()
+        let kernel = [Float](repeating: 0.1, count: 64 * 9), head = [Float](repeating: 0.01, count: 10 * 64)
+        try Checkpoint.write(to: directory.path("c.safetensors"),
+                             tensors: [TensorInfo(name: "conv.weight", dtype: .F32, shape: [64, 1, 3, 3]), TensorInfo(name: "fc.weight", dtype: .F32, shape: [10, 64])],
+                             options: CheckpointWriteOptions(container: .safetensors)) { info, consume in
+            try (info.name == "conv.weight" ? kernel : head).withUnsafeBytes { try consume($0) }
+        }
+        func model(side: Int) throws -> Model {
+            let spec = #"{"input": {"shape": [1, \#(side), \#(side)]}, "layers": [{"op": "conv", "weight": "conv.weight", "padding": 1}, "#
+                + #"{"op": "relu"}, {"op": "global_avgpool"}, {"op": "flatten"}, {"op": "linear", "weight": "fc.weight"}]}"#
+            directory.write("c\(side).json", Array(spec.utf8))
+            return try Model.load(directory.path("c.safetensors"), architecture: directory.path("c\(side).json"))
+        }
+        // 64 × 128 × 128 floats = 4 MiB per sample after the convolution: 3 samples fit in 12 MiB.
+        let large = try model(side: 128)
+        #expect(try large.graph.largestComputedValueBytes(for: [large.inputName: Tensor(zeros: [1, 1, 128, 128])]) == 4 << 20)
+        #expect(large.defaultBatchSize(sampleShape: [1, 128, 128]) == 3)
+        // 64 × 8 × 8 floats = 16 KiB per sample: the cap of 256 applies.
+        #expect(try model(side: 8).defaultBatchSize(sampleShape: [1, 8, 8]) == 256)
+        // A sample whose activation alone exceeds 12 MiB (256 MiB here) runs alone.
+        #expect(large.defaultBatchSize(sampleShape: [1, 1024, 1024]) == 1)
+        // Samples the graph cannot take (2 channels into a 1-channel convolution) fall back to the
+        // input-size rule: 256 Ki input values, capped at 256 samples.
+        #expect(large.defaultBatchSize(sampleShape: [2, 8, 8]) == 256)
+        #expect(large.defaultBatchSize(sampleShape: [2, 64, 64]) == 32)
+    }
+
     @Test("a missing tensor, a mis-shaped tensor and an unknown layout are named errors")
     func loadingErrors() throws {
         let directory = TemporaryDirectory()

@@ -262,7 +262,8 @@ package struct ConvolutionGeometry: Sendable, Equatable {
 package enum Convolution {
     /// Unfolded floats per forward chunk: samples are unfolded together (up to this many floats)
     /// so that each sgemm is wide enough to run near peak even when a sample has few positions.
-    static let chunkFloats = 1 << 22
+    /// Three quarters of ``Allocator/reusedBlockBytes``, so the buffer is reused, not re-faulted.
+    static let chunkFloats = Allocator.reusedBlockBytes / MemoryLayout<Float>.stride * 3 / 4
 
     /// Samples per chunk: as many as keep the unfolded columns within ``chunkFloats``.
     static func chunkSize(_ gm: ConvolutionGeometry) -> Int {

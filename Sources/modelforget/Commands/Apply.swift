@@ -134,7 +134,7 @@ struct Apply: ParsableCommand {
         let destination = try destination(weights: request.weights.path, classes: classes)
         request.method = unlearningMethod
         request.selection = SampleSelection.Configuration(classes: classes, counts: counts, patchCap: patchCap, seed: seed,
-                                                          batchSize: options.batchSize(for: dataset))
+                                                          batchSize: options.batchSize(for: dataset, model: model))
         if let evalData { request.evaluationData = .init(try forgetting.keys.load(evalData, images: loading), name: evalData) }
         if let stats {
             request.statistics = .init(try StatisticsFile.read(stats), name: stats)

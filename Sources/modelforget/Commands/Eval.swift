@@ -74,10 +74,11 @@ struct Eval: ParsableCommand {
         let loading = try images.loading(for: [data, train], model: options, mean: normalization.mean, std: normalization.std)
         let dataset = try keys.load(data, images: loading, quiet: options.quiet)
         let model = try options.load(for: dataset, path: data)
+        let batchSize = options.batchSize(for: dataset, model: model)
         let forget = try classes?.indices(for: model, path: options.model)
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let report = try runModel {
-            try Evaluation.evaluate(model, dataset, forget: Set(forget ?? []), batchSize: options.batchSize(for: dataset),
+            try Evaluation.evaluate(model, dataset, forget: Set(forget ?? []), batchSize: batchSize,
                                     offset: offset, progress: options.progress("eval"))
         }
         // --train serves --mia and --relearn: read once.
@@ -85,13 +86,13 @@ struct Eval: ParsableCommand {
         var attacks: [MembershipInferenceResult] = []
         if mia, let train, let trainSet, let forget {
             attacks = try miaOptions.attacks(model, train: trainSet, trainPath: train, test: dataset, testPath: data, forget: Set(forget),
-                                             batchSize: options.batchSize(for: dataset), offset: offset)
+                                             batchSize: batchSize, offset: offset)
         }
         var probe: ProbeRecoveryResult?
         var relearn: RelearnResult?
         if let forget {
             if evidence.probe {
-                probe = try evidence.probe(model, data: dataset, dataPath: data, forget: Set(forget), batchSize: options.batchSize(for: dataset),
+                probe = try evidence.probe(model, data: dataset, dataPath: data, forget: Set(forget), batchSize: batchSize,
                                            offset: offset, seed: miaOptions.seed.seed, modelPath: options.model)
             }
             if evidence.relearn {
@@ -100,7 +101,7 @@ struct Eval: ParsableCommand {
                         .load(for: dataset, path: data), path: path)
                 }
                 relearn = try evidence.relearn(model, original: originalModel, train: trainSet.map { ($0, name: "--train", path: train!) }, test: dataset, testPath: data,
-                                               forget: Set(forget), batchSize: options.batchSize(for: dataset), seed: miaOptions.seed.seed,
+                                               forget: Set(forget), batchSize: batchSize, seed: miaOptions.seed.seed,
                                                modelPath: options.model)
             }
         }

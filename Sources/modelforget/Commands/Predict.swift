@@ -42,7 +42,7 @@ struct Predict: ParsableCommand {
         let offset = try vectorOptions.offset(sampleShape: dataset.sampleShape, modelPath: options.model)
         let logits: Tensor
         do {
-            logits = try Evaluation.logits(model, dataset, batchSize: options.batchSize(for: dataset), offset: offset, progress: options.progress("predict"))
+            logits = try Evaluation.logits(model, dataset, batchSize: options.batchSize(for: dataset, model: model), offset: offset, progress: options.progress("predict"))
         } catch {
             throw CommandFailure(options.model, error)
         }

@@ -94,7 +94,7 @@ struct Report: ParsableCommand {
         }
         var inputs = UnlearningReport.Inputs(original: originalModel, originalPath: original, unlearned: unlearnedSide, test: test,
                                              testName: data, classes: try classes.indices(for: originalModel, path: original),
-                                             batchSize: options.batchSize(for: test))
+                                             batchSize: options.batchSize(for: test, model: originalModel))
         if let train { inputs.train = (try keys.load(train, images: loading), train) }
         inputs.membershipInference = miaOptions.configuration
         if evidence.probe { inputs.probe = evidence.probeConfiguration(seed: miaOptions.seed.seed) }

@@ -76,7 +76,7 @@ struct Stats: ParsableCommand {
             let collectStart = Date()
             let statistics: StatisticsFile
             do {
-                statistics = try StatisticsFile.collect(model, data: dataset, batchSize: options.batchSize(for: dataset),
+                statistics = try StatisticsFile.collect(model, data: dataset, batchSize: options.batchSize(for: dataset, model: model),
                                                         sampling: PatchSampling(maxPerLayer: patchCap.maxPatches, seed: seed.seed), shard: shard,
                                                         modelSHA256: modelSHA256, dataFingerprint: fingerprint,
                                                         progress: Terminal.timedProgress("statistics \(shard)", quiet: options.quiet))

@@ -94,7 +94,7 @@ extension Vector {
             let dataset = try keys.load(dataPath, images: loading, quiet: options.quiet)
             let model = try options.load(for: dataset, path: dataPath)
             let classes = try list.indices(for: model, path: modelPath)
-            let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset))
+            let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset, model: model))
             let fitted: (file: ForgetVectorFile, result: ForgetVector.FitResult)
             do {
                 fitted = try ForgetVectorFile.fit(parts, start: start, model: model, data: dataset, configuration: configuration,

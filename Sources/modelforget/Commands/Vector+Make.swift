@@ -59,7 +59,7 @@ extension Vector {
             let pipeline = dataset.imageSamples?.preprocessing
             let placement = try placement(sampleShape: dataset.sampleShape, mean: mean ?? list(pipeline?.mean), std: std ?? list(pipeline?.std))
             let classes = try forgetting.classes.indices(for: model, path: options.model)
-            let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset))
+            let configuration = training.configuration(classes: classes, batchSize: options.batchSize(for: dataset, model: model))
             let made: (file: ForgetVectorFile, result: ForgetVector.Result)
             do {
                 made = try ForgetVectorFile.make(model, modelSHA256: try SHA256.hex(ofFile: options.model), data: dataset, placement: placement,

@@ -13,19 +13,17 @@ struct ArchitectureOption: ParsableArguments {
 
 /// `--batch-size`: samples per forward pass.
 struct BatchSizeOption: ParsableArguments {
-    @Option(help: "Samples per forward pass (default 256, fewer for large inputs: at most 256 Ki input values per batch).")
+    @Option(help: "Samples per forward pass (default 256, fewer for models whose activations would outgrow 12 MiB per batch).")
     var batchSize: Int?
 
     func validate() throws {
         guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
     }
 
-    /// `--batch-size`, or 256 samples capped at 256 Ki input values (16 at least): activations of
-    /// large inputs (CIFAR and up) then stay small enough to be reused instead of re-faulted.
-    func batchSize(for data: Dataset) -> Int {
-        if let batchSize { return batchSize }
-        let values = data.sampleShape.reduce(1, *)
-        return max(16, min(256, (1 << 18) / max(values, 1)))
+    /// `--batch-size`, or the model's default for `data` (``Model/defaultBatchSize(sampleShape:limit:)``:
+    /// 256 samples, fewer when the activations would outgrow the memory blocks malloc reuses).
+    func batchSize(for data: Dataset, model: Model) -> Int {
+        batchSize ?? model.defaultBatchSize(sampleShape: data.sampleShape)
     }
 }
 
@@ -70,7 +68,7 @@ struct ModelOptions: ParsableArguments {
 
     var quiet: Bool { verbosity.quiet }
 
-    func batchSize(for data: Dataset) -> Int { batch.batchSize(for: data) }
+    func batchSize(for data: Dataset, model: Model) -> Int { batch.batchSize(for: data, model: model) }
 
     func progress(_ label: String) -> ((Int, Int) -> Void)? { verbosity.progress(label) }
 
