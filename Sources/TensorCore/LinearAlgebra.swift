@@ -59,4 +59,24 @@ package enum LinearAlgebra {
         }
         precondition(info == 0, "dpotrs rejected its arguments (\(info))")
     }
+
+    /// ``choleskyFactor(_:d:)`` in float32 (`LAPACKE_spotrf`), for screening computations whose
+    /// results are ranked, not kept.
+    public static func choleskyFactor(_ a: inout [Float], d: Int) -> Bool {
+        BLAS.configureThreads()
+        precondition(a.count == d * d)
+        guard d > 0 else { return true }
+        return LAPACKE_spotrf(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(d), &a, Int32(d)) == 0
+    }
+
+    /// ``choleskySolveRows(_:d:rows:count:)`` in float32 (`LAPACKE_spotrs`).
+    public static func choleskySolveRows(_ factor: [Float], d: Int, rows: UnsafeMutablePointer<Float>, count r: Int) {
+        BLAS.configureThreads()
+        precondition(factor.count == d * d)
+        guard d > 0, r > 0 else { return }
+        let info = factor.withUnsafeBufferPointer { f in
+            LAPACKE_spotrs(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(d), Int32(r), f.baseAddress, Int32(d), rows, Int32(d))
+        }
+        precondition(info == 0, "spotrs rejected its arguments (\(info))")
+    }
 }

@@ -170,37 +170,52 @@ package struct SVDProjection: Sendable {
     /// the other with the work inside each space split. Which thread edits a parameter does not
     /// change its result.
     public func editedWeights(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: Double, alphaForget: Double) throws -> [String: Tensor] {
-        var units: [(weight: String, layers: [Int])] = []
-        for (index, layer) in graph.weightLayers.enumerated() where original[layer.weight] != nil {
-            if let unit = units.firstIndex(where: { $0.weight == layer.weight }) { units[unit].layers.append(index) }
-            else { units.append((layer.weight, [index])) }
-        }
+        let units = Self.weightUnits(graph, original: original)
         let isSmall = units.map { unit in
             unit.layers.allSatisfy { index in
                 (0..<graph.weightLayers[index].groups).allSatisfy { (retain[GramKey(layer: index, group: $0)]?.dimension ?? 0) <= Self.smallDimension }
             }
         }
-        func editedUnit(_ unit: (weight: String, layers: [Int]), parallel: Bool) throws -> Tensor {
-            var weight = original[unit.weight]!
-            for index in unit.layers {
-                let layer = graph.weightLayers[index]
-                for group in 0..<layer.groups {
-                    let key = GramKey(layer: index, group: group)
-                    guard let d = retain[key]?.dimension, forget[key] != nil else { continue }
-                    weight = try Self.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: d) { rows, count in
-                        try editedRows(key, rows, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
-                    }
-                }
-            }
-            return weight
+        func edited(_ unit: WeightUnit, parallel: Bool) throws -> Tensor {
+            try editedUnit(unit, graph: graph, original: original, alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
         }
         let small = units.indices.filter { isSmall[$0] }
-        var edited: [String: Tensor] = [:]
-        for (i, tensor) in try Parallel.map(small.count, { try editedUnit(units[small[$0]], parallel: false) }).enumerated() {
-            edited[units[small[i]].weight] = tensor
+        var result: [String: Tensor] = [:]
+        for (i, tensor) in try Parallel.map(small.count, { try edited(units[small[$0]], parallel: false) }).enumerated() {
+            result[units[small[i]].weight] = tensor
         }
-        for unit in units.indices where !isSmall[unit] { edited[units[unit].weight] = try editedUnit(units[unit], parallel: true) }
-        return edited
+        for unit in units.indices where !isSmall[unit] { result[units[unit].weight] = try edited(units[unit], parallel: true) }
+        return result
+    }
+
+    /// A weight parameter and the weight layers that use it (graph order).
+    typealias WeightUnit = (weight: String, layers: [Int])
+
+    /// The weight parameters of `graph` found in `original`, each with the layers that use it.
+    static func weightUnits(_ graph: ComputeGraph, original: [String: Tensor]) -> [WeightUnit] {
+        var units: [WeightUnit] = []
+        for (index, layer) in graph.weightLayers.enumerated() where original[layer.weight] != nil {
+            if let unit = units.firstIndex(where: { $0.weight == layer.weight }) { units[unit].layers.append(index) }
+            else { units.append((layer.weight, [index])) }
+        }
+        return units
+    }
+
+    /// `unit`'s weight edited by each of its layers in turn (float64, ``editedRows``).
+    func editedUnit(_ unit: WeightUnit, graph: ComputeGraph, original: [String: Tensor], alphaRetain: Double, alphaForget: Double,
+                    parallel: Bool) throws -> Tensor {
+        var weight = original[unit.weight]!
+        for index in unit.layers {
+            let layer = graph.weightLayers[index]
+            for group in 0..<layer.groups {
+                let key = GramKey(layer: index, group: group)
+                guard let d = retain[key]?.dimension, forget[key] != nil else { continue }
+                weight = try Self.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: d) { rows, count in
+                    try editedRows(key, rows, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
+                }
+            }
+        }
+        return weight
     }
 
     /// Hands the rows of `group` (outputs × inputs, or the transpose of an inputs × outputs
@@ -208,19 +223,37 @@ package struct SVDProjection: Sendable {
     static func edit(_ weight: Tensor, layout: ComputeGraph.WeightLayer.Layout, group: Int, groups: Int, dimension d: Int,
                      _ transform: ([Double], Int) throws -> [Double]) rethrows -> Tensor {
         var result = weight
+        let (rows, count): ([Double], Int) = Self.rows(of: weight, layout: layout, group: group, groups: groups, dimension: d)
+        Self.setRows(try transform(rows, count), of: &result, layout: layout, group: group, groups: groups, dimension: d)
+        return result
+    }
+
+    /// The rows that group `group`'s space multiplies, row-major `count × d`: the group's output
+    /// rows of an outputs × inputs weight, or the columns of an inputs × outputs weight.
+    static func rows<T: BinaryFloatingPoint>(of weight: Tensor, layout: ComputeGraph.WeightLayer.Layout, group: Int, groups: Int,
+                                             dimension d: Int) -> (rows: [T], count: Int) {
         switch layout {
         case .outputsByInputs:
-            let rows = weight.shape[0] / groups
-            let start = group * rows * d
-            let out = try transform(weight.data[start..<(start + rows * d)].map(Double.init), rows)
-            for i in 0..<(rows * d) { result.data[start + i] = Float(out[i]) }
+            let count = weight.shape[0] / groups, start = group * count * d
+            return (weight.data[start..<(start + count * d)].map { T($0) }, count)
         case .inputsByOutputs:
             let columns = weight.shape[1]
-            var rows = [Double](repeating: 0, count: columns * d)
-            for i in 0..<d { for j in 0..<columns { rows[j * d + i] = Double(weight.data[i * columns + j]) } }
-            let out = try transform(rows, columns)
-            for i in 0..<d { for j in 0..<columns { result.data[i * columns + j] = Float(out[j * d + i]) } }
+            var rows = [T](repeating: 0, count: columns * d)
+            for i in 0..<d { for j in 0..<columns { rows[j * d + i] = T(weight.data[i * columns + j]) } }
+            return (rows, columns)
         }
-        return result
+    }
+
+    /// Writes `rows` (as from ``rows(of:layout:group:groups:dimension:)``) back into `weight` in float32.
+    static func setRows<T: BinaryFloatingPoint>(_ rows: [T], of weight: inout Tensor, layout: ComputeGraph.WeightLayer.Layout, group: Int,
+                                                groups: Int, dimension d: Int) {
+        switch layout {
+        case .outputsByInputs:
+            let start = group * (weight.shape[0] / groups) * d
+            for i in 0..<rows.count { weight.data[start + i] = Float(rows[i]) }
+        case .inputsByOutputs:
+            let columns = weight.shape[1]
+            for i in 0..<d { for j in 0..<columns { weight.data[i * columns + j] = Float(rows[j * d + i]) } }
+        }
     }
 }

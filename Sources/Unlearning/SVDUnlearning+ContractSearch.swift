@@ -55,14 +55,10 @@ extension SVDUnlearning {
         let original = model.graph.parameters
         let layers = model.graph.weightLayers
         let scopes = Self.scopes(layerCount: layers.count)
-        // Round one's subset: up to `firstRoundSamples` per side, a seeded choice.
-        var rng = SplitMix64(seed: c.selection.seed ^ 0x5356_4443)
-        let shuffled = validation.shuffled(using: &rng)
-        func perSide(_ count: Int) -> [Int] {
-            (shuffled.filter { !forget.contains(labels[$0]) }.prefix(count) + shuffled.filter { forget.contains(labels[$0]) }.prefix(count)).sorted()
-        }
-        let screening = perSide(Self.screeningSamples)
-        let subset = perSide(Self.firstRoundSamples)
+        // The rounds' subsets: up to `screeningSamples`, then `firstRoundSamples` per side, a seeded choice.
+        let sides = ValidationSides(validation, labels: labels, forget: forget, seed: c.selection.seed)
+        let screening = sides.first(Self.screeningSamples)
+        let subset = sides.first(Self.firstRoundSamples)
         let batch = c.selection.batchSize
         func baseline(_ indices: [Int]) throws -> ForgetRetainScores {
             try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch)

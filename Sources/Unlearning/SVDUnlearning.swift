@@ -182,18 +182,10 @@ public struct SVDUnlearning: WeightEditingEngine {
             (contractVerdict, retainBefore) = (found.verdict, found.retainBefore)
             lap("search")
         } else if c.settings.search {
-            let original = model.graph.parameters
-            for (index, (r, f)) in searchGrid.enumerated() {
-                let candidate = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
-                let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget,
-                                                       batchSize: c.selection.batchSize, parameters: candidate)
-                grid.append(SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retain, forgetAccuracy: v.forget,
-                                        score: v.retain * (1 - v.forget), retainConfidence: v.retainConfidence,
-                                        forgetConfidence: v.forgetConfidence, confidenceScore: v.retainConfidence * (1 - v.forgetConfidence),
-                                        relativeChange: Self.relativeChange(candidate, original)))
-                progress?("search", index + 1, searchGrid.count)
-            }
-            let best = Self.choose(grid)!
+            let found = try gridSearch(model, data: data, validation: selection.validation, forget: forget, projection: projection,
+                                       configuration: c, progress: progress)
+            grid = found.points
+            let best = Self.choose(found.finalists)!
             alphaRetain = best.alphaRetain
             alphaForget = best.alphaForget
             lap("search")

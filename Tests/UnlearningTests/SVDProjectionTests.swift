@@ -67,6 +67,36 @@ struct SVDProjectionTests {
         }
     }
 
+    @Test("grid edits (float32, shared factorisations) match separate float64 edits of every pair within 1e-3 of the change",
+          arguments: ["mlp", "resnet", "vit"])
+    func gridEditsMatchSeparateEdits(name: String) throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/\(name).onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let labels = try #require(data.labels)
+        let forget = Array((0..<data.count).filter { [5, 7].contains(labels[$0]) }.prefix(60))
+        let retain = Array((0..<data.count).filter { ![5, 7].contains(labels[$0]) }.prefix(120))
+        let projection = SVDProjection(retainGrams: try ActivationStatistics.collect(model, data: data, indices: retain, batchSize: 64, sampling: .all),
+                                       forgetGrams: try ActivationStatistics.collect(model, data: data, indices: forget, batchSize: 64, sampling: .all))
+        let original = model.graph.parameters
+        let retainScales = [10.0, 1000], forgetScales = [1.0, 30, 300]
+        var visited: [Int] = []
+        try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { fi, sets in
+            visited.append(fi)
+            #expect(sets.count == retainScales.count)
+            for (ri, edits) in sets.enumerated() {
+                let exact = try projection.editedWeights(model.graph, original: original, alphaRetain: retainScales[ri], alphaForget: forgetScales[fi])
+                #expect(Set(edits.keys) == Set(exact.keys))
+                for (weight, expected) in exact {
+                    let before = try #require(original[weight]), got = try #require(edits[weight])
+                    let change = zip(expected.data, before.data).map { abs($0 - $1) }.max() ?? 0
+                    let error = zip(got.data, expected.data).map { abs($0 - $1) }.max() ?? 0
+                    #expect(error <= 1e-3 * change + 1e-6, "\(name) \(weight) at (\(retainScales[ri]), \(forgetScales[fi])): \(error) against a change of \(change)")
+                }
+            }
+        }
+        #expect(visited == [0, 1, 2])
+    }
+
     @Test("participation ratio: 1 for one direction, d for isotropic inputs")
     func effectiveRank() {
         let single = SVDProjection.Space(gram([[1, 2, 0], [2, 4, 0]]))

@@ -1,0 +1,149 @@
+import TensorCore
+
+extension SVDProjection {
+    /// The edited weights of every weight layer for every α pair of `alphaRetain × alphaForget`,
+    /// computed together in float32 for a search that ranks the pairs (the kept pair is then
+    /// edited again in float64 by ``editedWeights(_:original:alphaRetain:alphaForget:)``).
+    ///
+    /// With `X` a layer's rows, `A(α) = (α − 1) Ĉ + I` and `M(α) = α Ĉ A(α)⁻¹` (see the type's
+    /// comment), the edit `X' = X − Y M_f`, `Y = X (I − M_r)`, regroups as
+    /// ```
+    /// Z = X Ĉ_r                      once per layer
+    /// V(α_r) = (X − α_r Z A_r⁻¹) Ĉ_f   once per α_r (Ĉ_f does not depend on α_f)
+    /// X' = X − α_f V(α_r) A_f⁻¹        once per pair: one Cholesky per α_f, one solve per pair
+    /// ```
+    /// so a pair costs `2 r d²` flops (r rows, inputs of dimension d) where a separate edit
+    /// costs `2 d³/3 + 8 r d²` in float64. Float32 with condition numbers at most
+    /// `max(α, 1/α)` gives edits within about 1e-4 of the float64 ones (relative to the
+    /// change), enough to rank pairs.
+    ///
+    /// Memory: the rows and the `V(α_r)` of every layer (`1 + |alphaRetain|` copies of the edited
+    /// weights) plus the edited weights of `|alphaRetain|` pairs for each of ``Parallel/workers`` α_f
+    /// at a time.
+    /// A weight parameter used by several weight layers (edited one layer after the other) is
+    /// edited exactly, pair by pair, in float64.
+    ///
+    /// - Parameter visit: called once per α_f (in `alphaForget` order) with its index and the edited
+    ///   weights of every α_r (in `alphaRetain` order), keyed by parameter name as in
+    ///   ``editedWeights(_:original:alphaRetain:alphaForget:)``.
+    public func gridEdits(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: [Double], alphaForget: [Double],
+                          visit: (_ forgetIndex: Int, _ edits: [[String: Tensor]]) throws -> Void) throws {
+        let units = Self.weightUnits(graph, original: original)
+        struct GridSpace {
+            var unit: Int, key: GramKey, group: Int, groups: Int, layout: ComputeGraph.WeightLayer.Layout, dimension: Int
+        }
+        var spaces: [GridSpace] = []
+        var chained: [Int] = []
+        for (u, unit) in units.enumerated() {
+            guard unit.layers.count == 1 else { chained.append(u); continue }
+            let layer = graph.weightLayers[unit.layers[0]]
+            for group in 0..<layer.groups {
+                let key = GramKey(layer: unit.layers[0], group: group)
+                guard let d = retain[key]?.dimension, forget[key] != nil else { continue }
+                spaces.append(GridSpace(unit: u, key: key, group: group, groups: layer.groups, layout: layer.layout, dimension: d))
+            }
+        }
+        // Small spaces are spread over the workers; each large one splits its α values over them.
+        let small = spaces.indices.filter { spaces[$0].dimension <= Self.smallDimension }
+        let large = spaces.indices.filter { spaces[$0].dimension > Self.smallDimension }
+        func eachSpace<T>(_ body: (_ index: Int, _ parallel: Bool) throws -> T) throws -> [T] {
+            var results: [T?] = Array(repeating: nil, count: spaces.count)
+            for (i, value) in try Parallel.map(small.count, { try body(small[$0], false) }).enumerated() { results[small[i]] = value }
+            for index in large { results[index] = try body(index, true) }
+            return results.map { $0! }
+        }
+        func eachAlpha<T>(_ count: Int, parallel: Bool, _ body: (Int) throws -> T) throws -> [T] {
+            parallel ? try Parallel.map(count, body) : try (0..<count).map(body)
+        }
+        // Phase 1: each space's rows X and V(α_r) for every α_r.
+        let prepared: [(rows: [Float], count: Int, retained: [[Float]])] = try eachSpace { index, parallel in
+            let s = spaces[index]
+            let weight = original[units[s.unit].weight]!
+            let (x, count): ([Float], Int) = Self.rows(of: weight, layout: s.layout, group: s.group, groups: s.groups, dimension: s.dimension)
+            let r = retain[s.key]!, f = forget[s.key]!
+            let z = r.isZero ? [] : Self.product(x, count: count, r.normalized32, d: s.dimension)
+            let forgetGram = f.isZero ? [] : f.normalized32
+            let retained = try eachAlpha(alphaRetain.count, parallel: parallel) { ri -> [Float] in
+                var y = x
+                if !r.isZero {
+                    let t = try Self.solved(z, count: count, space: r, alpha: alphaRetain[ri], layer: s.key.layer)
+                    for i in 0..<y.count { y[i] -= Float(alphaRetain[ri]) * t[i] }
+                }
+                return f.isZero ? [] : Self.product(y, count: count, forgetGram, d: s.dimension)
+            }
+            return (x, count, retained)
+        }
+        // Phase 2: per α_f, one factorisation per space and one solve per α_r; as many α_f at a
+        // time as there are workers, so that a large space's factorisations run side by side.
+        func editedRows(_ index: Int, _ alphaF: Double) throws -> [[Float]] {
+            let s = spaces[index], p = prepared[index], f = forget[s.key]!
+            guard !f.isZero else { return alphaRetain.map { _ in p.rows } }
+            let factor = try Self.factor(f, alpha: alphaF, layer: s.key.layer)
+            return alphaRetain.indices.map { ri in
+                var v = p.retained[ri]
+                v.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: s.dimension, rows: $0.baseAddress!, count: p.count) }
+                var edited = p.rows
+                for i in 0..<edited.count { edited[i] -= Float(alphaF) * v[i] }
+                return edited
+            }
+        }
+        for chunk in stride(from: 0, to: alphaForget.count, by: Parallel.workers) {
+            let forgetIndices = Array(chunk..<min(chunk + Parallel.workers, alphaForget.count))
+            // rows[space][position in chunk][α_r]
+            let rows: [[[[Float]]]] = try eachSpace { index, parallel in
+                try eachAlpha(forgetIndices.count, parallel: parallel) { try editedRows(index, alphaForget[forgetIndices[$0]]) }
+            }
+            for (position, fi) in forgetIndices.enumerated() {
+                var edits: [[String: Tensor]] = []
+                for (ri, alphaR) in alphaRetain.enumerated() {
+                    var set: [String: Tensor] = [:]
+                    for unit in units where unit.layers.count == 1 { set[unit.weight] = original[unit.weight] }
+                    for (index, s) in spaces.enumerated() {
+                        Self.setRows(rows[index][position][ri], of: &set[units[s.unit].weight]!, layout: s.layout, group: s.group, groups: s.groups,
+                                     dimension: s.dimension)
+                    }
+                    for u in chained {
+                        set[units[u].weight] = try editedUnit(units[u], graph: graph, original: original, alphaRetain: alphaR,
+                                                              alphaForget: alphaForget[fi], parallel: true)
+                    }
+                    edits.append(set)
+                }
+                try visit(fi, edits)
+            }
+        }
+    }
+
+    /// `rows Ĉ` (row-major `count × d` times d × d) in float32.
+    private static func product(_ rows: [Float], count: Int, _ c: [Float], d: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: count * d)
+        rows.withUnsafeBufferPointer { x in c.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { o in
+            BLAS.sgemm(transA: false, transB: false, m: count, n: d, k: d, a: x.baseAddress!, lda: d, b: cp.baseAddress!, ldb: d,
+                       c: o.baseAddress!, ldc: d)
+        } } }
+        return out
+    }
+
+    /// The float32 Cholesky factor of `A(α) = (α − 1) Ĉ + I`.
+    private static func factor(_ space: Space, alpha: Double, layer: Int) throws -> [Float] {
+        let d = space.dimension
+        var a = space.normalized32
+        let scale = Float(alpha - 1)
+        for i in 0..<(d * d) { a[i] *= scale }
+        for i in 0..<d { a[i * d + i] += 1 }
+        guard LinearAlgebra.choleskyFactor(&a, d: d) else { throw UnlearningError.factorizationFailed(layer: layer) }
+        return a
+    }
+
+    /// `rows A(α)⁻¹` in float32.
+    private static func solved(_ rows: [Float], count: Int, space: Space, alpha: Double, layer: Int) throws -> [Float] {
+        let factor = try factor(space, alpha: alpha, layer: layer)
+        var out = rows
+        out.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: space.dimension, rows: $0.baseAddress!, count: count) }
+        return out
+    }
+}
+
+extension SVDProjection.Space {
+    /// ``normalized`` rounded to float32.
+    var normalized32: [Float] { normalized.map { Float($0) } }
+}
