@@ -18,16 +18,16 @@ extension SVDProjection {
     /// change), enough to rank pairs.
     ///
     /// Memory: the rows and the `V(α_r)` of every layer (`1 + |alphaRetain|` copies of the edited
-    /// weights) plus the edited weights of `|alphaRetain|` pairs for each of ``Parallel/workers`` α_f
-    /// at a time.
+    /// weights) plus the edited rows of `|alphaRetain|` pairs for each of ``Parallel/workers`` α_f
+    /// at a time (one α_f at a time when those would take more than 1 GiB), and the set being visited.
     /// A weight parameter used by several weight layers (edited one layer after the other) is
     /// edited exactly, pair by pair, in float64.
     ///
-    /// - Parameter visit: called once per α_f (in `alphaForget` order) with its index and the edited
-    ///   weights of every α_r (in `alphaRetain` order), keyed by parameter name as in
+    /// - Parameter visit: called once per pair, α_f outer and α_r inner (in the given orders), with
+    ///   the pair's indices and edited weights, keyed by parameter name as in
     ///   ``editedWeights(_:original:alphaRetain:alphaForget:)``.
     public func gridEdits(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: [Double], alphaForget: [Double],
-                          visit: (_ forgetIndex: Int, _ edits: [[String: Tensor]]) throws -> Void) throws {
+                          visit: (_ retainIndex: Int, _ forgetIndex: Int, _ edits: [String: Tensor]) throws -> Void) throws {
         let units = Self.weightUnits(graph, original: original)
         struct GridSpace {
             var unit: Int, key: GramKey, group: Int, groups: Int, layout: ComputeGraph.WeightLayer.Layout, dimension: Int
@@ -87,28 +87,30 @@ extension SVDProjection {
                 return edited
             }
         }
-        for chunk in stride(from: 0, to: alphaForget.count, by: Parallel.workers) {
-            let forgetIndices = Array(chunk..<min(chunk + Parallel.workers, alphaForget.count))
+        // Several α_f at a time hold |α_r| edited copies each: one at a time when that would pass 1 GiB.
+        let weightBytes = units.reduce(0) { $0 + (original[$1.weight]?.count ?? 0) } * MemoryLayout<Float>.stride
+        let chunkSize = weightBytes * alphaRetain.count * Parallel.workers <= 1 << 30 ? Parallel.workers : 1
+        for chunk in stride(from: 0, to: alphaForget.count, by: chunkSize) {
+            let forgetIndices = Array(chunk..<min(chunk + chunkSize, alphaForget.count))
             // rows[space][position in chunk][α_r]
-            let rows: [[[[Float]]]] = try eachSpace { index, parallel in
+            var rows: [[[[Float]]]] = try eachSpace { index, parallel in
                 try eachAlpha(forgetIndices.count, parallel: parallel) { try editedRows(index, alphaForget[forgetIndices[$0]]) }
             }
             for (position, fi) in forgetIndices.enumerated() {
-                var edits: [[String: Tensor]] = []
                 for (ri, alphaR) in alphaRetain.enumerated() {
                     var set: [String: Tensor] = [:]
                     for unit in units where unit.layers.count == 1 { set[unit.weight] = original[unit.weight] }
                     for (index, s) in spaces.enumerated() {
                         Self.setRows(rows[index][position][ri], of: &set[units[s.unit].weight]!, layout: s.layout, group: s.group, groups: s.groups,
                                      dimension: s.dimension)
+                        rows[index][position][ri] = []
                     }
                     for u in chained {
                         set[units[u].weight] = try editedUnit(units[u], graph: graph, original: original, alphaRetain: alphaR,
                                                               alphaForget: alphaForget[fi], parallel: true)
                     }
-                    edits.append(set)
+                    try visit(ri, fi, set)
                 }
-                try visit(fi, edits)
             }
         }
     }

@@ -74,13 +74,19 @@ extension SVDUnlearning {
                                relativeChange: Self.relativeChange(edits, original), firstLayer: first, meetsContract: verdict.meets,
                                violation: contract.violation(verdict), validationSamples: indices.count)
         }
+        /// Calls `body(α_r, α_f, edits)` for each of `pairs`, with the float32 edits of one
+        /// ``SVDProjection/gridEdits(_:original:alphaRetain:alphaForget:visit:)`` over their scales.
+        func eachPair(_ pairs: [(Double, Double)], _ body: (Double, Double, [String: Tensor]) throws -> Void) throws {
+            let retainScales = Array(Set(pairs.map(\.0))).sorted(), forgetScales = Array(Set(pairs.map(\.1))).sorted()
+            try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { ri, fi, edits in
+                guard pairs.contains(where: { $0 == (retainScales[ri], forgetScales[fi]) }) else { return }
+                try body(retainScales[ri], forgetScales[fi], edits)
+            }
+        }
         /// Scores `candidates` on `indices`, computing each α pair's edit once.
         func rescore(_ candidates: [SearchPoint], on indices: [Int], before: ForgetRetainScores) throws -> [SearchPoint] {
             var scored: [SearchPoint?] = Array(repeating: nil, count: candidates.count)
-            var pairs: [(Double, Double)] = []
-            for p in candidates where !pairs.contains(where: { $0 == (p.alphaRetain, p.alphaForget) }) { pairs.append((p.alphaRetain, p.alphaForget)) }
-            for (r, f) in pairs {
-                let edits = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
+            try eachPair(candidates.map { ($0.alphaRetain, $0.alphaForget) }) { r, f, edits in
                 for (i, p) in candidates.enumerated() where p.alphaRetain == r && p.alphaForget == f {
                     let first = p.firstLayer ?? 0
                     scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), on: indices, before: before)
@@ -92,15 +98,17 @@ extension SVDUnlearning {
             points.indices.sorted { Self.contractOrder(points[$0], points[$1]) }.prefix(count).sorted().map { points[$0] }
         }
         let screeningBefore = screening.count == subset.count ? before.subset : try baseline(screening)
-        var screeningRound: [SearchPoint] = []
+        // Scored as the grid edits come (α_f outer), kept in grid order (α_r outer, then the scopes).
+        var byPair: [[SearchPoint]] = Array(repeating: [], count: Self.contractGrid.count)
         let total = Self.contractGrid.count * scopes.count
-        for (r, f) in Self.contractGrid {
-            let edits = try projection.editedWeights(model.graph, original: original, alphaRetain: r, alphaForget: f)
-            for first in scopes {
-                screeningRound.append(try point(r, f, first, restricted(edits, to: first, layers: layers), on: screening, before: screeningBefore))
-                progress?("search", screeningRound.count, total)
+        var done = 0
+        try eachPair(Self.contractGrid) { r, f, edits in
+            byPair[Self.contractGrid.firstIndex { $0 == (r, f) }!] = try scopes.map { first in
+                defer { done += 1; progress?("search", done, total) }
+                return try point(r, f, first, restricted(edits, to: first, layers: layers), on: screening, before: screeningBefore)
             }
         }
+        let screeningRound = byPair.flatMap { $0 }
         let firstRound = screening.count == subset.count ? screeningRound
             : try rescore(best(screeningRound, Self.screened), on: subset, before: before.subset)
         let scoredBeforeFinal = screening.count == subset.count ? firstRound : screeningRound + firstRound

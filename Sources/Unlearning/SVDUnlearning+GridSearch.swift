@@ -54,16 +54,15 @@ extension SVDUnlearning {
         var screened: [SearchPoint] = []
         // The best points so far with their edits (at most `searchFinalists`).
         var kept: [(point: SearchPoint, edits: [String: Tensor])] = []
-        try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { fi, sets in
-            for (ri, edits) in sets.enumerated() where searchGrid.contains(where: { $0 == (retainScales[ri], forgetScales[fi]) }) {
-                let p = try point(retainScales[ri], forgetScales[fi], edits, on: screening)
-                screened.append(p)
-                progress?("search", screened.count, searchGrid.count)
-                guard screening.count < validation.count else { continue }
-                kept.append((p, edits))
-                kept.sort { better($0.point, $1.point) }
-                if kept.count > Self.searchFinalists { kept.removeLast() }
-            }
+        try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { ri, fi, edits in
+            guard searchGrid.contains(where: { $0 == (retainScales[ri], forgetScales[fi]) }) else { return }
+            let p = try point(retainScales[ri], forgetScales[fi], edits, on: screening)
+            screened.append(p)
+            progress?("search", screened.count, searchGrid.count)
+            guard screening.count < validation.count else { return }
+            kept.append((p, edits))
+            kept.sort { better($0.point, $1.point) }
+            if kept.count > Self.searchFinalists { kept.removeLast() }
         }
         screened.sort { gridIndex($0.alphaRetain, $0.alphaForget) < gridIndex($1.alphaRetain, $1.alphaForget) }
         guard screening.count < validation.count else { return (screened, screened) }

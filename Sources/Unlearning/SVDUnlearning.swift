@@ -194,6 +194,18 @@ public struct SVDUnlearning: WeightEditingEngine {
                                                              alphaForget: alphaForget),
                                 to: firstLayer, layers: model.graph.weightLayers)
         lap("update_weights")
+        if let contract = c.settings.contract, var kept = verdict {
+            // The search scored float32 edits; the verdict is that of the weights written.
+            let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget, batchSize: c.selection.batchSize,
+                                                   parameters: edited)
+            let exact = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore)
+            (kept.retainAccuracy, kept.forgetAccuracy, kept.score) = (v.retain, v.forget, v.retain * (1 - v.forget))
+            (kept.retainConfidence, kept.forgetConfidence) = (v.retainConfidence, v.forgetConfidence)
+            kept.confidenceScore = v.retainConfidence * (1 - v.forgetConfidence)
+            (kept.meetsContract, kept.violation, kept.relativeChange) = (exact.meets, contract.violation(exact), Self.relativeChange(edited, model.graph.parameters))
+            (verdict, contractVerdict) = (kept, exact)
+            lap("verify")
+        }
         var layers: [LayerReport] = []
         for (index, layer) in model.graph.weightLayers.enumerated() {
             guard let before = model.graph.parameters[layer.weight], let after = edited[layer.weight] else { continue }

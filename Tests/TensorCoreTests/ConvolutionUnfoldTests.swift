@@ -62,4 +62,34 @@ struct ConvolutionUnfoldTests {
             }
         }
     }
+
+    @Test("depthwise convolutions (direct loops) equal the per-patch sum of weights × unfolded inputs, plus the bias",
+          arguments: [(3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (3, 1, 2, 2, 2), (5, 2, 1, 2, 1), (1, 1, 1, 0, 0), (3, 1, 1, 0, 2)])
+    func depthwiseForward(_ shape: (kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int)) {
+        let gm = ConvolutionGeometry(batch: 2, channels: 3, height: 7, width: 6, outChannels: 3, kernelH: shape.kernel, kernelW: shape.kernel,
+                                     strideH: shape.stride, strideW: shape.stride, dilationH: shape.dilation, dilationW: shape.dilation,
+                                     padTop: shape.padBegin, padLeft: shape.padBegin, padBottom: shape.padEnd, padRight: shape.padEnd, groups: 3)
+        #expect(gm.isDepthwise)
+        var rng = SeededGenerator(seed: 7)
+        let x = Tensor.random([gm.batch, gm.channels, gm.height, gm.width], using: &rng)
+        let w = Tensor.random([gm.outChannels, 1, gm.kernelH, gm.kernelW], using: &rng)
+        let bias = Tensor.random([gm.outChannels], using: &rng)
+        let y = Convolution.forward(x, weight: w, bias: bias, geometry: gm)
+        #expect(y.shape == [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth])
+        var patch = [Float](repeating: .nan, count: gm.patchLength)
+        var worst: Float = 0
+        x.data.withUnsafeBufferPointer { xp in
+            for n in 0..<gm.batch {
+                for c in 0..<gm.channels {
+                    for position in 0..<gm.positions {
+                        gm.unfoldPatch(xp.baseAddress!, sample: n, group: c, position: position, into: &patch)
+                        var expected = Double(bias.data[c])
+                        for t in 0..<gm.patchLength { expected += Double(w.data[c * gm.patchLength + t]) * Double(patch[t]) }
+                        worst = max(worst, abs(y.data[(n * gm.channels + c) * gm.positions + position] - Float(expected)))
+                    }
+                }
+            }
+        }
+        #expect(worst <= 1e-5, "largest difference \(worst)")
+    }
 }

@@ -79,11 +79,10 @@ struct SVDProjectionTests {
                                        forgetGrams: try ActivationStatistics.collect(model, data: data, indices: forget, batchSize: 64, sampling: .all))
         let original = model.graph.parameters
         let retainScales = [10.0, 1000], forgetScales = [1.0, 30, 300]
-        var visited: [Int] = []
-        try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { fi, sets in
-            visited.append(fi)
-            #expect(sets.count == retainScales.count)
-            for (ri, edits) in sets.enumerated() {
+        var visited: [[Int]] = []
+        try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { ri, fi, edits in
+            visited.append([ri, fi])
+            do {
                 let exact = try projection.editedWeights(model.graph, original: original, alphaRetain: retainScales[ri], alphaForget: forgetScales[fi])
                 #expect(Set(edits.keys) == Set(exact.keys))
                 for (weight, expected) in exact {
@@ -94,7 +93,7 @@ struct SVDProjectionTests {
                 }
             }
         }
-        #expect(visited == [0, 1, 2])
+        #expect(visited == [[0, 0], [1, 0], [0, 1], [1, 1], [0, 2], [1, 2]])
     }
 
     @Test("participation ratio: 1 for one direction, d for isotropic inputs")
