@@ -6,13 +6,14 @@
 #   on the CNN, ResNet and ViT.
 # Prints one tab-separated line per run:
 #   engine model classes exit forget_before forget_after retain_before retain_after seconds message
-# Usage: Benchmarks/defaults_bench.sh   (release build: .build/release/modelforget, or $MODELFORGET)
+# Usage: Benchmarks/defaults_bench.sh [pgu|vector]   (release build: .build/release/modelforget, or $MODELFORGET; default both)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${MODELFORGET:-.build/release/modelforget}
 S=Samples
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
+part=${1:-all}
 scores() {  # MODEL CLASSES [extra eval flags]: "forget retain" test accuracies in %
     "$bin" eval "$1" --data $S/digits-test.npz --classes "$2" --json "${@:3}" |
         python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.2f %.2f" % (100 * d["forget_accuracy"], 100 * d["retain_accuracy"]))'
@@ -23,6 +24,7 @@ line() {  # ENGINE MODEL CLASSES STATUS BEFORE AFTER START END STDERR
         "$(echo "$8 - $7" | bc)" "$(head -c 160 "$9" | tr '\n' ' ')"
 }
 for m in mlp cnn resnet; do
+    [ "$part" = vector ] && break
     "$bin" stats collect $S/$m.onnx --data $S/digits-train.npz -o "$scratch/$m.stats.safetensors" --quiet >/dev/null
     for classes in 5,7 3; do
         python3 - $S/digits-train.npz "$scratch/forget.npz" "$classes" <<'PY'
@@ -41,6 +43,7 @@ PY
     done
 done
 for m in cnn resnet vit; do
+    [ "$part" = pgu ] && break
     for c in 3 5 7; do
         before=$(scores $S/$m.onnx "$c")
         start=$(date +%s.%N)
