@@ -74,22 +74,33 @@ enum TemporaryFiles {
         atexit { TemporaryFiles.removeAll() }
     }()
 
-    /// Creates a temporary file from a `mkstemp` template and lists it, with the asynchronous
-    /// signals blocked in between, so that no signal can stop the process after the file exists
-    /// and before it is listed. Returns the descriptor (−1 with `errno` set on failure), the path
-    /// and the slot.
+    /// Creates a temporary file from a `mkstemp`-style template (ending in `XXXXXX`, replaced by 6
+    /// random letters and digits) and lists it **before** it exists: a signal delivered to any
+    /// thread once the file is there finds it in the table. (Listing after `mkstemp`, with the
+    /// signals blocked on the creating thread only, left a window in which a signal sent to the
+    /// process was handled on another thread and the new file stayed behind.) A name that exists
+    /// already (`EEXIST`) is unlisted and another drawn. Returns the descriptor (−1 with `errno`
+    /// set on failure), the path and the slot.
     static func create(template: String) -> (descriptor: Int32, path: String, slot: Int?) {
         _ = installed
-        var blocked = sigset_t(), previous = sigset_t()
-        sigemptyset(&blocked)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&blocked, signal) }
-        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        var bytes = Array(template.utf8CString)
-        let descriptor = bytes.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        let path = bytes.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        guard descriptor >= 0 else { return (descriptor, path, nil) }
-        return (descriptor, path, add(path))
+        precondition(template.hasSuffix("XXXXXX"), "a temporary file template ends in XXXXXX")
+        let prefix = String(template.dropLast(6))
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<100 {
+            let path = prefix + String(decoding: (0..<6).map { _ in alphabet.randomElement(using: &generator)! }, as: UTF8.self)
+            let slot = add(path)
+            let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if descriptor >= 0 { return (descriptor, path, slot) }
+            let error = errno
+            if let slot { remove(slot) }
+            guard error == EEXIST else {
+                errno = error
+                return (-1, path, nil)
+            }
+        }
+        errno = EEXIST
+        return (-1, String(template), nil)
     }
 
     /// Lists `path`; returns its slot, or `nil` when it cannot be listed.
