@@ -61,12 +61,12 @@ extension SVDProjection {
             let weight = original[units[s.unit].weight]!
             let (x, count): ([Float], Int) = Self.rows(of: weight, layout: s.layout, group: s.group, groups: s.groups, dimension: s.dimension)
             let r = retain[s.key]!, f = forget[s.key]!
-            let z = r.isZero ? [] : Self.product(x, count: count, r.normalized32, d: s.dimension)
-            let forgetGram = f.isZero ? [] : f.normalized32
+            let retainGram = r.isZero ? [] : r.normalized32, forgetGram = f.isZero ? [] : f.normalized32
+            let z = r.isZero ? [] : Self.product(x, count: count, retainGram, d: s.dimension)
             let retained = try eachAlpha(alphaRetain.count, parallel: parallel) { ri -> [Float] in
                 var y = x
                 if !r.isZero {
-                    let t = try Self.solved(z, count: count, space: r, alpha: alphaRetain[ri], layer: s.key.layer)
+                    let t = try Self.solved(z, count: count, gram: retainGram, d: s.dimension, alpha: alphaRetain[ri], layer: s.key.layer)
                     for i in 0..<y.count { y[i] -= Float(alphaRetain[ri]) * t[i] }
                 }
                 return f.isZero ? [] : Self.product(y, count: count, forgetGram, d: s.dimension)
@@ -78,7 +78,7 @@ extension SVDProjection {
         func editedRows(_ index: Int, _ alphaF: Double) throws -> [[Float]] {
             let s = spaces[index], p = prepared[index], f = forget[s.key]!
             guard !f.isZero else { return alphaRetain.map { _ in p.rows } }
-            let factor = try Self.factor(f, alpha: alphaF, layer: s.key.layer)
+            let factor = try Self.factor(f.normalized32, d: s.dimension, alpha: alphaF, layer: s.key.layer)
             return alphaRetain.indices.map { ri in
                 var v = p.retained[ri]
                 v.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: s.dimension, rows: $0.baseAddress!, count: p.count) }
@@ -125,10 +125,9 @@ extension SVDProjection {
         return out
     }
 
-    /// The float32 Cholesky factor of `A(α) = (α − 1) Ĉ + I`.
-    private static func factor(_ space: Space, alpha: Double, layer: Int) throws -> [Float] {
-        let d = space.dimension
-        var a = space.normalized32
+    /// The float32 Cholesky factor of `A(α) = (α − 1) Ĉ + I` for the d × d `gram` Ĉ.
+    private static func factor(_ gram: [Float], d: Int, alpha: Double, layer: Int) throws -> [Float] {
+        var a = gram
         let scale = Float(alpha - 1)
         for i in 0..<(d * d) { a[i] *= scale }
         for i in 0..<d { a[i * d + i] += 1 }
@@ -137,10 +136,10 @@ extension SVDProjection {
     }
 
     /// `rows A(α)⁻¹` in float32.
-    private static func solved(_ rows: [Float], count: Int, space: Space, alpha: Double, layer: Int) throws -> [Float] {
-        let factor = try factor(space, alpha: alpha, layer: layer)
+    private static func solved(_ rows: [Float], count: Int, gram: [Float], d: Int, alpha: Double, layer: Int) throws -> [Float] {
+        let factor = try factor(gram, d: d, alpha: alpha, layer: layer)
         var out = rows
-        out.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: space.dimension, rows: $0.baseAddress!, count: count) }
+        out.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: d, rows: $0.baseAddress!, count: count) }
         return out
     }
 }

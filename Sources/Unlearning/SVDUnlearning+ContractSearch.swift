@@ -68,11 +68,10 @@ extension SVDUnlearning {
         func point(_ r: Double, _ f: Double, _ first: Int, _ edits: [String: Tensor], on indices: [Int], before: ForgetRetainScores) throws -> SearchPoint {
             let v = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch, parameters: edits)
             let verdict = contract.verdict(forget: v.forget, retain: hasRetain ? v.retain : nil, retainBefore: hasRetain ? before.retain : nil)
-            return SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retain, forgetAccuracy: v.forget,
-                               score: v.retain * (1 - v.forget), retainConfidence: v.retainConfidence, forgetConfidence: v.forgetConfidence,
-                               confidenceScore: v.retainConfidence * (1 - v.forgetConfidence),
-                               relativeChange: Self.relativeChange(edits, original), firstLayer: first, meetsContract: verdict.meets,
-                               violation: contract.violation(verdict), validationSamples: indices.count)
+            var p = SearchPoint(alphaRetain: r, alphaForget: f, measured: v, relativeChange: Self.relativeChange(edits, original),
+                                validationSamples: indices.count)
+            (p.firstLayer, p.meetsContract, p.violation) = (first, verdict.meets, contract.violation(verdict))
+            return p
         }
         /// Calls `body(α_r, α_f, edits)` for each of `pairs`, with the float32 edits of one
         /// ``SVDProjection/gridEdits(_:original:alphaRetain:alphaForget:visit:)`` over their scales.

@@ -1,6 +1,18 @@
 import ModelRuntime
 import TensorCore
 
+extension SVDUnlearning.SearchPoint {
+    /// The point `(alphaRetain, alphaForget)` scored by `measured` on `validationSamples` samples:
+    /// `score = retain · (1 − forget)` and `confidenceScore` the same of the true-class
+    /// probabilities. The contract fields are left empty.
+    init(alphaRetain: Double, alphaForget: Double, measured v: ForgetRetainScores, relativeChange: Double, validationSamples: Int) {
+        self.init(alphaRetain: alphaRetain, alphaForget: alphaForget, retainAccuracy: v.retain, forgetAccuracy: v.forget,
+                  score: v.retain * (1 - v.forget), retainConfidence: v.retainConfidence, forgetConfidence: v.forgetConfidence,
+                  confidenceScore: v.retainConfidence * (1 - v.forgetConfidence), relativeChange: relativeChange,
+                  validationSamples: validationSamples)
+    }
+}
+
 extension SVDUnlearning {
     /// Validation samples per side (retain-class, forget-class) on which `--search` scores every
     /// point of ``searchGrid``; the best ``searchFinalists`` are scored again on the whole split.
@@ -43,9 +55,7 @@ extension SVDUnlearning {
         func point(_ r: Double, _ f: Double, _ edits: [String: Tensor], on indices: [Int]) throws -> SearchPoint {
             let v = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: c.selection.batchSize,
                                                    parameters: edits)
-            return SearchPoint(alphaRetain: r, alphaForget: f, retainAccuracy: v.retain, forgetAccuracy: v.forget, score: v.retain * (1 - v.forget),
-                               retainConfidence: v.retainConfidence, forgetConfidence: v.forgetConfidence,
-                               confidenceScore: v.retainConfidence * (1 - v.forgetConfidence), relativeChange: Self.relativeChange(edits, original),
+            return SearchPoint(alphaRetain: r, alphaForget: f, measured: v, relativeChange: Self.relativeChange(edits, original),
                                validationSamples: indices.count)
         }
         func better(_ a: SearchPoint, _ b: SearchPoint) -> Bool {

@@ -194,15 +194,14 @@ public struct SVDUnlearning: WeightEditingEngine {
                                                              alphaForget: alphaForget),
                                 to: firstLayer, layers: model.graph.weightLayers)
         lap("update_weights")
-        if let contract = c.settings.contract, var kept = verdict {
+        if let contract = c.settings.contract, let searched = verdict {
             // The search scored float32 edits; the verdict is that of the weights written.
             let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget, batchSize: c.selection.batchSize,
                                                    parameters: edited)
             let exact = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore)
-            (kept.retainAccuracy, kept.forgetAccuracy, kept.score) = (v.retain, v.forget, v.retain * (1 - v.forget))
-            (kept.retainConfidence, kept.forgetConfidence) = (v.retainConfidence, v.forgetConfidence)
-            kept.confidenceScore = v.retainConfidence * (1 - v.forgetConfidence)
-            (kept.meetsContract, kept.violation, kept.relativeChange) = (exact.meets, contract.violation(exact), Self.relativeChange(edited, model.graph.parameters))
+            var kept = SearchPoint(alphaRetain: alphaRetain, alphaForget: alphaForget, measured: v,
+                                   relativeChange: Self.relativeChange(edited, model.graph.parameters), validationSamples: selection.validation.count)
+            (kept.firstLayer, kept.meetsContract, kept.violation) = (searched.firstLayer, exact.meets, contract.violation(exact))
             (verdict, contractVerdict) = (kept, exact)
             lap("verify")
         }

@@ -125,8 +125,21 @@ package struct ConvolutionGeometry: Sendable, Equatable {
     /// by the unfolding (im2col) and its adjoint (col2im), which must agree on it exactly.
     @inline(__always)
     func inputColumns(offset: Int) -> (first: Int, last: Int) {
-        let first = offset >= 0 ? 0 : min(outWidth, (-offset + strideW - 1) / strideW)
-        let last = width - 1 - offset < 0 ? 0 : min(outWidth, (width - 1 - offset) / strideW + 1)
+        Self.insideOutputs(offset: offset, stride: strideW, input: width, output: outWidth)
+    }
+
+    /// The output rows `first..<last` whose input row `y·strideH + offset` (`offset` = kernel row
+    /// × dilation − top padding) lies inside `[0, height)`: ``inputColumns(offset:)`` along the height.
+    @inline(__always)
+    func inputRows(offset: Int) -> (first: Int, last: Int) {
+        Self.insideOutputs(offset: offset, stride: strideH, input: height, output: outHeight)
+    }
+
+    /// The outputs `first..<last` of one axis whose input `o·stride + offset` lies in `[0, input)`.
+    @inline(__always)
+    static func insideOutputs(offset: Int, stride: Int, input: Int, output: Int) -> (first: Int, last: Int) {
+        let first = offset >= 0 ? 0 : min(output, (-offset + stride - 1) / stride)
+        let last = input - 1 - offset < 0 ? 0 : min(output, (input - 1 - offset) / stride + 1)
         return (first, last)
     }
 
@@ -342,10 +355,8 @@ package enum Convolution {
         // every channel): tap index, input offset of output (row 0, column 0), rows, columns.
         var reads: [(tap: Int, offset: Int, rows: Range<Int>, columns: Range<Int>)] = []
         for ki in 0..<gm.kernelH {
-            // Output rows whose input row row·strideH − padTop + ki·dilationH lies in [0, height).
             let shift = ki * gm.dilationH - gm.padTop
-            let firstRow = shift >= 0 ? 0 : min(oh, (-shift + gm.strideH - 1) / gm.strideH)
-            let endRow = gm.height - 1 - shift < 0 ? 0 : min(oh, (gm.height - 1 - shift) / gm.strideH + 1)
+            let (firstRow, endRow) = gm.inputRows(offset: shift)
             for kj in 0..<gm.kernelW {
                 let columnOffset = kj * gm.dilationW - gm.padLeft
                 let (first, last) = gm.inputColumns(offset: columnOffset)
