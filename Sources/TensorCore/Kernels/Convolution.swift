@@ -299,14 +299,22 @@ package enum Convolution {
     }
 
     /// Forward convolution of `x` (`[N, C, (H,) W]`) by `weight` (`[M, C/groups, (kh,) kw]`); the
-    /// result is `[N, M, OH, OW]` (reshape for 1-D).
-    ///
-    /// For each chunk of S samples and each group: `cols = im2col` (`[k, S·p]`), `Y = W_g · cols`
-    /// (`[M/groups, S·p]`), then each sample's `[M/groups, p]` block is copied into place with the bias.
+    /// result is `[N, M, OH, OW]` (reshape for 1-D). Depthwise convolutions run as direct loops
+    /// (``depthwiseForward(_:weight:bias:geometry:)``), 3 × 3 stride-1 ones by Winograd's F(2 × 2, 3 × 3)
+    /// (``winogradForward(_:weight:bias:geometry:)``, where ``usesWinograd(_:)``), the rest by
+    /// ``im2colForward(_:weight:bias:geometry:)``.
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
+        guard gm.batch > 0, gm.positions > 0 else { return Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth]) }
+        if gm.isDepthwise { return depthwiseForward(x, weight: weight, bias: bias, geometry: gm) }
+        if usesWinograd(gm) { return winogradForward(x, weight: weight, bias: bias, geometry: gm) }
+        return im2colForward(x, weight: weight, bias: bias, geometry: gm)
+    }
+
+    /// ``forward(_:weight:bias:geometry:)`` by unfolding: for each chunk of S samples and each group:
+    /// `cols = im2col` (`[k, S·p]`), `Y = W_g · cols` (`[M/groups, S·p]`), then each sample's `[M/groups, p]` block is copied into place with the bias.
+    public static func im2colForward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
         let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
         guard gm.batch > 0, p > 0 else { return Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth]) }
-        if gm.isDepthwise { return depthwiseForward(x, weight: weight, bias: bias, geometry: gm) }
         // Every element of y, columns (im2col writes padding zeros too) and products (sgemm with
         // β = 0) is written before it is read, so none is cleared first.
         var y = Tensor(shape: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth], data: uninitializedFloats(gm.batch * gm.outChannels * p))
