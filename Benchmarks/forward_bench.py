@@ -7,8 +7,9 @@ same work: --samples random images (3×32×32) in batches of --batch, one warm-u
 passes; the rounds rotate over the tools so that load from other processes on the machine falls
 on all of them alike. Every tool has --threads threads:
   - modelforget: Benchmarks/Forward (`forward-bench MODEL --batch B --samples N --runs 1`, the
-    model loaded once per round and not timed), on the safetensors file and on the ONNX export;
-    it runs OpenBLAS on one thread and its own two workers (Parallel.workers = 2);
+    model loaded once per round and not timed), on the safetensors file and on the ONNX export,
+    and on the safetensors file with MODELFORGET_CONVOLUTION=im2col (3 × 3 convolutions unfolded
+    instead of Winograd F(2×2, 3×3)); it runs OpenBLAS on one thread and its own two workers;
   - PyTorch: the same nn.Module, eval mode, torch.inference_mode, torch.set_num_threads(threads);
   - onnxruntime: the ONNX export, CPU provider, intra_op_num_threads = threads, inter_op 1,
     graph optimizations on (ORT_ENABLE_ALL: it folds BatchNorm into the convolutions).
@@ -84,16 +85,18 @@ def main():
         fn()
         return args.samples / (time.perf_counter() - start)
 
-    def forward_bench(path):
+    def forward_bench(path, convolution=None):
         command = [os.path.join(args.bin, "forward-bench"), path, "--batch", str(args.batch), "--samples", str(args.samples), "--runs", "1",
                    "--shape", "3,32,32"]
-        result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        environment = dict(os.environ, MODELFORGET_CONVOLUTION=convolution) if convolution else None
+        result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout)
         forward_bench.corename = result["corename"]
         return result["median"]
 
     tools = [
         ("modelforget (forward-bench, safetensors)", lambda: forward_bench(model_path)),
         ("modelforget (forward-bench, ONNX export)", lambda: forward_bench(onnx_path)),
+        ("modelforget (forward-bench, safetensors, im2col only)", lambda: forward_bench(model_path, "im2col")),
         (f"PyTorch {torch.__version__} (eval, inference_mode)", lambda: timed(run_torch)),
         (f"onnxruntime {onnxruntime.__version__} (CPU, ORT_ENABLE_ALL)", lambda: timed(run_ort)),
     ]
@@ -106,7 +109,7 @@ def main():
           f"batch {args.batch}, {args.samples} images per pass, {args.rounds} rounds; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("| tool | median images/s | × PyTorch | rounds (images/s) |")
     print("|---|---|---|---|")
-    reference = statistics.median(rates[tools[2][0]])
+    reference = statistics.median(rates[next(name for name, _ in tools if name.startswith('PyTorch'))])
     for name, _ in tools:
         median = statistics.median(rates[name])
         print(f"| {name} | {median:.0f} | {median / reference:.2f} | {' '.join(f'{v:.0f}' for v in rates[name])} |")

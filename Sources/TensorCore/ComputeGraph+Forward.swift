@@ -64,7 +64,11 @@ extension ComputeGraph {
         // Bytes of the values alive in this pass, for the allocation budget (ComputeGraph+Budget).
         var live = values.values.reduce(0) { $0 &+ Self.bytes(of: $1) }
         var largest = 0
-        for (index, node) in nodes.enumerated() {
+        // A pass that keeps nothing for backward folds each batch normalization into the
+        // convolution that alone feeds it: the convolution's node then writes the normalization's output.
+        let folds = recording ? [:] : batchNormFolds(keeping: keeping, weightLayerNodes: Set(layersOfNode.keys))
+        var folded: Set<Int> = []
+        for (index, node) in nodes.enumerated() where !folded.contains(index) {
             var nodeInputs: [Value?] = []
             nodeInputs.reserveCapacity(node.inputs.count)
             for name in node.inputs {
@@ -87,9 +91,15 @@ extension ComputeGraph {
                     capture(LayerInput(layer: layer, group: group, name: infos[layer].nodeName, weight: infos[layer].weight, source: source))
                 }
             }
+            var outputNames = node.outputs
+            if let normalization = folds[index] {
+                nodeInputs = try Self.foldingBatchNorm(nodes[normalization], into: nodeInputs, values: values)
+                outputNames = nodes[normalization].outputs
+                folded.insert(normalization)
+            }
             let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture, recording: recording,
                                                 available: AllocationBudget.limit - live)
-            for (name, value) in zip(node.outputs, outputs) where !name.isEmpty {
+            for (name, value) in zip(outputNames, outputs) where !name.isEmpty {
                 if let old = values.updateValue(value, forKey: name) { live -= Self.bytes(of: old) }
                 let bytes = Self.bytes(of: value)
                 live += bytes
@@ -111,6 +121,60 @@ extension ComputeGraph {
         var kept: [String: Tensor] = [:]
         for name in keeping { if case .float(let tensor) = values[name] { kept[name] = tensor } }
         return (outputs, record, kept, largest)
+    }
+
+    /// Convolution node → the batch-normalization node it alone feeds, for the pairs a pass may fold:
+    /// the convolution's output is read by that one node (as its input 0) and is neither a graph
+    /// output nor `keeping`; the normalization's scale, bias, mean and variance are stored
+    /// parameters or constants; and neither node's output is captured for a weight layer.
+    public func batchNormFolds(keeping: Set<String> = [], weightLayerNodes: Set<Int> = []) -> [Int: Int] {
+        var producer: [String: Int] = [:], readers: [String: Int] = [:]
+        for (index, node) in nodes.enumerated() {
+            for name in node.outputs where !name.isEmpty { producer[name] = index }
+            for name in node.inputs where !name.isEmpty { readers[name, default: 0] += 1 }
+        }
+        var folds: [Int: Int] = [:]
+        for (index, node) in nodes.enumerated() {
+            guard case .batchNormalization = node.operation, node.inputs.count == 5, !weightLayerNodes.contains(index),
+                  let convolution = producer[node.inputs[0]], case .convolution = nodes[convolution].operation,
+                  nodes[convolution].outputs.count == 1, readers[node.inputs[0]] == 1,
+                  !outputNames.contains(node.inputs[0]), !keeping.contains(node.inputs[0]),
+                  node.inputs.dropFirst().allSatisfy({ parameters[$0] != nil || constants[$0] != nil }) else { continue }
+            folds[convolution] = index
+        }
+        return folds
+    }
+
+    /// The convolution inputs `(x, w, b)` with `normalization` (inference batch normalization of
+    /// the convolution's output) folded in: with `f = scale / √(variance + ε)` per output channel,
+    /// `w' = f · w` and `b' = f · (b − mean) + bias` (b = 0 without a bias), so that the convolution
+    /// by `w', b'` equals the normalized convolution up to float rounding.
+    static func foldingBatchNorm(_ normalization: GraphNode, into inputs: [Value?], values: [String: Value]) throws -> [Value?] {
+        func fail(_ reason: String) -> GraphError { .invalidInput(node: normalization.name, opType: "BatchNormalization", reason: reason) }
+        guard case .batchNormalization(let epsilon) = normalization.operation, inputs.count >= 2, case .float(let weight)? = inputs[1] else {
+            throw fail("the convolution before it has no float weight to fold into")
+        }
+        let statistics: [Tensor] = try normalization.inputs[1...4].map {
+            guard case .float(let tensor)? = values[$0] else { throw GraphError.missingValue(node: normalization.name, name: $0) }
+            return tensor
+        }
+        let channels = weight.shape.first ?? 0
+        guard statistics.allSatisfy({ $0.count == channels }) else {
+            throw fail("scale, bias, mean and variance must have \(channels) elements, got \(statistics.map(\.shape))")
+        }
+        var bias: Tensor? = nil
+        if inputs.count > 2, case .float(let b)? = inputs[2] { bias = b }
+        let perChannel = weight.count / max(channels, 1)
+        var foldedWeight = weight, foldedBias = [Float](repeating: 0, count: channels)
+        foldedWeight.data.withUnsafeMutableBufferPointer { wp in
+            for m in 0..<channels {
+                let factor = statistics[0].data[m] / (statistics[3].data[m] + epsilon).squareRoot()
+                let row = wp.baseAddress! + m * perChannel
+                for i in 0..<perChannel { row[i] *= factor }
+                foldedBias[m] = factor * ((bias?.data[m] ?? 0) - statistics[2].data[m]) + statistics[1].data[m]
+            }
+        }
+        return [inputs[0], .float(foldedWeight), .float(Tensor(shape: [channels], data: foldedBias))]
     }
 
     /// The float values named `names` (graph inputs or node outputs) when the graph runs on
