@@ -4,11 +4,11 @@ import _TestSupport
 
 @Suite("Winograd F(2×2, 3×3) convolutions against the direct sum and the im2col path")
 struct ConvolutionWinogradTests {
-    /// Output widths that take each lane width of the tile transforms (8 and 4 tiles per vector,
+    /// Output widths that take each lane width of the tile transforms (4 tiles per vector,
     /// one tile at a time for odd widths and tile counts), odd output heights (a half last tile
     /// row), no padding, and uneven padding.
     static let geometries: [(label: String, geometry: ConvolutionGeometry)] = [
-        ("8 x 16 same (8 tiles per vector)", ConvolutionGeometry(batch: 2, channels: 16, height: 8, width: 16, outChannels: 16, kernelH: 3, kernelW: 3,
+        ("8 x 16 same (4 tiles per vector, 2 vectors per row)", ConvolutionGeometry(batch: 2, channels: 16, height: 8, width: 16, outChannels: 16, kernelH: 3, kernelW: 3,
                                                                   padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
         ("7 x 8 same (4 tiles per vector, odd height)", ConvolutionGeometry(batch: 2, channels: 20, height: 7, width: 8, outChannels: 16, kernelH: 3,
                                                                              kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),

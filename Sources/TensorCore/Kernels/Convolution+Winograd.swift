@@ -129,14 +129,14 @@ extension Convolution {
     }
 
     /// `Bᵀ d B` of every 4 × 4 tile (origin `(2·ty, 2·tx)`) of a padded plane; element ξ of tile
-    /// `ty · tilesW + tx` goes to `out[ξ · stride + tile]`. Eight or four tiles of a row at a time
-    /// (one per vector lane) when the row's tiles divide evenly, else one at a time.
+    /// `ty · tilesW + tx` goes to `out[ξ · stride + tile]`. Four tiles of a row at a time (one per
+    /// vector lane) when the row's tiles divide evenly, else one at a time. (Eight lanes measured
+    /// no faster: without AVX in the build, a `SIMD8` is two SSE registers and the 16 elements of
+    /// a tile then spill.)
     @inline(__always)
     private static func winogradInputTiles(_ plane: UnsafePointer<Float>, paddedWidth w: Int, tilesH: Int, tilesW: Int,
                                            into out: UnsafeMutablePointer<Float>, stride: Int) {
-        if tilesW % 8 == 0 {
-            winogradInputTiles(SIMD8<Float>.self, plane, paddedWidth: w, tilesH: tilesH, tilesW: tilesW, into: out, stride: stride)
-        } else if tilesW % 4 == 0 {
+        if tilesW % 4 == 0 {
             winogradInputTiles(SIMD4<Float>.self, plane, paddedWidth: w, tilesH: tilesH, tilesW: tilesW, into: out, stride: stride)
         } else {
             winogradInputTiles(Float.self, plane, paddedWidth: w, tilesH: tilesH, tilesW: tilesW, into: out, stride: stride)
@@ -173,10 +173,7 @@ extension Convolution {
     @inline(__always)
     private static func winogradOutputTiles(_ products: UnsafePointer<Float>, stride: Int, tilesH: Int, tilesW: Int, bias: Float,
                                             into out: UnsafeMutablePointer<Float>, height: Int, width: Int) {
-        if width % 2 == 0, tilesW % 8 == 0 {
-            winogradOutputTiles(SIMD8<Float>.self, products, stride: stride, tilesH: tilesH, tilesW: tilesW, bias: bias, into: out,
-                                height: height, width: width)
-        } else if width % 2 == 0, tilesW % 4 == 0 {
+        if width % 2 == 0, tilesW % 4 == 0 {
             winogradOutputTiles(SIMD4<Float>.self, products, stride: stride, tilesH: tilesH, tilesW: tilesW, bias: bias, into: out,
                                 height: height, width: width)
         } else {
@@ -248,22 +245,5 @@ extension SIMD4: WinogradLanes where Scalar == Float {
         both.evenHalf = even
         both.oddHalf = odd
         UnsafeMutableRawPointer(row).storeBytes(of: both, as: SIMD8<Float>.self)
-    }
-}
-
-extension SIMD8: WinogradLanes where Scalar == Float {
-    static var lanes: Int { 8 }
-    init(loading pointer: UnsafePointer<Float>) { self = UnsafeRawPointer(pointer).loadUnaligned(as: Self.self) }
-    func store(to pointer: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: Self.self) }
-    static func tileColumns(_ row: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
-        let a = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self), b = UnsafeRawPointer(row + 2).loadUnaligned(as: SIMD16<Float>.self)
-        return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
-    }
-    /// Even widths only (every tile whole): `columns` is not checked.
-    static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>, columns: Int) {
-        var both = SIMD16<Float>()
-        both.evenHalf = even
-        both.oddHalf = odd
-        UnsafeMutableRawPointer(row).storeBytes(of: both, as: SIMD16<Float>.self)
     }
 }
