@@ -10,6 +10,8 @@ For each model folder given:
         not count;
       PyTorch: the torchvision model with the same weights, eval mode, torch.inference_mode,
         batches of 32 after one warm-up batch, torch.set_num_threads(--threads);
+      onnxruntime: the folder's model.onnx (same weights, torch's default exporter), CPU provider,
+        ORT_ENABLE_ALL, intra_op_num_threads = --threads, the same batches;
       --rounds rounds (default 3), the two sides alternating; the medians are compared;
   - `modelforget apply MODEL --classes 5,7` with 900 retain + 900 forget random images (labels: the
     first 900 alternate 5 and 7, the rest cycle through 0–9 without them), whole process: wall time
@@ -71,6 +73,29 @@ def torch_throughput(folder, threads, images=96, batch=32):
         return images / (time.perf_counter() - start)
 
 
+def ort_throughput(folder, threads, images=96, batch=32):
+    """onnxruntime on the folder's model.onnx (torch's default exporter), CPU provider, all graph
+    optimizations, intra-op threads = threads; None without onnxruntime or model.onnx."""
+    path = os.path.join(folder, "model.onnx")
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    if not os.path.exists(path):
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+    session.run(None, {name: x})   # warm-up
+    start = time.perf_counter()
+    for _ in range(images // batch):
+        session.run(None, {name: x})
+    return images / (time.perf_counter() - start)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="+")
@@ -88,15 +113,21 @@ def main():
     print(f"machine: {os.cpu_count()} cores; threads {args.threads}; {time.strftime('%Y-%m-%d')}")
     for folder in args.models:
         name = os.path.basename(folder.rstrip("/"))
-        ours, theirs = [], []
-        for _ in range(args.rounds):   # alternating, so that a change in the machine's load hits both sides
+        ours, theirs, ort = [], [], []
+        for _ in range(args.rounds):   # alternating, so that a change in the machine's load hits every side
             t32, _, _ = run([args.binary, "eval", folder, "--data", small, "--quiet"])
             t96, _, _ = run([args.binary, "eval", folder, "--data", large, "--quiet"])
             ours.append(64 / max(t96 - t32, 1e-9))
             theirs.append(torch_throughput(folder, args.threads))
+            rate = ort_throughput(folder, args.threads)
+            if rate is not None:
+                ort.append(rate)
         a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"{name}: forward images/s (median of {args.rounds}): modelforget {a:.2f}, PyTorch {b:.2f} (ratio {a / b:.2f}); "
-              f"rounds: {' '.join(f'{x:.2f}' for x in ours)} / {' '.join(f'{x:.2f}' for x in theirs)}", flush=True)
+        c = statistics.median(ort) if ort else None
+        versus_ort = f", onnxruntime {c:.2f} (ratio {a / c:.2f})" if c else ""
+        print(f"{name}: forward images/s (median of {args.rounds}): modelforget {a:.2f}, PyTorch {b:.2f} (ratio {a / b:.2f}){versus_ort}; "
+              f"rounds: {' '.join(f'{x:.2f}' for x in ours)} / {' '.join(f'{x:.2f}' for x in theirs)} / {' '.join(f'{x:.2f}' for x in ort)}",
+              flush=True)
         if data:
             output = os.path.join(args.workdir, f"{name}.forget-5-7.safetensors")
             report = os.path.join(args.workdir, f"{name}.audit.json")

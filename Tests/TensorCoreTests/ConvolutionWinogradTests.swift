@@ -4,17 +4,17 @@ import _TestSupport
 
 @Suite("Winograd F(2×2, 3×3) convolutions against the direct sum and the im2col path")
 struct ConvolutionWinogradTests {
-    /// Output widths that take each lane width of the tile transforms (4 tiles per vector,
-    /// one tile at a time for odd widths and tile counts), odd output heights (a half last tile
-    /// row), no padding, and uneven padding.
+    /// Output widths that take each path of the tile transforms (4 tiles per vector; the tiles
+    /// left over in a row, or a row too short for a vector, one at a time, including a half last
+    /// tile column), odd output heights (a half last tile row), no padding, and uneven padding.
     static let geometries: [(label: String, geometry: ConvolutionGeometry)] = [
         ("8 x 16 same (4 tiles per vector, 2 vectors per row)", ConvolutionGeometry(batch: 2, channels: 16, height: 8, width: 16, outChannels: 16, kernelH: 3, kernelW: 3,
                                                                   padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
         ("7 x 8 same (4 tiles per vector, odd height)", ConvolutionGeometry(batch: 2, channels: 20, height: 7, width: 8, outChannels: 16, kernelH: 3,
                                                                              kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
-        ("9 x 9 same (one tile at a time)", ConvolutionGeometry(batch: 1, channels: 16, height: 9, width: 9, outChannels: 24, kernelH: 3, kernelW: 3,
+        ("9 x 9 same (4 tiles per vector, then one)", ConvolutionGeometry(batch: 1, channels: 16, height: 9, width: 9, outChannels: 24, kernelH: 3, kernelW: 3,
                                                                  padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
-        ("10 x 7 valid (odd output width)", ConvolutionGeometry(batch: 2, channels: 16, height: 10, width: 7, outChannels: 17, kernelH: 3, kernelW: 3)),
+        ("10 x 7 valid (3 tiles a row: one at a time)", ConvolutionGeometry(batch: 2, channels: 16, height: 10, width: 7, outChannels: 17, kernelH: 3, kernelW: 3)),
         ("6 x 10 uneven padding", ConvolutionGeometry(batch: 1, channels: 16, height: 6, width: 10, outChannels: 16, kernelH: 3, kernelW: 3,
                                                       padTop: 2, padLeft: 0, padBottom: 0, padRight: 2)),
     ]

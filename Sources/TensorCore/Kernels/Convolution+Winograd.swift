@@ -130,76 +130,81 @@ extension Convolution {
 
     /// `Bᵀ d B` of every 4 × 4 tile (origin `(2·ty, 2·tx)`) of a padded plane; element ξ of tile
     /// `ty · tilesW + tx` goes to `out[ξ · stride + tile]`. Four tiles of a row at a time (one per
-    /// vector lane) when the row's tiles divide evenly, else one at a time. (Eight lanes measured
-    /// no faster: without AVX in the build, a `SIMD8` is two SSE registers and the 16 elements of
-    /// a tile then spill.)
+    /// vector lane), the row's last `tilesW mod 4` one at a time. (Eight lanes measured no faster:
+    /// without AVX in the build, a `SIMD8` is two SSE registers and a tile's 16 elements spill.)
     @inline(__always)
     private static func winogradInputTiles(_ plane: UnsafePointer<Float>, paddedWidth w: Int, tilesH: Int, tilesW: Int,
                                            into out: UnsafeMutablePointer<Float>, stride: Int) {
-        if tilesW % 4 == 0 {
-            winogradInputTiles(SIMD4<Float>.self, plane, paddedWidth: w, tilesH: tilesH, tilesW: tilesW, into: out, stride: stride)
-        } else {
-            winogradInputTiles(Float.self, plane, paddedWidth: w, tilesH: tilesH, tilesW: tilesW, into: out, stride: stride)
+        for ty in 0..<tilesH {
+            let row = plane + 2 * ty * w, tiles = out + ty * tilesW
+            var tx = 0
+            while tx + SIMD4<Float>.lanes <= tilesW {
+                winogradInputTile(SIMD4<Float>.self, row, paddedWidth: w, column: tx, into: tiles, stride: stride)
+                tx += SIMD4<Float>.lanes
+            }
+            while tx < tilesW {
+                winogradInputTile(Float.self, row, paddedWidth: w, column: tx, into: tiles, stride: stride)
+                tx += 1
+            }
         }
     }
 
+    /// ``winogradInputTiles(_:paddedWidth:tilesH:tilesW:into:stride:)`` for the `V.lanes` tiles from
+    /// tile column `tx` of the tile row whose first input row is `row`.
     @inline(__always)
-    private static func winogradInputTiles<V: WinogradLanes>(_: V.Type, _ plane: UnsafePointer<Float>, paddedWidth w: Int, tilesH: Int,
-                                                             tilesW: Int, into out: UnsafeMutablePointer<Float>, stride: Int) {
-        for ty in 0..<tilesH {
-            let r0 = plane + 2 * ty * w, r1 = r0 + w, r2 = r1 + w, r3 = r2 + w
-            for tx in Swift.stride(from: 0, to: tilesW, by: V.lanes) {
-                let o = 2 * tx, t = out + ty * tilesW + tx
-                let d0 = V.tileColumns(r0 + o), d1 = V.tileColumns(r1 + o), d2 = V.tileColumns(r2 + o), d3 = V.tileColumns(r3 + o)
-                // Each row (a, b, c, d) of Bᵀ d becomes (a − c, b + c, c − b, b − d) in (Bᵀ d) B.
-                @inline(__always) func store(_ i: Int, _ a: V, _ b: V, _ c: V, _ d: V) {
-                    (a - c).store(to: t + (4 * i) * stride)
-                    (b + c).store(to: t + (4 * i + 1) * stride)
-                    (c - b).store(to: t + (4 * i + 2) * stride)
-                    (b - d).store(to: t + (4 * i + 3) * stride)
-                }
-                // The rows of Bᵀ d: d₀ − d₂, d₁ + d₂, d₂ − d₁, d₁ − d₃ (dᵢ the rows of the tile).
-                store(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
-                store(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
-                store(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
-                store(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
-            }
+    private static func winogradInputTile<V: WinogradLanes>(_: V.Type, _ row: UnsafePointer<Float>, paddedWidth w: Int, column tx: Int,
+                                                            into tiles: UnsafeMutablePointer<Float>, stride: Int) {
+        let o = 2 * tx, t = tiles + tx
+        let d0 = V.tileColumns(row + o), d1 = V.tileColumns(row + w + o), d2 = V.tileColumns(row + 2 * w + o), d3 = V.tileColumns(row + 3 * w + o)
+        // Each row (a, b, c, d) of Bᵀ d becomes (a − c, b + c, c − b, b − d) in (Bᵀ d) B.
+        @inline(__always) func store(_ i: Int, _ a: V, _ b: V, _ c: V, _ d: V) {
+            (a - c).store(to: t + (4 * i) * stride)
+            (b + c).store(to: t + (4 * i + 1) * stride)
+            (c - b).store(to: t + (4 * i + 2) * stride)
+            (b - d).store(to: t + (4 * i + 3) * stride)
         }
+        // The rows of Bᵀ d: d₀ − d₂, d₁ + d₂, d₂ − d₁, d₁ − d₃ (dᵢ the rows of the tile).
+        store(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+        store(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+        store(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+        store(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
     }
 
     /// `Aᵀ P A` + bias of every tile of one output channel (element ξ of tile t at
     /// `products[ξ · stride + t]`), written to the 2 × 2 positions of the tile that lie inside the
-    /// `height × width` output plane. Vector lanes as for the input when the width is even.
+    /// `height × width` output plane: four tiles at a time while their 8 columns lie inside, the
+    /// rest one at a time.
     @inline(__always)
     private static func winogradOutputTiles(_ products: UnsafePointer<Float>, stride: Int, tilesH: Int, tilesW: Int, bias: Float,
                                             into out: UnsafeMutablePointer<Float>, height: Int, width: Int) {
-        if width % 2 == 0, tilesW % 4 == 0 {
-            winogradOutputTiles(SIMD4<Float>.self, products, stride: stride, tilesH: tilesH, tilesW: tilesW, bias: bias, into: out,
-                                height: height, width: width)
-        } else {
-            winogradOutputTiles(Float.self, products, stride: stride, tilesH: tilesH, tilesW: tilesW, bias: bias, into: out,
-                                height: height, width: width)
+        for ty in 0..<tilesH {
+            let p = products + ty * tilesW, top = out + 2 * ty * width, bottom = 2 * ty + 1 < height
+            var tx = 0
+            while 2 * (tx + SIMD4<Float>.lanes) <= width {
+                winogradOutputTile(SIMD4<Float>.self, p, stride: stride, column: tx, bias: bias, into: top, width: width, bottom: bottom)
+                tx += SIMD4<Float>.lanes
+            }
+            while tx < tilesW {
+                winogradOutputTile(Float.self, p, stride: stride, column: tx, bias: bias, into: top, width: width, bottom: bottom)
+                tx += 1
+            }
         }
     }
 
+    /// ``winogradOutputTiles(_:stride:tilesH:tilesW:bias:into:height:width:)`` for the `V.lanes`
+    /// tiles from tile column `tx` of one tile row (`top`: its first output row; `bottom`: whether
+    /// its second row lies inside).
     @inline(__always)
-    private static func winogradOutputTiles<V: WinogradLanes>(_: V.Type, _ products: UnsafePointer<Float>, stride: Int, tilesH: Int,
-                                                              tilesW: Int, bias: Float, into out: UnsafeMutablePointer<Float>,
-                                                              height: Int, width: Int) {
-        let b = V(repeating: bias)
-        for ty in 0..<tilesH {
-            let y0 = 2 * ty
-            for tx in Swift.stride(from: 0, to: tilesW, by: V.lanes) {
-                let p = products + ty * tilesW + tx
-                @inline(__always) func e(_ xi: Int) -> V { V(loading: p + xi * stride) }
-                // Aᵀ P: two rows of four.
-                let a0 = e(0) + e(4) + e(8), a1 = e(1) + e(5) + e(9), a2 = e(2) + e(6) + e(10), a3 = e(3) + e(7) + e(11)
-                let c0 = e(4) - e(8) - e(12), c1 = e(5) - e(9) - e(13), c2 = e(6) - e(10) - e(14), c3 = e(7) - e(11) - e(15)
-                let top = out + y0 * width + 2 * tx
-                V.storeInterleaved(a0 + a1 + a2 + b, a1 - a2 - a3 + b, to: top, columns: width - 2 * tx)
-                if y0 + 1 < height { V.storeInterleaved(c0 + c1 + c2 + b, c1 - c2 - c3 + b, to: top + width, columns: width - 2 * tx) }
-            }
-        }
+    private static func winogradOutputTile<V: WinogradLanes>(_: V.Type, _ products: UnsafePointer<Float>, stride: Int, column tx: Int,
+                                                             bias: Float, into top: UnsafeMutablePointer<Float>, width: Int, bottom: Bool) {
+        let p = products + tx, b = V(repeating: bias)
+        @inline(__always) func e(_ xi: Int) -> V { V(loading: p + xi * stride) }
+        // Aᵀ P: two rows of four.
+        let a0 = e(0) + e(4) + e(8), a1 = e(1) + e(5) + e(9), a2 = e(2) + e(6) + e(10), a3 = e(3) + e(7) + e(11)
+        let c0 = e(4) - e(8) - e(12), c1 = e(5) - e(9) - e(13), c2 = e(6) - e(10) - e(14), c3 = e(7) - e(11) - e(15)
+        let first = top + 2 * tx, columns = width - 2 * tx
+        V.storeInterleaved(a0 + a1 + a2 + b, a1 - a2 - a3 + b, to: first, columns: columns)
+        if bottom { V.storeInterleaved(c0 + c1 + c2 + b, c1 - c2 - c3 + b, to: first + width, columns: columns) }
     }
 }
 
@@ -239,7 +244,7 @@ extension SIMD4: WinogradLanes where Scalar == Float {
         let a = UnsafeRawPointer(row).loadUnaligned(as: SIMD8<Float>.self), b = UnsafeRawPointer(row + 2).loadUnaligned(as: SIMD8<Float>.self)
         return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
     }
-    /// Even widths only (every tile whole): `columns` is not checked.
+    /// Only where the four tiles' 8 columns lie inside the row: `columns` is not checked.
     static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>, columns: Int) {
         var both = SIMD8<Float>()
         both.evenHalf = even
