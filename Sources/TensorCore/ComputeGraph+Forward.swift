@@ -92,13 +92,28 @@ extension ComputeGraph {
                 }
             }
             var outputNames = node.outputs
+            // Weights derived from stored (not overridden) parameters are computed once per graph,
+            // under a key made of the names they come from.
+            var weightNames = Array(node.inputs.dropFirst()), derivedName = node.name
+            func stored(_ names: [String]) -> Bool {
+                names.allSatisfy { $0.isEmpty || (overrides[$0] == nil && (parameters[$0] != nil || constants[$0] != nil)) }
+            }
             if let normalization = folds[index] {
-                nodeInputs = try Self.foldingBatchNorm(nodes[normalization], into: nodeInputs, values: values)
-                outputNames = nodes[normalization].outputs
+                let batchNorm = nodes[normalization]
+                weightNames += batchNorm.inputs.dropFirst()
+                derivedName += "\u{0}" + batchNorm.name
+                let fold = { try Self.foldingBatchNorm(batchNorm, into: nodeInputs, values: values) }
+                let (weight, bias) = try stored(weightNames) ? derived.pair("fold\u{0}" + ([derivedName] + weightNames).joined(separator: "\u{0}"), fold) : fold()
+                nodeInputs = [nodeInputs[0], .float(weight), .float(bias)]
+                outputNames = batchNorm.outputs
                 folded.insert(normalization)
             }
+            var derivedKey: String? = nil
+            if case .convolution = node.operation, !recording, stored(weightNames) {
+                derivedKey = ([derivedName] + weightNames).joined(separator: "\u{0}")
+            }
             let (outputs, saved) = try evaluate(node, nodeInputs, capture: layerCapture, recording: recording,
-                                                available: AllocationBudget.limit - live)
+                                                available: AllocationBudget.limit - live, derivedKey: derivedKey)
             for (name, value) in zip(outputNames, outputs) where !name.isEmpty {
                 if let old = values.updateValue(value, forKey: name) { live -= Self.bytes(of: old) }
                 let bytes = Self.bytes(of: value)
@@ -145,11 +160,11 @@ extension ComputeGraph {
         return folds
     }
 
-    /// The convolution inputs `(x, w, b)` with `normalization` (inference batch normalization of
-    /// the convolution's output) folded in: with `f = scale / √(variance + ε)` per output channel,
+    /// The convolution's weight and bias with `normalization` (inference batch normalization of
+    /// the convolution's output, `inputs` the convolution's) folded in: with `f = scale / √(variance + ε)` per output channel,
     /// `w' = f · w` and `b' = f · (b − mean) + bias` (b = 0 without a bias), so that the convolution
     /// by `w', b'` equals the normalized convolution up to float rounding.
-    static func foldingBatchNorm(_ normalization: GraphNode, into inputs: [Value?], values: [String: Value]) throws -> [Value?] {
+    static func foldingBatchNorm(_ normalization: GraphNode, into inputs: [Value?], values: [String: Value]) throws -> (weight: Tensor, bias: Tensor) {
         func fail(_ reason: String) -> GraphError { .invalidInput(node: normalization.name, opType: "BatchNormalization", reason: reason) }
         guard case .batchNormalization(let epsilon) = normalization.operation, inputs.count >= 2, case .float(let weight)? = inputs[1] else {
             throw fail("the convolution before it has no float weight to fold into")
@@ -174,7 +189,7 @@ extension ComputeGraph {
                 foldedBias[m] = factor * ((bias?.data[m] ?? 0) - statistics[2].data[m]) + statistics[1].data[m]
             }
         }
-        return [inputs[0], .float(foldedWeight), .float(Tensor(shape: [channels], data: foldedBias))]
+        return (foldedWeight, Tensor(shape: [channels], data: foldedBias))
     }
 
     /// The float values named `names` (graph inputs or node outputs) when the graph runs on
@@ -196,8 +211,10 @@ extension ComputeGraph {
     /// One node's outputs; `recording` says whether its `Saved` will be used by a backward pass
     /// (without it, work done only for backward, such as max-pool argmax indices, is skipped).
     /// `available` is what the pass may still allocate (``checkBudget(_:_:available:)``).
+    /// `derivedKey` names the convolution's weights when they come from stored parameters, so that
+    /// weights derived from them (Winograd kernels) are kept in ``derived`` for later passes.
     func evaluate(_ node: GraphNode, _ inputs: [Value?], capture: ((Int, Int, LayerInput.Source) -> Void)?,
-                  recording: Bool = true, available: Int = AllocationBudget.limit) throws -> ([Value], Saved) {
+                  recording: Bool = true, available: Int = AllocationBudget.limit, derivedKey: String? = nil) throws -> ([Value], Saved) {
         let operands = Operands(node: node, values: inputs)
         try checkBudget(node, operands, available: available)
         func fail(_ reason: String) -> GraphError { operands.fail(reason) }
@@ -406,7 +423,8 @@ extension ComputeGraph {
             let geometry = try ConvolutionGeometry.resolve(input: x.shape, weight: w.shape, attributes).get(orThrow: fail)
             if let bias, bias.count != geometry.outChannels { throw fail("bias \(bias.shape) does not have \(geometry.outChannels) elements") }
             if let capture { for group in 0..<geometry.groups { capture(0, group, .patches(x, geometry)) } }
-            let y = Convolution.forward(x, weight: w, bias: bias, geometry: geometry)
+            let kernels = derivedKey.map { key in { self.derived.floats("winograd\u{0}" + key) { Convolution.winogradKernels(w) } } }
+            let y = Convolution.forward(x, weight: w, bias: bias, geometry: geometry, winogradKernels: kernels)
             return ([.float(y.reshaped(geometry.outputShape(rank: x.rank)))], .convolution(geometry))
         case .maxPool(let attributes):
             let x = try operands.float(0)

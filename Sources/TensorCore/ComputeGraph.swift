@@ -23,6 +23,9 @@ public final class ComputeGraph: @unchecked Sendable {
     public let outputNames: [String]
     /// The weight layers, in node order (see ``WeightLayer``).
     public internal(set) var weightLayers: [WeightLayer] = []
+    /// Weights that inference passes derive from the stored parameters (BatchNorm folded into a
+    /// convolution, Winograd kernels), computed on first use and kept: ``parameters`` never change.
+    let derived = DerivedWeights()
 
     public init(nodes: [GraphNode], parameters: [String: Tensor], constants: [String: Value] = [:],
                 inputNames: [String], outputNames: [String]) {
@@ -37,5 +40,31 @@ public final class ComputeGraph: @unchecked Sendable {
     /// The first node whose operator is not supported, if any.
     public var firstUnsupportedNode: GraphNode? {
         nodes.first { if case .unsupported = $0.operation { true } else { false } }
+    }
+}
+
+/// A store of values derived from a graph's stored parameters, by a key naming those parameters;
+/// safe to use from several passes at once (the first computes a value, the others wait for it).
+final class DerivedWeights: @unchecked Sendable {
+    private let lock = Parallel.Lock()
+    private var pairs: [String: (Tensor, Tensor)] = [:]
+    private var arrays: [String: [Float]] = [:]
+
+    func pair(_ key: String, _ make: () throws -> (weight: Tensor, bias: Tensor)) rethrows -> (weight: Tensor, bias: Tensor) {
+        try lock.withLock {
+            if let stored = pairs[key] { return stored }
+            let made = try make()
+            pairs[key] = made
+            return made
+        }
+    }
+
+    func floats(_ key: String, _ make: () -> [Float]) -> [Float] {
+        lock.withLock {
+            if let stored = arrays[key] { return stored }
+            let made = make()
+            arrays[key] = made
+            return made
+        }
     }
 }

@@ -48,8 +48,12 @@ extension Convolution {
         return String(cString: value) != "im2col"
     }()
 
-    /// The transformed kernels `U`: 16 matrices `[M, C]`, element ξ = 4i + j of `G g Gᵀ` at
-    /// `ξ · M · C + m · C + c`.
+    /// The transformed kernels `U` of a `[M, C, 3, 3]` weight: 16 matrices `[M, C]`, element
+    /// ξ = 4i + j of `G g Gᵀ` at `ξ · M · C + m · C + c`.
+    public static func winogradKernels(_ weight: Tensor) -> [Float] {
+        weight.data.withUnsafeBufferPointer { winogradKernels($0.baseAddress!, outChannels: weight.shape[0], channels: weight.count / max(1, 9 * weight.shape[0])) }
+    }
+
     static func winogradKernels(_ weight: UnsafePointer<Float>, outChannels: Int, channels: Int) -> [Float] {
         let mc = outChannels * channels
         var u = uninitializedFloats(16 * mc)
@@ -75,16 +79,19 @@ extension Convolution {
     }
 
     /// Forward convolution by F(2 × 2, 3 × 3) for a geometry where ``usesWinograd(_:)`` holds; same
-    /// contract as ``forward(_:weight:bias:geometry:)``. Samples are transformed in chunks so that
+    /// contract as ``forward(_:weight:bias:geometry:winogradKernels:)``; `kernels` is ``winogradKernels(_:)``
+    /// of `weight` when the caller keeps it, else it is computed here. Samples are transformed in chunks so that
     /// the transformed tiles and products stay within ``chunkFloats`` each.
-    public static func winogradForward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
+    public static func winogradForward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
+                                       kernels given: [Float]? = nil) -> Tensor {
         let c = gm.channels, m = gm.outChannels, oh = gm.outHeight, ow = gm.outWidth
         let tilesH = (oh + 1) / 2, tilesW = (ow + 1) / 2, tilesPerSample = tilesH * tilesW
         // The padded plane: every tile's 4 × 4 window lies inside it.
         let paddedH = 2 * tilesH + 2, paddedW = 2 * tilesW + 2
         let chunk = max(1, min(gm.batch, chunkFloats / (16 * max(c, m) * tilesPerSample)))
         var y = Tensor(shape: [gm.batch, m, oh, ow], data: uninitializedFloats(gm.batch * m * oh * ow))
-        let kernels = weight.data.withUnsafeBufferPointer { winogradKernels($0.baseAddress!, outChannels: m, channels: c) }
+        let kernels = given ?? winogradKernels(weight)
+        precondition(kernels.count == 16 * m * c, "Winograd kernels for \(m) × \(c) weights have \(16 * m * c) values, got \(kernels.count)")
         var transformed = uninitializedFloats(16 * c * chunk * tilesPerSample)
         var products = uninitializedFloats(16 * m * chunk * tilesPerSample)
         var padded = [Float](repeating: 0, count: paddedH * paddedW)

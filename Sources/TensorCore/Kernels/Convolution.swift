@@ -303,10 +303,16 @@ package enum Convolution {
     /// (``depthwiseForward(_:weight:bias:geometry:)``), 3 × 3 stride-1 ones by Winograd's F(2 × 2, 3 × 3)
     /// (``winogradForward(_:weight:bias:geometry:)``, where ``usesWinograd(_:)``), the rest by
     /// ``im2colForward(_:weight:bias:geometry:)``.
-    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
+    ///
+    /// `winogradKernels`, when given, supplies ``winogradKernels(_:)`` of `weight` (kept by the caller
+    /// across passes) instead of transforming the weight on every call.
+    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
+                               winogradKernels: (() -> [Float])? = nil) -> Tensor {
         guard gm.batch > 0, gm.positions > 0 else { return Tensor(zeros: [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth]) }
         if gm.isDepthwise { return depthwiseForward(x, weight: weight, bias: bias, geometry: gm) }
-        if usesWinograd(gm) { return winogradForward(x, weight: weight, bias: bias, geometry: gm) }
+        if usesWinograd(gm) {
+            return winogradForward(x, weight: weight, bias: bias, geometry: gm, kernels: winogradKernels?() ?? Self.winogradKernels(weight))
+        }
         return im2colForward(x, weight: weight, bias: bias, geometry: gm)
     }
 
