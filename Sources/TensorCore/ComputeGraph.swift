@@ -47,24 +47,22 @@ public final class ComputeGraph: @unchecked Sendable {
 /// safe to use from several passes at once (the first computes a value, the others wait for it).
 final class DerivedWeights: @unchecked Sendable {
     private let lock = Parallel.Lock()
-    private var pairs: [String: (Tensor, Tensor)] = [:]
+    private var pairs: [String: (weight: Tensor, bias: Tensor)] = [:]
     private var arrays: [String: [Float]] = [:]
 
     func pair(_ key: String, _ make: () throws -> (weight: Tensor, bias: Tensor)) rethrows -> (weight: Tensor, bias: Tensor) {
-        try lock.withLock {
-            if let stored = pairs[key] { return stored }
-            let made = try make()
-            pairs[key] = made
-            return made
-        }
+        try lock.withLock { try Self.value(of: key, in: &pairs, make) }
     }
 
     func floats(_ key: String, _ make: () -> [Float]) -> [Float] {
-        lock.withLock {
-            if let stored = arrays[key] { return stored }
-            let made = make()
-            arrays[key] = made
-            return made
-        }
+        lock.withLock { Self.value(of: key, in: &arrays, make) }
+    }
+
+    /// The value stored under `key`, made and stored first if missing (call with the lock held).
+    private static func value<T>(of key: String, in table: inout [String: T], _ make: () throws -> T) rethrows -> T {
+        if let stored = table[key] { return stored }
+        let made = try make()
+        table[key] = made
+        return made
     }
 }

@@ -30,7 +30,7 @@ import Darwin
 /// largest output) on the test geometries. Padding is read as zeros from a padded copy of each
 /// input plane; positions beyond the output in the last tile row or column are computed and dropped.
 extension Convolution {
-    /// Whether ``forward(_:weight:bias:geometry:)`` uses ``winogradForward(_:weight:bias:geometry:)``:
+    /// Whether ``forward(_:weight:bias:geometry:winogradKernels:)`` uses ``winogradForward(_:weight:bias:geometry:kernels:)``:
     /// 3 × 3 kernels, stride and dilation 1, one group, at least ``winogradMinimumChannels`` input
     /// and output channels (below that the 16 products are too thin to run near the BLAS peak) and
     /// outputs of at least 2 × 2. `MODELFORGET_CONVOLUTION=im2col` in the environment turns it off
@@ -51,7 +51,7 @@ extension Convolution {
     /// The transformed kernels `U` of a `[M, C, 3, 3]` weight: 16 matrices `[M, C]`, element
     /// ξ = 4i + j of `G g Gᵀ` at `ξ · M · C + m · C + c`.
     public static func winogradKernels(_ weight: Tensor) -> [Float] {
-        weight.data.withUnsafeBufferPointer { winogradKernels($0.baseAddress!, outChannels: weight.shape[0], channels: weight.count / max(1, 9 * weight.shape[0])) }
+        weight.data.withUnsafeBufferPointer { winogradKernels($0.baseAddress!, outChannels: weight.shape[0], channels: weight.shape[1]) }
     }
 
     static func winogradKernels(_ weight: UnsafePointer<Float>, outChannels: Int, channels: Int) -> [Float] {
@@ -104,12 +104,12 @@ extension Convolution {
                         let count = min(chunk, gm.batch - start), tiles = count * tilesPerSample
                         let v = vp.baseAddress!, p = pp.baseAddress!, plane = padp.baseAddress!
                         // V: element ξ of tile t of channel ch at ξ · C · tiles + ch · tiles + t.
+                        // Rows and columns of the padded plane outside the input stay 0 from the start.
+                        let columns = min(gm.width, paddedW - gm.padLeft)
                         for s in 0..<count {
                             for ch in 0..<c {
                                 let input = xp.baseAddress! + ((start + s) * c + ch) * gm.height * gm.width
-                                // Rows and columns outside the input stay 0 from the start.
                                 for row in 0..<gm.height where row + gm.padTop < paddedH {
-                                    let columns = min(gm.width, paddedW - gm.padLeft)
                                     (plane + (row + gm.padTop) * paddedW + gm.padLeft).update(from: input + row * gm.width, count: columns)
                                 }
                                 winogradInputTiles(plane, paddedWidth: paddedW, tilesH: tilesH, tilesW: tilesW,

@@ -301,7 +301,7 @@ package enum Convolution {
     /// Forward convolution of `x` (`[N, C, (H,) W]`) by `weight` (`[M, C/groups, (kh,) kw]`); the
     /// result is `[N, M, OH, OW]` (reshape for 1-D). Depthwise convolutions run as direct loops
     /// (``depthwiseForward(_:weight:bias:geometry:)``), 3 × 3 stride-1 ones by Winograd's F(2 × 2, 3 × 3)
-    /// (``winogradForward(_:weight:bias:geometry:)``, where ``usesWinograd(_:)``), the rest by
+    /// (``winogradForward(_:weight:bias:geometry:kernels:)``, where ``usesWinograd(_:)``), the rest by
     /// ``im2colForward(_:weight:bias:geometry:)``.
     ///
     /// `winogradKernels`, when given, supplies ``winogradKernels(_:)`` of `weight` (kept by the caller
@@ -316,7 +316,7 @@ package enum Convolution {
         return im2colForward(x, weight: weight, bias: bias, geometry: gm)
     }
 
-    /// ``forward(_:weight:bias:geometry:)`` by unfolding: for each chunk of S samples and each group:
+    /// ``forward(_:weight:bias:geometry:winogradKernels:)`` by unfolding: for each chunk of S samples and each group:
     /// `cols = im2col` (`[k, S·p]`), `Y = W_g · cols` (`[M/groups, S·p]`), then each sample's `[M/groups, p]` block is copied into place with the bias.
     public static func im2colForward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
         let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
