@@ -45,20 +45,33 @@ public enum Evaluation {
     ///   model's input space; the shape of one sample).
     public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, parameters: [String: Tensor] = [:], offset: Tensor? = nil,
                               progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
-        // At least one batch per worker, so that small sets use every core too.
-        let batchSize = max(1, min(batchSize, (inputs.count + Parallel.workers - 1) / Parallel.workers))
-        let batches = (inputs.count + batchSize - 1) / batchSize
+        try logits(model, inputs, batchSize: batchSize, progress: progress) { index, batch in
+            var batch = batch
+            if let offset { Self.addToEverySample(&batch, offset) }
+            return try model.logits(batch, parameters: parameters)
+        }
+    }
+
+    /// The batches every pass over `count` samples runs in: at most `batchSize` samples each, and
+    /// at least one batch per worker, so that small sets use every core too.
+    static func batchRanges(count: Int, batchSize: Int) -> [Range<Int>] {
+        let size = max(1, min(batchSize, (count + Parallel.workers - 1) / Parallel.workers))
+        return stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
+    }
+
+    /// `body(batch index, batch)` over ``batchRanges(count:batchSize:)`` of `inputs`, on the
+    /// workers, with the results' logits in sample order.
+    static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, progress: ((Int, Int) -> Void)?,
+                       _ body: (Int, Tensor) throws -> Tensor) throws -> Tensor {
+        let ranges = batchRanges(count: inputs.count, batchSize: batchSize)
         let lock = Parallel.Lock()
         var done = 0
         let shared = UncheckedInputs(model: model, inputs: inputs)
         // Each batch is independent, so the workers' results do not depend on who computes which.
-        let results = try Parallel.map(batches) { index in
-            let range = (index * batchSize)..<min((index + 1) * batchSize, shared.inputs.count)
-            var batch = try shared.inputs.batch(range)
-            if let offset { Self.addToEverySample(&batch, offset) }
-            let logits = try shared.model.logits(batch, parameters: parameters)
+        let results = try Parallel.map(ranges.count) { index in
+            let logits = try body(index, try shared.inputs.batch(ranges[index]))
             lock.withLock {
-                done += range.count
+                done += ranges[index].count
                 progress?(done, shared.inputs.count)
             }
             return logits

@@ -53,7 +53,24 @@ public struct Model {
     /// - Throws: ``GraphError`` from the pass; ``ModelError/outputNotLogits(name:shape:batch:)``
     ///   when the output is not `[N, classes]` (axes of size 1 between the two are dropped).
     public func logits(_ batch: Tensor, parameters: [String: Tensor] = [:]) throws -> Tensor {
-        let (outputs, _) = try graph.forward([inputName: batch], parameters: parameters)
+        try logits(batch, outputs: try graph.forward([inputName: batch], parameters: parameters).outputs)
+    }
+
+    /// ``logits(_:parameters:)`` that takes the values of nodes not depending on `parameters` from
+    /// `reusing` (``ComputeGraph/forward(_:parameters:reusing:)``): the same logits, computing
+    /// only what the edited weights change.
+    public func logits(_ batch: Tensor, parameters: [String: Tensor], reusing: [String: Tensor]) throws -> Tensor {
+        try logits(batch, outputs: try graph.forward([inputName: batch], parameters: parameters, reusing: reusing))
+    }
+
+    /// ``logits(_:parameters:)`` with the stored parameters, and the values named in `keeping`.
+    public func logits(_ batch: Tensor, keeping: Set<String>) throws -> (logits: Tensor, kept: [String: Tensor]) {
+        let (outputs, kept) = try graph.forward([inputName: batch], keeping: keeping)
+        return (try logits(batch, outputs: outputs), kept)
+    }
+
+    /// The logits among a pass's `outputs` for `batch`, checked and shaped `[N, classes]`.
+    private func logits(_ batch: Tensor, outputs: [String: Tensor]) throws -> Tensor {
         guard let output = outputs[outputName] else { throw GraphError.missingValue(node: "graph output", name: outputName) }
         let samples = batch.shape.first ?? 0
         guard output.rank >= 2, output.shape[0] == samples, output.shape.dropFirst().dropLast().allSatisfy({ $0 == 1 }) else {

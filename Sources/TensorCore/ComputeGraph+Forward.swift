@@ -30,9 +30,11 @@ extension ComputeGraph {
     }
 
     /// ``forward(_:parameters:recording:capture:)`` that also returns the float values named in
-    /// `keeping` and the bytes of the largest value computed.
+    /// `keeping` and the bytes of the largest value computed. With `reusing` given, nodes that do
+    /// not depend on `overrides` are skipped and their values taken from it
+    /// (``forward(_:parameters:reusing:)``).
     func run(_ inputs: [String: Tensor], overrides: [String: Tensor] = [:], recording: Bool, capture: ((LayerInput) -> Void)?,
-             keeping: Set<String>) throws -> (outputs: [String: Tensor], record: Record, kept: [String: Tensor], largest: Int)
+             keeping: Set<String>, reusing: [String: Tensor]? = nil) throws -> (outputs: [String: Tensor], record: Record, kept: [String: Tensor], largest: Int)
     {
         var values: [String: Value] = [:]
         for (name, tensor) in parameters { values[name] = .float(tensor) }
@@ -49,10 +51,17 @@ extension ComputeGraph {
             }
             values[name] = .float(tensor)
         }
+        // Nodes whose values come from `reusing` instead.
+        var skipped = [Bool](repeating: false, count: nodes.count)
+        if let reusing {
+            precondition(!recording && capture == nil, "a pass reusing values records and captures nothing")
+            skipped = nodesDepending(on: Set(overrides.keys)).map { !$0 }
+            for (name, tensor) in reusing { values[name] = .float(tensor) }
+        }
         // Drop intermediates after their last use when not recording.
         var lastUse: [String: Int] = [:]
         if !recording {
-            for (index, node) in nodes.enumerated() { for input in node.inputs { lastUse[input] = index } }
+            for (index, node) in nodes.enumerated() where !skipped[index] { for input in node.inputs { lastUse[input] = index } }
             for name in outputNames { lastUse[name] = Int.max }
             for name in keeping { lastUse[name] = Int.max }
         }
@@ -68,7 +77,7 @@ extension ComputeGraph {
         // convolution that alone feeds it: the convolution's node then writes the normalization's output.
         let folds = recording ? [:] : batchNormFolds(keeping: keeping, weightLayerNodes: Set(layersOfNode.keys))
         var folded: Set<Int> = []
-        for (index, node) in nodes.enumerated() where !folded.contains(index) {
+        for (index, node) in nodes.enumerated() where !folded.contains(index) && !skipped[index] {
             var nodeInputs: [Value?] = []
             nodeInputs.reserveCapacity(node.inputs.count)
             for name in node.inputs {

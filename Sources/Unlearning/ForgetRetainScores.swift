@@ -22,9 +22,39 @@ public struct ForgetRetainScores: Sendable, Equatable {
     /// - Parameter parameters: weights that replace the model's stored ones of those names.
     public static func measure(_ model: Model, data: Dataset, indices: [Int], forget: Set<Int>, batchSize: Int,
                                offset: Tensor? = nil, parameters: [String: Tensor] = [:]) throws -> ForgetRetainScores {
+        try scores(data, indices: indices, forget: forget) { subset in
+            try Evaluation.logits(model, subset, batchSize: batchSize, parameters: parameters, offset: offset)
+        }
+    }
+
+    /// ``measure(_:data:indices:forget:batchSize:offset:parameters:)`` of the stored model, also
+    /// keeping what later passes with edited weights of the parameter sets `edits` can reuse
+    /// (``Evaluation/logits(_:_:batchSize:keepingFor:budget:)``, at most `budget` bytes).
+    public static func measure(_ model: Model, data: Dataset, indices: [Int], forget: Set<Int>, batchSize: Int,
+                               keepingFor edits: [Set<String>], budget: Int) throws -> (scores: ForgetRetainScores, reusable: ReusablePasses) {
+        var reusable: ReusablePasses?
+        let scores = try scores(data, indices: indices, forget: forget) { subset in
+            let result = try Evaluation.logits(model, subset, batchSize: batchSize, keepingFor: edits, budget: budget)
+            reusable = result.reusable
+            return result.logits
+        }
+        return (scores, reusable!)
+    }
+
+    /// ``measure(_:data:indices:forget:batchSize:offset:parameters:)`` with edited `parameters`,
+    /// recomputing only what they change where `reusing` (made over the same `indices`) covers them.
+    public static func measure(_ model: Model, data: Dataset, indices: [Int], forget: Set<Int>, batchSize: Int,
+                               parameters: [String: Tensor], reusing: ReusablePasses?) throws -> ForgetRetainScores {
+        try scores(data, indices: indices, forget: forget) { subset in
+            try Evaluation.logits(model, subset, batchSize: batchSize, parameters: parameters, reusing: reusing)
+        }
+    }
+
+    /// The scores of the logits `run` computes for the samples `indices` of `data` (as one data set, in that order).
+    private static func scores(_ data: Dataset, indices: [Int], forget: Set<Int>, _ run: (Dataset) throws -> Tensor) throws -> ForgetRetainScores {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        let logits = try Evaluation.logits(model, subset, batchSize: batchSize, parameters: parameters, offset: offset)
+        let logits = try run(subset)
         let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
         var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0]
         for (row, index) in indices.enumerated() {

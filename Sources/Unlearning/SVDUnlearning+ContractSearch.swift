@@ -1,4 +1,5 @@
 import ModelRuntime
+import Safeguards
 import TensorCore
 
 extension SVDUnlearning {
@@ -47,7 +48,10 @@ extension SVDUnlearning {
     /// the contract, the highest confidence score (mean true-class probability on retain samples ×
     /// (1 − the same on forget samples)); if none does, the smallest violation
     /// (``UnlearningContract/violation(_:)``). The statistics are collected once; each α pair costs
-    /// one edit of every layer, each point one forward pass over its validation samples.
+    /// one edit of every layer, each point one forward pass over its validation samples. That pass
+    /// reuses what the original model computes before the point's first edited layer (kept from the
+    /// round's baseline pass, ``ReusablePasses``, within ``reuseBudget``): the same scores, at the
+    /// cost of the edited layers alone.
     static func contractSearch(_ model: Model, data: Dataset, validation: [Int], forget: Set<Int>, projection: SVDProjection,
                                contract: UnlearningContract, configuration c: Configuration,
                                progress: ((String, Int, Int) -> Void)?) throws -> ContractSearchOutcome {
@@ -60,15 +64,25 @@ extension SVDUnlearning {
         let screening = sides.first(Self.screeningSamples)
         let subset = sides.first(Self.firstRoundSamples)
         let batch = c.selection.batchSize
-        func baseline(_ indices: [Int]) throws -> ForgetRetainScores {
-            try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch)
+        // The parameters each scope's points override (every edited weight from its first layer
+        // on): the original model's passes keep what those points' passes can reuse.
+        let edited = Dictionary(uniqueKeysWithValues: Set(layers.map(\.weight)).compactMap { name in original[name].map { (name, $0) } })
+        let scopeEdits = scopes.map { Set(restricted(edited, to: $0, layers: layers).keys) }
+        /// The original model's scores on `indices`, keeping what the scopes' passes over them reuse.
+        func baseline(_ indices: [Int]) throws -> Baseline {
+            let (scores, reusable) = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch,
+                                                                    keepingFor: scopeEdits, budget: Self.reuseBudget)
+            return Baseline(scores: scores, reusable: reusable)
         }
         let before = (subset: try baseline(subset), full: subset.count == validation.count ? nil : try baseline(validation))
         let hasRetain = validation.contains { !forget.contains(labels[$0]) }
-        func point(_ r: Double, _ f: Double, _ first: Int, _ edits: [String: Tensor], on indices: [Int], before: ForgetRetainScores) throws -> SearchPoint {
-            let v = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch, parameters: edits)
-            let verdict = contract.verdict(forget: v.forget, retain: hasRetain ? v.retain : nil, retainBefore: hasRetain ? before.retain : nil)
-            var p = SearchPoint(alphaRetain: r, alphaForget: f, measured: v, relativeChange: Self.relativeChange(edits, original),
+        /// `edits` scored on `indices`; `norms` are the squared norms of the α pair's edits of every layer.
+        func point(_ r: Double, _ f: Double, _ first: Int, _ edits: [String: Tensor], norms: [String: (change: Double, norm: Double)],
+                   on indices: [Int], before: Baseline) throws -> SearchPoint {
+            let v = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch, parameters: edits,
+                                                   reusing: before.reusable)
+            let verdict = contract.verdict(forget: v.forget, retain: hasRetain ? v.retain : nil, retainBefore: hasRetain ? before.scores.retain : nil)
+            var p = SearchPoint(alphaRetain: r, alphaForget: f, measured: v, relativeChange: Self.relativeChange(norms, of: edits.keys),
                                 validationSamples: indices.count)
             (p.firstLayer, p.meetsContract, p.violation) = (first, verdict.meets, contract.violation(verdict))
             return p
@@ -83,12 +97,13 @@ extension SVDUnlearning {
             }
         }
         /// Scores `candidates` on `indices`, computing each α pair's edit once.
-        func rescore(_ candidates: [SearchPoint], on indices: [Int], before: ForgetRetainScores) throws -> [SearchPoint] {
+        func rescore(_ candidates: [SearchPoint], on indices: [Int], before: Baseline) throws -> [SearchPoint] {
             var scored: [SearchPoint?] = Array(repeating: nil, count: candidates.count)
             try eachPair(candidates.map { ($0.alphaRetain, $0.alphaForget) }) { r, f, edits in
+                let norms = Self.squaredNorms(edits, original)
                 for (i, p) in candidates.enumerated() where p.alphaRetain == r && p.alphaForget == f {
                     let first = p.firstLayer ?? 0
-                    scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), on: indices, before: before)
+                    scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, on: indices, before: before)
                 }
             }
             return scored.map { $0! }
@@ -102,19 +117,21 @@ extension SVDUnlearning {
         let total = Self.contractGrid.count * scopes.count
         var done = 0
         try eachPair(Self.contractGrid) { r, f, edits in
+            let norms = Self.squaredNorms(edits, original)
             byPair[Self.contractGrid.firstIndex { $0 == (r, f) }!] = try scopes.map { first in
                 defer { done += 1; progress?("search", done, total) }
-                return try point(r, f, first, restricted(edits, to: first, layers: layers), on: screening, before: screeningBefore)
+                return try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, on: screening,
+                                 before: screeningBefore)
             }
         }
         let screeningRound = byPair.flatMap { $0 }
         let firstRound = screening.count == subset.count ? screeningRound
             : try rescore(best(screeningRound, Self.screened), on: subset, before: before.subset)
         let scoredBeforeFinal = screening.count == subset.count ? firstRound : screeningRound + firstRound
-        func outcome(_ best: SearchPoint, _ points: [SearchPoint], before: ForgetRetainScores) -> ContractSearchOutcome {
+        func outcome(_ best: SearchPoint, _ points: [SearchPoint], before: Baseline) -> ContractSearchOutcome {
             let verdict = contract.verdict(forget: best.forgetAccuracy, retain: hasRetain ? best.retainAccuracy : nil,
-                                           retainBefore: hasRetain ? before.retain : nil)
-            return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.retain : nil)
+                                           retainBefore: hasRetain ? before.scores.retain : nil)
+            return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.scores.retain : nil)
         }
         guard let fullBefore = before.full else {
             return outcome(Self.chooseByContract(firstRound)!, scoredBeforeFinal, before: before.subset)
@@ -124,6 +141,16 @@ extension SVDUnlearning {
         let finals = try rescore(ranked.prefix(Self.finalists).map { firstRound[$0] }, on: validation, before: fullBefore)
         return outcome(Self.chooseByContract(finals)!, scoredBeforeFinal + finals, before: fullBefore)
     }
+
+    /// The original model's scores on one round's samples, and what passes over them reuse.
+    struct Baseline {
+        var scores: ForgetRetainScores
+        var reusable: ReusablePasses
+    }
+
+    /// The most memory one round's kept values may take (``ReusablePasses``): a third of
+    /// 512 MiB (less under a `--max-memory` below 8 GiB), for the three rounds' sample sets.
+    static var reuseBudget: Int { min(512 << 20, AllocationBudget.limit / 16) / 3 }
 
     /// What the contract search found: the kept point, every point scored, the kept point's
     /// verdict on the whole validation split, and the original model's retain accuracy there.

@@ -232,11 +232,23 @@ public struct SVDUnlearning: WeightEditingEngine {
 
     /// ‖ΔW‖_F / ‖W‖_F over all edited weights.
     static func relativeChange(_ edited: [String: Tensor], _ original: [String: Tensor]) -> Double {
+        relativeChange(squaredNorms(edited, original), of: edited.keys)
+    }
+
+    /// ``squaredNorms(_:_:)-(Tensor,Tensor)`` of each edited weight that `original` has.
+    static func squaredNorms(_ edited: [String: Tensor], _ original: [String: Tensor]) -> [String: (change: Double, norm: Double)] {
+        edited.reduce(into: [:]) { norms, entry in
+            if let before = original[entry.key] { norms[entry.key] = squaredNorms(before, entry.value) }
+        }
+    }
+
+    /// ‖ΔW‖_F / ‖W‖_F over the weights `names` from their ``squaredNorms(_:_:)-(Tensor,Tensor)``
+    /// (names without norms are left out), summed in name order: dictionary order differs between
+    /// processes, and float sums with it.
+    static func relativeChange(_ norms: [String: (change: Double, norm: Double)], of names: some Sequence<String>) -> Double {
         var change = 0.0, norm = 0.0
-        // In name order: dictionary order differs between processes, and float sums with it.
-        for name in edited.keys.sorted() {
-            guard let after = edited[name], let before = original[name] else { continue }
-            let layer = squaredNorms(before, after)
+        for name in names.sorted() {
+            guard let layer = norms[name] else { continue }
             change += layer.change
             norm += layer.norm
         }
