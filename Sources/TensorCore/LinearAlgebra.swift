@@ -69,13 +69,16 @@ package enum LinearAlgebra {
         return LAPACKE_spotrf(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(d), &a, Int32(d)) == 0
     }
 
-    /// ``choleskySolveRows(_:d:rows:count:)`` in float32 (`LAPACKE_spotrs`).
+    /// ``choleskySolveRows(_:d:rows:count:)`` in float32 (`LAPACKE_spotrs_work`: the factor comes
+    /// from ``choleskyFactor(_:d:)-([Float],_)``, which checked it, and the grid search solves
+    /// hundreds of times against it, so LAPACKE's scan of the factor and the rows for NaN on every
+    /// call is skipped; a NaN in `rows` comes out as NaN in the result).
     public static func choleskySolveRows(_ factor: [Float], d: Int, rows: UnsafeMutablePointer<Float>, count r: Int) {
         BLAS.configureThreads()
         precondition(factor.count == d * d)
         guard d > 0, r > 0 else { return }
         let info = factor.withUnsafeBufferPointer { f in
-            LAPACKE_spotrs(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(d), Int32(r), f.baseAddress, Int32(d), rows, Int32(d))
+            LAPACKE_spotrs_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(d), Int32(r), f.baseAddress, Int32(d), rows, Int32(d))
         }
         precondition(info == 0, "spotrs rejected its arguments (\(info))")
     }

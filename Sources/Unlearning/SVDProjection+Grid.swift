@@ -78,7 +78,7 @@ extension SVDProjection {
         func editedRows(_ index: Int, _ alphaF: Double) throws -> [[Float]] {
             let s = spaces[index], p = prepared[index], f = forget[s.key]!
             guard !f.isZero else { return alphaRetain.map { _ in p.rows } }
-            let factor = try Self.factor(f.normalized32, d: s.dimension, alpha: alphaF, layer: s.key.layer)
+            let factor = try Self.factor(f.normalized.map { Float($0) * Float(alphaF - 1) }, d: s.dimension, layer: s.key.layer)
             return alphaRetain.indices.map { ri in
                 var v = p.retained[ri]
                 v.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: s.dimension, rows: $0.baseAddress!, count: p.count) }
@@ -125,11 +125,10 @@ extension SVDProjection {
         return out
     }
 
-    /// The float32 Cholesky factor of `A(α) = (α − 1) Ĉ + I` for the d × d `gram` Ĉ.
-    private static func factor(_ gram: [Float], d: Int, alpha: Double, layer: Int) throws -> [Float] {
-        var a = gram
-        let scale = Float(alpha - 1)
-        for i in 0..<(d * d) { a[i] *= scale }
+    /// The float32 Cholesky factor of `A(α) = (α − 1) Ĉ + I`, given the d × d `scaledGram` `(α − 1) Ĉ`
+    /// (each element of Ĉ rounded to float32, then multiplied by `Float(α − 1)`).
+    private static func factor(_ scaledGram: [Float], d: Int, layer: Int) throws -> [Float] {
+        var a = scaledGram
         for i in 0..<d { a[i * d + i] += 1 }
         guard LinearAlgebra.choleskyFactor(&a, d: d) else { throw UnlearningError.factorizationFailed(layer: layer) }
         return a
@@ -137,7 +136,8 @@ extension SVDProjection {
 
     /// `rows A(α)⁻¹` in float32.
     private static func solved(_ rows: [Float], count: Int, gram: [Float], d: Int, alpha: Double, layer: Int) throws -> [Float] {
-        let factor = try factor(gram, d: d, alpha: alpha, layer: layer)
+        let scale = Float(alpha - 1)
+        let factor = try factor(gram.map { $0 * scale }, d: d, layer: layer)
         var out = rows
         out.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: d, rows: $0.baseAddress!, count: count) }
         return out
