@@ -92,4 +92,37 @@ struct ConvolutionUnfoldTests {
         }
         #expect(worst <= 1e-5, "largest difference \(worst)")
     }
+
+    @Test("depthwise convolutions channels-last (SIMD over channels) equal the plane loops bit for bit, and the per-patch sum",
+          arguments: [(7, 1, 1, 3, 3, 11, 8), (7, 1, 1, 3, 3, 16, 4), (3, 2, 1, 1, 0, 19, 9), (3, 1, 2, 2, 1, 8, 6), (5, 1, 1, 2, 2, 24, 1)])
+    func depthwiseChannelsLast(_ shape: (kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int, channels: Int, size: Int)) {
+        let gm = ConvolutionGeometry(batch: 3, channels: shape.channels, height: shape.size, width: shape.size, outChannels: shape.channels,
+                                     kernelH: shape.kernel, kernelW: shape.kernel, strideH: shape.stride, strideW: shape.stride,
+                                     dilationH: shape.dilation, dilationW: shape.dilation, padTop: shape.padBegin, padLeft: shape.padBegin,
+                                     padBottom: shape.padEnd, padRight: shape.padEnd, groups: shape.channels)
+        #expect(gm.isDepthwise && Convolution.usesChannelsLastDepthwise(gm))
+        var rng = SeededGenerator(seed: 8)
+        let x = Tensor.random([gm.batch, gm.channels, gm.height, gm.width], using: &rng)
+        let w = Tensor.random([gm.outChannels, 1, gm.kernelH, gm.kernelW], using: &rng)
+        let bias = Tensor.random([gm.outChannels], using: &rng)
+        let last = Convolution.depthwiseForward(x, weight: w, bias: bias, geometry: gm, channelsLast: true)
+        let planes = Convolution.depthwiseForward(x, weight: w, bias: bias, geometry: gm, channelsLast: false)
+        #expect(last.shape == [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth] && last.shape == planes.shape)
+        #expect(last.data == planes.data)
+        var patch = [Float](repeating: .nan, count: gm.patchLength)
+        var worst: Float = 0
+        x.data.withUnsafeBufferPointer { xp in
+            for n in 0..<gm.batch {
+                for c in 0..<gm.channels {
+                    for position in 0..<gm.positions {
+                        gm.unfoldPatch(xp.baseAddress!, sample: n, group: c, position: position, into: &patch)
+                        var expected = Double(bias.data[c])
+                        for t in 0..<gm.patchLength { expected += Double(w.data[c * gm.patchLength + t]) * Double(patch[t]) }
+                        worst = max(worst, abs(last.data[(n * gm.channels + c) * gm.positions + position] - Float(expected)))
+                    }
+                }
+            }
+        }
+        #expect(worst <= 1e-5, "largest difference \(worst)")
+    }
 }

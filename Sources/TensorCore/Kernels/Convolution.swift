@@ -362,7 +362,11 @@ package enum Convolution {
     /// each output plane is the bias plus, kernel tap by kernel tap (row-major), the tap's weight
     /// times the input plane shifted by the tap (padding reads 0). Unfolding a single-channel
     /// group for a one-row product cost more than the product (52 % of MobileNetV3's passes).
-    static func depthwiseForward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry) -> Tensor {
+    ///
+    /// `channelsLast` chooses the loop order (default: ``usesChannelsLastDepthwise(_:)``); both
+    /// give the same bits.
+    public static func depthwiseForward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
+                                 channelsLast: Bool? = nil) -> Tensor {
         let oh = gm.outHeight, ow = gm.outWidth, taps = gm.kernelH * gm.kernelW, plane = gm.height * gm.width
         var y = Tensor(shape: [gm.batch, gm.outChannels, oh, ow], data: uninitializedFloats(gm.batch * gm.outChannels * oh * ow))
         // The taps that read inside the input, with their output rows and columns (the same for
@@ -379,6 +383,10 @@ package enum Convolution {
             }
         }
         let rowStep = gm.strideH * gm.width, columnStep = gm.strideW
+        if channelsLast ?? usesChannelsLastDepthwise(gm) {
+            depthwiseChannelsLast(x, weight: weight, bias: bias, geometry: gm, reads: reads, into: &y)
+            return y
+        }
         x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
             for n in 0..<gm.batch {
                 for c in 0..<gm.channels {
@@ -400,6 +408,63 @@ package enum Convolution {
             }
         } } }
         return y
+    }
+
+    /// Whether ``depthwiseForward(_:weight:bias:geometry:)`` runs channels-last: output rows shorter
+    /// than 16 (a row loop of a few elements per tap costs more in loop overhead than in
+    /// arithmetic) and at least 8 channels (one SIMD vector).
+    public static func usesChannelsLastDepthwise(_ gm: ConvolutionGeometry) -> Bool {
+        gm.outWidth < 16 && gm.channels >= 8
+    }
+
+    /// The depthwise convolution with the channels innermost: each sample's planes are transposed
+    /// to `[H, W, C]`, every output position adds, tap by tap, the tap's `C` weights times the
+    /// `C` inputs it reads (one SIMD vector op per 8 channels), and the result is transposed back.
+    /// Each output element sums the bias and the taps in the same order as the plane loops of
+    /// ``depthwiseForward(_:weight:bias:geometry:)``, so the two agree bit for bit.
+    private static func depthwiseChannelsLast(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
+                                              reads: [(tap: Int, offset: Int, rows: Range<Int>, columns: Range<Int>)], into y: inout Tensor) {
+        let c = gm.channels, oh = gm.outHeight, ow = gm.outWidth, taps = gm.kernelH * gm.kernelW
+        let plane = gm.height * gm.width, outPlane = oh * ow
+        let rowStep = gm.strideH * gm.width, columnStep = gm.strideW
+        // Weights as [taps, C] and the bias as one row of C.
+        var tapWeights = [Float](repeating: 0, count: taps * c)
+        for channel in 0..<c { for tap in 0..<taps { tapWeights[tap * c + channel] = weight.data[channel * taps + tap] } }
+        let biasRow = bias?.data ?? [Float](repeating: 0, count: c)
+        var input = uninitializedFloats(plane * c), output = uninitializedFloats(outPlane * c)
+        let vectors = c / 8 * 8
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+            tapWeights.withUnsafeBufferPointer { wp in biasRow.withUnsafeBufferPointer { bp in
+                input.withUnsafeMutableBufferPointer { ip in output.withUnsafeMutableBufferPointer { op in
+                    let inputs = ip.baseAddress!, outputs = op.baseAddress!
+                    for n in 0..<gm.batch {
+                        let planes = xp.baseAddress! + n * c * plane
+                        for channel in 0..<c { for i in 0..<plane { inputs[i * c + channel] = planes[channel * plane + i] } }
+                        for position in 0..<outPlane { (outputs + position * c).update(from: bp.baseAddress!, count: c) }
+                        for read in reads {
+                            let w = wp.baseAddress! + read.tap * c
+                            for row in read.rows {
+                                for column in read.columns {
+                                    let out = outputs + (row * ow + column) * c
+                                    let source = inputs + (read.offset + row * rowStep + column * columnStep) * c
+                                    var k = 0
+                                    while k < vectors {
+                                        let sum = UnsafeRawPointer(out + k).loadUnaligned(as: SIMD8<Float>.self)
+                                            + UnsafeRawPointer(w + k).loadUnaligned(as: SIMD8<Float>.self)
+                                            * UnsafeRawPointer(source + k).loadUnaligned(as: SIMD8<Float>.self)
+                                        UnsafeMutableRawPointer(out + k).storeBytes(of: sum, as: SIMD8<Float>.self)
+                                        k += 8
+                                    }
+                                    while k < c { out[k] += w[k] * source[k]; k += 1 }
+                                }
+                            }
+                        }
+                        let target = yp.baseAddress! + n * c * outPlane
+                        for channel in 0..<c { for i in 0..<outPlane { target[channel * outPlane + i] = outputs[i * c + channel] } }
+                    }
+                } }
+            } }
+        } }
     }
 
     /// Gradients with respect to input, weight and bias (shapes as given to ``forward``).
