@@ -49,15 +49,18 @@ extension PGUUnlearning {
 
         /// The largest damage over the layers of `current` against `original` and the layer it is at.
         func largest(current: [String: Tensor], original: [String: Tensor]) -> (damage: Double, layer: String?) {
-            var worst: (Double, String?) = (0, nil)
-            for (index, layer) in layers.enumerated() {
-                guard let before = original[layer.weight], let after = current[layer.weight], let base = reference[index], base > 0 else { continue }
+            perLayer(current: current, original: original).reduce((0, nil)) { $1.damage > $0.0 ? ($1.damage, $1.weight) : $0 }
+        }
+
+        /// The damage of every layer of `current` against `original`, in layer order (layers without
+        /// a retain Gram or with zero reference energy left out).
+        func perLayer(current: [String: Tensor], original: [String: Tensor]) -> [(layer: Int, weight: String, damage: Double)] {
+            layers.enumerated().compactMap { index, layer in
+                guard let before = original[layer.weight], let after = current[layer.weight], let base = reference[index], base > 0 else { return nil }
                 var delta = after
                 for i in 0..<delta.count { delta.data[i] -= before.data[i] }
-                let damage = energy(of: delta, layer: index) / base
-                if damage > worst.0 { worst = (damage, layer.weight) }
+                return (index, layer.weight, energy(of: delta, layer: index) / base)
             }
-            return worst
         }
     }
 }

@@ -15,6 +15,14 @@ import TensorCore
 /// target (chance, `1 / classes`, by default), or when the retain accuracy fell more than
 /// `maxRetainDrop` points below the original's. Kept: among epochs within the retain limit, the one
 /// with the lowest forget accuracy (the earliest on ties).
+///
+/// Statistics-only runs (no retained-class samples; modelforget's extension) are guarded by the
+/// estimated retain damage of each layer (``RetainDamage``) instead: a layer whose damage would pass
+/// ``Settings/maxRetainDamage`` after an epoch goes back to its weights before that epoch and moves
+/// no more (it is *frozen*), while the other layers go on. A run that does not reach the target is
+/// run again with both learning rates scaled by the next of ``Settings/learningRateFactors``
+/// (a step-size range test upwards: the reference's rates leave small models untouched); the run
+/// whose best epoch forgot most is kept.
 public struct PGUUnlearning: WeightEditingEngine {
     /// PGU's own settings.
     public struct Settings: AuditedSettings {
@@ -35,6 +43,12 @@ public struct PGUUnlearning: WeightEditingEngine {
         /// estimated retain damage (``RetainDamage``, the squared relative change of its outputs on
         /// the retain inputs) exceeds this.
         public var maxRetainDamage: Double = 0.01
+        /// Statistics-only runs: factors of both learning rates tried in order while a run does not
+        /// reach the target. A run that is not the last ends after ``abandonAfter`` epochs when its
+        /// forget accuracy has not moved by a point and no layer has reached the damage limit (the
+        /// step is too small to matter). `[1]` runs the given rates alone (`--lr-start` given).
+        public var learningRateFactors: [Double] = [1, 4, 16]
+        public static let abandonAfter = 20
 
         public init(gamma: Double = 0.95, lrStart: Double = 0.05, lrEnd: Double = 0.01, epochs: Int = 100, sgdBatchSize: Int = 128,
                     targetForgetAccuracy: Double? = nil, maxRetainDrop: Double = 5) {
@@ -87,10 +101,39 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var retainAccuracy: Double?
         /// Statistics-only runs: the largest estimated retain damage of a layer (``RetainDamage``).
         public var retainDamage: Double? = nil
+        /// Statistics-only runs: the weights this epoch froze (their layer would have passed the
+        /// damage limit; they keep their value from the epoch before and move no more).
+        public var frozen: [String] = []
 
         enum CodingKeys: String, CodingKey {
             case epoch, loss, learningRate = "learning_rate", forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy"
-            case retainDamage = "retain_damage"
+            case retainDamage = "retain_damage", frozen
+        }
+
+        public init(epoch: Int, learningRate: Double, loss: Double, forgetAccuracy: Double, retainAccuracy: Double?,
+                    retainDamage: Double? = nil, frozen: [String] = []) {
+            (self.epoch, self.learningRate, self.loss, self.forgetAccuracy, self.retainAccuracy) = (epoch, learningRate, loss, forgetAccuracy, retainAccuracy)
+            (self.retainDamage, self.frozen) = (retainDamage, frozen)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(epoch: try c.decode(Int.self, forKey: .epoch), learningRate: try c.decode(Double.self, forKey: .learningRate),
+                      loss: try c.decode(Double.self, forKey: .loss), forgetAccuracy: try c.decode(Double.self, forKey: .forgetAccuracy),
+                      retainAccuracy: try c.decodeIfPresent(Double.self, forKey: .retainAccuracy),
+                      retainDamage: try c.decodeIfPresent(Double.self, forKey: .retainDamage),
+                      frozen: try c.decodeIfPresent([String].self, forKey: .frozen) ?? [])
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(epoch, forKey: .epoch)
+            try c.encode(learningRate, forKey: .learningRate)
+            try c.encode(loss, forKey: .loss)
+            try c.encode(forgetAccuracy, forKey: .forgetAccuracy)
+            try c.encodeIfPresent(retainAccuracy, forKey: .retainAccuracy)
+            try c.encodeIfPresent(retainDamage, forKey: .retainDamage)
+            if !frozen.isEmpty { try c.encode(frozen, forKey: .frozen) }
         }
     }
 
@@ -194,60 +237,87 @@ public struct PGUUnlearning: WeightEditingEngine {
         let (forgetBefore, retainBefore) = try accuracies()
         // Without retained-class samples, the retain Grams guard the run instead (``RetainDamage``).
         let damageGuard = monitorRetain ? nil : RetainDamage(grams: retainGrams, layers: layers, original: original)
-        var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
-        var best: (epoch: Int, forget: Double, weights: [String: Tensor])?
-        var stopReason = "ran all \(c.settings.epochs) epochs"
-        var rng = SplitMix64(seed: c.selection.seed ^ 0x5047_5500)
-        for epoch in 1...max(c.settings.epochs, 1) {
-            let lr = c.settings.learningRate(epoch: epoch - 1)
-            let order = selection.forget.shuffled(using: &rng)
-            var lossSum = 0.0, batches = 0
-            var start = 0
-            while start < order.count {
-                let batch = Array(order[start..<min(start + c.settings.sgdBatchSize, order.count)])
-                let (loss, gradients) = try BatchGradients.compute(model, parameters: current, data: data, batch: batch) { logits, indices, total in
-                    ForgetLoss.evaluate(logits: logits, labels: indices.map { labels[$0] }, total: total)
-                }
-                lossSum += loss
-                batches += 1
-                for (index, layer) in layers.enumerated() {
-                    guard var weight = current[layer.weight], let g = gradients[layer.weight] else { continue }
-                    for group in 0..<layer.groups {
-                        let key = GramKey(layer: index, group: group)
-                        guard let space = retainSpaces[key] else { continue }
-                        let projected = SVDProjection.edit(g, layout: layer.layout, group: group, groups: layer.groups, dimension: space.dimension) {
-                            rows, count in space.removingRetainComponent(rows, count: count)
-                        }
-                        let rows = group * weight.count / layer.groups
-                        let range = layer.groups == 1 ? 0..<weight.count : rows..<(rows + weight.count / layer.groups)
-                        for i in range { weight.data[i] -= Float(lr) * projected.data[i] }
+        let start = current
+        let factors = damageGuard == nil || c.settings.learningRateFactors.isEmpty ? [1.0] : c.settings.learningRateFactors
+        // The run kept so far: the one whose best epoch forgot most (the earlier on ties).
+        var kept: (epochs: [Epoch], best: (epoch: Int, forget: Double, weights: [String: Tensor])?, stopReason: String)?
+        for (attempt, factor) in factors.enumerated() {
+            current = start
+            var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
+            var best: (epoch: Int, forget: Double, weights: [String: Tensor])?
+            var stopReason = "ran all \(c.settings.epochs) epochs"
+            var rng = SplitMix64(seed: c.selection.seed ^ 0x5047_5500)
+            // Statistics-only runs: weights whose layer would pass the damage limit stay at their last
+            // value within it, and the other layers go on forgetting.
+            var frozen: Set<String> = []
+            for epoch in 1...max(c.settings.epochs, 1) {
+                let lr = factor * c.settings.learningRate(epoch: epoch - 1)
+                let previous = current
+                let order = selection.forget.shuffled(using: &rng)
+                var lossSum = 0.0, batches = 0
+                var position = 0
+                while position < order.count {
+                    let batch = Array(order[position..<min(position + c.settings.sgdBatchSize, order.count)])
+                    let (loss, gradients) = try BatchGradients.compute(model, parameters: current, data: data, batch: batch) { logits, indices, total in
+                        ForgetLoss.evaluate(logits: logits, labels: indices.map { labels[$0] }, total: total)
                     }
-                    current[layer.weight] = weight
+                    lossSum += loss
+                    batches += 1
+                    for (index, layer) in layers.enumerated() where !frozen.contains(layer.weight) {
+                        guard var weight = current[layer.weight], let g = gradients[layer.weight] else { continue }
+                        for group in 0..<layer.groups {
+                            let key = GramKey(layer: index, group: group)
+                            guard let space = retainSpaces[key] else { continue }
+                            let projected = SVDProjection.edit(g, layout: layer.layout, group: group, groups: layer.groups, dimension: space.dimension) {
+                                rows, count in space.removingRetainComponent(rows, count: count)
+                            }
+                            let rows = group * weight.count / layer.groups
+                            let range = layer.groups == 1 ? 0..<weight.count : rows..<(rows + weight.count / layer.groups)
+                            for i in range { weight.data[i] -= Float(lr) * projected.data[i] }
+                        }
+                        current[layer.weight] = weight
+                    }
+                    position += batch.count
                 }
-                start += batch.count
+                var newlyFrozen: [String] = []
+                if let damageGuard {
+                    for layer in damageGuard.perLayer(current: current, original: original) where layer.damage > c.settings.maxRetainDamage {
+                        current[layer.weight] = previous[layer.weight]
+                        if frozen.insert(layer.weight).inserted { newlyFrozen.append(layer.weight) }
+                    }
+                }
+                let (forgetAccuracy, retainAccuracy) = try accuracies()
+                let damage = damageGuard?.largest(current: current, original: original)
+                epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
+                                    forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy, retainDamage: damage?.damage, frozen: newlyFrozen))
+                progress?("epochs", epoch, c.settings.epochs)
+                if damageGuard != nil, Set(layers.map(\.weight)).isSubset(of: frozen) {
+                    stopReason = "epoch \(epoch): every layer reached the estimated retain damage limit \(c.settings.maxRetainDamage) "
+                        + "(retain accuracy not measured: no retained-class samples)"
+                    break
+                }
+                if let retainBefore, let retainAccuracy, (retainBefore - retainAccuracy) * 100 > c.settings.maxRetainDrop {
+                    stopReason = "epoch \(epoch): retain accuracy fell more than \(c.settings.maxRetainDrop) points"
+                    break
+                }
+                if best == nil || forgetAccuracy < best!.forget {
+                    best = (epoch, forgetAccuracy, layers.reduce(into: [:]) { $0[$1.weight] = current[$1.weight] })
+                }
+                if forgetAccuracy <= target {
+                    stopReason = "epoch \(epoch): forget accuracy \(forgetAccuracy) reached the target \(target)"
+                    break
+                }
+                if attempt < factors.count - 1, epoch == Settings.abandonAfter, frozen.isEmpty, forgetBefore - forgetAccuracy < 0.01 {
+                    stopReason = "abandoned after \(epoch) epochs: forget accuracy moved less than a point"
+                    break
+                }
             }
-            let (forgetAccuracy, retainAccuracy) = try accuracies()
-            let damage = damageGuard?.largest(current: current, original: original)
-            epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
-                                forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy, retainDamage: damage?.damage))
-            progress?("epochs", epoch, c.settings.epochs)
-            if let damage, damage.damage > c.settings.maxRetainDamage {
-                stopReason = "epoch \(epoch): estimated retain damage \(damage.damage) of \(damage.layer ?? "a layer") above the limit "
-                    + "\(c.settings.maxRetainDamage) (retain accuracy not measured: no retained-class samples)"
-                break
-            }
-            if let retainBefore, let retainAccuracy, (retainBefore - retainAccuracy) * 100 > c.settings.maxRetainDrop {
-                stopReason = "epoch \(epoch): retain accuracy fell more than \(c.settings.maxRetainDrop) points"
-                break
-            }
-            if best == nil || forgetAccuracy < best!.forget {
-                best = (epoch, forgetAccuracy, layers.reduce(into: [:]) { $0[$1.weight] = current[$1.weight] })
-            }
-            if forgetAccuracy <= target {
-                stopReason = "epoch \(epoch): forget accuracy \(forgetAccuracy) reached the target \(target)"
-                break
-            }
+            if factors.count > 1 { stopReason = "learning rates ×\(factor.formatted()): " + stopReason }
+            let reached = (best?.forget ?? 1) <= target
+            if kept == nil || (best != nil && best!.forget < (kept!.best?.forget ?? .infinity)) { kept = (epochs, best, stopReason) }
+            if reached { break }
         }
+        let (epochs, best, stopReason) = kept!
         lap("training")
         guard let best else {
             if damageGuard != nil { throw UnlearningError.noEpochWithinRetainDamage(limit: c.settings.maxRetainDamage) }

@@ -82,4 +82,39 @@ struct PGURetainDamageTests {
         }
         #expect(UnlearningError.noEpochWithinRetainDamage(limit: 1e-12).description.contains("retain accuracy not measured"))
     }
+
+    /// The sample CNN with forget samples of class 3 only and statistics of every class.
+    static func statisticsOnlyCNN() throws -> (Model, Dataset, StatisticsFile) {
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let model = try Model.load(Fixtures.path("Samples/cnn.onnx"), sampleShape: data.sampleShape)
+        let statistics = try StatisticsFile.collect(model, data: data, batchSize: 256, sampling: .all)
+        let labels = try #require(data.labels)
+        let threes = labels.indices.filter { labels[$0] == 3 }
+        return (model, Dataset(x: try data.samples(threes), labels: threes.map { _ in 3 }), statistics)
+    }
+
+    @Test("default settings from statistics alone: the rate alone leaves the CNN unchanged; the ladder of rates forgets, layers past the damage limit frozen within it")
+    func ladderAndFreezing() throws {
+        let (model, data, statistics) = try Self.statisticsOnlyCNN()
+        var alone = PGUUnlearning.Configuration(forgetClasses: [3])
+        alone.settings.learningRateFactors = [1]
+        alone.settings.epochs = 30
+        let plain = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: alone, clock: { 0 })
+        #expect(plain.forgetAccuracy > plain.targetForgetAccuracy, "the reference rates must fail here for the ladder to be tested")
+        #expect(plain.epochs.allSatisfy { $0.learningRate <= alone.settings.lrStart })
+
+        let configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        let result = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: configuration, clock: { 0 })
+        #expect(result.forgetAccuracy <= result.targetForgetAccuracy)
+        #expect(result.epochs[1].learningRate > configuration.settings.lrStart, "kept run: a scaled rate")
+        #expect(result.stopReason.hasPrefix("learning rates ×"))
+        // Every layer of the kept weights is within the limit, and the first layer reached it on the way.
+        let guardian = PGUUnlearning.RetainDamage(grams: statistics.summed(classes: Set(0..<10).subtracting([3])), layers: model.graph.weightLayers,
+                                                  original: model.graph.parameters)
+        var kept = model.graph.parameters
+        for (name, weight) in result.editedWeights { kept[name] = weight }
+        #expect(guardian.perLayer(current: kept, original: model.graph.parameters).allSatisfy { $0.damage <= configuration.settings.maxRetainDamage })
+        #expect(result.epochs.contains { !$0.frozen.isEmpty })
+    }
 }
+

@@ -64,11 +64,11 @@ struct Apply: ParsableCommand {
     @Option(help: "pgu: share of the retain space's spectrum (cumulative square roots of eigenvalues) to protect.")
     var gamma = 0.95
 
-    @Option(help: "pgu: learning rate of the first epoch.")
-    var lrStart = 0.05
+    @Option(help: "pgu: learning rate of the first epoch (default 0.05; a statistics-only run that does not forget runs again from 4× and 16× both rates, unless --lr-start or --lr-end is given).")
+    var lrStart: Double?
 
-    @Option(help: "pgu: learning rate of the last epoch (exponential decay in between).")
-    var lrEnd = 0.01
+    @Option(help: "pgu: learning rate of the last epoch, exponential decay in between (default 0.01).")
+    var lrEnd: Double?
 
     @Option(help: "pgu: forget samples per SGD step.")
     var sgdBatchSize = 128
@@ -105,7 +105,7 @@ struct Apply: ParsableCommand {
         guard (alphaRetain ?? 1) > 0, (alphaForget ?? 1) > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
         guard !(search && method != "svd") else { throw ValidationError("--search applies to --method svd only") }
         guard gamma > 0, gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1]") }
-        guard lrStart > 0, lrEnd > 0, sgdBatchSize > 0 else {
+        guard (lrStart ?? 1) > 0, (lrEnd ?? 1) > 0, sgdBatchSize > 0 else {
             throw ValidationError("--lr-start, --lr-end and --sgd-batch-size must be positive")
         }
         guard updateStats == nil || (method == "pgu" && stats != nil) else { throw ValidationError("--update-stats needs --method pgu and --stats") }
@@ -115,9 +115,11 @@ struct Apply: ParsableCommand {
     /// The method and its settings from the flags.
     var unlearningMethod: UnlearningRequest.Method {
         if method == "pgu" {
-            return .pgu(PGUUnlearning.Settings(gamma: gamma, lrStart: lrStart, lrEnd: lrEnd, epochs: stopping.epochs ?? 100,
-                                               sgdBatchSize: sgdBatchSize, targetForgetAccuracy: stopping.targetForgetAccuracy,
-                                               maxRetainDrop: stopping.maxRetainDrop ?? 5))
+            var settings = PGUUnlearning.Settings(gamma: gamma, lrStart: lrStart ?? 0.05, lrEnd: lrEnd ?? 0.01, epochs: stopping.epochs ?? 100,
+                                                  sgdBatchSize: sgdBatchSize, targetForgetAccuracy: stopping.targetForgetAccuracy,
+                                                  maxRetainDrop: stopping.maxRetainDrop ?? 5)
+            if lrStart != nil || lrEnd != nil { settings.learningRateFactors = [1] }
+            return .pgu(settings)
         }
         let contract = limits.contract(maxRetainDrop: stopping.maxRetainDrop)
         if method == "auto" { return .auto(contract) }
