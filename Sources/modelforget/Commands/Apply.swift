@@ -64,7 +64,10 @@ struct Apply: ParsableCommand {
     @Option(help: "pgu: share of the retain space's spectrum (cumulative square roots of eigenvalues) to protect.")
     var gamma = 0.95
 
-    @Option(help: "pgu: learning rate of the first epoch (default 0.05; a statistics-only run that does not forget runs again from 4× and 16× both rates, unless --lr-start or --lr-end is given).")
+    @Option(help: """
+        pgu: learning rate of the first epoch (default 0.05; a statistics-only run that does not forget runs again \
+        from 4× and 16× both rates, unless --lr-start or --lr-end is given).
+        """)
     var lrStart: Double?
 
     @Option(help: "pgu: learning rate of the last epoch, exponential decay in between (default 0.01).")
