@@ -9,9 +9,11 @@ import TensorCore
 /// that scores many edits of the last layers of a network (the contract search's scopes) then
 /// pays a pass through those layers alone for each.
 public struct ReusablePasses: @unchecked Sendable {
-    /// The samples and batches the values belong to: a pass reuses them only over the same ones.
+    /// The samples and batches the values belong to: a pass reuses them only over the same ones
+    /// (the same batch ranges, and batches whose samples hash to ``batchHashes``).
     let count: Int
     let batches: [Range<Int>]
+    let batchHashes: [UInt64]
     /// For each covered set of edited parameter names, the values a pass overriding them takes.
     let names: [Set<String>: Set<String>]
     /// Per batch, the kept values of every covered set.
@@ -48,8 +50,8 @@ extension Evaluation {
             var kept: Set<String> = []
             for (edit, set) in names.sorted(by: { (perSample($0.value), $0.value.count) < (perSample($1.value), $1.value.count) }) {
                 let union = kept.union(set)
-                guard perSample(union).multipliedReportingOverflow(by: inputs.count).partialValue <= budget,
-                      set.allSatisfy({ probe[$0] != nil }) else { continue }
+                let (bytes, overflow) = perSample(union).multipliedReportingOverflow(by: inputs.count)
+                guard !overflow, bytes <= budget, set.allSatisfy({ probe[$0] != nil }) else { continue }
                 chosen[edit] = set
                 kept = union
             }
@@ -58,19 +60,27 @@ extension Evaluation {
         let keeping = names.values.reduce(into: Set<String>()) { $0.formUnion($1) }
         let ranges = batchRanges(count: inputs.count, batchSize: batchSize)
         var values = [[String: Tensor]](repeating: [:], count: ranges.count)
+        var hashes = [UInt64](repeating: 0, count: ranges.count)
         let lock = Parallel.Lock()
         let logits = try logits(model, inputs, batchSize: batchSize, progress: nil) { index, batch in
             let (logits, kept) = try model.logits(batch, keeping: keeping)
-            lock.withLock { values[index] = kept }
+            let hash = Self.hash(batch)
+            lock.withLock { (values[index], hashes[index]) = (kept, hash) }
             return logits
         }
-        return (logits, ReusablePasses(count: inputs.count, batches: ranges, names: names, values: values))
+        return (logits, ReusablePasses(count: inputs.count, batches: ranges, batchHashes: hashes, names: names, values: values))
+    }
+
+    /// FNV-1a over the bits of a batch's values: tells a batch of other samples from the one a
+    /// ``ReusablePasses`` was made on.
+    static func hash(_ batch: Tensor) -> UInt64 {
+        batch.data.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1.bitPattern)) &* 0x100_0000_01b3 }
     }
 
     /// ``logits(_:_:batchSize:parameters:offset:progress:)`` with edited `parameters`, reusing the
     /// stored model's values from `reusing` when it was made over the same samples and batches
-    /// and covers exactly these parameter names (else an ordinary pass). The logits are the same
-    /// either way.
+    /// and covers exactly these parameter names (else an ordinary pass; a batch whose samples hash
+    /// differently also runs in full). The logits are the same either way.
     public static func logits(_ model: Model, _ inputs: Dataset, batchSize: Int, parameters: [String: Tensor],
                               reusing: ReusablePasses?) throws -> Tensor {
         guard let reusing, reusing.count == inputs.count, reusing.batches == batchRanges(count: inputs.count, batchSize: batchSize),
@@ -78,7 +88,8 @@ extension Evaluation {
             return try logits(model, inputs, batchSize: batchSize, parameters: parameters)
         }
         return try logits(model, inputs, batchSize: batchSize, progress: nil) { index, batch in
-            try model.logits(batch, parameters: parameters, reusing: reusing.values[index].filter { needed.contains($0.key) })
+            guard Self.hash(batch) == reusing.batchHashes[index] else { return try model.logits(batch, parameters: parameters) }
+            return try model.logits(batch, parameters: parameters, reusing: reusing.values[index].filter { needed.contains($0.key) })
         }
     }
 }

@@ -1,13 +1,19 @@
 extension ComputeGraph {
     /// For each node, whether its outputs depend on any of `parameters`: it reads one of them, or
-    /// a value computed by a node that does.
+    /// a value computed by a node that does. A convolution that inference passes fold a batch
+    /// normalization into (``batchNormFolds(keeping:weightLayerNodes:)``) counts as depending when
+    /// the normalization does, so that a pass reusing values folds exactly the pairs a full pass folds.
     public func nodesDepending(on parameters: Set<String>) -> [Bool] {
-        var dependent = Set<String>(parameters)
-        return nodes.map { node in
-            guard node.inputs.contains(where: { dependent.contains($0) }) else { return false }
-            for name in node.outputs where !name.isEmpty { dependent.insert(name) }
+        var names = Set<String>(parameters)
+        var dependent = nodes.map { node in
+            guard node.inputs.contains(where: { names.contains($0) }) else { return false }
+            for name in node.outputs where !name.isEmpty { names.insert(name) }
             return true
         }
+        for (convolution, normalization) in batchNormFolds(weightLayerNodes: Set(weightLayers.map(\.nodeIndex))) where dependent[normalization] {
+            dependent[convolution] = true
+        }
+        return dependent
     }
 
     /// The values a pass that overrides `parameters` can take from a pass on the same inputs that

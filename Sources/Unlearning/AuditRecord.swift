@@ -151,6 +151,7 @@ public struct AuditRecord: Encodable, Sendable {
         case bestEpoch = "best_epoch", stopReason = "stop_reason"
         case firstLayerUsed = "first_layer_used", validation, contract, attempts, kept, repair, verdict = "contract_verdict"
         case images, retainDamageLimit = "retain_damage_limit"
+        case learningRateFactor = "learning_rate_factor", learningRateFactorsTried = "learning_rate_factors_tried"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -187,6 +188,8 @@ public struct AuditRecord: Encodable, Sendable {
             try c.encode(r.layers, forKey: .layers); try c.encode(r.epochs, forKey: .epochs)
             try c.encode(r.bestEpoch, forKey: .bestEpoch); try c.encode(r.stopReason, forKey: .stopReason)
             try c.encodeIfPresent(r.retainDamageLimit, forKey: .retainDamageLimit)
+            try c.encodeIfPresent(r.learningRateFactor, forKey: .learningRateFactor)
+            try c.encodeIfPresent(r.learningRateFactorsTried, forKey: .learningRateFactorsTried)
         }
     }
 

@@ -47,6 +47,9 @@ extension PGUUnlearning {
             return total
         }
 
+        /// The weights of the layers this guard judges (those with a retain Gram and nonzero output energy).
+        var guardedWeights: Set<String> { Set(reference.filter { $0.value > 0 }.keys.map { layers[$0].weight }) }
+
         /// The largest damage over the layers of `current` against `original` and the layer it is at.
         func largest(current: [String: Tensor], original: [String: Tensor]) -> (damage: Double, layer: String?) {
             perLayer(current: current, original: original).reduce((0, nil)) { $1.damage > $0.0 ? ($1.damage, $1.weight) : $0 }

@@ -166,6 +166,10 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var timings: [String: Double]
         /// Statistics-only runs: the damage limit that guarded them (retain accuracy was not measured).
         public var retainDamageLimit: Double? = nil
+        /// Statistics-only runs: the factor of both learning rates of the kept run, and every factor
+        /// tried (``Settings/learningRateFactors``, in order, up to the run that reached the target).
+        public var learningRateFactor: Double? = nil
+        public var learningRateFactorsTried: [Double]? = nil
         /// The kept epoch's forget accuracy on the forget samples, and the target it was run to.
         public var forgetAccuracy: Double { epochs.first { $0.epoch == bestEpoch }?.forgetAccuracy ?? 1 }
         public var targetForgetAccuracy: Double = 0
@@ -240,7 +244,8 @@ public struct PGUUnlearning: WeightEditingEngine {
         let start = current
         let factors = damageGuard == nil || c.settings.learningRateFactors.isEmpty ? [1.0] : c.settings.learningRateFactors
         // The run kept so far: the one whose best epoch forgot most (the earlier on ties).
-        var kept: (epochs: [Epoch], best: (epoch: Int, forget: Double, weights: [String: Tensor])?, stopReason: String)?
+        var kept: (epochs: [Epoch], best: (epoch: Int, forget: Double, weights: [String: Tensor])?, stopReason: String, factor: Double)?
+        var tried: [Double] = []
         for (attempt, factor) in factors.enumerated() {
             current = start
             var epochs = [Epoch(epoch: 0, learningRate: 0, loss: 0, forgetAccuracy: forgetBefore, retainAccuracy: retainBefore)]
@@ -291,7 +296,7 @@ public struct PGUUnlearning: WeightEditingEngine {
                 epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
                                     forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy, retainDamage: damage?.damage, frozen: newlyFrozen))
                 progress?("epochs", epoch, c.settings.epochs)
-                if damageGuard != nil, Set(layers.map(\.weight)).isSubset(of: frozen) {
+                if let damageGuard, damageGuard.guardedWeights.isSubset(of: frozen) {
                     stopReason = "epoch \(epoch): every layer reached the estimated retain damage limit \(c.settings.maxRetainDamage) "
                         + "(retain accuracy not measured: no retained-class samples)"
                     break
@@ -313,11 +318,13 @@ public struct PGUUnlearning: WeightEditingEngine {
                 }
             }
             if factors.count > 1 { stopReason = "learning rates ×\(factor.formatted()): " + stopReason }
+            tried.append(factor)
             let reached = (best?.forget ?? 1) <= target
-            if kept == nil || (best != nil && best!.forget < (kept!.best?.forget ?? .infinity)) { kept = (epochs, best, stopReason) }
-            if reached { break }
+            if kept == nil || (best != nil && best!.forget < (kept!.best?.forget ?? .infinity)) { kept = (epochs, best, stopReason, factor) }
+            // Reached, or every layer frozen at once: a larger step would only freeze sooner.
+            if reached || best == nil { break }
         }
-        let (epochs, best, stopReason) = kept!
+        let (epochs, best, stopReason, factor) = kept!
         lap("training")
         guard let best else {
             if damageGuard != nil { throw UnlearningError.noEpochWithinRetainDamage(limit: c.settings.maxRetainDamage) }
@@ -336,6 +343,7 @@ public struct PGUUnlearning: WeightEditingEngine {
         }
         return Result(configuration: c, editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
                       stopReason: stopReason, timings: timings, retainDamageLimit: damageGuard == nil ? nil : c.settings.maxRetainDamage,
+                      learningRateFactor: damageGuard == nil ? nil : factor, learningRateFactorsTried: damageGuard == nil ? nil : tried,
                       targetForgetAccuracy: target)
     }
 }

@@ -15,8 +15,8 @@ public enum UnlearningError: Error, Equatable, Sendable, CustomStringConvertible
         case .emptyRetainSet: "the data has no samples of any class to retain"
         case .noEpochWithinRetainLimit(let drop): "already the first epoch lowered retain accuracy by more than \(drop) points"
         case .noEpochWithinRetainDamage(let limit):
-            "already the first epoch moved a layer's outputs on the retain statistics by more than the limit \(limit) "
-                + "(squared relative change; retain accuracy not measured: no retained-class samples)"
+            "already the first epoch moved every layer's outputs on the retain statistics by more than the limit \(limit), "
+                + "at every learning rate tried (squared relative change; retain accuracy not measured: no retained-class samples)"
         case .factorizationFailed(let layer): "the statistics of weight layer \(layer) are not finite (NaN or infinity in its inputs); check the model and data"
         case .noWeightLayers: "the model has no weight layers (Conv, Gemm or MatMul with a weight initializer)"
         }

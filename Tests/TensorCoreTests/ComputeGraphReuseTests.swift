@@ -67,4 +67,28 @@ struct ComputeGraphReuseTests {
             try graph.forward(inputs, parameters: overrides, reusing: kept.filter { $0.key != "h" })
         }
     }
+
+    @Test("overriding a batch normalization's scale: its convolution counts as depending, so the reusing pass folds as a full pass does, bit for bit")
+    func foldedPairStaysTogether() throws {
+        var rng = SeededGenerator(seed: 33)
+        let parameters: [String: Tensor] = [
+            "w0": Tensor.random([16, 3, 3, 3], using: &rng), "w": Tensor.random([16, 16, 3, 3], using: &rng),
+            "scale": Tensor.random([16], using: &rng), "shift": Tensor.random([16], using: &rng),
+            "mean": Tensor.random([16], using: &rng), "variance": Tensor.random([16], in: 0.2...2, using: &rng),
+        ]
+        let nodes = [
+            GraphNode(name: "conv0", operation: .convolution(ConvolutionAttributes(pads: [1, 1, 1, 1])), inputs: ["x", "w0"], outputs: ["h"]),
+            GraphNode(name: "conv", operation: .convolution(ConvolutionAttributes(pads: [1, 1, 1, 1])), inputs: ["h", "w"], outputs: ["c"]),
+            GraphNode(name: "bn", operation: .batchNormalization(epsilon: 1e-5), inputs: ["c", "scale", "shift", "mean", "variance"], outputs: ["y"]),
+        ]
+        let graph = ComputeGraph(nodes: nodes, parameters: parameters, inputNames: ["x"], outputNames: ["y"])
+        let inputs = ["x": Tensor.random([2, 3, 6, 5], using: &rng)]
+        #expect(graph.nodesDepending(on: ["scale"]) == [false, true, true])
+        #expect(graph.reusableValues(overriding: ["scale"]) == ["h"])
+        let overrides = ["scale": Tensor.random([16], using: &rng)]
+        let (_, kept) = try graph.forward(inputs, keeping: graph.reusableValues(overriding: ["scale"]))
+        let reused = try graph.forward(inputs, parameters: overrides, reusing: kept)
+        #expect(reused["y"]?.data == (try graph.outputs(for: inputs, parameters: overrides))["y"]?.data)
+    }
 }
+

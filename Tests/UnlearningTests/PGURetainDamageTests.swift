@@ -108,7 +108,10 @@ struct PGURetainDamageTests {
         #expect(result.forgetAccuracy <= result.targetForgetAccuracy)
         #expect(result.epochs[1].learningRate > configuration.settings.lrStart, "kept run: a scaled rate")
         #expect(result.stopReason.hasPrefix("learning rates ×"))
-        // Every layer of the kept weights is within the limit, and the first layer reached it on the way.
+        #expect(plain.learningRateFactorsTried == [1] && plain.learningRateFactor == 1)
+        let factor = try #require(result.learningRateFactor)
+        #expect(factor > 1 && result.learningRateFactorsTried?.first == 1 && result.learningRateFactorsTried?.last == factor)
+        // Every layer of the kept weights is within the limit, and some layer reached it on the way.
         let guardian = PGUUnlearning.RetainDamage(grams: statistics.summed(classes: Set(0..<10).subtracting([3])), layers: model.graph.weightLayers,
                                                   original: model.graph.parameters)
         var kept = model.graph.parameters
