@@ -76,20 +76,7 @@ struct ConvolutionUnfoldTests {
         let bias = Tensor.random([gm.outChannels], using: &rng)
         let y = Convolution.forward(x, weight: w, bias: bias, geometry: gm)
         #expect(y.shape == [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth])
-        var patch = [Float](repeating: .nan, count: gm.patchLength)
-        var worst: Float = 0
-        x.data.withUnsafeBufferPointer { xp in
-            for n in 0..<gm.batch {
-                for c in 0..<gm.channels {
-                    for position in 0..<gm.positions {
-                        gm.unfoldPatch(xp.baseAddress!, sample: n, group: c, position: position, into: &patch)
-                        var expected = Double(bias.data[c])
-                        for t in 0..<gm.patchLength { expected += Double(w.data[c * gm.patchLength + t]) * Double(patch[t]) }
-                        worst = max(worst, abs(y.data[(n * gm.channels + c) * gm.positions + position] - Float(expected)))
-                    }
-                }
-            }
-        }
+        let worst = Self.largestDifferenceFromPatchSums(y, x: x, weight: w, bias: bias, geometry: gm)
         #expect(worst <= 1e-5, "largest difference \(worst)")
     }
 
@@ -109,6 +96,13 @@ struct ConvolutionUnfoldTests {
         let planes = Convolution.depthwiseForward(x, weight: w, bias: bias, geometry: gm, channelsLast: false)
         #expect(last.shape == [gm.batch, gm.outChannels, gm.outHeight, gm.outWidth] && last.shape == planes.shape)
         #expect(last.data == planes.data)
+        let worst = Self.largestDifferenceFromPatchSums(last, x: x, weight: w, bias: bias, geometry: gm)
+        #expect(worst <= 1e-5, "largest difference \(worst)")
+    }
+
+    /// The largest difference between the depthwise output `y` and, per sample, channel and
+    /// position, the bias plus the float64 sum of the channel's weights times its unfolded patch.
+    static func largestDifferenceFromPatchSums(_ y: Tensor, x: Tensor, weight w: Tensor, bias: Tensor, geometry gm: ConvolutionGeometry) -> Float {
         var patch = [Float](repeating: .nan, count: gm.patchLength)
         var worst: Float = 0
         x.data.withUnsafeBufferPointer { xp in
@@ -118,11 +112,11 @@ struct ConvolutionUnfoldTests {
                         gm.unfoldPatch(xp.baseAddress!, sample: n, group: c, position: position, into: &patch)
                         var expected = Double(bias.data[c])
                         for t in 0..<gm.patchLength { expected += Double(w.data[c * gm.patchLength + t]) * Double(patch[t]) }
-                        worst = max(worst, abs(last.data[(n * gm.channels + c) * gm.positions + position] - Float(expected)))
+                        worst = max(worst, abs(y.data[(n * gm.channels + c) * gm.positions + position] - Float(expected)))
                     }
                 }
             }
         }
-        #expect(worst <= 1e-5, "largest difference \(worst)")
+        return worst
     }
 }
