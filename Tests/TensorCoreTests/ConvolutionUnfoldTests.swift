@@ -119,4 +119,31 @@ struct ConvolutionUnfoldTests {
         }
         return worst
     }
+
+    @Test("1 × 1 convolutions (their input planes copied as columns) equal the float64 sum over channels plus the bias, with groups and odd sizes",
+          arguments: [(1, 7, 5), (2, 3, 1), (4, 1, 1)])
+    func pointwiseForward(_ shape: (groups: Int, height: Int, width: Int)) {
+        let channels = 8, outChannels = 12, g = shape.groups
+        let gm = ConvolutionGeometry(batch: 5, channels: channels, height: shape.height, width: shape.width, outChannels: outChannels,
+                                     kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+                                     padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, groups: g)
+        var rng = SeededGenerator(seed: 9)
+        let x = Tensor.random([gm.batch, channels, gm.height, gm.width], using: &rng)
+        let w = Tensor.random([outChannels, channels / g, 1, 1], using: &rng)
+        let bias = Tensor.random([outChannels], using: &rng)
+        let y = Convolution.forward(x, weight: w, bias: bias, geometry: gm)
+        let p = gm.height * gm.width, cg = channels / g, mg = outChannels / g
+        var worst: Float = 0
+        for n in 0..<gm.batch {
+            for m in 0..<outChannels {
+                for position in 0..<p {
+                    var expected = Double(bias.data[m])
+                    for c in 0..<cg { expected += Double(w.data[m * cg + c]) * Double(x.data[(n * channels + (m / mg) * cg + c) * p + position]) }
+                    worst = max(worst, abs(y.data[(n * outChannels + m) * p + position] - Float(expected)))
+                }
+            }
+        }
+        #expect(worst <= 1e-5, "largest difference \(worst)")
+    }
 }
+

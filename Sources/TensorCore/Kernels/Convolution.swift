@@ -328,13 +328,20 @@ package enum Convolution {
         var columns = uninitializedFloats(k * chunk * p)
         var products = uninitializedFloats(mg * chunk * p)
         let biasValues = bias?.data
+        let pointwise = gm.kernelH == 1 && gm.kernelW == 1 && gm.preservesGrid
         x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
             columns.withUnsafeMutableBufferPointer { cp in products.withUnsafeMutableBufferPointer { pp in
                 forEachChunk(gm) { start, count in
                     let width = count * p
                     for g in 0..<gm.groups {
                         for s in 0..<count {
-                            gm.im2col(xp.baseAddress!, sample: start + s, group: g, into: cp.baseAddress! + s * p, leadingDimension: width)
+                            if pointwise {
+                                // A 1 × 1 convolution's columns are the input planes themselves: one copy per channel.
+                                let planes = xp.baseAddress! + ((start + s) * gm.channels + g * gm.groupChannels) * p
+                                for c in 0..<gm.groupChannels { (cp.baseAddress! + c * width + s * p).update(from: planes + c * p, count: p) }
+                            } else {
+                                gm.im2col(xp.baseAddress!, sample: start + s, group: g, into: cp.baseAddress! + s * p, leadingDimension: width)
+                            }
                         }
                         BLAS.sgemm(transA: false, transB: false, m: mg, n: width, k: k, a: wp.baseAddress! + g * mg * k, lda: k,
                                    b: cp.baseAddress!, ldb: width, beta: 0, c: pp.baseAddress!, ldc: width)
