@@ -51,11 +51,16 @@ extension ComputeGraph {
             }
             values[name] = .float(tensor)
         }
+        var layersOfNode: [Int: [Int]] = [:]
+        for (layer, info) in weightLayers.enumerated() { layersOfNode[info.nodeIndex, default: []].append(layer) }
+        // A pass that keeps nothing for backward folds each batch normalization into the
+        // convolution that alone feeds it: the convolution's node then writes the normalization's output.
+        let folds = recording ? [:] : batchNormFolds(keeping: keeping, weightLayerNodes: Set(layersOfNode.keys))
         // Nodes whose values come from `reusing` instead.
         var skipped = [Bool](repeating: false, count: nodes.count)
         if let reusing {
             precondition(!recording && capture == nil, "a pass reusing values records and captures nothing")
-            skipped = nodesDepending(on: Set(overrides.keys)).map { !$0 }
+            skipped = nodesDepending(on: Set(overrides.keys), folds: folds).map { !$0 }
             for (name, tensor) in reusing { values[name] = .float(tensor) }
         }
         // Drop intermediates after their last use when not recording.
@@ -65,17 +70,12 @@ extension ComputeGraph {
             for name in outputNames { lastUse[name] = Int.max }
             for name in keeping { lastUse[name] = Int.max }
         }
-        var layersOfNode: [Int: [Int]] = [:]
-        for (layer, info) in weightLayers.enumerated() { layersOfNode[info.nodeIndex, default: []].append(layer) }
         // The batch size: a linear layer's rows are this many samples' vectors, in the layer's row order.
         let batchSize = inputNames.first.flatMap { inputs[$0]?.shape.first }
         var record = Record()
         // Bytes of the values alive in this pass, for the allocation budget (ComputeGraph+Budget).
         var live = values.values.reduce(0) { $0 &+ Self.bytes(of: $1) }
         var largest = 0
-        // A pass that keeps nothing for backward folds each batch normalization into the
-        // convolution that alone feeds it: the convolution's node then writes the normalization's output.
-        let folds = recording ? [:] : batchNormFolds(keeping: keeping, weightLayerNodes: Set(layersOfNode.keys))
         var folded: Set<Int> = []
         for (index, node) in nodes.enumerated() where !folded.contains(index) && !skipped[index] {
             var nodeInputs: [Value?] = []

@@ -4,13 +4,18 @@ extension ComputeGraph {
     /// normalization into (``batchNormFolds(keeping:weightLayerNodes:)``) counts as depending when
     /// the normalization does, so that a pass reusing values folds exactly the pairs a full pass folds.
     public func nodesDepending(on parameters: Set<String>) -> [Bool] {
+        nodesDepending(on: parameters, folds: batchNormFolds(weightLayerNodes: Set(weightLayers.map(\.nodeIndex))))
+    }
+
+    /// ``nodesDepending(on:)`` given the pass's ``batchNormFolds(keeping:weightLayerNodes:)``.
+    func nodesDepending(on parameters: Set<String>, folds: [Int: Int]) -> [Bool] {
         var names = Set<String>(parameters)
         var dependent = nodes.map { node in
             guard node.inputs.contains(where: { names.contains($0) }) else { return false }
             for name in node.outputs where !name.isEmpty { names.insert(name) }
             return true
         }
-        for (convolution, normalization) in batchNormFolds(weightLayerNodes: Set(weightLayers.map(\.nodeIndex))) where dependent[normalization] {
+        for (convolution, normalization) in folds where dependent[normalization] {
             dependent[convolution] = true
         }
         return dependent

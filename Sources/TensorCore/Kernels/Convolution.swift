@@ -373,7 +373,7 @@ package enum Convolution {
     /// `channelsLast` chooses the loop order (default: ``usesChannelsLastDepthwise(_:)``); both
     /// give the same bits.
     public static func depthwiseForward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
-                                 channelsLast: Bool? = nil) -> Tensor {
+                                        channelsLast: Bool? = nil) -> Tensor {
         let oh = gm.outHeight, ow = gm.outWidth, taps = gm.kernelH * gm.kernelW, plane = gm.height * gm.width
         var y = Tensor(shape: [gm.batch, gm.outChannels, oh, ow], data: uninitializedFloats(gm.batch * gm.outChannels * oh * ow))
         // The taps that read inside the input, with their output rows and columns (the same for
