@@ -50,16 +50,13 @@ extension PGUUnlearning {
         /// The weights of the layers this guard judges (those with a retain Gram and nonzero output energy).
         var guardedWeights: Set<String> { Set(reference.filter { $0.value > 0 }.keys.map { layers[$0].weight }) }
 
-        /// The largest damage over the layers of `current` against `original` and the layer it is at.
-        func largest(current: [String: Tensor], original: [String: Tensor]) -> (damage: Double, layer: String?) {
-            perLayer(current: current, original: original).reduce((0, nil)) { $1.damage > $0.0 ? ($1.damage, $1.weight) : $0 }
-        }
-
         /// The damage of every layer of `current` against `original`, in layer order (layers without
-        /// a retain Gram or with zero reference energy left out).
-        func perLayer(current: [String: Tensor], original: [String: Tensor]) -> [(layer: Int, weight: String, damage: Double)] {
+        /// a retain Gram or with zero reference energy left out, and those whose weight is in `skipping`).
+        func perLayer(current: [String: Tensor], original: [String: Tensor],
+                      skipping: Set<String> = []) -> [(layer: Int, weight: String, damage: Double)] {
             layers.enumerated().compactMap { index, layer in
-                guard let before = original[layer.weight], let after = current[layer.weight], let base = reference[index], base > 0 else { return nil }
+                guard !skipping.contains(layer.weight), let before = original[layer.weight], let after = current[layer.weight],
+                      let base = reference[index], base > 0 else { return nil }
                 var delta = after
                 for i in 0..<delta.count { delta.data[i] -= before.data[i] }
                 return (index, layer.weight, energy(of: delta, layer: index) / base)

@@ -102,38 +102,12 @@ public struct PGUUnlearning: WeightEditingEngine {
         /// Statistics-only runs: the largest estimated retain damage of a layer (``RetainDamage``).
         public var retainDamage: Double? = nil
         /// Statistics-only runs: the weights this epoch froze (their layer would have passed the
-        /// damage limit; they keep their value from the epoch before and move no more).
-        public var frozen: [String] = []
+        /// damage limit; they keep their value from the epoch before and move no more); `nil` when none.
+        public var frozen: [String]? = nil
 
         enum CodingKeys: String, CodingKey {
             case epoch, loss, learningRate = "learning_rate", forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy"
             case retainDamage = "retain_damage", frozen
-        }
-
-        public init(epoch: Int, learningRate: Double, loss: Double, forgetAccuracy: Double, retainAccuracy: Double?,
-                    retainDamage: Double? = nil, frozen: [String] = []) {
-            (self.epoch, self.learningRate, self.loss, self.forgetAccuracy, self.retainAccuracy) = (epoch, learningRate, loss, forgetAccuracy, retainAccuracy)
-            (self.retainDamage, self.frozen) = (retainDamage, frozen)
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            self.init(epoch: try c.decode(Int.self, forKey: .epoch), learningRate: try c.decode(Double.self, forKey: .learningRate),
-                      loss: try c.decode(Double.self, forKey: .loss), forgetAccuracy: try c.decode(Double.self, forKey: .forgetAccuracy),
-                      retainAccuracy: try c.decodeIfPresent(Double.self, forKey: .retainAccuracy),
-                      retainDamage: try c.decodeIfPresent(Double.self, forKey: .retainDamage),
-                      frozen: try c.decodeIfPresent([String].self, forKey: .frozen) ?? [])
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(epoch, forKey: .epoch)
-            try c.encode(learningRate, forKey: .learningRate)
-            try c.encode(loss, forKey: .loss)
-            try c.encode(forgetAccuracy, forKey: .forgetAccuracy)
-            try c.encodeIfPresent(retainAccuracy, forKey: .retainAccuracy)
-            try c.encodeIfPresent(retainDamage, forKey: .retainDamage)
-            if !frozen.isEmpty { try c.encode(frozen, forKey: .frozen) }
         }
     }
 
@@ -241,6 +215,35 @@ public struct PGUUnlearning: WeightEditingEngine {
         let (forgetBefore, retainBefore) = try accuracies()
         // Without retained-class samples, the retain Grams guard the run instead (``RetainDamage``).
         let damageGuard = monitorRetain ? nil : RetainDamage(grams: retainGrams, layers: layers, original: original)
+        /// One epoch of projected SGD on the forget samples in `order` at rate `lr`, moving the
+        /// weights of `current` not `frozen`; the mean loss over its batches.
+        func descend(order: [Int], lr: Double, frozen: Set<String>) throws -> Double {
+            var lossSum = 0.0, batches = 0, position = 0
+            while position < order.count {
+                let batch = Array(order[position..<min(position + c.settings.sgdBatchSize, order.count)])
+                let (loss, gradients) = try BatchGradients.compute(model, parameters: current, data: data, batch: batch) { logits, indices, total in
+                    ForgetLoss.evaluate(logits: logits, labels: indices.map { labels[$0] }, total: total)
+                }
+                lossSum += loss
+                batches += 1
+                for (index, layer) in layers.enumerated() where !frozen.contains(layer.weight) {
+                    guard var weight = current[layer.weight], let g = gradients[layer.weight] else { continue }
+                    for group in 0..<layer.groups {
+                        let key = GramKey(layer: index, group: group)
+                        guard let space = retainSpaces[key] else { continue }
+                        let projected = SVDProjection.edit(g, layout: layer.layout, group: group, groups: layer.groups, dimension: space.dimension) {
+                            rows, count in space.removingRetainComponent(rows, count: count)
+                        }
+                        let rows = group * weight.count / layer.groups
+                        let range = layer.groups == 1 ? 0..<weight.count : rows..<(rows + weight.count / layer.groups)
+                        for i in range { weight.data[i] -= Float(lr) * projected.data[i] }
+                    }
+                    current[layer.weight] = weight
+                }
+                position += batch.count
+            }
+            return lossSum / Double(max(batches, 1))
+        }
         let start = current
         let factors = damageGuard == nil || c.settings.learningRateFactors.isEmpty ? [1.0] : c.settings.learningRateFactors
         // The run kept so far: the one whose best epoch forgot most (the earlier on ties).
@@ -255,46 +258,28 @@ public struct PGUUnlearning: WeightEditingEngine {
             // Statistics-only runs: weights whose layer would pass the damage limit stay at their last
             // value within it, and the other layers go on forgetting.
             var frozen: Set<String> = []
+            // Each guarded layer's damage (by layer index) at the current weights: a frozen layer's
+            // stays what it was when it froze, so it is measured once.
+            var damages: [Int: Double] = [:]
             for epoch in 1...max(c.settings.epochs, 1) {
                 let lr = factor * c.settings.learningRate(epoch: epoch - 1)
                 let previous = current
-                let order = selection.forget.shuffled(using: &rng)
-                var lossSum = 0.0, batches = 0
-                var position = 0
-                while position < order.count {
-                    let batch = Array(order[position..<min(position + c.settings.sgdBatchSize, order.count)])
-                    let (loss, gradients) = try BatchGradients.compute(model, parameters: current, data: data, batch: batch) { logits, indices, total in
-                        ForgetLoss.evaluate(logits: logits, labels: indices.map { labels[$0] }, total: total)
-                    }
-                    lossSum += loss
-                    batches += 1
-                    for (index, layer) in layers.enumerated() where !frozen.contains(layer.weight) {
-                        guard var weight = current[layer.weight], let g = gradients[layer.weight] else { continue }
-                        for group in 0..<layer.groups {
-                            let key = GramKey(layer: index, group: group)
-                            guard let space = retainSpaces[key] else { continue }
-                            let projected = SVDProjection.edit(g, layout: layer.layout, group: group, groups: layer.groups, dimension: space.dimension) {
-                                rows, count in space.removingRetainComponent(rows, count: count)
-                            }
-                            let rows = group * weight.count / layer.groups
-                            let range = layer.groups == 1 ? 0..<weight.count : rows..<(rows + weight.count / layer.groups)
-                            for i in range { weight.data[i] -= Float(lr) * projected.data[i] }
-                        }
-                        current[layer.weight] = weight
-                    }
-                    position += batch.count
-                }
+                let loss = try descend(order: selection.forget.shuffled(using: &rng), lr: lr, frozen: frozen)
                 var newlyFrozen: [String] = []
                 if let damageGuard {
-                    for layer in damageGuard.perLayer(current: current, original: original) where layer.damage > c.settings.maxRetainDamage {
+                    let measured = damageGuard.perLayer(current: current, original: original, skipping: frozen)
+                    for layer in measured where layer.damage > c.settings.maxRetainDamage {
                         current[layer.weight] = previous[layer.weight]
                         if frozen.insert(layer.weight).inserted { newlyFrozen.append(layer.weight) }
                     }
+                    // A layer put back has the damage it had at the weights it went back to.
+                    let before = damages
+                    for layer in measured { damages[layer.layer] = newlyFrozen.contains(layer.weight) ? before[layer.layer] ?? 0 : layer.damage }
                 }
                 let (forgetAccuracy, retainAccuracy) = try accuracies()
-                let damage = damageGuard?.largest(current: current, original: original)
-                epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: lossSum / Double(max(batches, 1)),
-                                    forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy, retainDamage: damage?.damage, frozen: newlyFrozen))
+                epochs.append(Epoch(epoch: epoch, learningRate: lr, loss: loss, forgetAccuracy: forgetAccuracy, retainAccuracy: retainAccuracy,
+                                    retainDamage: damageGuard == nil ? nil : damages.values.reduce(0, max),
+                                    frozen: newlyFrozen.isEmpty ? nil : newlyFrozen))
                 progress?("epochs", epoch, c.settings.epochs)
                 if let damageGuard, damageGuard.guardedWeights.isSubset(of: frozen) {
                     stopReason = "epoch \(epoch): every layer reached the estimated retain damage limit \(c.settings.maxRetainDamage) "
