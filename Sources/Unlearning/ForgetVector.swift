@@ -14,10 +14,13 @@ import TensorCore
 /// minimised by SGD with momentum (`v = μ v + g`, `δ −= lr v`, weight decay folded into `g`), the
 /// learning rate × `lrDecay` per epoch, `δ` starting at zero.
 ///
-/// Epoch selection (stated, never manual): the first epoch whose forget accuracy is at most
-/// `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points ends the run and is
-/// kept; otherwise, among epochs within the retain budget, the one with the lowest forget accuracy
-/// (the earliest on ties; epoch 0, no vector, if no later one is within it). Learned combinations
+/// Epoch selection (stated, never manual; `docs/methods.md` §4.4): among the epochs whose forget
+/// accuracy is at most `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points,
+/// the one with the largest worst relative margin to the two limits, the run ending `patience`
+/// epochs after it; its vector is kept scaled by the `t ∈ (0, 1]` with the largest such margin
+/// (``largestMarginScale(target:maxRetainDrop:retainBefore:figures:)``). If no epoch meets both,
+/// among epochs within the retain budget, the one with the lowest forget accuracy (the earliest on
+/// ties; epoch 0, no vector, if no later one is within it). Learned combinations
 /// (``fitCoefficients(_:data:bases:initial:placement:configuration:progress:)``) may start outside
 /// the budget; if every epoch is outside it, the one with the smallest retain drop is kept.
 public enum ForgetVector {
@@ -43,6 +46,12 @@ public enum ForgetVector {
         /// ``maxRetainDrop`` points.
         public var targetForgetAccuracy = 0.1
         public var maxRetainDrop = 5.0
+        /// Once an epoch meets both limits, the run goes on until this many epochs pass without
+        /// one that meets them with a larger worst relative margin
+        /// (``worstRelativeMargin(forget:drop:target:maxRetainDrop:)``); 0 ends it at the first.
+        /// The retain term keeps working after the forget target is first reached, so later
+        /// epochs often hold the forget accuracy at a smaller retain cost.
+        public var patience = 5
         /// Factors of ``learningRate`` tried in order by ``ForgetVector/make(_:data:placement:configuration:progress:)``
         /// while no epoch meets both limits: a first step too large for the model (retain accuracy
         /// falls past the limit in every epoch) is the common failure, so each next run starts from
@@ -102,6 +111,12 @@ public enum ForgetVector {
         /// The epochs of the kept run (epoch 0: no vector).
         public var epochs: [Epoch]
         public var selectedEpoch: Int
+        /// The selected epoch's figures for the kept vector: its accuracies and norm after the
+        /// scale (``scale``), which is 1 unless the epoch met both limits.
+        public var kept: Epoch
+        /// The kept vector is `scale ×` the selected epoch's
+        /// (``largestMarginScale(target:maxRetainDrop:retainBefore:figures:)``).
+        public var scale: Double
         public var selectionReason: String
         public var selection: SampleSelection
         /// The first-epoch learning rate of the kept run, and every rate run, in order.
@@ -198,10 +213,10 @@ public enum ForgetVector {
                                       try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
                                                    placement: placement, configuration: runConfiguration)
                                   }, progress: progress, abandonAfter: factor == factors.last ? nil : Self.abandonAfter)
-            let selected = run.epochs[run.selectedEpoch]
-            let drop = (run.epochs[0].retainAccuracy - selected.retainAccuracy) * 100
-            let meets = selected.forgetAccuracy <= c.settings.targetForgetAccuracy && drop <= c.settings.maxRetainDrop
-            let result = Result(delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch, selectionReason: run.reason,
+            let drop = (run.epochs[0].retainAccuracy - run.kept.retainAccuracy) * 100
+            let meets = run.kept.forgetAccuracy <= c.settings.targetForgetAccuracy && drop <= c.settings.maxRetainDrop
+            let result = Result(delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch, kept: run.kept, scale: run.scale,
+                                selectionReason: run.reason,
                                 selection: run.selection, learningRate: runConfiguration.settings.learningRate, learningRatesTried: tried,
                                 meetsLimits: meets)
             if kept == nil || isBetter(result, than: kept!, maxRetainDrop: c.settings.maxRetainDrop) { kept = result }
@@ -219,9 +234,7 @@ public enum ForgetVector {
     /// on their selected epochs (every run starts from δ = 0, so from the same epoch 0).
     static func isBetter(_ a: Result, than b: Result, maxRetainDrop: Double) -> Bool {
         if a.meetsLimits != b.meetsLimits { return a.meetsLimits }
-        func figures(_ r: Result) -> (forget: Double, retain: Double) {
-            (r.epochs[r.selectedEpoch].forgetAccuracy, r.epochs[r.selectedEpoch].retainAccuracy)
-        }
+        func figures(_ r: Result) -> (forget: Double, retain: Double) { (r.kept.forgetAccuracy, r.kept.retainAccuracy) }
         return isPreferred(figures(a), over: figures(b), retainBefore: a.epochs[0].retainAccuracy, maxRetainDrop: maxRetainDrop)
     }
 
@@ -240,6 +253,9 @@ public enum ForgetVector {
         public var delta: Tensor
         public var epochs: [Epoch]
         public var selectedEpoch: Int
+        /// As ``Result/kept`` and ``Result/scale`` (the coefficients are scaled).
+        public var kept: Epoch
+        public var scale: Double
         public var selectionReason: String
         public var selection: SampleSelection
     }
@@ -265,7 +281,7 @@ public enum ForgetVector {
                                                           coefficients: w, delta: delta, placement: placement, configuration: c)
                               }, progress: progress)
         return FitResult(coefficients: run.parameters, delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch,
-                         selectionReason: run.reason, selection: run.selection)
+                         kept: run.kept, scale: run.scale, selectionReason: run.reason, selection: run.selection)
     }
 
     /// Loss and `∂L/∂w` of ``fitCoefficients`` for one mixed batch:
@@ -294,7 +310,8 @@ public enum ForgetVector {
         delta: ([Double]) -> Tensor,
         gradient: (_ batch: [Int], _ labels: [Int], _ forget: Set<Int>, _ parameters: [Double], _ delta: Tensor) throws -> (loss: Double, gradient: [Double]),
         progress: ((Int, Int) -> Void)?, abandonAfter: Int? = nil
-    ) throws -> (parameters: [Double], delta: Tensor, epochs: [Epoch], selectedEpoch: Int, reason: String, selection: SampleSelection) {
+    ) throws -> (parameters: [Double], delta: Tensor, epochs: [Epoch], selectedEpoch: Int, kept: Epoch, scale: Double, reason: String,
+                 selection: SampleSelection) {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let forget = Set(c.selection.forgetClasses)
         let selection = c.selection.select(labels: labels)
@@ -323,6 +340,8 @@ public enum ForgetVector {
         var rng = SplitMix64(seed: c.selection.seed ^ 0x4656_4543)
         let pool = (selection.forget + selection.retain).sorted()
         var lr = c.settings.learningRate
+        var bestMargin = -Double.infinity
+        let patience = max(c.settings.patience, 0)
         for epoch in 1...max(c.settings.epochs, 1) {
             let order = pool.shuffled(using: &rng)
             var lossSum = 0.0, batches = 0, start = 0
@@ -344,24 +363,80 @@ public enum ForgetVector {
                                 norm: norm(current)))
             progress?(epoch, c.settings.epochs)
             lr *= c.settings.lrDecay
-            if f <= c.settings.targetForgetAccuracy && (before.retain - r) * 100 <= c.settings.maxRetainDrop {
-                best = (epoch, f, r, parameters, current)
-                reason = "first epoch with forget accuracy ≤ \(c.settings.targetForgetAccuracy) and retain drop ≤ \(c.settings.maxRetainDrop) points"
-                break
+            let drop = (before.retain - r) * 100
+            if f <= c.settings.targetForgetAccuracy && drop <= c.settings.maxRetainDrop {
+                let margin = worstRelativeMargin(forget: f, drop: drop, target: c.settings.targetForgetAccuracy,
+                                                 maxRetainDrop: c.settings.maxRetainDrop)
+                if margin > bestMargin { (best, bestMargin) = ((epoch, f, r, parameters, current), margin) }
+            } else if bestMargin == -.infinity {
+                if better(f, r, than: (best.forget, best.retain)) { best = (epoch, f, r, parameters, current) }
+                // A step too large: every epoch so far outside the retain limit. The rate decays by
+                // lrDecay per epoch, too slowly to recover; the caller runs a smaller one instead.
+                if let abandonAfter, epoch == abandonAfter,
+                   epochs.dropFirst().allSatisfy({ (before.retain - $0.retainAccuracy) * 100 > c.settings.maxRetainDrop }) {
+                    reason = "abandoned after \(epoch) epochs, all outside the retain limit: epoch 0 kept"
+                    break
+                }
             }
-            if better(f, r, than: (best.forget, best.retain)) { best = (epoch, f, r, parameters, current) }
-            // A step too large: every epoch so far outside the retain limit. The rate decays by
-            // lrDecay per epoch, too slowly to recover; the caller runs a smaller one instead.
-            if let abandonAfter, epoch == abandonAfter, epochs.dropFirst().allSatisfy({ (before.retain - $0.retainAccuracy) * 100 > c.settings.maxRetainDrop }) {
-                reason = "abandoned after \(epoch) epochs, all outside the retain limit: epoch 0 kept"
-                break
-            }
+            if bestMargin > -.infinity && epoch - best.epoch >= patience { break }
         }
-        if reason.isEmpty {
+        var kept = epochs[best.epoch], scale = 1.0
+        if bestMargin > -.infinity {
+            reason = "epoch with the largest worst relative margin to forget accuracy ≤ \(c.settings.targetForgetAccuracy) and retain drop ≤ "
+                + "\(c.settings.maxRetainDrop) points"
+            // Along the ray: the kept vector is t·θ with the largest worst relative margin (t = 1 is the epoch's own).
+            let parameters = best.parameters
+            let chosen = try largestMarginScale(target: c.settings.targetForgetAccuracy, maxRetainDrop: c.settings.maxRetainDrop,
+                                                retainBefore: before.retain) { t in
+                t == 1 ? (best.forget, best.retain) : try accuracies(delta(parameters.map { $0 * t }))
+            }
+            if chosen.scale != 1 {
+                let scaled = parameters.map { $0 * chosen.scale }, vector = delta(scaled)
+                best = (best.epoch, chosen.forget, chosen.retain, scaled, vector)
+                kept = Epoch(epoch: kept.epoch, learningRate: kept.learningRate, loss: kept.loss, forgetAccuracy: chosen.forget,
+                             retainAccuracy: chosen.retain, norm: norm(vector))
+                scale = chosen.scale
+                reason += String(format: ", scaled by %.2f to the largest worst relative margin", chosen.scale)
+            }
+        } else if reason.isEmpty {
             reason = (before.retain - best.retain) * 100 <= c.settings.maxRetainDrop
                 ? "no epoch met both limits: lowest forget accuracy within the retain limit"
                 : "no epoch met both limits or stayed within the retain limit: smallest retain drop"
         }
-        return (best.parameters, best.delta, epochs, best.epoch, reason, selection)
+        return (best.parameters, best.delta, epochs, best.epoch, kept, scale, reason, selection)
+    }
+
+    /// The scales tried by ``largestMarginScale(target:maxRetainDrop:retainBefore:figures:)``:
+    /// 0.1, 0.2, …, 1, then the best one ± 0.05.
+    static let coarseScales = (1...10).map { Double($0) / 10 }
+
+    /// The worst relative margin of a point to the two limits,
+    /// `min((target − f) / target, (limit − drop) / limit)` with the drop in points; a limit of
+    /// zero contributes a margin of zero. Negative outside a limit.
+    public static func worstRelativeMargin(forget: Double, drop: Double, target: Double, maxRetainDrop: Double) -> Double {
+        let forgetMargin = target > 0 ? (target - forget) / target : (forget <= 0 ? 0 : -1)
+        let dropMargin = maxRetainDrop > 0 ? (maxRetainDrop - drop) / maxRetainDrop : (drop <= 0 ? 0 : -1)
+        return min(forgetMargin, dropMargin)
+    }
+
+    /// The scale `t ∈ (0, 1]` of the kept vector (`docs/methods.md` §4.4): `figures(t)` gives the
+    /// forget and retain accuracies with `t·θ`, and `t = 1` meets both limits. Among
+    /// `t = 0.1, 0.2, …, 1` and then the best `t ± 0.05`, the one whose
+    /// ``worstRelativeMargin(forget:drop:target:maxRetainDrop:)`` is largest, the larger `t` on ties.
+    /// A vector that overshoots the forget target (0 % where 10 % is allowed) costs retain accuracy
+    /// for nothing; one at the retain limit on its own training samples passes it on unseen ones.
+    public static func largestMarginScale(target: Double, maxRetainDrop: Double, retainBefore: Double,
+                                          figures: (Double) throws -> (forget: Double, retain: Double))
+        throws -> (scale: Double, forget: Double, retain: Double) {
+        var best = (scale: 1.0, margin: -Double.infinity, forget: 0.0, retain: 0.0)
+        func consider(_ t: Double) throws {
+            let (f, r) = try figures(t)
+            let margin = worstRelativeMargin(forget: f, drop: (retainBefore - r) * 100, target: target, maxRetainDrop: maxRetainDrop)
+            if margin > best.margin || (margin == best.margin && t > best.scale) { best = (t, margin, f, r) }
+        }
+        for t in coarseScales { try consider(t) }
+        let twentieths = (best.scale * 20).rounded()
+        for t in [(twentieths - 1) / 20, (twentieths + 1) / 20] where t > 0 && t < 1 { try consider(t) }
+        return (best.scale, best.forget, best.retain)
     }
 }

@@ -12,7 +12,7 @@ extension ForgetVectorFile {
         let result = try ForgetVector.make(model, data: data, placement: placement, configuration: configuration, progress: progress)
         var used = configuration
         used.settings.learningRate = result.learningRate
-        var metadata = settings(used, epochs: result.epochs, selected: result.selectedEpoch, rule: result.selectionReason)
+        var metadata = settings(used, selected: result.selectedEpoch, kept: result.kept, scale: result.scale, rule: result.selectionReason)
         if result.learningRatesTried.count > 1 {
             metadata["lr_tried"] = result.learningRatesTried.map { String($0) }.joined(separator: ",")
         }
@@ -33,7 +33,7 @@ extension ForgetVectorFile {
         }
         let result = try ForgetVector.fitCoefficients(model, data: data, bases: parts.map(\.file.delta), initial: start,
                                                       placement: first.placement, configuration: configuration, progress: progress)
-        var settings = settings(configuration, epochs: result.epochs, selected: result.selectedEpoch, rule: result.selectionReason)
+        var settings = settings(configuration, selected: result.selectedEpoch, kept: result.kept, scale: result.scale, rule: result.selectionReason)
         settings["fit"] = "coefficients"
         settings["initial_coefficients"] = start.map { String($0) }.joined(separator: ",")
         let file = ForgetVectorFile(delta: result.delta, classes: configuration.selection.forgetClasses, placement: first.placement,
@@ -43,14 +43,16 @@ extension ForgetVectorFile {
     }
 
     /// The `setting.*` metadata of a learned vector: the loss and optimiser settings, the seed,
-    /// the selected epoch, the rule that selected it and its accuracies.
-    static func settings(_ configuration: ForgetVector.Configuration, epochs history: [ForgetVector.Epoch], selected: Int,
+    /// the selected epoch, the scale of its vector, the rule that selected them and the kept
+    /// vector's accuracies.
+    static func settings(_ configuration: ForgetVector.Configuration, selected: Int, kept: ForgetVector.Epoch, scale: Double,
                          rule: String) -> [String: String] {
         let s = configuration.settings
         return ["tau": String(s.tau), "alpha": String(s.alpha), "beta": String(s.beta), "lambda": String(s.lambda),
                 "lr": String(s.learningRate), "momentum": String(s.momentum), "weight_decay": String(s.weightDecay),
-                "lr_decay": String(s.lrDecay), "epochs": String(s.epochs), "selected_epoch": String(selected), "selection_rule": rule,
-                "seed": String(configuration.selection.seed), "forget_accuracy": String(history[selected].forgetAccuracy),
-                "retain_accuracy": String(history[selected].retainAccuracy)]
+                "lr_decay": String(s.lrDecay), "epochs": String(s.epochs), "patience": String(s.patience), "selected_epoch": String(selected),
+                "scale": String(scale), "selection_rule": rule,
+                "seed": String(configuration.selection.seed), "forget_accuracy": String(kept.forgetAccuracy),
+                "retain_accuracy": String(kept.retainAccuracy)]
     }
 }

@@ -77,13 +77,15 @@ struct ForgetVectorTests {
         try a.check(sampleShape: [1, 2, 3], modelSHA256: "zzz", force: true)
     }
 
-    @Test("making a vector for class 5 of the sample CNN: the selected epoch is the first that meets the stated rule", .tags(.slow))
+    @Test("making a vector for class 5 of the sample CNN: with patience 0 the selected epoch is the first that meets the stated rule",
+          .tags(.slow))
     func makeSelectsByRule() throws {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         var configuration = ForgetVector.Configuration(forgetClasses: [5])
         configuration.settings.beta = 1
         configuration.settings.epochs = 8
+        configuration.settings.patience = 0
         let result = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: configuration)
         let before = result.epochs[0]
         func meets(_ e: ForgetVector.Epoch) -> Bool { e.forgetAccuracy <= 0.1 && (before.retainAccuracy - e.retainAccuracy) * 100 <= 5 }
@@ -91,6 +93,60 @@ struct ForgetVectorTests {
         #expect(result.selectedEpoch > 0 && meets(selected) && result.selectedEpoch == result.epochs.count - 1)
         #expect(!result.epochs.dropFirst().dropLast().contains(where: meets))
         #expect(before.forgetAccuracy > 0.9 && result.delta.shape == [1, 8, 8] && selected.norm > 0)
+        #expect(meets(result.kept) && result.meetsLimits)
+    }
+
+    @Test("with patience the run goes on past the first epoch that meets the limits and keeps the one with the largest worst margin, scaled",
+          .tags(.slow))
+    func makeKeepsTheLargestMarginScaled() throws {
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        var configuration = ForgetVector.Configuration(forgetClasses: [5])
+        configuration.settings.beta = 1
+        configuration.settings.epochs = 12
+        configuration.settings.patience = 3
+        let result = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: configuration)
+        let before = result.epochs[0]
+        func margin(_ e: ForgetVector.Epoch) -> Double {
+            ForgetVector.worstRelativeMargin(forget: e.forgetAccuracy, drop: (before.retainAccuracy - e.retainAccuracy) * 100, target: 0.1,
+                                             maxRetainDrop: 5)
+        }
+        let meeting = result.epochs.dropFirst().filter { margin($0) >= 0 }
+        let first = try #require(meeting.first)
+        let best = meeting.max { margin($0) < margin($1) || (margin($0) == margin($1) && $0.epoch > $1.epoch) }!
+        #expect(result.selectedEpoch == best.epoch)
+        // The run ends `patience` epochs after the kept one, or at the last epoch.
+        #expect(result.epochs.count - 1 == min(best.epoch + 3, 12))
+        #expect(result.epochs.count - 1 > first.epoch)
+        // Scaling never loses margin (t = 1 is a candidate), and the kept figures are those of the written δ.
+        #expect(margin(result.kept) >= margin(best) && result.scale > 0 && result.scale <= 1)
+        #expect(abs(result.kept.norm - result.scale * best.norm) <= 1e-4 * best.norm)
+        let selection = result.selection
+        let offset = ForgetVector.Placement(space: .pixel).modelOffset(result.delta)
+        let forget = try ForgetRetainScores.accuracies(model, data: data, indices: selection.forget, forget: [5], batchSize: configuration.selection.batchSize,
+                                                         offset: offset)
+        let retain = try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: [5], batchSize: configuration.selection.batchSize,
+                                                         offset: offset)
+        #expect(forget.forget == result.kept.forgetAccuracy && retain.retain == result.kept.retainAccuracy)
+    }
+
+    @Test("the kept scale: the largest worst relative margin over 0.1, …, 1 and the best ± 0.05, the larger scale on ties")
+    func largestMarginScale() throws {
+        // Forget accuracy falls and the retain drop grows with the scale t: margins 3(t − 0.6) (forget) and 1.95 − 2t (drop),
+        // so 0.8 is best on the grid of tenths (0.35) and 0.75 (0.45) beats it and 0.85 (0.25).
+        var asked: [Double] = []
+        let t = try ForgetVector.largestMarginScale(target: 0.1, maxRetainDrop: 5, retainBefore: 1) { t in
+            asked.append(t)
+            return (0.28 - 0.3 * t, 1 - (10 * t - 4.75) / 100)
+        }
+        #expect(t.scale == 0.75 && t.forget == 0.28 - 0.3 * 0.75)
+        #expect(asked == (1...10).map { Double($0) / 10 } + [0.75, 0.85])
+        // Flat margins: the larger scale.
+        #expect(try ForgetVector.largestMarginScale(target: 0.1, maxRetainDrop: 5, retainBefore: 1) { _ in (0, 1) }.scale == 1)
+        // Zero limits count as zero margin when met, negative when not.
+        #expect(ForgetVector.worstRelativeMargin(forget: 0, drop: 0, target: 0, maxRetainDrop: 0) == 0)
+        #expect(ForgetVector.worstRelativeMargin(forget: 0.01, drop: 0, target: 0, maxRetainDrop: 5) < 0)
+        #expect(ForgetVector.worstRelativeMargin(forget: 0.05, drop: 1, target: 0.1, maxRetainDrop: 5) == 0.5)
     }
 }
 

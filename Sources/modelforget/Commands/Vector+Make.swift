@@ -70,7 +70,7 @@ extension Vector {
                 throw CommandFailure(options.model, error)
             }
             let result = made.result
-            let selected = result.epochs[result.selectedEpoch]
+            let selected = result.kept
             if !result.meetsLimits {
                 let rates = result.learningRatesTried.map { String($0) }.joined(separator: ", ")
                 Terminal.error("\(forgetting.data): no forget vector met the limits (learning rates \(rates)): best found forget accuracy "
@@ -84,8 +84,8 @@ extension Vector {
             do { try made.file.write(to: output) } catch { throw WeightFileError(path: output, underlying: error) }
             Terminal.print("wrote \(output): classes \(classes.map(String.init).joined(separator: ",")), learning rate \(result.learningRate), "
                            + "epoch \(result.selectedEpoch) "
-                           + "(\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.epochs[result.selectedEpoch].norm))")
-            VectorTrainingOptions.printAccuracies(result.epochs, selected: result.selectedEpoch)
+                           + "(\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.kept.norm))")
+            VectorTrainingOptions.printAccuracies(before: result.epochs[0], after: result.kept)
             if !result.meetsLimits { throw ExitCode(2) }
         }
     }

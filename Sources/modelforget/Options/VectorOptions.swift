@@ -41,10 +41,15 @@ struct VectorTrainingOptions: ParsableArguments {
 
     @OptionGroup var stopping: StoppingOptions
 
+    @Option(help: ArgumentHelp("Once an epoch meets both limits, go on until this many epochs pass without one that meets them with a "
+                               + "larger worst relative margin; 0 stops at the first (the paper's rule).", valueName: "n"))
+    var patience = 5
+
     @OptionGroup var seed: SeedOption
 
     func validate() throws {
         guard (lr ?? 1) > 0 else { throw ValidationError("--lr must be positive") }
+        guard patience >= 0 else { throw ValidationError("--patience must not be negative") }
     }
 
     func configuration(classes: [Int], batchSize: Int) -> ForgetVector.Configuration {
@@ -58,11 +63,11 @@ struct VectorTrainingOptions: ParsableArguments {
         configuration.settings.epochs = stopping.epochs ?? 60
         configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
         configuration.settings.maxRetainDrop = stopping.maxRetainDrop ?? 5
+        configuration.settings.patience = patience
         return configuration
     }
 
-    static func printAccuracies(_ history: [ForgetVector.Epoch], selected: Int) {
-        let before = history[0], after = history[selected]
+    static func printAccuracies(before: ForgetVector.Epoch, after: ForgetVector.Epoch) {
         Terminal.print(String(format: "forget accuracy on the forget samples: %.2f%% -> %.2f%%", before.forgetAccuracy * 100, after.forgetAccuracy * 100))
         Terminal.print(String(format: "retain accuracy on the retain samples: %.2f%% -> %.2f%%", before.retainAccuracy * 100, after.retainAccuracy * 100))
     }
