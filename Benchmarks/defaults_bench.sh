@@ -3,10 +3,12 @@
 #   PGU from statistics only (forget-class samples + `stats collect` of the training data, no retain
 #   samples): forgetting {5,7} and {3} on the MLP, CNN and ResNet;
 #   forget vectors, class-wise (`vector make --classes C`, then `eval --vector`): classes 3, 5 and 7
-#   on the CNN, ResNet and ViT.
+#   on the CNN, ResNet and ViT; with `vector-real [DIR [model ...]]` on the trained real-library models
+#   of Benchmarks/real_models (make_real_models.py --tier trained; train.npz, scored on test.npz).
 # Prints one tab-separated line per run:
 #   engine model classes exit forget_before forget_after retain_before retain_after seconds message
 # Usage: Benchmarks/defaults_bench.sh [pgu|vector]   (release build: .build/release/modelforget, or $MODELFORGET; default both)
+#        Benchmarks/defaults_bench.sh vector-real [/work/models/trained [model ...]]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${MODELFORGET:-.build/release/modelforget}
@@ -14,8 +16,9 @@ S=Samples
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
 part=${1:-all}
+test=$S/digits-test.npz
 scores() {  # MODEL CLASSES [extra eval flags]: "forget retain" test accuracies in %
-    "$bin" eval "$1" --data $S/digits-test.npz --classes "$2" --json "${@:3}" |
+    "$bin" eval "$1" --data "$test" --classes "$2" --json "${@:3}" |
         python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.2f %.2f" % (100 * d["forget_accuracy"], 100 * d["retain_accuracy"]))'
 }
 line() {  # ENGINE MODEL CLASSES STATUS BEFORE AFTER START END STDERR
@@ -23,6 +26,26 @@ line() {  # ENGINE MODEL CLASSES STATUS BEFORE AFTER START END STDERR
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n' "$1" "$2" "$3" "$4" "${before[0]}" "${after[0]:--}" "${before[1]}" "${after[1]:--}" \
         "$(echo "$8 - $7" | bc)" "$(head -c 160 "$9" | tr '\n' ' ')"
 }
+if [ "$part" = vector-real ]; then
+    dir=${2:-/work/models/trained}
+    models=("${@:3}")
+    [ ${#models[@]} -gt 0 ] || models=(torch-conv1d-mnist1d torchvision-vit transformers-vit torchvision-mobilenet-v3-small
+                                       transformers-resnet-bottleneck timm-convnext-atto)
+    for m in "${models[@]}"; do
+        test=$dir/$m/test.npz
+        for c in 3 5 7; do
+            before=$(scores "$dir/$m/model.onnx" "$c")
+            start=$(date +%s.%N)
+            "$bin" vector make "$dir/$m/model.onnx" --classes "$c" --data "$dir/$m/train.npz" -o "$scratch/fv.safetensors" --quiet \
+                >/dev/null 2>"$scratch/stderr"
+            status=$?; end=$(date +%s.%N)
+            after=""; [ -f "$scratch/fv.safetensors" ] && after=$(scores "$dir/$m/model.onnx" "$c" --vector "$scratch/fv.safetensors")
+            line vector "$m" "$c" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
+            rm -f "$scratch/fv.safetensors"
+        done
+    done
+    exit 0
+fi
 for m in mlp cnn resnet; do
     [ "$part" = vector ] && break
     "$bin" stats collect $S/$m.onnx --data $S/digits-train.npz -o "$scratch/$m.stats.safetensors" --quiet >/dev/null

@@ -76,15 +76,24 @@ extension SVDUnlearning {
         }
         let before = (subset: try baseline(subset), full: subset.count == validation.count ? nil : try baseline(validation))
         let hasRetain = validation.contains { !forget.contains(labels[$0]) }
-        /// `edits` scored on `indices`; `norms` are the squared norms of the α pair's edits of every layer.
+        // Without retained-class samples the retain Grams stand in for them: each layer's estimated damage.
+        let damage = hasRetain ? nil : RetainDamage(retain: projection.retain, layers: layers, original: original)
+        /// The estimated retain damage of every layer under an α pair's `edits` (all layers), by layer index.
+        func damages(_ edits: [String: Tensor]) -> [Int: Double]? {
+            damage.map { Dictionary(uniqueKeysWithValues: $0.perLayer(current: edits, original: original).map { ($0.layer, $0.damage) }) }
+        }
+        /// `edits` scored on `indices`; `norms` are the squared norms of the α pair's edits of every
+        /// layer, `layerDamages` their estimated retain damages (statistics-only searches).
         func point(_ r: Double, _ f: Double, _ first: Int, _ edits: [String: Tensor], norms: [String: (change: Double, norm: Double)],
-                   on indices: [Int], before: Baseline) throws -> SearchPoint {
+                   layerDamages: [Int: Double]?, on indices: [Int], before: Baseline) throws -> SearchPoint {
             let v = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch, parameters: edits,
                                                    reusing: before.reusable)
-            let verdict = contract.verdict(forget: v.forget, retain: hasRetain ? v.retain : nil, retainBefore: hasRetain ? before.scores.retain : nil)
+            let estimated = layerDamages.map { $0.filter { $0.key >= first }.values.max() ?? 0 }
+            let verdict = contract.verdict(forget: v.forget, retain: hasRetain ? v.retain : nil, retainBefore: hasRetain ? before.scores.retain : nil,
+                                           estimatedRetainDamage: estimated)
             var p = SearchPoint(alphaRetain: r, alphaForget: f, measured: v, relativeChange: Self.relativeChange(norms, of: edits.keys),
                                 validationSamples: indices.count)
-            (p.firstLayer, p.meetsContract, p.violation) = (first, verdict.meets, contract.violation(verdict))
+            (p.firstLayer, p.meetsContract, p.violation, p.estimatedRetainDamage) = (first, verdict.meets, contract.violation(verdict), estimated)
             return p
         }
         /// Calls `body(α_r, α_f, edits)` for each of `pairs`, with the float32 edits of one
@@ -100,10 +109,11 @@ extension SVDUnlearning {
         func rescore(_ candidates: [SearchPoint], on indices: [Int], before: Baseline) throws -> [SearchPoint] {
             var scored: [SearchPoint?] = Array(repeating: nil, count: candidates.count)
             try eachPair(candidates.map { ($0.alphaRetain, $0.alphaForget) }) { r, f, edits in
-                let norms = Self.squaredNorms(edits, original)
+                let norms = Self.squaredNorms(edits, original), layerDamages = damages(edits)
                 for (i, p) in candidates.enumerated() where p.alphaRetain == r && p.alphaForget == f {
                     let first = p.firstLayer ?? 0
-                    scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, on: indices, before: before)
+                    scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, layerDamages: layerDamages,
+                                          on: indices, before: before)
                 }
             }
             return scored.map { $0! }
@@ -117,11 +127,11 @@ extension SVDUnlearning {
         let total = Self.contractGrid.count * scopes.count
         var done = 0
         try eachPair(Self.contractGrid) { r, f, edits in
-            let norms = Self.squaredNorms(edits, original)
+            let norms = Self.squaredNorms(edits, original), layerDamages = damages(edits)
             byPair[Self.contractGrid.firstIndex { $0 == (r, f) }!] = try scopes.map { first in
                 defer { done += 1; progress?("search", done, total) }
-                return try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, on: screening,
-                                 before: screeningBefore)
+                return try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, layerDamages: layerDamages,
+                                 on: screening, before: screeningBefore)
             }
         }
         let screeningRound = byPair.flatMap { $0 }
@@ -130,7 +140,7 @@ extension SVDUnlearning {
         let scoredBeforeFinal = screening.count == subset.count ? firstRound : screeningRound + firstRound
         func outcome(_ best: SearchPoint, _ points: [SearchPoint], before: Baseline) -> ContractSearchOutcome {
             let verdict = contract.verdict(forget: best.forgetAccuracy, retain: hasRetain ? best.retainAccuracy : nil,
-                                           retainBefore: hasRetain ? before.scores.retain : nil)
+                                           retainBefore: hasRetain ? before.scores.retain : nil, estimatedRetainDamage: best.estimatedRetainDamage)
             return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.scores.retain : nil)
         }
         guard let fullBefore = before.full else {
@@ -161,11 +171,12 @@ extension SVDUnlearning {
         var retainBefore: Double?
     }
 
-    /// `a` before `b`: meeting the contract first, then the smaller violation, then the higher
-    /// confidence score.
+    /// `a` before `b`: meeting the contract first, then the smaller violation, then (statistics-only
+    /// searches) the smaller estimated retain damage, then the higher confidence score.
     static func contractOrder(_ a: SearchPoint, _ b: SearchPoint) -> Bool {
         let (va, vb) = (a.violation ?? .infinity, b.violation ?? .infinity)
         if va != vb { return va < vb }
+        if let da = a.estimatedRetainDamage, let db = b.estimatedRetainDamage, da != db { return da < db }
         return a.confidenceScore > b.confidenceScore
     }
 

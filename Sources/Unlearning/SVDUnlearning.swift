@@ -76,12 +76,16 @@ public struct SVDUnlearning: WeightEditingEngine {
         public var meetsContract: Bool? = nil
         public var violation: Double? = nil
         public var validationSamples: Int? = nil
+        /// Contract search without retained-class validation samples: the largest estimated retain
+        /// damage (``RetainDamage``) of the point's edited layers.
+        public var estimatedRetainDamage: Double? = nil
 
         enum CodingKeys: String, CodingKey {
             case alphaRetain = "alpha_retain", alphaForget = "alpha_forget", retainAccuracy = "retain_accuracy"
             case forgetAccuracy = "forget_accuracy", score, retainConfidence = "retain_confidence", forgetConfidence = "forget_confidence"
             case confidenceScore = "confidence_score", relativeChange = "relative_change"
             case firstLayer = "first_layer", meetsContract = "meets_contract", violation, validationSamples = "validation_samples"
+            case estimatedRetainDamage = "estimated_retain_damage"
         }
     }
 
@@ -198,10 +202,15 @@ public struct SVDUnlearning: WeightEditingEngine {
             // The search scored float32 edits; the verdict is that of the weights written.
             let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget, batchSize: c.selection.batchSize,
                                                    parameters: edited)
-            let exact = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore)
+            let damage = retainBefore != nil ? nil
+                : RetainDamage(retain: projection.retain, layers: model.graph.weightLayers, original: model.graph.parameters)
+                    .perLayer(current: edited, original: model.graph.parameters).map(\.damage).max() ?? 0
+            let exact = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore,
+                                         estimatedRetainDamage: damage)
             var kept = SearchPoint(alphaRetain: alphaRetain, alphaForget: alphaForget, measured: v,
                                    relativeChange: Self.relativeChange(edited, model.graph.parameters), validationSamples: selection.validation.count)
             (kept.firstLayer, kept.meetsContract, kept.violation) = (searched.firstLayer, exact.meets, contract.violation(exact))
+            kept.estimatedRetainDamage = damage
             (verdict, contractVerdict) = (kept, exact)
             lap("verify")
         }

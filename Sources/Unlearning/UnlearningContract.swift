@@ -10,14 +10,20 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
     public var maxForgetAccuracy: Double
     /// Largest accepted drop of retain-class validation accuracy, in points (percent of samples).
     public var maxRetainDrop: Double
+    /// When the validation split has no retained-class samples (statistics-only runs): the largest
+    /// accepted estimated retain damage of a layer (``RetainDamage``, the squared relative change
+    /// of its outputs on the retain inputs the statistics saw), the stand-in for the retain limit.
+    /// The same limit guards statistics-only PGU.
+    public var maxRetainDamage: Double
 
-    public init(maxForgetAccuracy: Double = 0.02, maxRetainDrop: Double = 2) {
+    public init(maxForgetAccuracy: Double = 0.02, maxRetainDrop: Double = 2, maxRetainDamage: Double = 0.01) {
         self.maxForgetAccuracy = maxForgetAccuracy
         self.maxRetainDrop = maxRetainDrop
+        self.maxRetainDamage = maxRetainDamage
     }
 
     enum CodingKeys: String, CodingKey {
-        case maxForgetAccuracy = "max_forget_accuracy", maxRetainDrop = "max_retain_drop"
+        case maxForgetAccuracy = "max_forget_accuracy", maxRetainDrop = "max_retain_drop", maxRetainDamage = "max_retain_damage"
     }
 
     /// How one candidate fares against the contract.
@@ -29,27 +35,35 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
         public var retainAccuracy: Double?
         /// Retain accuracy before minus after, in points.
         public var retainDrop: Double?
-        /// Both limits hold (the retain limit counts as holding when it cannot be measured).
+        /// The largest estimated retain damage of an edited layer (``RetainDamage``), when retain
+        /// accuracy is not measured and the retain statistics are at hand.
+        public var estimatedRetainDamage: Double?
+        /// Both limits hold (without retain accuracy: the forget limit and, when estimated, the
+        /// retain damage limit).
         public var meets: Bool
         /// The limits that fail, in words (empty when ``meets``).
         public var failures: [String]
 
         enum CodingKeys: String, CodingKey {
-            case forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy", retainDrop = "retain_drop", meets, failures
+            case forgetAccuracy = "forget_accuracy", retainAccuracy = "retain_accuracy", retainDrop = "retain_drop"
+            case estimatedRetainDamage = "estimated_retain_damage", meets, failures
         }
 
         /// One line: the validation figures, the limits, and whether they hold.
         public func line(for contract: UnlearningContract) -> String {
             let figures = "forget accuracy \(UnlearningContract.percent(forgetAccuracy)) (limit \(UnlearningContract.percent(contract.maxForgetAccuracy))), "
                 + (retainDrop.map { "retain drop \(UnlearningContract.points($0)) points (limit \(UnlearningContract.points(contract.maxRetainDrop)))" }
-                    ?? "retain accuracy not measured (no retained-class validation samples)")
+                    ?? "retain accuracy not measured (no retained-class validation samples)"
+                    + (estimatedRetainDamage.map { ", estimated retain damage " + UnlearningContract.damage($0)
+                        + " (limit " + UnlearningContract.damage(contract.maxRetainDamage) + ")" } ?? ""))
             return "validation (held out from the data): " + figures + (meets ? ": meets the limits" : ": " + failures.joined(separator: "; "))
         }
     }
 
     /// The verdict for validation accuracies `forget` and `retain` after an edit, given the retain
-    /// accuracy `retainBefore` of the original model on the same samples.
-    public func verdict(forget: Double, retain: Double?, retainBefore: Double?) -> Verdict {
+    /// accuracy `retainBefore` of the original model on the same samples; without them, the
+    /// `estimatedRetainDamage` of the edit, if known, is held to ``maxRetainDamage``.
+    public func verdict(forget: Double, retain: Double?, retainBefore: Double?, estimatedRetainDamage: Double? = nil) -> Verdict {
         var failures: [String] = []
         if forget > maxForgetAccuracy + 1e-12 {
             failures.append("forget accuracy \(Self.percent(forget)) is above the limit \(Self.percent(maxForgetAccuracy))")
@@ -61,19 +75,28 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
                 failures.append("retain accuracy dropped \(Self.points(drop!)) points, more than the limit \(Self.points(maxRetainDrop))")
             }
         }
-        return Verdict(forgetAccuracy: forget, retainAccuracy: retain, retainDrop: drop, meets: failures.isEmpty, failures: failures)
+        let damage = drop == nil ? estimatedRetainDamage : nil
+        if let damage, damage > maxRetainDamage {
+            failures.append("estimated retain damage \(Self.damage(damage)) is above the limit \(Self.damage(maxRetainDamage)) "
+                            + "(retain accuracy not measured)")
+        }
+        return Verdict(forgetAccuracy: forget, retainAccuracy: retain, retainDrop: drop, estimatedRetainDamage: damage, meets: failures.isEmpty,
+                       failures: failures)
     }
 
     /// How far a verdict is from meeting the contract: 0 when it meets it, otherwise the excess
     /// of each limit relative to the limit (forget excess over `max(limit, 1 %)`, drop excess over
-    /// `max(limit, 1 point)`), summed. Ranks candidates that all fail.
+    /// `max(limit, 1 point)`, estimated retain damage excess over `max(limit, 0.001)`), summed. Ranks candidates that all fail.
     /// A verdict that meets the contract (within the verdict's rounding slack) scores exactly 0.
     public func violation(_ verdict: Verdict) -> Double {
         if verdict.meets { return 0 }
         let forgetExcess = max(0, verdict.forgetAccuracy - maxForgetAccuracy) / max(maxForgetAccuracy, 0.01)
         let dropExcess = max(0, (verdict.retainDrop ?? 0) - maxRetainDrop) / max(maxRetainDrop, 1)
-        return forgetExcess + dropExcess
+        let damageExcess = max(0, (verdict.estimatedRetainDamage ?? 0) - maxRetainDamage) / max(maxRetainDamage, 1e-3)
+        return forgetExcess + dropExcess + damageExcess
     }
+
+    static func damage(_ value: Double) -> String { String(format: "%.4f", value) }
 
     static func percent(_ value: Double) -> String {
         let text = String(format: "%.2f", value * 100)

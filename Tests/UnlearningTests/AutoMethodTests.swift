@@ -83,5 +83,58 @@ struct AutoMethodTests {
         let unmeasured = contract.verdict(forget: 0.0, retain: nil, retainBefore: nil)
         #expect(unmeasured.meets && unmeasured.retainDrop == nil)
         #expect(unmeasured.line(for: contract).contains("retain accuracy not measured"))
+        // Without retain accuracy the estimated retain damage stands in for it (limit 0.01, inclusive).
+        let guarded = contract.verdict(forget: 0.0, retain: nil, retainBefore: nil, estimatedRetainDamage: 0.01)
+        #expect(guarded.meets && guarded.estimatedRetainDamage == 0.01 && contract.violation(guarded) == 0)
+        let damaged = contract.verdict(forget: 0.03, retain: nil, retainBefore: nil, estimatedRetainDamage: 0.025)
+        #expect(!damaged.meets && damaged.failures.count == 2 && damaged.failures[1].contains("estimated retain damage 0.0250"))
+        #expect(abs(contract.violation(damaged) - (0.01 / 0.02 + 0.015 / 0.01)) < 1e-9)
+        #expect(damaged.line(for: contract).contains("estimated retain damage 0.0250 (limit 0.0100)"))
+        // With retain accuracy measured, the estimate plays no part.
+        let measured = contract.verdict(forget: 0.0, retain: 0.9, retainBefore: 0.9, estimatedRetainDamage: 0.5)
+        #expect(measured.meets && measured.estimatedRetainDamage == nil)
+    }
+
+    /// Forget-class samples of `classes` only, and statistics of every class collected from the training data.
+    static func statisticsOnly(_ model: String, classes: Set<Int>, contract: UnlearningContract)
+        throws -> (UnlearningRequest, StatisticsFile) {
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        let statistics = try StatisticsFile.collect(try Model.load(Fixtures.path(model), sampleShape: data.sampleShape), data: data,
+                                                    batchSize: 256, sampling: .all)
+        let labels = try #require(data.labels)
+        let forgetIndices = labels.indices.filter { classes.contains(labels[$0]) }
+        let forgetOnly = Dataset(x: try data.samples(forgetIndices), labels: forgetIndices.map { labels[$0] })
+        var request = try UnlearningRequest(model: Fixtures.path(model), classes: classes.sorted(), data: forgetOnly)
+        request.method = .auto(contract)
+        request.statistics = .init(statistics, name: "stats")
+        return (request, statistics)
+    }
+
+    @Test("forget samples and statistics alone: every search point is held to the estimated retain damage limit, the verdict's estimate is the written weights'",
+          .tags(.slow))
+    func statisticsOnlyAutoIsGuarded() throws {
+        let (request, statistics) = try Self.statisticsOnly("Samples/mlp.onnx", classes: [5, 7], contract: UnlearningContract())
+        let result = try request.perform()
+        let verdict = try #require(result.verdict)
+        guard case .auto(let auto) = result.details else { Issue.record("not an auto result"); return }
+        #expect(verdict.retainDrop == nil && auto.attempts.map(\.method) == ["svd"])
+        let estimated = try #require(verdict.estimatedRetainDamage)
+        // Independently: the damage of the written weights on the retained classes' class-balanced Grams as stored (the
+        // projection holds them trace-normalised, a positive multiple that leaves the ratio unchanged).
+        let model = request.model
+        let damage = RetainDamage(grams: statistics.combined(classes: Set(0..<10).subtracting([5, 7])), layers: model.graph.weightLayers,
+                                  original: model.graph.parameters)
+        let recomputed = damage.perLayer(current: result.editedWeights, original: model.graph.parameters).map(\.damage).max() ?? 0
+        #expect(abs(recomputed - estimated) <= 1e-6 * max(estimated, 1e-12))
+        #expect(verdict.meets == (verdict.forgetAccuracy <= 0.02 && estimated <= 0.01))
+        // Every search point carries its estimate, and a point that meets the limits is within the damage limit.
+        #expect(auto.svd.grid.allSatisfy { $0.estimatedRetainDamage != nil })
+        #expect(auto.svd.grid.filter { $0.meetsContract == true }.allSatisfy { $0.estimatedRetainDamage! <= 0.01 })
+
+        // A limit no edit can meet: the verdict fails on the damage, with the estimate in the reason.
+        let (strict, _) = try Self.statisticsOnly("Samples/mlp.onnx", classes: [5, 7],
+                                                  contract: UnlearningContract(maxRetainDamage: 1e-9))
+        let refused = try #require(try strict.perform().verdict)
+        #expect(!refused.meets && refused.failures.contains { $0.contains("estimated retain damage") })
     }
 }

@@ -22,7 +22,7 @@ struct PGURetainDamageTests {
         var rng = SeededGenerator(seed: 11)
         var changed = w
         for i in 0..<changed.count { changed.data[i] += Float.random(in: -0.01...0.01, using: &rng) }
-        let guardian = PGUUnlearning.RetainDamage(grams: grams, layers: layers, original: original)
+        let guardian = RetainDamage(grams: grams, layers: layers, original: original)
         let measured = guardian.perLayer(current: [name: changed], original: original)
         #expect(measured.map(\.weight) == [name])
         let damage = try #require(measured.first).damage
@@ -113,7 +113,7 @@ struct PGURetainDamageTests {
         let factor = try #require(result.learningRateFactor)
         #expect(factor > 1 && result.learningRateFactorsTried?.first == 1 && result.learningRateFactorsTried?.last == factor)
         // Every layer of the kept weights is within the limit, and some layer reached it on the way.
-        let guardian = PGUUnlearning.RetainDamage(grams: statistics.summed(classes: Set(0..<10).subtracting([3])), layers: model.graph.weightLayers,
+        let guardian = RetainDamage(grams: statistics.summed(classes: Set(0..<10).subtracting([3])), layers: model.graph.weightLayers,
                                                   original: model.graph.parameters)
         var kept = model.graph.parameters
         for (name, weight) in result.editedWeights { kept[name] = weight }

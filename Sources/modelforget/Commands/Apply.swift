@@ -122,6 +122,7 @@ struct Apply: ParsableCommand {
                                                   sgdBatchSize: sgdBatchSize, targetForgetAccuracy: stopping.targetForgetAccuracy,
                                                   maxRetainDrop: stopping.maxRetainDrop ?? 5)
             if lrStart != nil || lrEnd != nil { settings.learningRateFactors = [1] }
+            settings.maxRetainDamage = limits.maxRetainDamage
             return .pgu(settings)
         }
         let contract = limits.contract(maxRetainDrop: stopping.maxRetainDrop)
@@ -162,8 +163,10 @@ struct Apply: ParsableCommand {
         var unmet = false
         if let verdict = result.verdict, !verdict.meets, let contract = request.contract {
             unmet = true
+            let damageFailed = (verdict.estimatedRetainDamage ?? 0) > contract.maxRetainDamage
             Terminal.error("\(forgetting.data): the limits are not met: " + verdict.line(for: contract)
-                           + (keepBest ? "; writing the best edit found (--keep-best)" : "; nothing written (--keep-best writes the best edit found)"))
+                           + (keepBest ? "; writing the best edit found (--keep-best)" : "; nothing written (--keep-best writes the best edit found)")
+                           + (damageFailed ? "; add retained-class samples to --data so retain accuracy can be measured, or raise --max-retain-damage" : ""))
             guard keepBest else { throw ExitCode(2) }
         }
         if case .pgu(let r) = result.details, r.forgetAccuracy > r.targetForgetAccuracy + 1e-12 {

@@ -54,19 +54,26 @@ struct StoppingOptions: ParsableArguments {
 }
 
 /// `--max-forget-accuracy`: the forget limit of the user's contract (``UnlearningContract``), measured
-/// on a validation split held out from --data.
+/// on a validation split held out from --data; `--max-retain-damage`: its stand-in for the retain
+/// limit when no retained-class samples are given.
 struct ContractOptions: ParsableArguments {
     @Option(help: ArgumentHelp("auto: largest accepted accuracy on the forget classes' validation samples (held out from --data).",
                                valueName: "fraction"))
     var maxForgetAccuracy = 0.02
 
+    @Option(help: ArgumentHelp("Without retained-class samples (--stats with forget samples only): largest accepted estimated retain damage "
+                               + "of an edited layer, the squared relative change of its outputs on the stored retain statistics "
+                               + "(auto and pgu).", valueName: "ratio"))
+    var maxRetainDamage = 0.01
+
     func validate() throws {
         guard maxForgetAccuracy >= 0, maxForgetAccuracy <= 1 else { throw ValidationError("--max-forget-accuracy must be in [0, 1]") }
+        guard maxRetainDamage >= 0 else { throw ValidationError("--max-retain-damage must not be negative") }
     }
 
-    /// The contract: this forget limit and `maxRetainDrop` (default 2 points).
+    /// The contract: these limits and `maxRetainDrop` (default 2 points).
     func contract(maxRetainDrop: Double?) -> UnlearningContract {
-        UnlearningContract(maxForgetAccuracy: maxForgetAccuracy, maxRetainDrop: maxRetainDrop ?? 2)
+        UnlearningContract(maxForgetAccuracy: maxForgetAccuracy, maxRetainDrop: maxRetainDrop ?? 2, maxRetainDamage: maxRetainDamage)
     }
 }
 

@@ -1,0 +1,75 @@
+import ModelRuntime
+import TensorCore
+
+/// How much an update moves a layer's outputs on the retained classes' inputs, estimated from
+/// the retain Gram alone (the guard of statistics-only runs, where no retained-class samples
+/// can be scored: statistics-only PGU, and the SVD contract search without retained-class
+/// validation samples):
+/// ```
+/// damage = tr(ΔW G_r ΔWᵀ) / tr(W G_r Wᵀ) = ‖ΔW X_r‖²_F / ‖W X_r‖²_F
+/// ```
+/// with `G_r = X_r X_rᵀ` the retain Gram of the layer's input vectors `X_r` (d × n) and `ΔW`,
+/// `W` the weight's rows as outputs × d. It is the squared relative change of the layer's
+/// outputs over the retain inputs the statistics saw; per layer (groups summed), each layer
+/// judged alone. Any positive multiple of `G_r` (a class-balanced or trace-normalised Gram)
+/// gives the same damage.
+struct RetainDamage {
+    /// `tr(W G_r Wᵀ)` of the original weights, per layer index.
+    private var reference: [Int: Double] = [:]
+    private let grams: [GramKey: (values: [Double], dimension: Int)]
+    private let layers: [ComputeGraph.WeightLayer]
+
+    init(grams: [GramKey: LayerGram], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
+        self.init(grams.mapValues { ($0.gram, $0.dimension) }, layers: layers, original: original)
+    }
+
+    /// From the trace-normalised retain Grams of an SVD projection.
+    init(retain spaces: [GramKey: SVDProjection.Space], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
+        self.init(spaces.mapValues { ($0.normalized, $0.dimension) }, layers: layers, original: original)
+    }
+
+    private init(_ grams: [GramKey: (values: [Double], dimension: Int)], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
+        self.grams = grams
+        self.layers = layers
+        for (index, layer) in layers.enumerated() {
+            guard let w = original[layer.weight] else { continue }
+            reference[index] = energy(of: w, layer: index)
+        }
+    }
+
+    /// `Σ_groups tr(R G Rᵀ)` for the rows `R` of `weight` as layer `index` reads them.
+    private func energy(of weight: Tensor, layer index: Int) -> Double {
+        let layer = layers[index]
+        var total = 0.0
+        for group in 0..<layer.groups {
+            guard let gram = grams[GramKey(layer: index, group: group)] else { continue }
+            let d = gram.dimension
+            _ = SVDProjection.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: d) { rows, count in
+                var product = [Double](repeating: 0, count: count * d)
+                rows.withUnsafeBufferPointer { r in gram.values.withUnsafeBufferPointer { g in product.withUnsafeMutableBufferPointer { p in
+                    BLAS.dgemm(transA: false, transB: false, m: count, n: d, k: d, a: r.baseAddress!, lda: d, b: g.baseAddress!, ldb: d,
+                               c: p.baseAddress!, ldc: d)
+                } } }
+                for i in 0..<(count * d) { total += product[i] * rows[i] }
+                return rows
+            }
+        }
+        return total
+    }
+
+    /// The weights of the layers this guard judges (those with a retain Gram and nonzero output energy).
+    var guardedWeights: Set<String> { Set(reference.filter { $0.value > 0 }.keys.map { layers[$0].weight }) }
+
+    /// The damage of every layer of `current` against `original`, in layer order (layers without
+    /// a retain Gram or with zero reference energy left out, and those whose weight is in `skipping`).
+    func perLayer(current: [String: Tensor], original: [String: Tensor],
+                  skipping: Set<String> = []) -> [(layer: Int, weight: String, damage: Double)] {
+        layers.enumerated().compactMap { index, layer in
+            guard !skipping.contains(layer.weight), let before = original[layer.weight], let after = current[layer.weight],
+                  let base = reference[index], base > 0 else { return nil }
+            var delta = after
+            for i in 0..<delta.count { delta.data[i] -= before.data[i] }
+            return (index, layer.weight, energy(of: delta, layer: index) / base)
+        }
+    }
+}
