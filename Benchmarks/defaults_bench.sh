@@ -4,11 +4,15 @@
 #   samples): forgetting {5,7} and {3} on the MLP, CNN and ResNet;
 #   forget vectors, class-wise (`vector make --classes C`, then `eval --vector`): classes 3, 5 and 7
 #   on the CNN, ResNet and ViT; with `vector-real [DIR [model ...]]` on the trained real-library models
-#   of Benchmarks/real_models (make_real_models.py --tier trained; train.npz, scored on test.npz).
+#   of Benchmarks/real_models (make_real_models.py --tier trained; train.npz, scored on test.npz);
+#   `apply` with default flags (--method auto) from statistics and forget samples alone (`auto-stats` on
+#   the samples, `auto-stats-real [DIR [model ...]]` on the trained real-library models): forgetting
+#   {5,7} and {3}; the message is the one-line reason of a refusal.
 # Prints one tab-separated line per run:
 #   engine model classes exit forget_before forget_after retain_before retain_after seconds message
 # Usage: Benchmarks/defaults_bench.sh [pgu|vector]   (release build: .build/release/modelforget, or $MODELFORGET; default both)
 #        Benchmarks/defaults_bench.sh vector-real [/work/models/trained [model ...]]
+#        Benchmarks/defaults_bench.sh auto-stats | auto-stats-real [/work/models/trained [model ...]]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${MODELFORGET:-.build/release/modelforget}
@@ -26,6 +30,38 @@ line() {  # ENGINE MODEL CLASSES STATUS BEFORE AFTER START END STDERR
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n' "$1" "$2" "$3" "$4" "${before[0]}" "${after[0]:--}" "${before[1]}" "${after[1]:--}" \
         "$(echo "$8 - $7" | bc)" "$(head -c 160 "$9" | tr '\n' ' ')"
 }
+forget_only() {  # TRAIN CLASSES OUT: the samples of CLASSES alone
+    python3 - "$1" "$3" "$2" <<'PY'
+import numpy as np, sys
+d = np.load(sys.argv[1]); m = np.isin(d["y"], [int(c) for c in sys.argv[3].split(",")])
+np.savez(sys.argv[2], x=d["x"][m], y=d["y"][m])
+PY
+}
+if [ "$part" = auto-stats ] || [ "$part" = auto-stats-real ]; then
+    if [ "$part" = auto-stats ]; then dir=samples; models=(mlp cnn resnet vit)
+    else
+        dir=${2:-/work/models/trained}; models=("${@:3}")
+        [ ${#models[@]} -gt 0 ] || models=(torch-conv1d-mnist1d torchvision-vit transformers-vit torchvision-mobilenet-v3-small
+                                           transformers-resnet-bottleneck timm-convnext-atto)
+    fi
+    for m in "${models[@]}"; do
+        if [ "$dir" = samples ]; then model=$S/$m.onnx train=$S/digits-train.npz
+        else model=$dir/$m/model.onnx train=$dir/$m/train.npz test=$dir/$m/test.npz; fi
+        "$bin" stats collect "$model" --data "$train" -o "$scratch/stats.safetensors" --quiet >/dev/null
+        for classes in 5,7 3; do
+            forget_only "$train" "$classes" "$scratch/forget.npz"
+            before=$(scores "$model" "$classes")
+            start=$(date +%s.%N)
+            "$bin" apply "$model" --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/stats.safetensors" \
+                -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
+            status=$?; end=$(date +%s.%N)
+            after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
+            line auto-stats "$m" "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
+            rm -f "$scratch/out.onnx" "$scratch/out.onnx.data"
+        done
+    done
+    exit 0
+fi
 if [ "$part" = vector-real ]; then
     dir=${2:-/work/models/trained}
     models=("${@:3}")
@@ -50,11 +86,7 @@ for m in mlp cnn resnet; do
     [ "$part" = vector ] && break
     "$bin" stats collect $S/$m.onnx --data $S/digits-train.npz -o "$scratch/$m.stats.safetensors" --quiet >/dev/null
     for classes in 5,7 3; do
-        python3 - $S/digits-train.npz "$scratch/forget.npz" "$classes" <<'PY'
-import numpy as np, sys
-d = np.load(sys.argv[1]); m = np.isin(d["y"], [int(c) for c in sys.argv[3].split(",")])
-np.savez(sys.argv[2], x=d["x"][m], y=d["y"][m])
-PY
+        forget_only $S/digits-train.npz "$classes" "$scratch/forget.npz"
         before=$(scores $S/$m.onnx "$classes")
         start=$(date +%s.%N)
         "$bin" apply $S/$m.onnx --method pgu --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/$m.stats.safetensors" \
