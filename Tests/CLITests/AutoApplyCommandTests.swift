@@ -32,7 +32,7 @@ struct AutoApplyCommandTests {
         #expect(try #require(verdict["retain_drop"] as? Double) <= 2)
         let audit = try Self.json(directory.path("audit.json"))
         let contract = try #require(audit["contract"] as? [String: Double])
-        #expect(contract == ["max_forget_accuracy": 0.02, "max_retain_drop": 2])
+        #expect(contract == ["max_forget_accuracy": 0.02, "max_retain_drop": 2, "max_retain_damage": 0.01])
         let attempts = try #require(audit["attempts"] as? [[String: Any]])
         #expect(!attempts.isEmpty && attempts.first?["method"] as? String == "svd")
         for attempt in attempts {

@@ -77,16 +77,23 @@ struct ForgetVectorTests {
         try a.check(sampleShape: [1, 2, 3], modelSHA256: "zzz", force: true)
     }
 
-    @Test("making a vector for class 5 of the sample CNN: with patience 0 the selected epoch is the first that meets the stated rule",
-          .tags(.slow))
-    func makeSelectsByRule() throws {
+    /// A vector for class 5 of the sample CNN in pixel space (β 1), with `epochs` and `patience`.
+    static func classFiveOfTheCNN(epochs: Int, patience: Int)
+        throws -> (Model, Dataset, ForgetVector.Configuration, ForgetVector.Result) {
         let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
         let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
         var configuration = ForgetVector.Configuration(forgetClasses: [5])
         configuration.settings.beta = 1
-        configuration.settings.epochs = 8
-        configuration.settings.patience = 0
+        configuration.settings.epochs = epochs
+        configuration.settings.patience = patience
         let result = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: configuration)
+        return (model, data, configuration, result)
+    }
+
+    @Test("making a vector for class 5 of the sample CNN: with patience 0 the selected epoch is the first that meets the stated rule",
+          .tags(.slow))
+    func makeSelectsByRule() throws {
+        let (_, _, _, result) = try Self.classFiveOfTheCNN(epochs: 8, patience: 0)
         let before = result.epochs[0]
         func meets(_ e: ForgetVector.Epoch) -> Bool { e.forgetAccuracy <= 0.1 && (before.retainAccuracy - e.retainAccuracy) * 100 <= 5 }
         let selected = result.epochs[result.selectedEpoch]
@@ -99,13 +106,7 @@ struct ForgetVectorTests {
     @Test("with patience the run goes on past the first epoch that meets the limits and keeps the one with the largest worst margin, scaled",
           .tags(.slow))
     func makeKeepsTheLargestMarginScaled() throws {
-        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
-        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
-        var configuration = ForgetVector.Configuration(forgetClasses: [5])
-        configuration.settings.beta = 1
-        configuration.settings.epochs = 12
-        configuration.settings.patience = 3
-        let result = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: configuration)
+        let (model, data, configuration, result) = try Self.classFiveOfTheCNN(epochs: 12, patience: 3)
         let before = result.epochs[0]
         func margin(_ e: ForgetVector.Epoch) -> Double {
             ForgetVector.worstRelativeMargin(forget: e.forgetAccuracy, drop: (before.retainAccuracy - e.retainAccuracy) * 100, target: 0.1,
