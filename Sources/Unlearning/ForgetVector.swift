@@ -231,7 +231,7 @@ public enum ForgetVector {
     static let abandonAfter = 5
 
     /// `a` before `b` among runs: meeting the limits, then ``isPreferred(_:over:retainBefore:maxRetainDrop:)``
-    /// on their selected epochs (every run starts from δ = 0, so from the same epoch 0).
+    /// on their kept figures (``Result/kept``; every run starts from δ = 0, so from the same epoch 0).
     static func isBetter(_ a: Result, than b: Result, maxRetainDrop: Double) -> Bool {
         if a.meetsLimits != b.meetsLimits { return a.meetsLimits }
         func figures(_ r: Result) -> (forget: Double, retain: Double) { (r.kept.forgetAccuracy, r.kept.retainAccuracy) }

@@ -11,24 +11,28 @@ import TensorCore
 /// with `G_r = X_r X_rᵀ` the retain Gram of the layer's input vectors `X_r` (d × n) and `ΔW`,
 /// `W` the weight's rows as outputs × d. It is the squared relative change of the layer's
 /// outputs over the retain inputs the statistics saw; per layer (groups summed), each layer
-/// judged alone. Any positive multiple of `G_r` (a class-balanced or trace-normalised Gram)
-/// gives the same damage.
+/// judged alone. Statistics-only PGU uses the plain sum of the retained classes' Grams; the SVD
+/// contract search the class-balanced Grams its projection holds (each retained class weighted
+/// equally), which coincide with it up to a factor when the classes have equal sample counts.
 struct RetainDamage {
     /// `tr(W G_r Wᵀ)` of the original weights, per layer index.
     private var reference: [Int: Double] = [:]
-    private let grams: [GramKey: (values: [Double], dimension: Int)]
+    /// Each group's Gram as `scale × values`.
+    private let grams: [GramKey: (values: [Double], dimension: Int, scale: Double)]
     private let layers: [ComputeGraph.WeightLayer]
 
     init(grams: [GramKey: LayerGram], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
-        self.init(grams.mapValues { ($0.gram, $0.dimension) }, layers: layers, original: original)
+        self.init(grams.mapValues { ($0.gram, $0.dimension, 1) }, layers: layers, original: original)
     }
 
-    /// From the trace-normalised retain Grams of an SVD projection.
+    /// From the retain spaces of an SVD projection: each group's trace-normalised Gram times its
+    /// trace, so that groups keep their weights in a layer's sum.
     init(retain spaces: [GramKey: SVDProjection.Space], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
-        self.init(spaces.mapValues { ($0.normalized, $0.dimension) }, layers: layers, original: original)
+        self.init(spaces.mapValues { ($0.normalized, $0.dimension, $0.trace) }, layers: layers, original: original)
     }
 
-    private init(_ grams: [GramKey: (values: [Double], dimension: Int)], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
+    private init(_ grams: [GramKey: (values: [Double], dimension: Int, scale: Double)], layers: [ComputeGraph.WeightLayer],
+                 original: [String: Tensor]) {
         self.grams = grams
         self.layers = layers
         for (index, layer) in layers.enumerated() {
@@ -50,7 +54,9 @@ struct RetainDamage {
                     BLAS.dgemm(transA: false, transB: false, m: count, n: d, k: d, a: r.baseAddress!, lda: d, b: g.baseAddress!, ldb: d,
                                c: p.baseAddress!, ldc: d)
                 } } }
-                for i in 0..<(count * d) { total += product[i] * rows[i] }
+                var sum = 0.0
+                for i in 0..<(count * d) { sum += product[i] * rows[i] }
+                total += gram.scale * sum
                 return rows
             }
         }

@@ -33,6 +33,8 @@ package struct SVDProjection: Sendable {
         public var dimension: Int
         /// How many input vectors the Gram sums.
         public var vectors: Int
+        /// `tr G`, the factor that takes ``normalized`` back to the Gram (0 when every input was zero).
+        public var trace: Double
         /// The participation ratio `(Σ σ²)² / Σ σ⁴ = 1 / ‖Ĉ‖²_F`: how many directions the
         /// energy is spread over (1 for a single direction, d for isotropic inputs).
         public var effectiveRank: Double
@@ -44,6 +46,7 @@ package struct SVDProjection: Sendable {
             var trace = 0.0
             for i in 0..<d { trace += values[i * d + i] }
             dimension = d
+            self.trace = trace.isFinite && trace > 0 ? trace : 0
             guard trace > 0, trace.isFinite else {
                 if trace.isFinite { values = [Double](repeating: 0, count: d * d) }
                 normalized = values

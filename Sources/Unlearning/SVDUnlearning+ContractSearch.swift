@@ -47,7 +47,10 @@ extension SVDUnlearning {
     /// on the whole split. (Each round's samples contain the previous round's.) The choice: among points that meet
     /// the contract, the highest confidence score (mean true-class probability on retain samples ×
     /// (1 − the same on forget samples)); if none does, the smallest violation
-    /// (``UnlearningContract/violation(_:)``). The statistics are collected once; each α pair costs
+    /// (``UnlearningContract/violation(_:)``). Without retained-class validation samples every
+    /// point also carries its estimated retain damage (``RetainDamage``, the largest over the
+    /// layers whose weights it edits), held to the contract's limit, and the least damage wins
+    /// before the confidence score. The statistics are collected once; each α pair costs
     /// one edit of every layer, each point one forward pass over its validation samples. That pass
     /// reuses what the original model computes before the point's first edited layer (kept from the
     /// round's baseline pass, ``ReusablePasses``, within ``reuseBudget``): the same scores, at the
@@ -78,17 +81,12 @@ extension SVDUnlearning {
         let hasRetain = validation.contains { !forget.contains(labels[$0]) }
         // Without retained-class samples the retain Grams stand in for them: each layer's estimated damage.
         let damage = hasRetain ? nil : RetainDamage(retain: projection.retain, layers: layers, original: original)
-        /// The estimated retain damage of every layer under an α pair's `edits` (all layers), by layer index.
-        func damages(_ edits: [String: Tensor]) -> [Int: Double]? {
-            damage.map { Dictionary(uniqueKeysWithValues: $0.perLayer(current: edits, original: original).map { ($0.layer, $0.damage) }) }
-        }
         /// `edits` scored on `indices`; `norms` are the squared norms of the α pair's edits of every
-        /// layer, `layerDamages` their estimated retain damages (statistics-only searches).
+        /// layer, `estimated` the edits' estimated retain damage (statistics-only searches).
         func point(_ r: Double, _ f: Double, _ first: Int, _ edits: [String: Tensor], norms: [String: (change: Double, norm: Double)],
-                   layerDamages: [Int: Double]?, on indices: [Int], before: Baseline) throws -> SearchPoint {
+                   estimated: Double?, on indices: [Int], before: Baseline) throws -> SearchPoint {
             let v = try ForgetRetainScores.measure(model, data: data, indices: indices, forget: forget, batchSize: batch, parameters: edits,
                                                    reusing: before.reusable)
-            let estimated = layerDamages.map { $0.filter { $0.key >= first }.values.max() ?? 0 }
             let verdict = contract.verdict(forget: v.forget, retain: hasRetain ? v.retain : nil, retainBefore: hasRetain ? before.scores.retain : nil,
                                            estimatedRetainDamage: estimated)
             var p = SearchPoint(alphaRetain: r, alphaForget: f, measured: v, relativeChange: Self.relativeChange(norms, of: edits.keys),
@@ -109,11 +107,12 @@ extension SVDUnlearning {
         func rescore(_ candidates: [SearchPoint], on indices: [Int], before: Baseline) throws -> [SearchPoint] {
             var scored: [SearchPoint?] = Array(repeating: nil, count: candidates.count)
             try eachPair(candidates.map { ($0.alphaRetain, $0.alphaForget) }) { r, f, edits in
-                let norms = Self.squaredNorms(edits, original), layerDamages = damages(edits)
+                let norms = Self.squaredNorms(edits, original)
                 for (i, p) in candidates.enumerated() where p.alphaRetain == r && p.alphaForget == f {
                     let first = p.firstLayer ?? 0
-                    scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, layerDamages: layerDamages,
-                                          on: indices, before: before)
+                    // The same edits as when the point was screened, so the same estimate.
+                    scored[i] = try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms,
+                                          estimated: p.estimatedRetainDamage, on: indices, before: before)
                 }
             }
             return scored.map { $0! }
@@ -127,11 +126,14 @@ extension SVDUnlearning {
         let total = Self.contractGrid.count * scopes.count
         var done = 0
         try eachPair(Self.contractGrid) { r, f, edits in
-            let norms = Self.squaredNorms(edits, original), layerDamages = damages(edits)
+            let norms = Self.squaredNorms(edits, original)
+            // Per layer once per pair; a scope's estimate is the largest over the layers whose weights it edits.
+            let perLayer = damage?.perLayer(current: edits, original: original)
             byPair[Self.contractGrid.firstIndex { $0 == (r, f) }!] = try scopes.map { first in
                 defer { done += 1; progress?("search", done, total) }
-                return try point(r, f, first, restricted(edits, to: first, layers: layers), norms: norms, layerDamages: layerDamages,
-                                 on: screening, before: screeningBefore)
+                let scoped = restricted(edits, to: first, layers: layers)
+                let estimated = perLayer.map { $0.filter { scoped[$0.weight] != nil }.map(\.damage).max() ?? 0 }
+                return try point(r, f, first, scoped, norms: norms, estimated: estimated, on: screening, before: screeningBefore)
             }
         }
         let screeningRound = byPair.flatMap { $0 }
@@ -141,7 +143,8 @@ extension SVDUnlearning {
         func outcome(_ best: SearchPoint, _ points: [SearchPoint], before: Baseline) -> ContractSearchOutcome {
             let verdict = contract.verdict(forget: best.forgetAccuracy, retain: hasRetain ? best.retainAccuracy : nil,
                                            retainBefore: hasRetain ? before.scores.retain : nil, estimatedRetainDamage: best.estimatedRetainDamage)
-            return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.scores.retain : nil)
+            return ContractSearchOutcome(best: best, points: points, verdict: verdict, retainBefore: hasRetain ? before.scores.retain : nil,
+                                         damage: damage)
         }
         guard let fullBefore = before.full else {
             return outcome(Self.chooseByContract(firstRound)!, scoredBeforeFinal, before: before.subset)
@@ -169,6 +172,8 @@ extension SVDUnlearning {
         var points: [SearchPoint]
         var verdict: UnlearningContract.Verdict
         var retainBefore: Double?
+        /// The statistics-only guard the search used (`nil` when retain accuracy was measured).
+        var damage: RetainDamage?
     }
 
     /// `a` before `b`: meeting the contract first, then the smaller violation, then (statistics-only

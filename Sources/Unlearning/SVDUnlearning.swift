@@ -177,13 +177,13 @@ public struct SVDUnlearning: WeightEditingEngine {
         var alphaRetain = c.settings.alphaRetain, alphaForget = c.settings.alphaForget
         var grid: [SearchPoint] = []
         var firstLayer = 0
-        var verdict: SearchPoint?, contractVerdict: UnlearningContract.Verdict?, retainBefore: Double?
+        var verdict: SearchPoint?, contractVerdict: UnlearningContract.Verdict?, retainBefore: Double?, guardian: RetainDamage?
         if let contract = c.settings.contract {
             let found = try contractSearch(model, data: data, validation: selection.validation, forget: forget, projection: projection,
                                            contract: contract, configuration: c, progress: progress)
             (alphaRetain, alphaForget, firstLayer, grid, verdict) = (found.best.alphaRetain, found.best.alphaForget, found.best.firstLayer ?? 0,
                                                                      found.points, found.best)
-            (contractVerdict, retainBefore) = (found.verdict, found.retainBefore)
+            (contractVerdict, retainBefore, guardian) = (found.verdict, found.retainBefore, found.damage)
             lap("search")
         } else if c.settings.search {
             let found = try gridSearch(model, data: data, validation: selection.validation, forget: forget, projection: projection,
@@ -202,9 +202,7 @@ public struct SVDUnlearning: WeightEditingEngine {
             // The search scored float32 edits; the verdict is that of the weights written.
             let v = try ForgetRetainScores.measure(model, data: data, indices: selection.validation, forget: forget, batchSize: c.selection.batchSize,
                                                    parameters: edited)
-            let damage = retainBefore != nil ? nil
-                : RetainDamage(retain: projection.retain, layers: model.graph.weightLayers, original: model.graph.parameters)
-                    .perLayer(current: edited, original: model.graph.parameters).map(\.damage).max() ?? 0
+            let damage = guardian.map { $0.perLayer(current: edited, original: model.graph.parameters).map(\.damage).max() ?? 0 }
             let exact = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore,
                                          estimatedRetainDamage: damage)
             var kept = SearchPoint(alphaRetain: alphaRetain, alphaForget: alphaForget, measured: v,

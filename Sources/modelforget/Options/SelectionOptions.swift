@@ -38,13 +38,13 @@ struct StoppingOptions: ParsableArguments {
     var epochs: Int?
 
     @Option(help: ArgumentHelp(
-        "Stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes, for pgu; "
-            + "0.1 for forget vectors).", valueName: "fraction"))
+        "pgu: stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes); "
+            + "forget vectors: the largest forget accuracy a kept epoch may have (default 0.1).", valueName: "fraction"))
     var targetForgetAccuracy: Double?
 
     @Option(help: ArgumentHelp(
-        "Largest retain-accuracy drop, in points: apply's auto method on its validation split (default 2); pgu and forget vectors "
-            + "on the retained-class samples of --data, stopping when it is exceeded (default 5).", valueName: "points"))
+        "Largest retain-accuracy drop, in points: apply's auto method on its validation split (default 2); pgu on the retained-class "
+            + "samples of --data, stopping when it is exceeded, and forget vectors on them for a kept epoch (default 5).", valueName: "points"))
     var maxRetainDrop: Double?
 
     func validate() throws {

@@ -42,7 +42,7 @@ struct VectorTrainingOptions: ParsableArguments {
     @OptionGroup var stopping: StoppingOptions
 
     @Option(help: ArgumentHelp("Once an epoch meets both limits, go on until this many epochs pass without one that meets them with a "
-                               + "larger worst relative margin; 0 stops at the first (the paper's rule).", valueName: "n"))
+                               + "larger worst relative margin; 0 keeps the first (the paper's epoch rule; the vector is still scaled).", valueName: "n"))
     var patience = 5
 
     @OptionGroup var seed: SeedOption
