@@ -1,5 +1,6 @@
 import Testing
 import ModelRuntime
+import WeightFormats
 import TensorCore
 @testable import Unlearning
 import _TestSupport
@@ -122,3 +123,30 @@ struct PGURetainDamageTests {
     }
 }
 
+
+@Suite("retain damage from an SVD projection's spaces")
+struct ProjectionRetainDamageTests {
+    /// MobileNetV2's depthwise convolutions have one Gram per channel group; the projection holds
+    /// each trace-normalised, so the guard must weigh the groups back by their traces.
+    @Test("on grouped (depthwise) convolutions the damage from the projection's spaces equals the damage from the Grams (1e-9 relative)")
+    func groupedLayersKeepTheirGroupWeights() throws {
+        let folder = Fixtures.path("Tests/Fixtures/RealModels/torchvision-mobilenet-v2")
+        let model = try Model.load(folder + "/model.onnx")
+        let reference = try Checkpoint.open(folder + "/expected.npz")
+        let x = try TensorLoading.floatTensor(reference, try #require(reference.info(named: "x")))
+        let data = Dataset(x: x, labels: nil)
+        let grams = try ActivationStatistics.collect(model, data: data, indices: Array(0..<x.shape[0]), batchSize: 8, sampling: .all)
+        let layers = model.graph.weightLayers, original = model.graph.parameters
+        let grouped = try #require(layers.firstIndex { $0.groups > 1 })
+        var rng = SeededGenerator(seed: 5)
+        var changed = try #require(original[layers[grouped].weight])
+        for i in 0..<changed.count { changed.data[i] += Float.random(in: -0.05...0.05, using: &rng) }
+        let edits = [layers[grouped].weight: changed]
+        let fromGrams = RetainDamage(grams: grams, layers: layers, original: original).perLayer(current: edits, original: original)
+        let spaces = SVDProjection(retainGrams: grams, forgetGrams: [:]).retain
+        let fromSpaces = RetainDamage(retain: spaces, layers: layers, original: original).perLayer(current: edits, original: original)
+        let expected = try #require(fromGrams.first { $0.layer == grouped }).damage
+        let found = try #require(fromSpaces.first { $0.layer == grouped }).damage
+        #expect(expected > 0 && abs(found - expected) <= 1e-9 * expected, "grams \(expected), spaces \(found)")
+    }
+}
