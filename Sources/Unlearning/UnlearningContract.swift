@@ -76,7 +76,7 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
             }
         }
         let damage = drop == nil ? estimatedRetainDamage : nil
-        if let damage, !(damage <= maxRetainDamage) {   // a NaN estimate fails too
+        if let damage, exceedsRetainDamage(damage) {
             failures.append("estimated retain damage \(Self.damage(damage)) is above the limit \(Self.damage(maxRetainDamage)) "
                             + "(retain accuracy not measured)")
         }
@@ -95,6 +95,10 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
         let damageExcess = max(0, (verdict.estimatedRetainDamage ?? 0) - maxRetainDamage) / max(maxRetainDamage, 1e-3)
         return forgetExcess + dropExcess + damageExcess
     }
+
+    /// Whether an estimated retain damage fails ``maxRetainDamage`` (a NaN estimate fails too;
+    /// `nil`, not estimated, does not).
+    public func exceedsRetainDamage(_ damage: Double?) -> Bool { damage.map { !($0 <= maxRetainDamage) } ?? false }
 
     static func damage(_ value: Double) -> String { String(format: "%.4f", value) }
 

@@ -14,7 +14,7 @@ extension UnlearningRequest {
         /// `METHOD (SETTINGS) in N s: VALIDATION FIGURES`.
         public var line: String {
             let drop = validation.retainDrop.map { String(format: "retain drop %.2f points", $0) }
-                ?? "retain not measured" + (validation.estimatedRetainDamage.map { String(format: ", estimated retain damage %.4f", $0) } ?? "")
+                ?? "retain not measured" + (validation.estimatedRetainDamage.map { ", estimated retain damage " + UnlearningContract.damage($0) } ?? "")
             return "\(method) (\(settings)) in " + String(format: "%.2f s", seconds) + ": validation forget accuracy "
                 + String(format: "%.2f%%", validation.forgetAccuracy * 100) + ", \(drop)" + (validation.meets ? ", meets the limits" : "")
         }

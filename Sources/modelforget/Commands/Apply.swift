@@ -163,7 +163,7 @@ struct Apply: ParsableCommand {
         var unmet = false
         if let verdict = result.verdict, !verdict.meets, let contract = request.contract {
             unmet = true
-            let damageFailed = (verdict.estimatedRetainDamage ?? 0) > contract.maxRetainDamage
+            let damageFailed = contract.exceedsRetainDamage(verdict.estimatedRetainDamage)
             Terminal.error("\(forgetting.data): the limits are not met: " + verdict.line(for: contract)
                            + (keepBest ? "; writing the best edit found (--keep-best)" : "; nothing written (--keep-best writes the best edit found)")
                            + (damageFailed ? "; add retained-class samples to --data so retain accuracy can be measured, or raise --max-retain-damage" : ""))
