@@ -98,12 +98,7 @@ struct AutoMethodTests {
     /// Forget-class samples of `classes` only, and statistics of every class collected from the training data.
     static func statisticsOnly(_ model: String, classes: Set<Int>, contract: UnlearningContract)
         throws -> (UnlearningRequest, StatisticsFile) {
-        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
-        let statistics = try StatisticsFile.collect(try Model.load(Fixtures.path(model), sampleShape: data.sampleShape), data: data,
-                                                    batchSize: 256, sampling: .all)
-        let labels = try #require(data.labels)
-        let forgetIndices = labels.indices.filter { classes.contains(labels[$0]) }
-        let forgetOnly = Dataset(x: try data.samples(forgetIndices), labels: forgetIndices.map { labels[$0] })
+        let (_, forgetOnly, statistics) = try statisticsOnlyFixture(model, classes: classes)
         var request = try UnlearningRequest(model: Fixtures.path(model), classes: classes.sorted(), data: forgetOnly)
         request.method = .auto(contract)
         request.statistics = .init(statistics, name: "stats")

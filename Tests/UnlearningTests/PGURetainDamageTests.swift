@@ -46,15 +46,9 @@ struct PGURetainDamageTests {
         #expect(guardian.perLayer(current: original, original: original).allSatisfy { $0.damage == 0 })
     }
 
-    /// Forget samples of class 3 only, with statistics of every class.
+    /// The sample MLP with forget samples of class 3 only and statistics of every class.
     static func statisticsOnly() throws -> (Model, Dataset, StatisticsFile) {
-        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
-        let model = try Model.load(Fixtures.path("Samples/mlp.onnx"), sampleShape: data.sampleShape)
-        let statistics = try StatisticsFile.collect(model, data: data, batchSize: 256, sampling: .all)
-        let labels = try #require(data.labels)
-        let threes = labels.indices.filter { labels[$0] == 3 }
-        let forgetOnly = Dataset(x: try data.samples(threes), labels: threes.map { _ in 3 })
-        return (model, forgetOnly, statistics)
+        try statisticsOnlyFixture("Samples/mlp.onnx", classes: [3])
     }
 
     @Test("no retained-class samples: every epoch carries its damage, the kept one is within the limit, the result names the limit")
@@ -87,12 +81,7 @@ struct PGURetainDamageTests {
 
     /// The sample CNN with forget samples of class 3 only and statistics of every class.
     static func statisticsOnlyCNN() throws -> (Model, Dataset, StatisticsFile) {
-        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
-        let model = try Model.load(Fixtures.path("Samples/cnn.onnx"), sampleShape: data.sampleShape)
-        let statistics = try StatisticsFile.collect(model, data: data, batchSize: 256, sampling: .all)
-        let labels = try #require(data.labels)
-        let threes = labels.indices.filter { labels[$0] == 3 }
-        return (model, Dataset(x: try data.samples(threes), labels: threes.map { _ in 3 }), statistics)
+        try statisticsOnlyFixture("Samples/cnn.onnx", classes: [3])
     }
 
     @Test("default settings from statistics alone: the rate alone leaves the CNN unchanged; the ladder of rates forgets, layers past the damage limit frozen within it")
