@@ -11,6 +11,7 @@
 # Prints one tab-separated line per run:
 #   engine model classes exit forget_before forget_after retain_before retain_after seconds message
 # Usage: Benchmarks/defaults_bench.sh [pgu|vector]   (release build: .build/release/modelforget, or $MODELFORGET; default both)
+#        Benchmarks/defaults_bench.sh pgu-real [/work/models/trained [model ...]]   (PGU from statistics on the real-library models)
 #        Benchmarks/defaults_bench.sh vector-real [/work/models/trained [model ...]]
 #        Benchmarks/defaults_bench.sh auto-stats | auto-stats-real [/work/models/trained [model ...]]
 set -uo pipefail
@@ -82,21 +83,30 @@ if [ "$part" = vector-real ]; then
     done
     exit 0
 fi
-for m in mlp cnn resnet; do
+pgu_models=(mlp cnn resnet)
+if [ "$part" = pgu-real ]; then
+    dir=${2:-/work/models/trained}; pgu_models=("${@:3}")
+    [ ${#pgu_models[@]} -gt 0 ] || pgu_models=(torch-conv1d-mnist1d torchvision-mobilenet-v3-small transformers-resnet-bottleneck
+                                               timm-convnext-atto)
+fi
+for m in "${pgu_models[@]}"; do
     [ "$part" = vector ] && break
-    "$bin" stats collect $S/$m.onnx --data $S/digits-train.npz -o "$scratch/$m.stats.safetensors" --quiet >/dev/null
+    if [ "$part" = pgu-real ]; then model=$dir/$m/model.onnx train=$dir/$m/train.npz test=$dir/$m/test.npz
+    else model=$S/$m.onnx train=$S/digits-train.npz; fi
+    "$bin" stats collect "$model" --data "$train" -o "$scratch/stats.safetensors" --quiet >/dev/null
     for classes in 5,7 3; do
-        forget_only $S/digits-train.npz "$classes" "$scratch/forget.npz"
-        before=$(scores $S/$m.onnx "$classes")
+        forget_only "$train" "$classes" "$scratch/forget.npz"
+        before=$(scores "$model" "$classes")
         start=$(date +%s.%N)
-        "$bin" apply $S/$m.onnx --method pgu --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/$m.stats.safetensors" \
+        "$bin" apply "$model" --method pgu --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/stats.safetensors" \
             -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
         status=$?; end=$(date +%s.%N)
         after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
-        line pgu-stats $m "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
-        rm -f "$scratch/out.onnx"
+        line pgu-stats "$m" "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
+        rm -f "$scratch/out.onnx" "$scratch/out.onnx.data"
     done
 done
+[ "$part" = pgu-real ] && exit 0
 for m in cnn resnet vit; do
     [ "$part" = pgu ] && break
     for c in 3 5 7; do

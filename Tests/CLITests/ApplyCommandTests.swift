@@ -109,6 +109,22 @@ struct ApplyCommandTests {
                                                    "--data", Fixtures.path("Samples/digits-train.npz")])
         #expect(usage.status == 64)
     }
+
+    @Test("--method pgu stops at the contract's --max-forget-accuracy by default, --target-forget-accuracy overrides it; a run above it writes nothing")
+    func pguTargetIsTheForgetLimit() throws {
+        let directory = TemporaryDirectory()
+        let cases: [(flags: [String], target: String)] = [([], "2.00%"), (["--max-forget-accuracy", "0.05"], "5.00%"),
+                                                          (["--max-forget-accuracy", "0.05", "--target-forget-accuracy", "0.1"], "10.00%")]
+        for (flags, target) in cases {
+            // One epoch at the reference's first rate leaves the forget samples near 100 %: the run fails its target.
+            let result = try ProcessRunner.modelforget([
+                "apply", Fixtures.path("Samples/mlp.onnx"), "--method", "pgu", "--classes", "3", "--data", Fixtures.path("Samples/digits-train.npz"),
+                "--epochs", "1", "--lr-start", "0.05", "-o", directory.path("out.onnx"), "--quiet"] + flags)
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(result.stderr.contains("pgu did not forget") && result.stderr.contains("(target \(target))"), "\(result.stderr)")
+            #expect(directory.contents().isEmpty)
+        }
+    }
 }
 
 func fileContentsData(_ path: String) -> Data { FileManager.default.contents(atPath: path) ?? Data() }

@@ -119,7 +119,8 @@ struct Apply: ParsableCommand {
     var unlearningMethod: UnlearningRequest.Method {
         if method == "pgu" {
             var settings = PGUUnlearning.Settings(gamma: gamma, lrStart: lrStart ?? 0.05, lrEnd: lrEnd ?? 0.01, epochs: stopping.epochs ?? 100,
-                                                  sgdBatchSize: sgdBatchSize, targetForgetAccuracy: stopping.targetForgetAccuracy,
+                                                  sgdBatchSize: sgdBatchSize,
+                                                  targetForgetAccuracy: stopping.targetForgetAccuracy ?? limits.maxForgetAccuracy,
                                                   maxRetainDrop: stopping.maxRetainDrop ?? 5)
             if lrStart != nil || lrEnd != nil { settings.learningRateFactors = [1] }
             settings.maxRetainDamage = limits.maxRetainDamage

@@ -38,7 +38,8 @@ struct StoppingOptions: ParsableArguments {
     var epochs: Int?
 
     @Option(help: ArgumentHelp(
-        "pgu: stop at the first epoch whose forget accuracy on the forget samples is at most this (default: chance, 1/classes); "
+        "pgu: stop at the first epoch whose forget accuracy on the forget samples is at most this (default: --max-forget-accuracy; "
+            + "the paper stops at chance, 1/classes); "
             + "forget vectors: the largest forget accuracy a kept epoch may have (default 0.1).", valueName: "fraction"))
     var targetForgetAccuracy: Double?
 
@@ -57,7 +58,8 @@ struct StoppingOptions: ParsableArguments {
 /// on a validation split held out from --data; `--max-retain-damage`: its stand-in for the retain
 /// limit when no retained-class samples are given.
 struct ContractOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("auto: largest accepted accuracy on the forget classes' validation samples (held out from --data).",
+    @Option(help: ArgumentHelp("auto: largest accepted accuracy on the forget classes' validation samples (held out from --data); "
+                               + "pgu: its target on the forget samples unless --target-forget-accuracy is given.",
                                valueName: "fraction"))
     var maxForgetAccuracy = 0.02
 
