@@ -58,7 +58,7 @@ if [ "$part" = auto-stats ] || [ "$part" = auto-stats-real ]; then
             status=$?; end=$(date +%s.%N)
             after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
             line auto-stats "$m" "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
-            rm -f "$scratch/out.onnx" "$scratch/out.onnx.data"
+            rm -f "$scratch"/out.*
         done
     done
     exit 0
@@ -103,7 +103,7 @@ for m in "${pgu_models[@]}"; do
         status=$?; end=$(date +%s.%N)
         after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
         line pgu-stats "$m" "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
-        rm -f "$scratch/out.onnx" "$scratch/out.onnx.data"
+        rm -f "$scratch"/out.*
     done
 done
 [ "$part" = pgu-real ] && exit 0

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import WeightFormats
+@testable import WeightFormats
 import _TestSupport
 
 @Suite("ONNX: splice writer")
@@ -108,21 +108,25 @@ struct ONNXWriterTests {
             """, [out])
     }
 
-    @Test("external, same size, other folder: the data file is copied with the new bytes at the same offset", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
+    @Test("external, same size, other folder: the data file is copied, named after the output, with the new bytes at the same offset", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func externalSameSize() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("external.onnx"))
         let out = directory.path("copy.onnx")
         let newW2: [Float] = [1, 0, 0, 0, 1, 0]
         try model.write(to: out, replacing: [TensorInfo(name: "w2", dtype: .F32, shape: [2, 3])], bytes: floatProvider(["w2": newW2]))
-        #expect(directory.contents() == ["copy.onnx", "external.bin"])
+        #expect(directory.contents() == ["copy.external.bin", "copy.onnx"])
         var expectedData = fileContents(onnxFixture("external.bin"))
         expectedData.replaceSubrange(4096..<4120, with: littleEndianBytes(newW2))
-        #expect(fileContents(directory.path("external.bin")) == expectedData)
-        // Same offsets and lengths: the model file is byte-identical apart from nothing at all.
-        #expect(fileContents(out).count == fileContents(onnxFixture("external.onnx")).count)
+        #expect(fileContents(directory.path("copy.external.bin")) == expectedData)
+        // Same offsets: the untouched w1 keeps its bytes and offset under the new name.
+        let reread = try ONNXModel(path: out)
+        #expect(reread.externalDataLocations == ["copy.external.bin"])
+        #expect(reread.initializer(named: "w1")?.externalRange == model.initializer(named: "w1")?.externalRange)
+        #expect(reread.initializer(named: "w2")?.externalRange == model.initializer(named: "w2")?.externalRange)
+        #expect(try values(reread, "w1", as: Float.self) == values(model, "w1", as: Float.self))
         let before = try pythonInitializerHashes(onnxFixture("external.onnx")), after = try pythonInitializerHashes(out)
-        for name in ["w1", "b1", "b2"] { #expect(before[name] == after[name], "\(name) changed") }
+        for name in ["b1", "b2"] { #expect(before[name] == after[name], "\(name) changed") }
         try expectPythonOK("""
             import sys, numpy as np, onnx, onnxruntime as ort
             from onnx import numpy_helper
@@ -147,11 +151,11 @@ struct ONNXWriterTests {
         try model.write(to: out, replacing: [TensorInfo(name: "w1", dtype: .F64, shape: [3, 4])]) { _, consume in
             try newW1.withUnsafeBytes { try consume($0) }
         }
-        let data = fileContents(directory.path("external.bin"))
+        let data = fileContents(directory.path("grown.external.bin"))
         #expect(data.count == 8192 + 96)
         #expect(Array(data.prefix(4120)) == fileContents(onnxFixture("external.bin")))
         let reread = try ONNXModel(path: out)
-        #expect(reread.initializer(named: "w1")?.externalLocation == "external.bin")
+        #expect(reread.initializer(named: "w1")?.externalLocation == "grown.external.bin")
         #expect(try values(reread, "w1", as: Double.self) == newW1)
         #expect(try values(reread, "w2", as: Float.self) == values(model, "w2", as: Float.self))
         try expectPythonOK("""
@@ -160,11 +164,32 @@ struct ONNXWriterTests {
             m = onnx.load(sys.argv[1], load_external_data=False)
             t = {t.name: t for t in m.graph.initializer}
             entries = {e.key: e.value for e in t["w1"].external_data}
-            assert entries == {"location": "external.bin", "offset": "8192", "length": "96"}, entries
+            assert entries == {"location": "grown.external.bin", "offset": "8192", "length": "96"}, entries
             a = numpy_helper.to_array(t["w1"], sys.argv[2])
             assert a.dtype == np.float64 and np.array_equal(a.ravel(), np.arange(12) * -0.5)
             print("ok")
             """, [out, directory.path])
+    }
+
+    @Test("external, two outputs in one other folder: each has its own data file, and another model's data file there is left alone")
+    func externalOutputsShareAFolder() throws {
+        let directory = TemporaryDirectory()
+        let bystander: [UInt8] = [7, 7, 7]
+        directory.write("external.bin", bystander)   // the data file of some other model in that folder
+        let model = try ONNXModel(path: onnxFixture("external.onnx"))
+        let a: [Float] = [1, 2, 3, 4, 5, 6], b: [Float] = [-1, -2, -3, -4, -5, -6]
+        for (name, w2) in [("a", a), ("b", b)] {
+            try model.write(to: directory.path("\(name).onnx"), replacing: [TensorInfo(name: "w2", dtype: .F32, shape: [2, 3])],
+                            bytes: floatProvider(["w2": w2]))
+        }
+        #expect(directory.contents() == ["a.external.bin", "a.onnx", "b.external.bin", "b.onnx", "external.bin"])
+        #expect(fileContents(directory.path("external.bin")) == bystander)
+        for (name, w2) in [("a", a), ("b", b)] {
+            let written = try ONNXModel(path: directory.path("\(name).onnx"))
+            #expect(try values(written, "w2", as: Float.self) == w2)
+            #expect(try values(written, "w1", as: Float.self) == values(model, "w1", as: Float.self))
+            #expect(written.externalDataLocations == ["\(name).external.bin"])
+        }
     }
 
     @Test("external, output beside the input: the input's data file is untouched, the new bytes go to a new file", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))

@@ -15,12 +15,19 @@ extension ONNXModel {
     ///   original's `doc_string`, `metadata_props` and unknown fields; typed fields, `checksum` and
     ///   other external entries are dropped. Only the graph's length prefix changes around it.
     /// - An initializer stored inline is written as `raw_data`. One stored as external data stays
-    ///   external: when the output goes to another folder, its file is copied to the same relative
-    ///   location there with the new bytes at the same offset (same size, no other tensor sharing
-    ///   the bytes) or appended at a 4096-aligned offset; when the output goes to the input's
-    ///   folder, the input's file is left alone and the new bytes go to a new file named after the
-    ///   output (`<output name>.<location name>`). External files that the output still refers to
+    ///   external: when the output goes to another folder, its file is copied there with the new
+    ///   bytes at the same offset (same size, no other tensor sharing the bytes) or appended at a
+    ///   4096-aligned offset; when the output goes to the input's folder, the input's file is left
+    ///   alone and the new bytes go to a new file. External files that the output still refers to
     ///   are copied beside it when it goes to another folder.
+    /// - New and copied data files are named after the output (`<output name>.<location name>`,
+    ///   so `a.onnx` gets `a.model.onnx.data`): writing two outputs to one folder, or an output
+    ///   beside another model, never overwrites a data file another model refers to. The
+    ///   untouched initializers in a renamed file are re-encoded with the new location, their bytes
+    ///   and offsets unchanged. Names are kept by a copy (nothing replaced: the output is the input
+    ///   byte for byte, beside copies of its files), by a file already named `<output file
+    ///   name>.data` (the output owns it), and by one that tensors outside the main graph's
+    ///   initializers use.
     /// - `addingMetadata` entries are appended to `metadata_props` (sorted by key; an existing key
     ///   is not rewritten, readers see the last value).
     /// - Every file is written through ``AtomicFileWriter``; nothing is committed unless all were
@@ -43,12 +50,13 @@ extension ONNXModel {
         let sameFolder = ONNXModel.canonicalPath(outputDirectory).map { $0 == ONNXModel.canonicalPath(directory) } ?? false
         let references = try externalReferences()
         var writers: [AtomicFileWriter] = []
+        var taken = Set(references.map(\.location))
+        let destinations = sameFolder || replaced.isEmpty ? [:] : otherFolderLocations(references: references, output: path, taken: &taken)
 
         // External files holding replaced initializers.
         let replacedLocations = Set(replaced.values.compactMap(\.original.externalLocation))
-        var taken = Set(references.map(\.location))
         for location in replacedLocations.sorted() {
-            let destination = sameFolder ? ONNXModel.newLocation(for: location, output: path, taken: taken) : location
+            let destination = sameFolder ? ONNXModel.newLocation(for: location, output: path, taken: taken) : destinations[location] ?? location
             taken.insert(destination)
             let members = initializers.compactMap { replaced[$0.info.name] }.filter { $0.original.externalLocation == location }
             try writers.append(writeExternalFile(
@@ -60,9 +68,16 @@ extension ONNXModel {
             for location in Set(references.map(\.location)).subtracting(replacedLocations).sorted() {
                 let tensor = references.first { $0.location == location }?.tensor ?? ""
                 let source = try externalFile(location, tensor: tensor)
-                let writer = try ONNXModel.makeWriter(outputDirectory + "/" + location)
+                let writer = try ONNXModel.makeWriter(outputDirectory + "/" + (destinations[location] ?? location))
                 try writer.write(source.bytes)
                 writers.append(writer)
+            }
+            // Untouched initializers in a renamed file: the same bytes at the same offset, the new name.
+            for tensor in initializers where replaced[tensor.info.name] == nil {
+                guard let location = tensor.externalLocation, let destination = destinations[location],
+                      let range = tensor.externalRange else { continue }
+                replaced[tensor.info.name] = Replacement(original: tensor, info: tensor.info, dataType: tensor.dataType,
+                                                         byteCount: tensor.info.byteCount ?? range.count, external: (destination, range.lowerBound))
             }
         }
 
@@ -210,6 +225,25 @@ extension ONNXModel {
 
     /// Offsets of appended external data are multiples of this (the page size ExternalData.md asks for).
     static let externalAlignment = 4096
+
+    /// The new names of the external files when the output goes to another folder: each file is
+    /// named after the output (``newLocation(for:output:taken:)``), so that two outputs written to
+    /// one folder, or an output beside another model, never share or overwrite a data file. Kept
+    /// as it is: a location named like the output's own data file (`<output file name>.data`,
+    /// which the output owns), and one that a tensor outside the main graph's initializers refers
+    /// to (only initializers are re-encoded).
+    private func otherFolderLocations(references: [ExternalReference], output: String, taken: inout Set<String>) -> [String: String] {
+        let outputName = output.split(separator: "/").last.map(String.init) ?? output
+        var destinations: [String: String] = [:]
+        for location in Set(references.map(\.location)).sorted() where location != outputName + ".data" {
+            let initializerCount = initializers.filter { $0.externalLocation == location }.count
+            guard initializerCount == references.filter({ $0.location == location }).count else { continue }
+            let destination = ONNXModel.newLocation(for: location, output: output, taken: taken)
+            taken.insert(destination)
+            destinations[location] = destination
+        }
+        return destinations
+    }
 
     /// The location, in the input's folder, of the new data file for `location`:
     /// `<output name without .onnx>.<file name>` beside it, with a number added if that is taken.
