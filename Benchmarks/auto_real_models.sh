@@ -48,7 +48,7 @@ print("\t".join([m, classes, method, status, pct(s["forget_accuracy_before"]), p
                  "yes" if s["forget_accuracy_after"] <= 0.02 and (s["retain_accuracy_before"] - s["retain_accuracy_after"]) * 100 <= 2 else "no",
                  s.get("kept") or "-", f"{float(end) - float(start):.1f}", mia]))
 PY
-            rm -f "$scratch/out.onnx" "$scratch/out.onnx.data"
+            rm -f "$scratch"/out.*
         done
     done
 done
