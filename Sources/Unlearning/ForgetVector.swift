@@ -52,11 +52,13 @@ public enum ForgetVector {
         /// The retain term keeps working after the forget target is first reached, so later
         /// epochs often hold the forget accuracy at a smaller retain cost.
         public var patience = 5
-        /// Factors of ``learningRate`` tried in order by ``ForgetVector/make(_:data:placement:configuration:progress:)``
-        /// while no epoch meets both limits: a first step too large for the model (retain accuracy
-        /// falls past the limit in every epoch) is the common failure, so each next run starts from
-        /// a quarter of the step. `[1]` runs the given rate alone.
-        public var learningRateFactors: [Double] = [1, 0.25, 0.0625, 0.015625]
+        /// At most this many runs of ``ForgetVector/make(_:data:placement:configuration:progress:)``
+        /// while no epoch meets both limits, each from ``learningRateStep`` times a smaller or a
+        /// larger first-epoch rate than the last (``nextLearningRateFactor(after:overshot:firstOvershot:step:)``).
+        /// 1 runs the given rate alone.
+        public var learningRateRuns = 4
+        /// The ratio between the first-epoch rates of consecutive runs.
+        public var learningRateStep = 4.0
 
         public init() {}
     }
@@ -192,27 +194,30 @@ public enum ForgetVector {
         return (loss, g)
     }
 
-    /// Learns a vector for `configuration.forgetClasses` from the labelled `data`: one run per
-    /// factor of `settings.learningRateFactors` (first-epoch rate `learningRate × factor`), ending
-    /// with the first run whose selected epoch meets both limits; if none does, the run whose
-    /// selected epoch has the lowest forget accuracy within the retain limit (else the smallest
-    /// retain drop) is kept, the earliest on ties.
+    /// Learns a vector for `configuration.forgetClasses` from the labelled `data`: runs from the
+    /// first-epoch rates `learningRate × factor`, the factor starting at 1 and moving by
+    /// ``nextLearningRateFactor(after:overshot:firstOvershot:step:)`` for at most `learningRateRuns`
+    /// runs, ending with the first run whose selected epoch meets both limits; if none does, the
+    /// run whose selected epoch has the lowest forget accuracy within the retain limit (else the
+    /// smallest retain drop) is kept, the earliest on ties.
     public static func make(_ model: Model, data: Dataset, placement: Placement, configuration c: Configuration,
                             progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let initial = [Double](repeating: 0, count: data.sampleShape.reduce(1, *))
         var kept: Result?
         var tried: [Double] = []
-        let factors = c.settings.learningRateFactors.isEmpty ? [1] : c.settings.learningRateFactors
-        for factor in factors {
+        var factor: Double? = 1
+        var firstOvershot: Bool?
+        let runs = max(c.settings.learningRateRuns, 1)
+        while let current = factor, tried.count < runs {
             var runConfiguration = c
-            runConfiguration.settings.learningRate = c.settings.learningRate * factor
+            runConfiguration.settings.learningRate = c.settings.learningRate * current
             tried.append(runConfiguration.settings.learningRate)
             let run = try descend(model, data: data, placement: placement, configuration: runConfiguration, initial: initial,
                                   delta: { Tensor(shape: data.sampleShape, data: $0.map(Float.init)) },
                                   gradient: { batch, labels, forget, parameters, delta in
                                       try gradient(model, data: data, batch: batch, labels: labels, forget: forget, delta: delta,
                                                    placement: placement, configuration: runConfiguration)
-                                  }, progress: progress, abandonAfter: factor == factors.last ? nil : Self.abandonAfter)
+                                  }, progress: progress, abandonAfter: tried.count == runs ? nil : Self.abandonAfter)
             let drop = (run.epochs[0].retainAccuracy - run.kept.retainAccuracy) * 100
             let meets = run.kept.forgetAccuracy <= c.settings.targetForgetAccuracy && drop <= c.settings.maxRetainDrop
             let result = Result(delta: run.delta, epochs: run.epochs, selectedEpoch: run.selectedEpoch, kept: run.kept, scale: run.scale,
@@ -222,8 +227,24 @@ public enum ForgetVector {
             if kept == nil || isBetter(result, than: kept!, maxRetainDrop: c.settings.maxRetainDrop) { kept = result }
             kept!.learningRatesTried = tried
             if meets { break }
+            let overshot = run.epochs.dropFirst().contains { (run.epochs[0].retainAccuracy - $0.retainAccuracy) * 100 > c.settings.maxRetainDrop }
+            if firstOvershot == nil { firstOvershot = overshot }
+            factor = nextLearningRateFactor(after: current, overshot: overshot, firstOvershot: firstOvershot!, step: c.settings.learningRateStep)
         }
         return kept!
+    }
+
+    /// The factor of the next run after a run at `factor` met no limits, or `nil` to stop
+    /// (`docs/methods.md` §4.3). A run *overshot* when some epoch fell past the retain limit: its
+    /// step was too large somewhere, so a smaller one (`factor / step`) may meet the limits. A run
+    /// that stayed within the retain limit in every epoch did not travel far enough, and only a
+    /// larger step (`factor × step`) can. The first run sets the direction; a later run that
+    /// contradicts it ends the search, since the rate that meets the limits, if any, lies between
+    /// two rates already run (going down: this smaller one travelled too little; going up: this
+    /// larger one overshot), and a further step in that direction does worse.
+    public static func nextLearningRateFactor(after factor: Double, overshot: Bool, firstOvershot: Bool, step: Double) -> Double? {
+        guard overshot == firstOvershot else { return nil }
+        return overshot ? factor / step : factor * step
     }
 
     /// A run of ``make(_:data:placement:configuration:progress:)`` that is not the last rate ends

@@ -131,6 +131,26 @@ struct ForgetVectorTests {
         #expect(forget.forget == result.kept.forgetAccuracy && retain.retain == result.kept.retainAccuracy)
     }
 
+    @Test("the rate search: after a run past the retain limit a quarter of the rate, after one that stayed within it 4×; a turn ends it")
+    func rateSearchDirection() throws {
+        #expect(ForgetVector.nextLearningRateFactor(after: 1, overshot: true, firstOvershot: true, step: 4) == 0.25)
+        #expect(ForgetVector.nextLearningRateFactor(after: 0.25, overshot: true, firstOvershot: true, step: 4) == 0.0625)
+        #expect(ForgetVector.nextLearningRateFactor(after: 1, overshot: false, firstOvershot: false, step: 4) == 4)
+        #expect(ForgetVector.nextLearningRateFactor(after: 0.25, overshot: false, firstOvershot: true, step: 4) == nil)
+        #expect(ForgetVector.nextLearningRateFactor(after: 4, overshot: true, firstOvershot: false, step: 4) == nil)
+        // One epoch at a tiny rate moves nothing: every run stays within the retain limit without
+        // forgetting, so each next run starts from 4× the rate (the old ladder only went down).
+        let model = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let data = try Dataset.load(Fixtures.path("Samples/digits-train.npz"))
+        var configuration = ForgetVector.Configuration(forgetClasses: [5])
+        configuration.settings.epochs = 1
+        configuration.settings.learningRate = 1e-5
+        let result = try ForgetVector.make(model, data: data, placement: .init(space: .pixel), configuration: configuration)
+        #expect(!result.meetsLimits)
+        #expect(result.learningRatesTried.count == 4)
+        for (tried, expected) in zip(result.learningRatesTried, [1e-5, 4e-5, 1.6e-4, 6.4e-4]) { #expect(abs(tried - expected) <= 1e-12) }
+    }
+
     @Test("the kept scale: the largest worst relative margin over 0.1, …, 1 and the best ± 0.05, the larger scale on ties")
     func largestMarginScale() throws {
         // Forget accuracy falls and the retain drop grows with the scale t: margins 3(t − 0.6) (forget) and 1.95 − 2t (drop),

@@ -36,7 +36,9 @@ struct VectorTrainingOptions: ParsableArguments {
     var lambda = 1.0
 
     @Option(help: ArgumentHelp("Learning rate of the first epoch (× 0.9 per epoch; momentum 0.9, weight decay 5e-4). Default 0.2, and for make, "
-                               + "while no epoch meets both limits, runs from 0.05, 0.0125 and 0.003125; a rate given here is run alone."))
+                               + "while no epoch meets both limits, up to three more runs, each from a quarter of the last rate if an epoch "
+                               + "of that run fell past the retain limit, else from 4× it, until a run turns the direction; "
+                               + "a rate given here is run alone."))
     var lr: Double?
 
     @OptionGroup var stopping: StoppingOptions
@@ -59,7 +61,7 @@ struct VectorTrainingOptions: ParsableArguments {
         configuration.settings.beta = beta
         configuration.settings.lambda = lambda
         configuration.settings.learningRate = lr ?? 0.2
-        if lr != nil { configuration.settings.learningRateFactors = [1] }
+        if lr != nil { configuration.settings.learningRateRuns = 1 }
         configuration.settings.epochs = stopping.epochs ?? 60
         configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
         configuration.settings.maxRetainDrop = stopping.maxRetainDrop ?? 5
