@@ -108,7 +108,8 @@ struct ONNXWriterTests {
             """, [out])
     }
 
-    @Test("external, same size, other folder: the data file is copied, named after the output, with the new bytes at the same offset", .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
+    @Test("external, same size, other folder: the data file is copied, named after the output, with the new bytes at the same offset",
+          .tags(.interop), .requiresPython("numpy", "onnx", "onnxruntime"))
     func externalSameSize() throws {
         let directory = TemporaryDirectory()
         let model = try ONNXModel(path: onnxFixture("external.onnx"))
