@@ -23,11 +23,18 @@ extension SVDProjection {
     /// A weight parameter used by several weight layers (edited one layer after the other) is
     /// edited exactly, pair by pair, in float64.
     ///
-    /// - Parameter visit: called once per pair, α_f outer and α_r inner (in the given orders), with
-    ///   the pair's indices and edited weights, keyed by parameter name as in
-    ///   ``editedWeights(_:original:alphaRetain:alphaForget:)``.
+    /// - Parameters:
+    ///   - wanted: the pairs to edit, by their indices (`nil`: all); the solves of the others are
+    ///     skipped, and so is the work of an α value no wanted pair uses. A pair's edit does not
+    ///     depend on which other pairs are wanted.
+    ///   - visit: called once per wanted pair, α_f outer and α_r inner (in the given orders), with
+    ///     the pair's indices and edited weights, keyed by parameter name as in
+    ///     ``editedWeights(_:original:alphaRetain:alphaForget:)``.
     public func gridEdits(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: [Double], alphaForget: [Double],
+                          wanted: ((_ retainIndex: Int, _ forgetIndex: Int) -> Bool)? = nil,
                           visit: (_ retainIndex: Int, _ forgetIndex: Int, _ edits: [String: Tensor]) throws -> Void) throws {
+        let isWanted = wanted ?? { _, _ in true }
+        let retainUsed = alphaRetain.indices.map { ri in alphaForget.indices.contains { isWanted(ri, $0) } }
         let units = Self.weightUnits(graph, original: original)
         struct GridSpace {
             var unit: Int, key: GramKey, group: Int, groups: Int, layout: ComputeGraph.WeightLayer.Layout, dimension: Int
@@ -64,6 +71,7 @@ extension SVDProjection {
             let retainGram = r.isZero ? [] : r.normalized32, forgetGram = f.isZero ? [] : f.normalized32
             let z = r.isZero ? [] : Self.product(x, count: count, retainGram, d: s.dimension)
             let retained = try eachAlpha(alphaRetain.count, parallel: parallel) { ri -> [Float] in
+                guard retainUsed[ri] else { return [] }
                 var y = x
                 if !r.isZero {
                     let t = try Self.solved(z, count: count, gram: retainGram, d: s.dimension, alpha: alphaRetain[ri], layer: s.key.layer)
@@ -75,11 +83,13 @@ extension SVDProjection {
         }
         // Phase 2: per α_f, one factorisation per space and one solve per α_r; as many α_f at a
         // time as there are workers, so that a large space's factorisations run side by side.
-        func editedRows(_ index: Int, _ alphaF: Double) throws -> [[Float]] {
-            let s = spaces[index], p = prepared[index], f = forget[s.key]!
-            guard !f.isZero else { return alphaRetain.map { _ in p.rows } }
+        func editedRows(_ index: Int, _ fi: Int) throws -> [[Float]] {
+            let s = spaces[index], p = prepared[index], f = forget[s.key]!, alphaF = alphaForget[fi]
+            guard !f.isZero else { return alphaRetain.indices.map { isWanted($0, fi) ? p.rows : [] } }
+            guard alphaRetain.indices.contains(where: { isWanted($0, fi) }) else { return alphaRetain.map { _ in [] } }
             let factor = try Self.factor(f.normalized.map { Float($0) * Float(alphaF - 1) }, d: s.dimension, layer: s.key.layer)
             return alphaRetain.indices.map { ri in
+                guard isWanted(ri, fi) else { return [] }
                 var v = p.retained[ri]
                 v.withUnsafeMutableBufferPointer { LinearAlgebra.choleskySolveRows(factor, d: s.dimension, rows: $0.baseAddress!, count: p.count) }
                 var edited = p.rows
@@ -94,10 +104,10 @@ extension SVDProjection {
             let forgetIndices = Array(chunk..<min(chunk + chunkSize, alphaForget.count))
             // rows[space][position in chunk][α_r]
             var rows: [[[[Float]]]] = try eachSpace { index, parallel in
-                try eachAlpha(forgetIndices.count, parallel: parallel) { try editedRows(index, alphaForget[forgetIndices[$0]]) }
+                try eachAlpha(forgetIndices.count, parallel: parallel) { try editedRows(index, forgetIndices[$0]) }
             }
             for (position, fi) in forgetIndices.enumerated() {
-                for (ri, alphaR) in alphaRetain.enumerated() {
+                for (ri, alphaR) in alphaRetain.enumerated() where isWanted(ri, fi) {
                     var set: [String: Tensor] = [:]
                     for unit in units where unit.layers.count == 1 { set[unit.weight] = original[unit.weight] }
                     for (index, s) in spaces.enumerated() {

@@ -51,7 +51,9 @@ extension SVDUnlearning {
     /// point also carries its estimated retain damage (``RetainDamage``, the largest over the
     /// layers whose weights it edits), held to the contract's limit, and the least damage wins
     /// before the confidence score. The statistics are collected once; each α pair costs
-    /// one edit of every layer, each point one forward pass over its validation samples. That pass
+    /// one edit of every layer (the screening round's edits are kept for the later rounds within
+    /// ``editCacheBudget``; only the pairs a round rescores are edited), each point one forward
+    /// pass over its validation samples. That pass
     /// reuses what the original model computes before the point's first edited layer (kept from the
     /// round's baseline pass, ``ReusablePasses``, within ``reuseBudget``): the same scores, at the
     /// cost of the edited layers alone.
@@ -94,12 +96,22 @@ extension SVDUnlearning {
             (p.firstLayer, p.meetsContract, p.violation, p.estimatedRetainDamage) = (first, verdict.meets, contract.violation(verdict), estimated)
             return p
         }
-        /// Calls `body(α_r, α_f, edits)` for each of `pairs`, with the float32 edits of one
-        /// ``SVDProjection/gridEdits(_:original:alphaRetain:alphaForget:visit:)`` over their scales.
+        // The screening round's edits, kept for the later rounds (which rescore some of its pairs)
+        // while they fit in ``editCacheBudget``: the same float32 edits, not computed again.
+        var kept: [ScalePair: [String: Tensor]] = [:]
+        let pairBytes = edited.values.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride }
+        /// Calls `body(α_r, α_f, edits)` for each of `pairs`, with the kept edits of the screening
+        /// round or the float32 edits of one
+        /// ``SVDProjection/gridEdits(_:original:alphaRetain:alphaForget:wanted:visit:)`` over their scales.
         func eachPair(_ pairs: [(Double, Double)], _ body: (Double, Double, [String: Tensor]) throws -> Void) throws {
+            var pairs = pairs
+            for pair in pairs { if let edits = kept[ScalePair(pair)] { try body(pair.0, pair.1, edits) } }
+            pairs.removeAll { kept[ScalePair($0)] != nil }
+            guard !pairs.isEmpty else { return }
             let retainScales = Array(Set(pairs.map(\.0))).sorted(), forgetScales = Array(Set(pairs.map(\.1))).sorted()
-            try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { ri, fi, edits in
-                guard pairs.contains(where: { $0 == (retainScales[ri], forgetScales[fi]) }) else { return }
+            // Only the pairs asked for: a round's candidates use few of the grid's α_r × α_f combinations.
+            try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales,
+                                     wanted: { ri, fi in pairs.contains { $0 == (retainScales[ri], forgetScales[fi]) } }) { ri, fi, edits in
                 try body(retainScales[ri], forgetScales[fi], edits)
             }
         }
@@ -126,6 +138,7 @@ extension SVDUnlearning {
         let total = Self.contractGrid.count * scopes.count
         var done = 0
         try eachPair(Self.contractGrid) { r, f, edits in
+            if (kept.count + 1) * pairBytes <= Self.editCacheBudget { kept[ScalePair((r, f))] = edits }
             let norms = Self.squaredNorms(edits, original)
             // Per layer once per pair; a scope's estimate is the largest over the layers whose weights it edits.
             let perLayer = damage?.perLayer(current: edits, original: original)
@@ -164,6 +177,16 @@ extension SVDUnlearning {
     /// The most memory one round's kept values may take (``ReusablePasses``): a third of
     /// 512 MiB (less under a `--max-memory` below 8 GiB), for the three rounds' sample sets.
     static var reuseBudget: Int { min(512 << 20, AllocationBudget.limit / 16) / 3 }
+
+    /// The most memory the screening round's edits kept for the later rounds may take: 2 GiB
+    /// (less under a `--max-memory` below 16 GiB). A CIFAR ResNet-18's 36 pairs take 1.6 GB.
+    static var editCacheBudget: Int { min(2 << 30, AllocationBudget.limit / 8) }
+
+    /// An α pair as a dictionary key.
+    struct ScalePair: Hashable {
+        let retain: Double, forget: Double
+        init(_ pair: (Double, Double)) { (retain, forget) = pair }
+    }
 
     /// What the contract search found: the kept point, every point scored, the kept point's
     /// verdict on the whole validation split, and the original model's retain accuracy there.

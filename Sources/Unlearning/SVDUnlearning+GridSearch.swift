@@ -37,7 +37,7 @@ extension SVDUnlearning {
 
     /// The paper's search (``searchGrid``) at a fraction of 25 separate edits and validation passes.
     ///
-    /// The edits of all 25 α pairs come from one ``SVDProjection/gridEdits(_:original:alphaRetain:alphaForget:visit:)``
+    /// The edits of all 25 α pairs come from one ``SVDProjection/gridEdits(_:original:alphaRetain:alphaForget:wanted:visit:)``
     /// (float32, shared factorisations); each is scored on up to ``searchScreeningSamples``
     /// validation samples per side, and the ``searchFinalists`` best (score, then confidence score,
     /// then grid order) are scored again on the whole split with the same edits. The returned points

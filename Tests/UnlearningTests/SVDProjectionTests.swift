@@ -80,8 +80,10 @@ struct SVDProjectionTests {
         let original = model.graph.parameters
         let retainScales = [10.0, 1000], forgetScales = [1.0, 30, 300]
         var visited: [[Int]] = []
+        var all: [[Int]: [String: Tensor]] = [:]
         try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales) { ri, fi, edits in
             visited.append([ri, fi])
+            all[[ri, fi]] = edits
             do {
                 let exact = try projection.editedWeights(model.graph, original: original, alphaRetain: retainScales[ri], alphaForget: forgetScales[fi])
                 #expect(Set(edits.keys) == Set(exact.keys))
@@ -94,6 +96,15 @@ struct SVDProjectionTests {
             }
         }
         #expect(visited == [[0, 0], [1, 0], [0, 1], [1, 1], [0, 2], [1, 2]])
+        // Asking for some pairs visits those alone, with the same bits as the whole grid's edits.
+        var some: [[Int]] = []
+        try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales,
+                                 wanted: { ri, fi in [[1, 0], [0, 2]].contains([ri, fi]) }) { ri, fi, edits in
+            some.append([ri, fi])
+            let whole = all[[ri, fi]] ?? [:]
+            #expect(Set(edits.keys) == Set(whole.keys) && edits.allSatisfy { whole[$0.key]?.data == $0.value.data })
+        }
+        #expect(some == [[1, 0], [0, 2]])
     }
 
     @Test("participation ratio: 1 for one direction, d for isotropic inputs")
