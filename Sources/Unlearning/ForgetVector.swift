@@ -53,8 +53,8 @@ public enum ForgetVector {
         /// epochs often hold the forget accuracy at a smaller retain cost.
         public var patience = 5
         /// At most this many runs of ``ForgetVector/make(_:data:placement:configuration:progress:)``
-        /// while no epoch meets both limits, each from ``learningRateStep`` times a smaller or a
-        /// larger first-epoch rate than the last (``nextLearningRateFactor(after:overshot:firstOvershot:step:)``).
+        /// while no epoch meets both limits; each run's first-epoch rate is ``learningRateStep``
+        /// times smaller or larger than the last one's (``nextLearningRateFactor(after:overshot:firstOvershot:step:)``).
         /// 1 runs the given rate alone.
         public var learningRateRuns = 4
         /// The ratio between the first-epoch rates of consecutive runs.

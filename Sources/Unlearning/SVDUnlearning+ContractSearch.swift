@@ -104,7 +104,9 @@ extension SVDUnlearning {
         /// round or the float32 edits of one
         /// ``SVDProjection/gridEdits(_:original:alphaRetain:alphaForget:wanted:visit:)`` over their scales.
         func eachPair(_ pairs: [(Double, Double)], _ body: (Double, Double, [String: Tensor]) throws -> Void) throws {
-            var pairs = pairs
+            // Each pair once (a round's candidates repeat a pair for each of its scopes), as gridEdits visits them.
+            var seen = Set<ScalePair>()
+            var pairs = pairs.filter { seen.insert(ScalePair($0)).inserted }
             for pair in pairs { if let edits = kept[ScalePair(pair)] { try body(pair.0, pair.1, edits) } }
             pairs.removeAll { kept[ScalePair($0)] != nil }
             guard !pairs.isEmpty else { return }
@@ -180,7 +182,10 @@ extension SVDUnlearning {
 
     /// The most memory the screening round's edits kept for the later rounds may take: 2 GiB
     /// (less under a `--max-memory` below 16 GiB). A CIFAR ResNet-18's 36 pairs take 1.6 GB.
-    static var editCacheBudget: Int { min(2 << 30, AllocationBudget.limit / 8) }
+    static var editCacheBudget: Int { editCacheBudgetOverride ?? min(2 << 30, AllocationBudget.limit / 8) }
+
+    /// Tests: another budget for the kept edits in this task (0 keeps none, so every round edits its pairs again).
+    @TaskLocal static var editCacheBudgetOverride: Int?
 
     /// An α pair as a dictionary key.
     struct ScalePair: Hashable {

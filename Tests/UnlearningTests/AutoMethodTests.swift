@@ -71,6 +71,25 @@ struct AutoMethodTests {
         #expect(c.selection.validation != a.selection.validation)
     }
 
+    @Test("the contract search scores the same points whether the screening edits are kept for the later rounds, partly kept or edited again")
+    func keptScreeningEditsChangeNothing() throws {
+        func run(budget: Int?) throws -> (points: [SVDUnlearning.SearchPoint], weights: [String: Tensor]) {
+            let result = try SVDUnlearning.$editCacheBudgetOverride.withValue(budget) {
+                try Self.request("Samples/cnn.onnx", classes: [5, 7]).perform()
+            }
+            guard case .auto(let auto) = result.details else { Issue.record("not an auto result"); return ([], [:]) }
+            return (auto.svd.grid, result.editedWeights)
+        }
+        let kept = try run(budget: nil), none = try run(budget: 0)
+        let cnn = try Model.fromONNXFile(Fixtures.path("Samples/cnn.onnx"))
+        let pairBytes = Set(cnn.graph.weightLayers.map(\.weight)).reduce(0) { $0 + (cnn.graph.parameters[$1]?.count ?? 0) * 4 }
+        let some = try run(budget: 10 * pairBytes)   // the first ten pairs of the screening round
+        // Every grid point is screened, and the later rounds rescore some of them.
+        #expect(kept.points.count > SVDUnlearning.contractGrid.count)
+        #expect(kept.points == none.points && kept.points == some.points)
+        #expect(kept.weights == none.weights && kept.weights == some.weights)
+    }
+
     @Test("verdict and violation: limits inclusive, retain unmeasured counts as held, excess relative to the limit")
     func verdicts() {
         let contract = UnlearningContract(maxForgetAccuracy: 0.02, maxRetainDrop: 2)
