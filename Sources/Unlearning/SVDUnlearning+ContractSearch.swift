@@ -110,10 +110,11 @@ extension SVDUnlearning {
             for pair in pairs { if let edits = kept[ScalePair(pair)] { try body(pair.0, pair.1, edits) } }
             pairs.removeAll { kept[ScalePair($0)] != nil }
             guard !pairs.isEmpty else { return }
+            let asked = Set(pairs.map(ScalePair.init))
             let retainScales = Array(Set(pairs.map(\.0))).sorted(), forgetScales = Array(Set(pairs.map(\.1))).sorted()
             // Only the pairs asked for: a round's candidates use few of the grid's α_r × α_f combinations.
             try projection.gridEdits(model.graph, original: original, alphaRetain: retainScales, alphaForget: forgetScales,
-                                     wanted: { ri, fi in pairs.contains { $0 == (retainScales[ri], forgetScales[fi]) } }) { ri, fi, edits in
+                                     wanted: { ri, fi in asked.contains(ScalePair((retainScales[ri], forgetScales[fi]))) }) { ri, fi, edits in
                 try body(retainScales[ri], forgetScales[fi], edits)
             }
         }

@@ -21,13 +21,13 @@ extension ONNXModel {
     ///   alone and the new bytes go to a new file. External files that the output still refers to
     ///   are copied beside it when it goes to another folder.
     /// - New and copied data files are named after the output (`<output name>.<location name>`,
-    ///   so `a.onnx` gets `a.model.onnx.data`): writing two outputs to one folder, or an output
-    ///   beside another model, never overwrites a data file another model refers to. The
+    ///   so `a.onnx` gets `a.model.onnx.data`), so that writing two outputs to one folder, or an
+    ///   output beside another model, does not overwrite a data file another model refers to. The
     ///   untouched initializers in a renamed file are re-encoded with the new location, their bytes
     ///   and offsets unchanged. Names are kept by a copy (nothing replaced: the output is the input
     ///   byte for byte, beside copies of its files), by a file already named `<output file
     ///   name>.data` (the output owns it), and by one that tensors outside the main graph's
-    ///   initializers use.
+    ///   initializers use; there a file of the same name beside the output is replaced.
     /// - `addingMetadata` entries are appended to `metadata_props` (sorted by key; an existing key
     ///   is not rewritten, readers see the last value).
     /// - Every file is written through ``AtomicFileWriter``; nothing is committed unless all were
@@ -228,7 +228,7 @@ extension ONNXModel {
 
     /// The new names of the external files when the output goes to another folder: each file is
     /// named after the output (``newLocation(for:output:taken:)``), so that two outputs written to
-    /// one folder, or an output beside another model, never share or overwrite a data file. Kept
+    /// one folder, or an output beside another model, do not share or overwrite a data file. Kept
     /// as it is: a location named like the output's own data file (`<output file name>.data`,
     /// which the output owns), and one that a tensor outside the main graph's initializers refers
     /// to (only initializers are re-encoded).
