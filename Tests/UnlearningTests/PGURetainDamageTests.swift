@@ -110,6 +110,35 @@ struct PGURetainDamageTests {
         #expect(guardian.perLayer(current: kept, original: model.graph.parameters).allSatisfy { $0.damage <= configuration.settings.maxRetainDamage })
         #expect(result.epochs.contains { !($0.frozen ?? []).isEmpty })
     }
+
+    /// The first epoch at or below the target, and the lowest forget accuracy of the run.
+    static func firstWithinTarget(_ result: PGUUnlearning.Result) throws -> (epoch: Int, lowest: Double) {
+        let first = try #require(result.epochs.first { $0.epoch > 0 && $0.forgetAccuracy <= result.targetForgetAccuracy })
+        return (first.epoch, result.epochs.dropFirst().map(\.forgetAccuracy).min() ?? 1)
+    }
+
+    @Test("statistics alone: the input layer stays unedited; the run goes on past the target and keeps the latest of its lowest forget accuracy")
+    func inputLayerAndPastTarget() throws {
+        let (model, data, statistics) = try Self.statisticsOnlyCNN()
+        let input = model.graph.weightLayers[0].weight
+        let original = try #require(model.graph.parameters[input])
+        let configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        let result = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: configuration, clock: { 0 })
+        #expect(result.editedWeights[input]?.data == original.data, "the input layer is not edited")
+        #expect(result.layers.contains { $0.weight != input && $0.changeNorm > 0 })
+        let (first, lowest) = try Self.firstWithinTarget(result)
+        #expect(result.forgetAccuracy == lowest && result.forgetAccuracy <= result.targetForgetAccuracy)
+        #expect(result.epochs.last!.epoch >= first + PGUUnlearning.Settings.pastTargetPatience, "went on past the target")
+        #expect(!result.epochs.contains { $0.epoch > result.bestEpoch && $0.forgetAccuracy <= lowest }, "the latest of the lowest is kept")
+
+        var paper = configuration
+        paper.settings.statisticsOnlyFreezesInputLayer = false
+        paper.settings.statisticsOnlyRunsPastTarget = false
+        let plain = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: paper, clock: { 0 })
+        #expect(plain.editedWeights[input]?.data != original.data, "turned off, the input layer moves")
+        let plainFirst = try Self.firstWithinTarget(plain).epoch
+        #expect(plain.bestEpoch == plainFirst && plain.epochs.last!.epoch == plainFirst, "turned off, the run stops at the target")
+    }
 }
 
 

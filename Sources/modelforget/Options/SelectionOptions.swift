@@ -39,7 +39,7 @@ struct StoppingOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp(
         "pgu: stop at the first epoch whose forget accuracy on the forget samples is at most this (default: --max-forget-accuracy; "
-            + "the paper stops at chance, 1/classes); "
+            + "the paper stops at chance, 1/classes; a run from --stats alone goes on past it while its forget accuracy or loss falls); "
             + "forget vectors: the largest forget accuracy a kept epoch may have (default 0.1).", valueName: "fraction"))
     var targetForgetAccuracy: Double?
 
