@@ -37,6 +37,18 @@ public final class ComputeGraph: @unchecked Sendable {
         weightLayers = findWeightLayers()
     }
 
+    /// Whether the graph computes attention: a multi-head attention node, or a softmax whose
+    /// result feeds further computation (not a graph output, as a classifier's final softmax is).
+    public var containsAttention: Bool {
+        nodes.contains { node in
+            switch node.operation {
+            case .multiHeadAttention: true
+            case .softmax: !node.outputs.allSatisfy(outputNames.contains)
+            default: false
+            }
+        }
+    }
+
     /// The first node whose operator is not supported, if any.
     public var firstUnsupportedNode: GraphNode? {
         nodes.first { if case .unsupported = $0.operation { true } else { false } }

@@ -174,7 +174,7 @@ public struct AuditRecord: Encodable, Sendable {
             try c.encode(r.attempts, forKey: .attempts)
             try c.encode(r.attempts[r.kept].method, forKey: .kept)
             try c.encodeIfPresent(r.repair, forKey: .repair)
-            try encodeDetails(.svd(r.svd), into: &c)
+            try encodeDetails(r.pgu.map { .pgu($0) } ?? .svd(r.svd), into: &c)
         case .svd(let r):
             try c.encode(r.configuration, forKey: .configuration)
             try c.encode(r.alphaRetain, forKey: .alphaRetainUsed); try c.encode(r.alphaForget, forKey: .alphaForgetUsed)
@@ -207,7 +207,7 @@ public struct AuditRecord: Encodable, Sendable {
                              + String(format: "%g", limit) + ")")
             }
         case .auto(let r):
-            alphas = (r.svd.alphaRetain, r.svd.alphaForget)
+            if let pgu = r.pgu { epoch = pgu.bestEpoch } else { alphas = (r.svd.alphaRetain, r.svd.alphaForget) }
             (attempts, kept) = (r.attempts, r.attempts[r.kept].method)
             if r.svd.retainBefore == nil { notes.append("retain accuracy was not measured (no retained-class validation samples)") }
         }

@@ -68,6 +68,9 @@ public struct PGUUnlearning: WeightEditingEngine {
         /// neither the forget accuracy on the forget samples nor the loss (by 1 % of its lowest);
         /// the kept epoch is then the latest with the lowest forget accuracy.
         public var statisticsOnlyRunsPastTarget = true
+        /// Share of every class held out before the forget samples are chosen (not trained on):
+        /// `auto` scores the result on it. 0 (the default) trains on every forget sample.
+        public var validationFraction = 0.0
         public static let pastTargetPatience = 10
 
         public init(gamma: Double = 0.95, lrStart: Double = 0.05, lrEnd: Double = 0.01, epochs: Int = 100, sgdBatchSize: Int = 128,
@@ -87,7 +90,7 @@ public struct PGUUnlearning: WeightEditingEngine {
             case gamma, lrStart = "lr_start", lrEnd = "lr_end", epochs, sgdBatchSize = "batch_size"
             case targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop"
             case statisticsOnlyFreezesInputLayer = "statistics_only_freezes_input_layer"
-            case statisticsOnlyRunsPastTarget = "statistics_only_runs_past_target"
+            case statisticsOnlyRunsPastTarget = "statistics_only_runs_past_target", validationFraction = "validation_fraction"
         }
 
         /// The forward-pass batch size is `evaluation_batch_size` here: `batch_size` is the SGD batch.
@@ -103,6 +106,7 @@ public struct PGUUnlearning: WeightEditingEngine {
             try c.encode(maxRetainDrop, forKey: .maxRetainDrop)
             try c.encode(statisticsOnlyFreezesInputLayer, forKey: .statisticsOnlyFreezesInputLayer)
             try c.encode(statisticsOnlyRunsPastTarget, forKey: .statisticsOnlyRunsPastTarget)
+            if validationFraction > 0 { try c.encode(validationFraction, forKey: .validationFraction) }
         }
 
         func learningRate(epoch e: Int) -> Double {
@@ -191,7 +195,7 @@ public struct PGUUnlearning: WeightEditingEngine {
         var t = clock()
         func lap(_ phase: String) { let now = clock(); timings[phase] = now - t; t = now }
         let forget = Set(c.selection.forgetClasses)
-        let selection = c.selection.select(labels: labels)
+        let selection = c.selection.select(labels: labels, validationFraction: c.settings.validationFraction)
         guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
         lap("select_samples")
 

@@ -26,8 +26,8 @@ public struct UnlearningRequest {
         /// Projected-gradient unlearning, `docs/methods.md` §3.
         case pgu(PGUUnlearning.Settings)
         /// The cheapest method that meets the contract on the validation split: SVD projection with
-        /// the contract search first, then SVD followed by a retain repair
-        /// (``UnlearningRequest/performAuto(_:)``).
+        /// the contract search first, then SVD followed by a retain repair, or, from statistics and
+        /// forget samples alone, statistics-only PGU (``UnlearningRequest/performAuto(_:)``).
         case auto(UnlearningContract)
 
         /// The name the audit record and the provenance metadata use.

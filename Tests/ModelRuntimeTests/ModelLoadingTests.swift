@@ -268,3 +268,24 @@ struct DatasetTests {
         #expect(npz.labels == safetensors.labels && npz.count == 540 && npz.sampleShape == [1, 8, 8])
     }
 }
+
+@Suite("attention detection")
+struct AttentionDetectionTests {
+    @Test("containsAttention: the sample ViT and a transformers ViT checkpoint yes; the MLP, CNN, ResNet and a final softmax no")
+    func detectsAttention() throws {
+        for (name, expected) in [("vit.onnx", true), ("mlp.onnx", false), ("cnn.onnx", false), ("resnet.onnx", false)] {
+            let model = try Model.load(sample(name), sampleShape: [1, 8, 8])
+            #expect(model.graph.containsAttention == expected, "\(name)")
+        }
+        let vit = try Model.load(Fixtures.path("Tests/Fixtures/RealModels/transformers-vit/model.safetensors"))
+        #expect(vit.graph.containsAttention)
+        // A classifier that ends in a softmax (probabilities out) does not compute attention.
+        let probabilities = ComputeGraph(nodes: [GraphNode(name: "p", operation: .softmax(axis: -1), inputs: ["x"], outputs: ["y"])],
+                                         parameters: [:], inputNames: ["x"], outputNames: ["y"])
+        #expect(!probabilities.containsAttention)
+        let attention = ComputeGraph(nodes: [GraphNode(name: "p", operation: .softmax(axis: -1), inputs: ["x"], outputs: ["w"]),
+                                             GraphNode(name: "m", operation: .matMul, inputs: ["w", "v"], outputs: ["y"])],
+                                     parameters: [:], inputNames: ["x", "v"], outputNames: ["y"])
+        #expect(attention.containsAttention)
+    }
+}

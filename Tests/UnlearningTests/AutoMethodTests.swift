@@ -151,4 +151,30 @@ struct AutoMethodTests {
         let refused = try #require(try strict.perform().verdict)
         #expect(!refused.meets && refused.failures.contains { $0.contains("estimated retain damage") })
     }
+
+    @Test("forget samples and statistics alone, projection refused: statistics-only PGU trains outside the validation split, is scored on it and kept; not tried with attention",
+          .tags(.slow))
+    func statisticsOnlyAutoFallsBackToPGU() throws {
+        let (request, _) = try Self.statisticsOnly("Samples/cnn.onnx", classes: [5, 7], contract: UnlearningContract())
+        let result = try request.perform()
+        guard case .auto(let auto) = result.details else { Issue.record("not an auto result"); return }
+        #expect(auto.attempts.map(\.method) == ["svd", "pgu"])
+        #expect(!auto.attempts[0].validation.meets, "the projection is refused on its estimated damage here")
+        let pgu = try #require(auto.pgu)
+        #expect(auto.attempts[auto.kept].method == "pgu" && result.editedWeights == pgu.editedWeights)
+        // The same validation split as the projection's, none of it trained on.
+        #expect(!pgu.selection.validation.isEmpty && pgu.selection.validation == auto.svd.selection.validation)
+        #expect(Set(pgu.selection.validation).isDisjoint(with: pgu.selection.forget))
+        let verdict = try #require(result.verdict)
+        let validation = try ForgetRetainScores.accuracies(request.model, data: request.data, indices: pgu.selection.validation, forget: [5, 7],
+                                                           batchSize: request.selection.batchSize, parameters: pgu.editedWeights)
+        #expect(verdict.forgetAccuracy == validation.forget && verdict.retainDrop == nil && verdict.estimatedRetainDamage != nil)
+        #expect(verdict.meets == (verdict.forgetAccuracy <= 0.02 && verdict.estimatedRetainDamage! <= 0.01))
+        #expect(pgu.configuration.settings.targetForgetAccuracy == 0.02 && pgu.configuration.settings.maxRetainDamage == 0.01)
+
+        // With attention the damage estimate bounds nothing: the projection alone is tried.
+        let (vit, _) = try Self.statisticsOnly("Samples/vit.onnx", classes: [3], contract: UnlearningContract())
+        guard case .auto(let vitAuto) = try vit.perform().details else { Issue.record("not an auto result"); return }
+        #expect(vitAuto.attempts.map(\.method) == ["svd"] && vitAuto.pgu == nil)
+    }
 }

@@ -37,7 +37,8 @@ struct Apply: ParsableCommand {
 
     @Option(name: .customLong("method"), help: ArgumentHelp(
         "The unlearning method: auto (the default: the cheapest edit that meets --max-forget-accuracy and --max-retain-drop on a "
-            + "validation split, trying SVD projection with a search over scales and edited layers, then SVD with a retain repair), "
+            + "validation split, trying SVD projection with a search over scales and edited layers, then SVD with a retain repair, or, from --stats and "
+            + "forget samples alone on a model without attention, PGU), "
             + "svd (SVD projection with the paper's scales or --alpha-*/--search; the default when those are given) or pgu "
             + "(projected-gradient unlearning).", valueName: "auto|svd|pgu"))
     var methodName: String?
