@@ -119,8 +119,8 @@ public struct AuditRecord: Encodable, Sendable {
         var layerCount: Int {
             switch self {
             case .svd(let result): result.layers.count
-            case .pgu(let result): result.layers.count
-            case .auto(let result): result.editedWeights.count
+            case .pgu(let result): result.layers.filter { $0.changeNorm > 0 }.count  // statistics-only runs leave the input layer
+            case .auto(let result): result.pgu.map { Details.pgu($0).layerCount } ?? result.editedWeights.count
             }
         }
     }

@@ -12,7 +12,7 @@ import TensorCore
 ///
 /// After every epoch the forget accuracy (on the forget samples) and, when retained-class samples
 /// are given, the retain accuracy are measured. The run stops when the forget accuracy reaches the
-/// target (chance, `1 / classes`, by default), or when the retain accuracy fell more than
+/// target (chance, `1 / classes`, by default; statistics-only runs go on past it, below), or when the retain accuracy fell more than
 /// `maxRetainDrop` points below the original's. Kept: among epochs within the retain limit, the one
 /// with the lowest forget accuracy (the earliest on ties; see below for statistics-only runs).
 ///
@@ -48,7 +48,8 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var epochs: Int
         /// Forget samples per SGD step.
         public var sgdBatchSize: Int
-        /// Stop once the forget accuracy on the forget samples is at most this; `nil`: chance, 1 / classes.
+        /// Stop once the forget accuracy on the forget samples is at most this (statistics-only runs:
+        /// go on past it, ``statisticsOnlyRunsPastTarget``); `nil`: chance, 1 / classes.
         public var targetForgetAccuracy: Double?
         /// Stop when retain accuracy on the retained-class samples falls more than this many points.
         public var maxRetainDrop: Double
@@ -273,9 +274,11 @@ public struct PGUUnlearning: WeightEditingEngine {
             return lossSum / Double(max(batches, 1))
         }
         let start = current
-        // Statistics-only runs leave the weights of the first layer unedited (those of no later layer).
-        let inputLayer = damageGuard != nil && c.settings.statisticsOnlyFreezesInputLayer
-            ? Set(layers.map(\.weight)).subtracting(SVDUnlearning.restricted(original, to: 1, layers: layers).keys) : []
+        // Statistics-only runs leave the weights of the first layer unedited (those of no later layer),
+        // unless no other guarded layer would be left to move.
+        let firstLayer = Set(layers.map(\.weight)).subtracting(SVDUnlearning.restricted(original, to: 1, layers: layers).keys)
+        let inputLayer = damageGuard.map { c.settings.statisticsOnlyFreezesInputLayer && !$0.guardedWeights.isSubset(of: firstLayer) } == true
+            ? firstLayer : []
         // Statistics-only runs go on past the target while the forget accuracy or the loss falls.
         let pastTarget = damageGuard != nil && c.settings.statisticsOnlyRunsPastTarget
         let factors = damageGuard == nil || c.settings.learningRateFactors.isEmpty ? [1.0] : c.settings.learningRateFactors

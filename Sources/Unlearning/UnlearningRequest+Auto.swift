@@ -79,7 +79,9 @@ extension UnlearningRequest {
                                 timings: svd.timings, svd: svd, repair: nil)
         guard !svdVerdict.meets else { return result }
         guard let retainBefore = svd.retainBefore, !svd.selection.retain.isEmpty else {
-            if statistics != nil, !model.graph.containsAttention { try statisticsOnlyPGU(contract, svd: svdSettings, into: &result) }
+            if svd.selection.retain.isEmpty, statistics != nil, !model.graph.containsAttention {
+                try statisticsOnlyPGU(contract, svd: svdSettings, into: &result)
+            }
             return result
         }
         let repairStart = clock()
@@ -114,8 +116,8 @@ extension UnlearningRequest {
         settings.targetForgetAccuracy = contract.maxForgetAccuracy
         settings.maxRetainDamage = contract.maxRetainDamage
         settings.validationFraction = svd.validationFraction
-        let pgu: PGUUnlearning.Result
-        do { pgu = try run(PGUUnlearning.self, settings) } catch UnlearningError.noEpochWithinRetainDamage { return }
+        // PGU that finds no epoch within the damage limit (or fails otherwise) leaves the projection's result.
+        guard let pgu = try? run(PGUUnlearning.self, settings) else { return }
         let forget = Set(classes)
         let scores = try ForgetRetainScores.accuracies(model, data: data, indices: pgu.selection.validation, forget: forget,
                                                        batchSize: selection.batchSize, parameters: pgu.editedWeights)

@@ -129,7 +129,9 @@ struct PGURetainDamageTests {
         let (first, lowest) = try Self.firstWithinTarget(result)
         #expect(result.forgetAccuracy == lowest && result.forgetAccuracy <= result.targetForgetAccuracy)
         #expect(result.epochs.last!.epoch >= first + PGUUnlearning.Settings.pastTargetPatience, "went on past the target")
+        #expect(result.stopReason.contains("going on past the target"), "ended by the patience rule: \(result.stopReason)")
         #expect(!result.epochs.contains { $0.epoch > result.bestEpoch && $0.forgetAccuracy <= lowest }, "the latest of the lowest is kept")
+        #expect(result.epochs.contains { $0.epoch > 0 && $0.epoch < result.bestEpoch && $0.forgetAccuracy == lowest }, "a tie was passed over")
 
         var paper = configuration
         paper.settings.statisticsOnlyFreezesInputLayer = false
