@@ -277,8 +277,8 @@ public struct PGUUnlearning: WeightEditingEngine {
         // Statistics-only runs leave the weights of the first layer unedited (those of no later layer),
         // unless no other guarded layer would be left to move.
         let firstLayer = Set(layers.map(\.weight)).subtracting(SVDUnlearning.restricted(original, to: 1, layers: layers).keys)
-        let inputLayer = damageGuard.map { c.settings.statisticsOnlyFreezesInputLayer && !$0.guardedWeights.isSubset(of: firstLayer) } == true
-            ? firstLayer : []
+        let inputLayer: Set<String> =
+            if let damageGuard, c.settings.statisticsOnlyFreezesInputLayer, !damageGuard.guardedWeights.isSubset(of: firstLayer) { firstLayer } else { [] }
         // Statistics-only runs go on past the target while the forget accuracy or the loss falls.
         let pastTarget = damageGuard != nil && c.settings.statisticsOnlyRunsPastTarget
         let factors = damageGuard == nil || c.settings.learningRateFactors.isEmpty ? [1.0] : c.settings.learningRateFactors

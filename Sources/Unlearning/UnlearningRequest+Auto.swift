@@ -123,10 +123,11 @@ extension UnlearningRequest {
                                                        batchSize: selection.batchSize, parameters: pgu.editedWeights)
         let damage = pgu.epochs.first { $0.epoch == pgu.bestEpoch }?.retainDamage
         let verdict = contract.verdict(forget: scores.forget, retain: nil, retainBefore: nil, estimatedRetainDamage: damage)
+        let violation = contract.violation(verdict)
         result.timings["pgu"] = clock() - start
         result.attempts.append(Attempt(method: "pgu", settings: "statistics only, learning rates ×\((pgu.learningRateFactor ?? 1).formatted()), "
-                                           + "epoch \(pgu.bestEpoch)", validation: verdict, violation: contract.violation(verdict), seconds: clock() - start))
-        guard contract.violation(verdict) < result.attempts[result.kept].violation else { return }
+                                           + "epoch \(pgu.bestEpoch)", validation: verdict, violation: violation, seconds: clock() - start))
+        guard violation < result.attempts[result.kept].violation else { return }
         result.kept = result.attempts.count - 1
         result.editedWeights = pgu.editedWeights
         result.pgu = pgu
