@@ -15,7 +15,8 @@ import TensorCore
 /// learning rate × `lrDecay` per epoch, `δ` starting at zero.
 ///
 /// Epoch selection (stated, never manual; `docs/methods.md` §4.4): among the epochs whose forget
-/// accuracy is at most `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points,
+/// accuracy (the worse of the trained-on and the held-out forget samples,
+/// ``Settings/forgetValidationFraction``) is at most `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points,
 /// the one with the largest worst relative margin to the two limits, the run ending `patience`
 /// epochs after it; its vector is kept scaled by the `t ∈ (0, 1]` with the largest such margin
 /// (``largestMarginScale(target:maxRetainDrop:retainBefore:figures:)``). If no epoch meets both,
@@ -46,6 +47,11 @@ public enum ForgetVector {
         /// ``maxRetainDrop`` points.
         public var targetForgetAccuracy = 0.1
         public var maxRetainDrop = 5.0
+        /// This fraction of every forget class's samples is held out of training (seeded by the
+        /// selection's seed) and the epoch rule's forget accuracy is the larger of the figures on
+        /// the trained-on and the held-out forget samples (`docs/methods.md` §4.4); 0 judges the
+        /// trained-on samples alone. Retain accuracy is judged on the trained-on retain samples.
+        public var forgetValidationFraction = 0.2
         /// Once an epoch meets both limits, the run goes on until this many epochs pass without
         /// one that meets them with a larger worst relative margin
         /// (``worstRelativeMargin(forget:drop:target:maxRetainDrop:)``); 0 ends it at the first.
@@ -335,14 +341,18 @@ public enum ForgetVector {
                  selection: SampleSelection) {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let forget = Set(c.selection.forgetClasses)
-        let selection = c.selection.select(labels: labels)
+        let selection = c.selection.selectHoldingOutForget(labels: labels, fraction: c.settings.forgetValidationFraction)
         guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
         guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
         func accuracies(_ delta: Tensor) throws -> (forget: Double, retain: Double) {
             let offset = placement.modelOffset(delta)
             let batchSize = c.selection.batchSize
-            return (try ForgetRetainScores.accuracies(model, data: data, indices: selection.forget, forget: forget, batchSize: batchSize, offset: offset).forget,
-                    try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: forget, batchSize: batchSize, offset: offset).retain)
+            func score(_ indices: [Int]) throws -> (forget: Double, retain: Double) {
+                try ForgetRetainScores.accuracies(model, data: data, indices: indices, forget: forget, batchSize: batchSize, offset: offset)
+            }
+            let trainedOn = try score(selection.forget).forget
+            let heldOut = selection.validation.isEmpty ? trainedOn : try score(selection.validation).forget
+            return (max(trainedOn, heldOut), try score(selection.retain).retain)
         }
         func norm(_ t: Tensor) -> Double { t.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
         var parameters = initial

@@ -107,3 +107,17 @@ struct FieldKey: CodingKey {
     var intValue: Int? { nil }
     init?(intValue: Int) { nil }
 }
+
+extension SampleSelection.Configuration {
+    /// The retain samples of ``select(labels:validationFraction:)`` without a
+    /// validation split, and forget samples from which `fraction` of every forget class was held
+    /// out first, as `validation` (at least one sample of a class with two or more; seeded).
+    /// Forget vectors train on `forget` and judge forgetting on both parts.
+    public func selectHoldingOutForget(labels: [Int], fraction: Double) -> SampleSelection {
+        let plain = select(labels: labels)
+        guard fraction > 0 else { return plain }
+        let split = select(labels: labels, validationFraction: fraction)
+        let classes = Set(forgetClasses)
+        return SampleSelection(retain: plain.retain, forget: split.forget, validation: split.validation.filter { classes.contains(labels[$0]) })
+    }
+}

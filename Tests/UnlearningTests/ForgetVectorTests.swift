@@ -124,11 +124,31 @@ struct ForgetVectorTests {
         #expect(abs(result.kept.norm - result.scale * best.norm) <= 1e-4 * best.norm)
         let selection = result.selection
         let offset = ForgetVector.Placement(space: .pixel).modelOffset(result.delta)
-        let forget = try ForgetRetainScores.accuracies(model, data: data, indices: selection.forget, forget: [5], batchSize: configuration.selection.batchSize,
-                                                         offset: offset)
-        let retain = try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: [5], batchSize: configuration.selection.batchSize,
-                                                         offset: offset)
-        #expect(forget.forget == result.kept.forgetAccuracy && retain.retain == result.kept.retainAccuracy)
+        func scores(_ indices: [Int]) throws -> (forget: Double, retain: Double) {
+            try ForgetRetainScores.accuracies(model, data: data, indices: indices, forget: [5], batchSize: configuration.selection.batchSize, offset: offset)
+        }
+        // Forgetting is judged by the worse of the trained-on and the held-out forget samples.
+        #expect(!selection.validation.isEmpty && Set(selection.validation).isDisjoint(with: selection.forget))
+        #expect(max(try scores(selection.forget).forget, try scores(selection.validation).forget) == result.kept.forgetAccuracy)
+        #expect(try scores(selection.retain).retain == result.kept.retainAccuracy)
+    }
+
+    @Test("the forget hold-out: a fifth of every forget class, never trained on; the retain samples are those of the plain selection")
+    func forgetHoldOut() throws {
+        let labels = (0..<300).map { $0 % 3 == 0 ? 7 : ($0 % 3 == 1 ? 5 : $0 % 10) }
+        var configuration = SampleSelection.Configuration(forgetClasses: [5, 7])
+        configuration.retainSamples = 40
+        configuration.seed = 3
+        let plain = configuration.select(labels: labels)
+        let split = configuration.selectHoldingOutForget(labels: labels, fraction: 0.2)
+        #expect(split.retain == plain.retain)
+        #expect(Set(split.validation).isDisjoint(with: split.forget) && split.validation.allSatisfy { [5, 7].contains(labels[$0]) })
+        for c in [5, 7] {
+            let all = labels.indices.filter { labels[$0] == c }.count
+            #expect(split.validation.filter { labels[$0] == c }.count == Int((Double(all) * 0.2).rounded()))
+            #expect(split.forget.filter { labels[$0] == c }.count == all - Int((Double(all) * 0.2).rounded()))
+        }
+        #expect(configuration.selectHoldingOutForget(labels: labels, fraction: 0) == plain)
     }
 
     @Test("the rate search: after a run past the retain limit a quarter of the rate, after one that stayed within it 4×; a turn ends it")

@@ -106,7 +106,7 @@ extension Vector {
             } catch let error as GraphError {
                 throw CommandFailure(modelPath, error)
             }
-            VectorTrainingOptions.printAccuracies(before: fitted.result.epochs[0], after: fitted.result.kept)
+            training.printAccuracies(before: fitted.result.epochs[0], after: fitted.result.kept)
             return fitted.file
         }
     }

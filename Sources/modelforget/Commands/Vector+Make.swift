@@ -85,7 +85,7 @@ extension Vector {
             Terminal.print("wrote \(output): classes \(classes.map(String.init).joined(separator: ",")), learning rate \(result.learningRate), "
                            + "epoch \(result.selectedEpoch) "
                            + "(\(result.selectionReason)), ‖δ‖₂ \(String(format: "%.3f", result.kept.norm))")
-            VectorTrainingOptions.printAccuracies(before: result.epochs[0], after: result.kept)
+            training.printAccuracies(before: result.epochs[0], after: result.kept)
             if !result.meetsLimits { throw ExitCode(2) }
         }
     }

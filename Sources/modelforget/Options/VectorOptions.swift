@@ -47,11 +47,17 @@ struct VectorTrainingOptions: ParsableArguments {
                                + "larger worst relative margin; 0 keeps the first (the paper's epoch rule; the vector is still scaled).", valueName: "n"))
     var patience = 5
 
+    @Option(help: ArgumentHelp("Hold this fraction of every forget class out of training and judge forgetting by the worse of the "
+                               + "trained-on and the held-out forget samples; 0 judges the trained-on ones alone (the paper's rule).",
+                               valueName: "fraction"))
+    var forgetHoldout = 0.2
+
     @OptionGroup var seed: SeedOption
 
     func validate() throws {
         guard (lr ?? 1) > 0 else { throw ValidationError("--lr must be positive") }
         guard patience >= 0 else { throw ValidationError("--patience must not be negative") }
+        guard forgetHoldout >= 0 && forgetHoldout < 1 else { throw ValidationError("--forget-holdout must be at least 0 and below 1") }
     }
 
     func configuration(classes: [Int], batchSize: Int) -> ForgetVector.Configuration {
@@ -66,11 +72,13 @@ struct VectorTrainingOptions: ParsableArguments {
         configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
         configuration.settings.maxRetainDrop = stopping.maxRetainDrop ?? 5
         configuration.settings.patience = patience
+        configuration.settings.forgetValidationFraction = forgetHoldout
         return configuration
     }
 
-    static func printAccuracies(before: ForgetVector.Epoch, after: ForgetVector.Epoch) {
-        Terminal.print(String(format: "forget accuracy on the forget samples: %.2f%% -> %.2f%%", before.forgetAccuracy * 100, after.forgetAccuracy * 100))
+    func printAccuracies(before: ForgetVector.Epoch, after: ForgetVector.Epoch) {
+        let samples = forgetHoldout > 0 ? "the forget samples (the worse of trained-on and held-out)" : "the forget samples"
+        Terminal.print("forget accuracy on \(samples): " + String(format: "%.2f%% -> %.2f%%", before.forgetAccuracy * 100, after.forgetAccuracy * 100))
         Terminal.print(String(format: "retain accuracy on the retain samples: %.2f%% -> %.2f%%", before.retainAccuracy * 100, after.retainAccuracy * 100))
     }
 }
