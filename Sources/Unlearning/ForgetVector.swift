@@ -47,8 +47,8 @@ public enum ForgetVector {
         /// ``maxRetainDrop`` points.
         public var targetForgetAccuracy = 0.1
         public var maxRetainDrop = 5.0
-        /// This fraction of every forget class's samples is held out of training (seeded by the
-        /// selection's seed) and the epoch rule's forget accuracy is the larger of the figures on
+        /// This fraction of every forget class's selected samples is held out of training
+        /// (``SampleSelection/holdingOutForget(_:labels:seed:)``, as `selection.validation`) and the epoch rule's forget accuracy is the larger of the figures on
         /// the trained-on and the held-out forget samples (`docs/methods.md` §4.4); 0 judges the
         /// trained-on samples alone. Retain accuracy is judged on the trained-on retain samples.
         public var forgetValidationFraction = 0.2
@@ -341,7 +341,9 @@ public enum ForgetVector {
                  selection: SampleSelection) {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let forget = Set(c.selection.forgetClasses)
-        let selection = c.selection.selectHoldingOutForget(labels: labels, fraction: c.settings.forgetValidationFraction)
+        var selection = c.selection.select(labels: labels)
+        (selection.forget, selection.validation) = selection.holdingOutForget(c.settings.forgetValidationFraction, labels: labels,
+                                                                               seed: c.selection.seed)
         guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
         guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
         func accuracies(_ delta: Tensor) throws -> (forget: Double, retain: Double) {

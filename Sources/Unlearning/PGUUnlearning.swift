@@ -36,6 +36,10 @@ import TensorCore
 ///   samples of their classes forget less (a run stopped at 2 % on its forget samples left 5–12 %
 ///   on unseen ones). The target still decides whether the run forgot (and the learning-rate
 ///   ladder); within it, the kept epoch is the latest of the lowest forget accuracy.
+/// - Forgetting is judged by the worse of two parts of the forget samples
+///   (``Settings/statisticsOnlyForgetHoldout``): the ones trained on, and a share of every forget
+///   class held out of training. A run that has learned its forget samples rather than their
+///   classes then neither stops nor counts as forgotten.
 public struct PGUUnlearning: WeightEditingEngine {
     /// PGU's own settings.
     public struct Settings: AuditedSettings {
@@ -69,6 +73,10 @@ public struct PGUUnlearning: WeightEditingEngine {
         /// neither the forget accuracy on the forget samples nor the loss (by 1 % of its lowest);
         /// the kept epoch is then the latest with the lowest forget accuracy.
         public var statisticsOnlyRunsPastTarget = true
+        /// Statistics-only runs: this share of every forget class's selected samples is held out of
+        /// training (``SampleSelection/holdingOutForget(_:labels:seed:)``), and the forget accuracy of
+        /// every epoch is the larger of the figures on the trained-on and the held-out samples.
+        public var statisticsOnlyForgetHoldout = 0.2
         /// Share of every class held out before the forget samples are chosen (not trained on):
         /// `auto` scores the result on it. 0 (the default) trains on every forget sample.
         public var validationFraction = 0.0
@@ -92,6 +100,7 @@ public struct PGUUnlearning: WeightEditingEngine {
             case targetForgetAccuracy = "target_forget_accuracy", maxRetainDrop = "max_retain_drop"
             case statisticsOnlyFreezesInputLayer = "statistics_only_freezes_input_layer"
             case statisticsOnlyRunsPastTarget = "statistics_only_runs_past_target", validationFraction = "validation_fraction"
+            case statisticsOnlyForgetHoldout = "statistics_only_forget_holdout"
         }
 
         /// The forward-pass batch size is `evaluation_batch_size` here: `batch_size` is the SGD batch.
@@ -107,6 +116,7 @@ public struct PGUUnlearning: WeightEditingEngine {
             try c.encode(maxRetainDrop, forKey: .maxRetainDrop)
             try c.encode(statisticsOnlyFreezesInputLayer, forKey: .statisticsOnlyFreezesInputLayer)
             try c.encode(statisticsOnlyRunsPastTarget, forKey: .statisticsOnlyRunsPastTarget)
+            try c.encode(statisticsOnlyForgetHoldout, forKey: .statisticsOnlyForgetHoldout)
             if validationFraction > 0 { try c.encode(validationFraction, forKey: .validationFraction) }
         }
 
@@ -233,9 +243,17 @@ public struct PGUUnlearning: WeightEditingEngine {
         let classes = try Evaluation.logits(model, Dataset(x: try data.samples([selection.forget[0]]), labels: nil), batchSize: 1).shape[1]
         let target = c.settings.targetForgetAccuracy ?? 1 / Double(max(classes, 1))
         let monitorRetain = !selection.retain.isEmpty
+        // Statistics-only runs train on part of the forget samples and judge forgetting on both parts.
+        let (trainedForget, heldOutForget) = monitorRetain
+            ? (selection.forget, [])
+            : selection.holdingOutForget(c.settings.statisticsOnlyForgetHoldout, labels: labels, seed: c.selection.seed)
         func accuracies() throws -> (forget: Double, retain: Double?) {
-            let forgetAccuracy = try ForgetRetainScores.accuracies(model, data: data, indices: selection.forget, forget: forget,
-                                                                  batchSize: c.selection.batchSize, parameters: current).forget
+            func forgetScore(_ indices: [Int]) throws -> Double {
+                try ForgetRetainScores.accuracies(model, data: data, indices: indices, forget: forget, batchSize: c.selection.batchSize,
+                                                  parameters: current).forget
+            }
+            let trainedOn = try forgetScore(trainedForget)
+            let forgetAccuracy = heldOutForget.isEmpty ? trainedOn : max(trainedOn, try forgetScore(heldOutForget))
             guard monitorRetain else { return (forgetAccuracy, nil) }
             let retainAccuracy = try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: forget,
                                                                   batchSize: c.selection.batchSize, parameters: current).retain
@@ -302,7 +320,7 @@ public struct PGUUnlearning: WeightEditingEngine {
             for epoch in 1...max(c.settings.epochs, 1) {
                 let lr = factor * c.settings.learningRate(epoch: epoch - 1)
                 let previous = current
-                let loss = try descend(order: selection.forget.shuffled(using: &rng), lr: lr, frozen: frozen)
+                let loss = try descend(order: trainedForget.shuffled(using: &rng), lr: lr, frozen: frozen)
                 var newlyFrozen: [String] = []
                 if let damageGuard {
                     let measured = damageGuard.perLayer(current: current, original: original, skipping: frozen)

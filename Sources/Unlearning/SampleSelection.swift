@@ -108,16 +108,22 @@ struct FieldKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-extension SampleSelection.Configuration {
-    /// The retain samples of ``select(labels:validationFraction:)`` without a
-    /// validation split, and forget samples from which `fraction` of every forget class was held
-    /// out first, as `validation` (at least one sample of a class with two or more; seeded).
-    /// Forget vectors train on `forget` and judge forgetting on both parts.
-    public func selectHoldingOutForget(labels: [Int], fraction: Double) -> SampleSelection {
-        let plain = select(labels: labels)
-        guard fraction > 0 else { return plain }
-        let split = select(labels: labels, validationFraction: fraction)
-        let classes = Set(forgetClasses)
-        return SampleSelection(retain: plain.retain, forget: split.forget, validation: split.validation.filter { classes.contains(labels[$0]) })
+extension SampleSelection {
+    /// This selection's forget samples split per class: `fraction` of every forget class's (at
+    /// least one of a class with two or more, never all) are held out, seeded by `seed`; the
+    /// others are kept. Engines train on the kept ones and judge forgetting on both parts.
+    public func holdingOutForget(_ fraction: Double, labels: [Int], seed: UInt64) -> (kept: [Int], heldOut: [Int]) {
+        guard fraction > 0 else { return (forget, []) }
+        var rng = SplitMix64(seed: seed ^ 0x484F_4C44)
+        var byClass: [Int: [Int]] = [:]
+        for index in forget { byClass[labels[index], default: []].append(index) }
+        var kept: [Int] = [], heldOut: [Int] = []
+        for label in byClass.keys.sorted() {
+            let shuffled = byClass[label]!.shuffled(using: &rng)
+            let held = min(max(1, Int((Double(shuffled.count) * fraction).rounded())), shuffled.count - 1)
+            heldOut += shuffled.prefix(held)
+            kept += shuffled.dropFirst(held)
+        }
+        return (kept.sorted(), heldOut.sorted())
     }
 }

@@ -133,22 +133,24 @@ struct ForgetVectorTests {
         #expect(try scores(selection.retain).retain == result.kept.retainAccuracy)
     }
 
-    @Test("the forget hold-out: a fifth of every forget class, never trained on; the retain samples are those of the plain selection")
+    @Test("the forget hold-out: a fifth of every forget class's selected samples, at least one, never all, disjoint from the kept ones")
     func forgetHoldOut() throws {
-        let labels = (0..<300).map { $0 % 3 == 0 ? 7 : ($0 % 3 == 1 ? 5 : $0 % 10) }
-        var configuration = SampleSelection.Configuration(forgetClasses: [5, 7])
+        let labels = (0..<300).map { $0 % 3 == 0 ? 7 : ($0 % 3 == 1 ? 5 : $0 % 10) } + [9, 9, 11]
+        var configuration = SampleSelection.Configuration(forgetClasses: [5, 7, 11])
         configuration.retainSamples = 40
-        configuration.seed = 3
-        let plain = configuration.select(labels: labels)
-        let split = configuration.selectHoldingOutForget(labels: labels, fraction: 0.2)
-        #expect(split.retain == plain.retain)
-        #expect(Set(split.validation).isDisjoint(with: split.forget) && split.validation.allSatisfy { [5, 7].contains(labels[$0]) })
+        configuration.forgetSamples = 150
+        let selection = configuration.select(labels: labels)
+        let (kept, heldOut) = selection.holdingOutForget(0.2, labels: labels, seed: 3)
+        #expect(Set(kept).isDisjoint(with: heldOut) && Set(kept).union(heldOut) == Set(selection.forget))
         for c in [5, 7] {
-            let all = labels.indices.filter { labels[$0] == c }.count
-            #expect(split.validation.filter { labels[$0] == c }.count == Int((Double(all) * 0.2).rounded()))
-            #expect(split.forget.filter { labels[$0] == c }.count == all - Int((Double(all) * 0.2).rounded()))
+            let selected = selection.forget.filter { labels[$0] == c }.count
+            #expect(heldOut.filter { labels[$0] == c }.count == Int((Double(selected) * 0.2).rounded()))
         }
-        #expect(configuration.selectHoldingOutForget(labels: labels, fraction: 0) == plain)
+        // Class 11 has one sample: it stays with the kept ones.
+        #expect(kept.contains(302) && !heldOut.contains(302))
+        #expect(selection.holdingOutForget(0.2, labels: labels, seed: 3) == (kept, heldOut))
+        #expect(selection.holdingOutForget(0.2, labels: labels, seed: 4).heldOut != heldOut)
+        #expect(selection.holdingOutForget(0, labels: labels, seed: 3) == (selection.forget, []))
     }
 
     @Test("the rate search: after a run past the retain limit a quarter of the rate, after one that stayed within it 4×; a turn ends it")

@@ -87,14 +87,17 @@ struct PGURetainDamageTests {
     @Test("default settings from statistics alone: the rate alone leaves the CNN unchanged; the ladder of rates forgets, layers past the damage limit frozen within it")
     func ladderAndFreezing() throws {
         let (model, data, statistics) = try Self.statisticsOnlyCNN()
-        var alone = PGUUnlearning.Configuration(forgetClasses: [3])
+        // Judged on the trained-on forget samples alone (the hold-out has its own test below).
+        var trainedOn = PGUUnlearning.Configuration(forgetClasses: [3])
+        trainedOn.settings.statisticsOnlyForgetHoldout = 0
+        var alone = trainedOn
         alone.settings.learningRateFactors = [1]
         alone.settings.epochs = 30
         let plain = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: alone, clock: { 0 })
         #expect(plain.forgetAccuracy > plain.targetForgetAccuracy, "the reference rates must fail here for the ladder to be tested")
         #expect(plain.epochs.allSatisfy { $0.learningRate <= alone.settings.lrStart })
 
-        let configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        let configuration = trainedOn
         let result = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: configuration, clock: { 0 })
         #expect(result.forgetAccuracy <= result.targetForgetAccuracy)
         #expect(result.epochs[1].learningRate > configuration.settings.lrStart, "kept run: a scaled rate")
@@ -122,7 +125,8 @@ struct PGURetainDamageTests {
         let (model, data, statistics) = try Self.statisticsOnlyCNN()
         let input = model.graph.weightLayers[0].weight
         let original = try #require(model.graph.parameters[input])
-        let configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        var configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        configuration.settings.statisticsOnlyForgetHoldout = 0
         let result = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: configuration, clock: { 0 })
         #expect(result.editedWeights[input]?.data == original.data, "the input layer is not edited")
         #expect(result.layers.contains { $0.weight != input && $0.changeNorm > 0 })
@@ -140,6 +144,28 @@ struct PGURetainDamageTests {
         #expect(plain.editedWeights[input]?.data != original.data, "turned off, the input layer moves")
         let plainFirst = try Self.firstWithinTarget(plain).epoch
         #expect(plain.bestEpoch == plainFirst && plain.epochs.last!.epoch == plainFirst, "turned off, the run stops at the target")
+    }
+
+    @Test("statistics alone: forgetting is the worse of the trained-on and held-out forget samples; reaching the target on the first alone is not forgetting",
+          .tags(.slow))
+    func forgetHoldOut() throws {
+        let (model, data, statistics) = try Self.statisticsOnlyCNN()
+        var configuration = PGUUnlearning.Configuration(forgetClasses: [3])
+        configuration.settings.targetForgetAccuracy = 0.02   // apply's default, the contract's forget limit
+        let result = try PGUUnlearning.run(model, data: data, statistics: statistics, configuration: configuration, clock: { 0 })
+        let labels = try #require(data.labels)
+        let (trained, heldOut) = result.selection.holdingOutForget(configuration.settings.statisticsOnlyForgetHoldout, labels: labels,
+                                                                   seed: configuration.selection.seed)
+        #expect(heldOut.count == Int((Double(result.selection.forget.count) * 0.2).rounded()) && trained.count + heldOut.count == result.selection.forget.count)
+        func forgetAccuracy(_ indices: [Int]) throws -> Double {
+            try ForgetRetainScores.accuracies(model, data: data, indices: indices, forget: [3], batchSize: configuration.selection.batchSize,
+                                              parameters: result.editedWeights).forget
+        }
+        let onTrained = try forgetAccuracy(trained), onHeldOut = try forgetAccuracy(heldOut)
+        #expect(result.forgetAccuracy == max(onTrained, onHeldOut))
+        #expect(onTrained <= result.targetForgetAccuracy && onHeldOut > result.targetForgetAccuracy,
+                "trained-on \(onTrained), held-out \(onHeldOut): the held-out samples must be what fails the target")
+        #expect(result.forgetAccuracy > result.targetForgetAccuracy, "not counted as forgotten")
     }
 }
 

@@ -174,7 +174,8 @@ struct Apply: ParsableCommand {
         if case .pgu(let r) = result.details, r.forgetAccuracy > r.targetForgetAccuracy + 1e-12 {
             // Never a silent no-op: PGU that did not bring the forget samples to its target refuses.
             unmet = true
-            Terminal.error("\(forgetting.data): pgu did not forget: forget accuracy on the forget samples "
+            let judged = r.retainDamageLimit == nil ? "" : " (the worse of trained-on and held-out)"
+            Terminal.error("\(forgetting.data): pgu did not forget: forget accuracy on the forget samples\(judged) "
                            + String(format: "%.2f%% -> %.2f%%", (r.epochs.first?.forgetAccuracy ?? 0) * 100, r.forgetAccuracy * 100)
                            + String(format: " (target %.2f%%)", r.targetForgetAccuracy * 100) + ", stopped: \(Escaping.printable(r.stopReason))"
                            + (keepBest ? "; writing the best epoch (--keep-best)" : "; nothing written (--keep-best writes the best epoch; raise --lr-start or --epochs)"))
