@@ -77,4 +77,15 @@ public struct ForgetRetainScores: Sendable, Equatable {
                                  parameters: parameters)
         return (scores.forget, scores.retain)
     }
+
+    /// Forget accuracy judged on two parts of the forget samples (``SampleSelection/holdingOutForget(_:labels:seed:)``):
+    /// the larger of the figures on `trainedOn` and on `heldOut`, the first alone when `heldOut` is empty.
+    public static func worseForgetAccuracy(_ model: Model, data: Dataset, trainedOn: [Int], heldOut: [Int], forget: Set<Int>, batchSize: Int,
+                                           offset: Tensor? = nil, parameters: [String: Tensor] = [:]) throws -> Double {
+        func score(_ indices: [Int]) throws -> Double {
+            try accuracies(model, data: data, indices: indices, forget: forget, batchSize: batchSize, offset: offset, parameters: parameters).forget
+        }
+        let onTrained = try score(trainedOn)
+        return heldOut.isEmpty ? onTrained : max(onTrained, try score(heldOut))
+    }
 }

@@ -15,10 +15,9 @@ import TensorCore
 /// learning rate × `lrDecay` per epoch, `δ` starting at zero.
 ///
 /// Epoch selection (stated, never manual; `docs/methods.md` §4.4): among the epochs whose forget
-/// accuracy (the worse of the trained-on and the held-out forget samples,
-/// ``Settings/forgetValidationFraction``) is at most `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points,
-/// the one with the largest worst relative margin to the two limits, the run ending `patience`
-/// epochs after it; its vector is kept scaled by the `t ∈ (0, 1]` with the largest such margin
+/// accuracy (the worse of the trained-on and the held-out forget samples, ``Settings/forgetHoldout``)
+/// is at most `targetForgetAccuracy` with a retain drop of at most `maxRetainDrop` points, the one
+/// with the largest worst relative margin to the two limits, the run ending `patience` epochs after it; its vector is kept scaled by the `t ∈ (0, 1]` with the largest such margin
 /// (``largestMarginScale(target:maxRetainDrop:retainBefore:figures:)``). If no epoch meets both,
 /// among epochs within the retain budget, the one with the lowest forget accuracy (the earliest on
 /// ties; epoch 0, no vector, if no later one is within it). Learned combinations
@@ -48,10 +47,11 @@ public enum ForgetVector {
         public var targetForgetAccuracy = 0.1
         public var maxRetainDrop = 5.0
         /// This fraction of every forget class's selected samples is held out of training
-        /// (``SampleSelection/holdingOutForget(_:labels:seed:)``, as `selection.validation`) and the epoch rule's forget accuracy is the larger of the figures on
-        /// the trained-on and the held-out forget samples (`docs/methods.md` §4.4); 0 judges the
-        /// trained-on samples alone. Retain accuracy is judged on the trained-on retain samples.
-        public var forgetValidationFraction = 0.2
+        /// (``SampleSelection/holdingOutForget(_:labels:seed:)``, as `selection.validation`), and the
+        /// epoch rule's forget accuracy is the larger of the figures on the trained-on and the
+        /// held-out forget samples (`docs/methods.md` §4.4); 0 judges the trained-on samples alone.
+        /// Retain accuracy is judged on the trained-on retain samples.
+        public var forgetHoldout = 0.2
         /// Once an epoch meets both limits, the run goes on until this many epochs pass without
         /// one that meets them with a larger worst relative margin
         /// (``worstRelativeMargin(forget:drop:target:maxRetainDrop:)``); 0 ends it at the first.
@@ -342,19 +342,16 @@ public enum ForgetVector {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let forget = Set(c.selection.forgetClasses)
         var selection = c.selection.select(labels: labels)
-        (selection.forget, selection.validation) = selection.holdingOutForget(c.settings.forgetValidationFraction, labels: labels,
+        (selection.forget, selection.validation) = selection.holdingOutForget(c.settings.forgetHoldout, labels: labels,
                                                                                seed: c.selection.seed)
         guard !selection.forget.isEmpty else { throw UnlearningError.emptyForgetSet(classes: c.selection.forgetClasses) }
         guard !selection.retain.isEmpty else { throw UnlearningError.emptyRetainSet }
         func accuracies(_ delta: Tensor) throws -> (forget: Double, retain: Double) {
             let offset = placement.modelOffset(delta)
             let batchSize = c.selection.batchSize
-            func score(_ indices: [Int]) throws -> (forget: Double, retain: Double) {
-                try ForgetRetainScores.accuracies(model, data: data, indices: indices, forget: forget, batchSize: batchSize, offset: offset)
-            }
-            let trainedOn = try score(selection.forget).forget
-            let heldOut = selection.validation.isEmpty ? trainedOn : try score(selection.validation).forget
-            return (max(trainedOn, heldOut), try score(selection.retain).retain)
+            return (try ForgetRetainScores.worseForgetAccuracy(model, data: data, trainedOn: selection.forget, heldOut: selection.validation,
+                                                               forget: forget, batchSize: batchSize, offset: offset),
+                    try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: forget, batchSize: batchSize, offset: offset).retain)
         }
         func norm(_ t: Tensor) -> Double { t.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
         var parameters = initial

@@ -51,7 +51,7 @@ extension ForgetVectorFile {
         return ["tau": String(s.tau), "alpha": String(s.alpha), "beta": String(s.beta), "lambda": String(s.lambda),
                 "lr": String(s.learningRate), "momentum": String(s.momentum), "weight_decay": String(s.weightDecay),
                 "lr_decay": String(s.lrDecay), "epochs": String(s.epochs), "patience": String(s.patience),
-                "forget_holdout": String(s.forgetValidationFraction), "selected_epoch": String(selected), "scale": String(scale), "selection_rule": rule,
+                "forget_holdout": String(s.forgetHoldout), "selected_epoch": String(selected), "scale": String(scale), "selection_rule": rule,
                 "seed": String(configuration.selection.seed), "forget_accuracy": String(kept.forgetAccuracy),
                 "retain_accuracy": String(kept.retainAccuracy)]
     }

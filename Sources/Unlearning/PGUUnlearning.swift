@@ -248,12 +248,8 @@ public struct PGUUnlearning: WeightEditingEngine {
             ? (selection.forget, [])
             : selection.holdingOutForget(c.settings.statisticsOnlyForgetHoldout, labels: labels, seed: c.selection.seed)
         func accuracies() throws -> (forget: Double, retain: Double?) {
-            func forgetScore(_ indices: [Int]) throws -> Double {
-                try ForgetRetainScores.accuracies(model, data: data, indices: indices, forget: forget, batchSize: c.selection.batchSize,
-                                                  parameters: current).forget
-            }
-            let trainedOn = try forgetScore(trainedForget)
-            let forgetAccuracy = heldOutForget.isEmpty ? trainedOn : max(trainedOn, try forgetScore(heldOutForget))
+            let forgetAccuracy = try ForgetRetainScores.worseForgetAccuracy(model, data: data, trainedOn: trainedForget, heldOut: heldOutForget,
+                                                                          forget: forget, batchSize: c.selection.batchSize, parameters: current)
             guard monitorRetain else { return (forgetAccuracy, nil) }
             let retainAccuracy = try ForgetRetainScores.accuracies(model, data: data, indices: selection.retain, forget: forget,
                                                                   batchSize: c.selection.batchSize, parameters: current).retain

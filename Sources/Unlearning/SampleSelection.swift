@@ -62,9 +62,9 @@ public struct SampleSelection: Sendable, Equatable {
         var pool: [Int: [Int]] = [:]
         for label in byClass.keys.sorted() {
             let shuffled = byClass[label]!.shuffled(using: &rng)
-            let held = validationFraction > 0 ? max(1, Int((Double(shuffled.count) * validationFraction).rounded())) : 0
-            validation += shuffled.prefix(min(held, shuffled.count - 1))
-            pool[label] = Array(shuffled.dropFirst(min(held, shuffled.count - 1)))
+            let held = heldOutCount(of: shuffled.count, fraction: validationFraction)
+            validation += shuffled.prefix(held)
+            pool[label] = Array(shuffled.dropFirst(held))
         }
         func spread(_ classes: [Int], total: Int) -> [Int] {
             guard !classes.isEmpty else { return [] }
@@ -89,6 +89,12 @@ public struct SampleSelection: Sendable, Equatable {
         return SampleSelection(retain: spread(classes.filter { !forget.contains($0) }, total: retainCount),
                                forget: spread(classes.filter { forget.contains($0) }, total: forgetCount),
                                validation: validation.sorted())
+    }
+
+    /// How many of a class's `count` samples a hold-out of `fraction` takes: `fraction × count`
+    /// rounded, at least one when `fraction > 0`, never all of them.
+    static func heldOutCount(of count: Int, fraction: Double) -> Int {
+        fraction > 0 ? min(max(1, Int((Double(count) * fraction).rounded())), count - 1) : 0
     }
 
     /// Samples per class among `indices`.
@@ -120,7 +126,7 @@ extension SampleSelection {
         var kept: [Int] = [], heldOut: [Int] = []
         for label in byClass.keys.sorted() {
             let shuffled = byClass[label]!.shuffled(using: &rng)
-            let held = min(max(1, Int((Double(shuffled.count) * fraction).rounded())), shuffled.count - 1)
+            let held = Self.heldOutCount(of: shuffled.count, fraction: fraction)
             heldOut += shuffled.prefix(held)
             kept += shuffled.dropFirst(held)
         }

@@ -72,7 +72,7 @@ struct VectorTrainingOptions: ParsableArguments {
         configuration.settings.targetForgetAccuracy = stopping.targetForgetAccuracy ?? 0.1
         configuration.settings.maxRetainDrop = stopping.maxRetainDrop ?? 5
         configuration.settings.patience = patience
-        configuration.settings.forgetValidationFraction = forgetHoldout
+        configuration.settings.forgetHoldout = forgetHoldout
         return configuration
     }
 
