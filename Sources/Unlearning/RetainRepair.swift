@@ -5,17 +5,20 @@ import TensorCore
 /// without letting the forget classes return (modelforget's extension, `docs/methods.md` §6).
 ///
 /// From the edited weights, SGD with momentum on mixed batches of the retain and forget samples,
-/// with the forget-vector loss used on the weights instead of on an input offset:
+/// with the forget-vector margin on the forget samples and, on the retain samples, by default the
+/// original model's outputs as the target (distillation, ``RepairTarget``):
 /// ```
-/// L = (Σ_retain CE(z, y) + β Σ_forget max(z_y − max_{c≠y} z_c, −τ)) / B
+/// L = (Σ_retain T² KL(p_T ‖ softmax(z / T)) + β Σ_forget max(z_y − max_{c≠y} z_c, −τ)) / B
+/// p_T = softmax(z_original / T) over the retained classes (the forget classes get 0)
 /// ```
 /// which keeps every forget sample's true logit at least τ below its best other class while the
-/// retain samples are fitted again. Only weight-layer weights move (biases, norms, embeddings
-/// stay). The step size is chosen by a short range test from the edited weights (the one whose few
-/// steps leave the validation samples closest to the contract, then the next ones while none meets
-/// it); after every epoch the validation samples are scored against the contract, the runs stop at
-/// the first epoch that meets it, and the best epoch of all runs (smallest violation, then highest
-/// confidence) is kept.
+/// retained classes are fitted back to what the original model made of them: its confidence on
+/// every class, not only which class was right. Only weight-layer weights move (biases, norms,
+/// embeddings stay). The step size is chosen by a short range test from the edited weights (the one
+/// whose few steps leave the validation samples closest to the contract, then the next ones while
+/// none meets it); after every epoch the validation samples are scored against the contract, the
+/// runs stop at the first epoch that meets it, and the best epoch of all runs (smallest violation,
+/// then highest confidence) is kept.
 enum RetainRepair {
     struct Settings: Sendable, Equatable {
         var epochs = 6
@@ -29,13 +32,16 @@ enum RetainRepair {
         /// How many of the ranked rates get a full run (of `epochs`) when the better ones do not
         /// meet the contract.
         var ratesRun = 4
+        var retainTarget = RepairTarget.standard
     }
+
 
     struct Outcome {
         var weights: [String: Tensor]
         var verdict: UnlearningContract.Verdict
         var violation: Double
         var learningRate: Double
+        var retainTarget: RepairTarget
         /// The verdicts of the kept rate's run, epoch by epoch (0: the edit alone).
         var epochs: [(epoch: Int, verdict: UnlearningContract.Verdict)]
         /// Every rate given a full run, in the order tried.
@@ -52,6 +58,7 @@ enum RetainRepair {
         for name in weights { initial[name] = start[name] ?? model.graph.parameters[name] }
         let pool = (retain + forgetSamples).sorted()
         let forgetSet = forgetClasses
+        let targets = try Self.targets(s.retainTarget, model: model, data: data, retain: retain, batchSize: batchSize)
         func score(_ parameters: [String: Tensor]) throws -> (UnlearningContract.Verdict, Double, Double) {
             let v = try ForgetRetainScores.measure(model, data: data, indices: validation, forget: forgetSet, batchSize: batchSize,
                                                    parameters: parameters)
@@ -64,8 +71,8 @@ enum RetainRepair {
             while start < order.count, steps.map({ step < $0 }) ?? true {
                 let batch = Array(order[start..<min(start + s.batchSize, order.count)])
                 let (_, gradients) = try BatchGradients.compute(model, parameters: parameters, data: data, batch: batch) { logits, indices, total in
-                    ForgetVector.loss(logits: logits, labels: indices.map { labels[$0] }, isForget: indices.map { forgetSet.contains(labels[$0]) },
-                                      total: total, tau: s.tau, alpha: 1, beta: s.beta)
+                    Self.loss(logits: logits, labels: indices.map { labels[$0] }, forget: forgetSet, targets: indices.map { targets[$0] },
+                              total: total, settings: s)
                 }
                 for name in weights {
                     guard var w = parameters[name], let g = gradients[name] else { continue }
@@ -118,6 +125,7 @@ enum RetainRepair {
                 if verdict.meets { break rates }
             }
         }
-        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: kept.lr, epochs: keptHistory, ratesTried: ratesTried)
+        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: kept.lr, retainTarget: s.retainTarget,
+                       epochs: keptHistory, ratesTried: ratesTried)
     }
 }

@@ -54,9 +54,11 @@ extension UnlearningRequest {
     /// The retain repair as the audit record states it.
     public struct RepairReport: Encodable, Sendable {
         public var learningRate: Double
+        /// What the retain samples were fitted to (`RetainRepair.RetainTarget`), in words.
+        public var retainTarget: String
         public var epochs: [UnlearningContract.Verdict]
 
-        enum CodingKeys: String, CodingKey { case learningRate = "learning_rate", epochs }
+        enum CodingKeys: String, CodingKey { case learningRate = "learning_rate", retainTarget = "retain_target", epochs }
     }
 
     /// `--method auto`: tries methods in order of cost and keeps the first that meets `contract` on
@@ -85,9 +87,11 @@ extension UnlearningRequest {
             return result
         }
         let repairStart = clock()
+        var repairSettings = RetainRepair.Settings()
+        repairSettings.retainTarget = repairTarget
         let outcome = try RetainRepair.run(model, data: data, retain: svd.selection.retain, forget: svd.selection.forget, validation: validation,
                                            forgetClasses: forget, start: svd.editedWeights, contract: contract, retainBefore: retainBefore,
-                                           batchSize: selection.batchSize, seed: selection.seed, progress: progress)
+                                           batchSize: selection.batchSize, seed: selection.seed, settings: repairSettings, progress: progress)
         result.timings["repair"] = clock() - repairStart
         let epochs = outcome.epochs.count - 1
         result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s")"
@@ -96,7 +100,8 @@ extension UnlearningRequest {
         if outcome.violation < contract.violation(svdVerdict) {
             result.kept = 1
             result.editedWeights = outcome.weights
-            result.repair = RepairReport(learningRate: outcome.learningRate, epochs: outcome.epochs.map(\.verdict))
+            result.repair = RepairReport(learningRate: outcome.learningRate, retainTarget: outcome.retainTarget.description,
+                                         epochs: outcome.epochs.map(\.verdict))
         }
         return result
     }

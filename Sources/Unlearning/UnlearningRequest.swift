@@ -61,6 +61,8 @@ public struct UnlearningRequest {
     /// The forget classes and which samples the engine may use.
     public var selection: SampleSelection.Configuration
     public var method: Method = .auto(UnlearningContract())
+    /// `auto`: what the retain repair after the projection fits the retain samples to.
+    public var repairTarget = RepairTarget.standard
     /// Per-class statistics collected earlier (`stats collect`), replacing the statistics pass
     /// over ``data`` (SVD) or giving the retain spaces (PGU).
     public var statistics: Named<StatisticsFile>?

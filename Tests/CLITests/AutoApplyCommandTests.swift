@@ -101,6 +101,28 @@ struct AutoApplyCommandTests {
         #expect(try untimed(directory.path("a.json")) == untimed(directory.path("b.json")))
     }
 
+    @Test("--repair-target: the repair distils the original model's outputs by default, refits the labels when asked; the record says which")
+    func repairTarget() throws {
+        let directory = TemporaryDirectory()
+        var targets: [String: String] = [:]
+        for target in ["outputs", "labels"] {
+            // The sample MLP forgetting {5, 7} with default counts: the projection alone misses the retain limit, the repair is kept.
+            let result = try ProcessRunner.modelforget(["apply", Fixtures.path("Samples/mlp.onnx"), "--classes", "5,7", "--data", Self.train,
+                                                        "--repair-target", target, "-o", directory.path("\(target).onnx"),
+                                                        "--report", directory.path("\(target).json"), "--quiet"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let audit = try Self.json(directory.path("\(target).json"))
+            #expect(audit["kept"] as? String == "svd+repair")
+            targets[target] = (audit["repair"] as? [String: Any])?["retain_target"] as? String
+        }
+        #expect(targets["outputs"]?.contains("distillation, temperature 4") == true, "\(targets)")
+        #expect(targets["labels"]?.contains("labels") == true, "\(targets)")
+        #expect(fileBytes(directory.path("outputs.onnx")) != fileBytes(directory.path("labels.onnx")))
+        let usage = runInProcess(["apply", Fixtures.path("Samples/mlp.onnx"), "--repair-target", "logits", "--classes", "3", "--data", Self.train])
+        #expect(usage.status == 64)
+        #expect(usage.stderr.contains("--repair-target must be outputs or labels"))
+    }
+
     @Test("--alpha-* and --search imply svd; with --method auto they are a usage error")
     func svdFlags() throws {
         let usage = runInProcess(["apply", Fixtures.path("Samples/mlp.onnx"), "--method", "auto", "--alpha-retain", "10",

@@ -16,8 +16,8 @@
 # The committed digests hold for one CPU family: float32 products go through OpenBLAS, whose
 # kernels (chosen at run time: `OPENBLAS_VERBOSE=2` prints the core) round differently on another
 # family, so --check is meaningful only against digests recorded on the same kind of machine
-# (recorded on: AMD EPYC, OpenBLAS 0.3.21 core "Zen"; the earlier file: Intel Sapphire Rapids,
-# core "Prescott"). Across machines, compare before/after runs on one machine instead.
+# (recorded on: Intel Xeon, OpenBLAS 0.3.21 core "Prescott", 2026-12-07; earlier files: AMD EPYC,
+# core "Zen", and Intel Sapphire Rapids, core "Prescott"). Across machines, compare before/after runs on one machine instead.
 # Uses the release build (.build/release/modelforget; built if missing) and python3 for the JSON.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -112,6 +112,10 @@ digest pgu-stats "$work/resnet.pgu-forget-3.onnx" "$work/resnet.stats-without-3.
 run auto-stats apply $S/resnet.onnx --classes 3 --data "$work/forget-3.npz" --stats "$work/resnet.stats.safetensors" \
     -o "$work/resnet.auto-stats-3.onnx" --report "$work/auto-stats.audit.json" --quiet
 digest auto-stats "$work/resnet.auto-stats-3.onnx" "$work/auto-stats.audit.json"
+# auto with retained-class samples: the projection misses the retain limit, the retain repair after it meets it
+run auto-repair apply $S/mlp.onnx --classes 5,7 --data $S/digits-train.npz -o "$work/mlp.auto-5-7.onnx" \
+    --report "$work/auto-repair.audit.json" --quiet
+digest auto-repair "$work/mlp.auto-5-7.onnx" "$work/auto-repair.audit.json" "$work/auto-repair.stdout.untimed"
 # ... and on a model with attention PGU is not tried: the refused projection is written with --keep-best, exit 2
 "$bin" stats collect $S/vit.onnx --data $S/digits-train.npz -o "$work/vit.stats.safetensors" --quiet >/dev/null
 status=0

@@ -35,8 +35,9 @@ struct AutoMethodTests {
         let result = try request.perform()
         let verdict = try #require(result.verdict)
         #expect(verdict.meets, "\(example.model) \(example.classes): \(verdict.failures)")
-        #expect(try #require(verdict.forgetAccuracy) <= 0.02)
-        #expect(try #require(verdict.retainDrop) <= 2)
+        // Within the contract's rounding slack (a drop of 2 points is 2 + 2e-15 in floating point).
+        #expect(try #require(verdict.forgetAccuracy) <= 0.02 + 1e-12)
+        #expect(try #require(verdict.retainDrop) <= 2 + 1e-9)
         // The validation samples are none of the samples the edit learnt from.
         let selection = result.selection
         #expect(Set(selection.validation).isDisjoint(with: selection.retain + selection.forget))

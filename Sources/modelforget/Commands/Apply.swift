@@ -81,6 +81,11 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var limits: ContractOptions
 
+    @Option(help: ArgumentHelp(
+        "auto: what the retain repair after the projection fits the retain samples to: outputs (the original model's, distilled at "
+            + "temperature 4, its forget-class outputs removed; the default) or labels (cross-entropy).", valueName: "outputs|labels"))
+    var repairTarget = "outputs"
+
     @Flag(help: "Write the best edit found even when it does not meet the limits (the exit status is still 2).")
     var keepBest = false
 
@@ -108,6 +113,7 @@ struct Apply: ParsableCommand {
         guard method == "svd" || (alphaRetain == nil && alphaForget == nil) else { throw ValidationError("--alpha-retain and --alpha-forget are for --method svd") }
         guard (alphaRetain ?? 1) > 0, (alphaForget ?? 1) > 0 else { throw ValidationError("--alpha-retain and --alpha-forget must be positive") }
         guard !(search && method != "svd") else { throw ValidationError("--search applies to --method svd only") }
+        guard ["outputs", "labels"].contains(repairTarget) else { throw ValidationError("--repair-target must be outputs or labels") }
         guard gamma > 0, gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1]") }
         guard (lrStart ?? 1) > 0, (lrEnd ?? 1) > 0, sgdBatchSize > 0 else {
             throw ValidationError("--lr-start, --lr-end and --sgd-batch-size must be positive")
@@ -141,6 +147,7 @@ struct Apply: ParsableCommand {
         var request = UnlearningRequest(model: model, weights: try Checkpoint.open(options.model), classes: classes, data: dataset)
         let destination = try destination(weights: request.weights.path, classes: classes)
         request.method = unlearningMethod
+        request.repairTarget = repairTarget == "labels" ? .labels : .standard
         request.selection = SampleSelection.Configuration(classes: classes, counts: counts, patchCap: patchCap, seed: seed,
                                                           batchSize: options.batchSize(for: dataset, model: model))
         if let evalData { request.evaluationData = .init(try forgetting.keys.load(evalData, images: loading), name: evalData) }
