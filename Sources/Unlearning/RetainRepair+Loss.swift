@@ -54,13 +54,18 @@ extension RetainRepair {
     }
 
     /// The original model's logits for each of the `retain` samples (by sample index) when
-    /// `target` distils them; empty for ``RepairTarget/labels``.
+    /// `target` distils them; empty for ``RepairTarget/labels``. The samples are read a few
+    /// batches at a time, so a large image set is never held whole.
     static func targets(_ target: RepairTarget, model: Model, data: Dataset, retain: [Int], batchSize: Int) throws -> [Int: [Float]] {
-        guard case .originalModel = target, !retain.isEmpty else { return [:] }
-        let logits = try Evaluation.logits(model, Dataset(x: try data.samples(retain), labels: nil), batchSize: batchSize)
-        let classes = logits.shape[1]
+        guard case .originalModel = target else { return [:] }
         var byIndex: [Int: [Float]] = [:]
-        for (row, index) in retain.enumerated() { byIndex[index] = Array(logits.data[(row * classes)..<((row + 1) * classes)]) }
+        let chunk = max(1, batchSize) * Parallel.workers
+        for start in stride(from: 0, to: retain.count, by: chunk) {
+            let indices = Array(retain[start..<min(start + chunk, retain.count)])
+            let logits = try Evaluation.logits(model, Dataset(x: try data.samples(indices), labels: nil), batchSize: batchSize)
+            let classes = logits.shape[1]
+            for (row, index) in indices.enumerated() { byIndex[index] = Array(logits.data[(row * classes)..<((row + 1) * classes)]) }
+        }
         return byIndex
     }
 }
