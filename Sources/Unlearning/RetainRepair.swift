@@ -32,16 +32,15 @@ enum RetainRepair {
         /// How many of the ranked rates get a full run (of `epochs`) when the better ones do not
         /// meet the contract.
         var ratesRun = 4
+        /// What the retain samples are fitted to.
         var retainTarget = RepairTarget.standard
     }
-
 
     struct Outcome {
         var weights: [String: Tensor]
         var verdict: UnlearningContract.Verdict
         var violation: Double
         var learningRate: Double
-        var retainTarget: RepairTarget
         /// The verdicts of the kept rate's run, epoch by epoch (0: the edit alone).
         var epochs: [(epoch: Int, verdict: UnlearningContract.Verdict)]
         /// Every rate given a full run, in the order tried.
@@ -125,7 +124,7 @@ enum RetainRepair {
                 if verdict.meets { break rates }
             }
         }
-        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: kept.lr, retainTarget: s.retainTarget,
-                       epochs: keptHistory, ratesTried: ratesTried)
+        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: kept.lr, epochs: keptHistory,
+                       ratesTried: ratesTried)
     }
 }

@@ -54,7 +54,7 @@ extension UnlearningRequest {
     /// The retain repair as the audit record states it.
     public struct RepairReport: Encodable, Sendable {
         public var learningRate: Double
-        /// What the retain samples were fitted to (`RetainRepair.RetainTarget`), in words.
+        /// What the retain samples were fitted to (``RepairTarget``), in words.
         public var retainTarget: String
         public var epochs: [UnlearningContract.Verdict]
 
@@ -100,7 +100,7 @@ extension UnlearningRequest {
         if outcome.violation < contract.violation(svdVerdict) {
             result.kept = 1
             result.editedWeights = outcome.weights
-            result.repair = RepairReport(learningRate: outcome.learningRate, retainTarget: outcome.retainTarget.description,
+            result.repair = RepairReport(learningRate: outcome.learningRate, retainTarget: repairTarget.description,
                                          epochs: outcome.epochs.map(\.verdict))
         }
         return result
