@@ -5,6 +5,7 @@
 #   model classes method exit forget_before forget_after retain_before retain_after met_validation met_test kept seconds mia
 # (mia: MIA-efficacy of the written model, confidence variant, `eval --mia` with the training data as members)
 # (met_test: forget accuracy after <= 2 % and retain drop <= 2 points on test.npz, the default limits)
+# (AUDIT_DIR=dir keeps each run's audit record there as MODEL-CLASSES-METHOD.json)
 # Usage: Benchmarks/auto_real_models.sh [MODELS_DIR] [model ...]   (release build, one run at a time)
 #        Benchmarks/auto_real_models.sh samples [mlp cnn resnet vit]   (the bundled samples on the digits split)
 set -uo pipefail
@@ -28,6 +29,7 @@ for m in "${models[@]}"; do
                 > "$scratch/summary.json" 2> "$scratch/stderr.txt"
             status=$?
             end=$(date +%s.%N)
+            [ -z "${AUDIT_DIR:-}" ] || cp "$scratch/audit.json" "$AUDIT_DIR/$m-${classes/,/}-$method.json" 2>/dev/null
             mia=-
             if [ -f "$scratch/out.onnx" ]; then
                 mia=$("$bin" eval "$scratch/out.onnx" --data "$test" --train "$train" --classes "$classes" --mia --json 2>/dev/null |

@@ -6,6 +6,7 @@
 #   model classes seed target kept met_validation forget_after retain_drop met_test
 # then, per target, how many runs kept svd+repair and how many of those miss on the test data.
 # Usage: Benchmarks/repair_target_seeds.sh [MODELS_DIR] [seeds...]   (release build; default seeds 0 1 2 3)
+#        TARGETS=outputs runs one target only (default: "outputs labels"); MODELFORGET=binary picks the build
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-/work/models/trained}; shift || true
@@ -22,7 +23,7 @@ for seed in "${seeds[@]}"; do
     for spec in "${cases[@]}"; do
         read -r name model train test <<< "$spec"
         for classes in 5,7 3; do
-            for target in outputs labels; do
+            for target in ${TARGETS:-outputs labels}; do
                 "$bin" apply "$model" --classes "$classes" --data "$train" --eval-data "$test" --seed "$seed" --repair-target "$target" \
                     --keep-best -o "$scratch/out.onnx" --json --quiet > "$scratch/summary.json" 2> "$scratch/stderr.txt"
                 python3 - "$name" "$classes" "$seed" "$target" "$scratch/summary.json" <<'PY'
@@ -43,7 +44,7 @@ done | tee "$scratch/lines.tsv"
 python3 - "$scratch/lines.tsv" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-for target in ("outputs", "labels"):
+for target in sorted({r[3] for r in rows}, key=("outputs", "labels").index):
     repaired = [r for r in rows if r[3] == target and r[4] == "svd+repair"]
     misses = [r for r in repaired if r[8] == "no"]
     drops = [float(r[7]) for r in repaired]

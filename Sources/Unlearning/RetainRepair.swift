@@ -17,8 +17,8 @@ import TensorCore
 /// embeddings stay). The step size is chosen by a short range test from the edited weights (the one
 /// whose few steps leave the validation samples closest to the contract, then the next ones while
 /// none meets it); after every epoch the validation samples are scored against the contract, the
-/// runs stop at the first epoch that meets it, and the best epoch of all runs (smallest violation,
-/// then highest confidence) is kept.
+/// runs stop one epoch after the first that meets it (``Settings/epochsPastMeeting``), and the best
+/// epoch of all runs (smallest violation, then highest confidence) is kept.
 enum RetainRepair {
     struct Settings: Sendable, Equatable {
         var epochs = 6
@@ -32,6 +32,10 @@ enum RetainRepair {
         /// How many of the ranked rates get a full run (of `epochs`) when the better ones do not
         /// meet the contract.
         var ratesRun = 4
+        /// Epochs run past the first that meets the contract, each only while the one before
+        /// improved the kept epoch (higher confidence within the contract): the first epoch to meet
+        /// it is often at the limit, and the validation samples are ones the model was trained on.
+        var epochsPastMeeting = 1
         /// What the retain samples are fitted to.
         var retainTarget = RepairTarget.standard
     }
@@ -112,17 +116,22 @@ enum RetainRepair {
             var parameters = initial, velocity: [String: [Float]] = [:]
             var history: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
             ratesTried.append(candidate.lr)
+            var metAt: Int?
             for (epoch, order) in epochOrders.enumerated() {
                 try train(&parameters, &velocity, lr: candidate.lr, order: order, steps: nil)
                 let (verdict, violation, confidence) = try score(parameters)
                 history.append((epoch + 1, verdict))
                 progress?("repair", epoch + 1, s.epochs)
-                if violation < kept.violation || (violation == kept.violation && confidence > kept.confidence) {
+                let improved = violation < kept.violation || (violation == kept.violation && confidence > kept.confidence)
+                if improved {
                     kept = (parameters, verdict, violation, confidence, candidate.lr)
                     keptHistory = history
                 }
-                if verdict.meets { break rates }
+                if metAt == nil, verdict.meets { metAt = epoch }
+                // Past the first epoch that meets the contract: on while each epoch improves the kept one.
+                if let metAt, !improved || epoch - metAt >= s.epochsPastMeeting { break }
             }
+            if metAt != nil { break rates }
         }
         return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: kept.lr, epochs: keptHistory,
                        ratesTried: ratesTried)

@@ -5,7 +5,7 @@ import TensorCore
 @testable import Unlearning
 import _TestSupport
 
-@Suite("retain repair: the loss")
+@Suite("retain repair: the loss and the stopping rule")
 struct RetainRepairTests {
     /// Three rows over five classes: two retain rows with targets, one forget row (label 3).
     static let logits = Tensor(shape: [3, 5], data: [0.3, -1.2, 2.0, 0.5, -0.4,
@@ -65,5 +65,37 @@ struct RetainRepairTests {
         let (labelLoss, labelGradient) = RetainRepair.loss(logits: Self.logits, labels: Self.labels, forget: [3], targets: Self.targets, total: 3,
                                                            settings: settings)
         #expect(labelLoss == reference.loss && labelGradient == reference.gradient)
+    }
+
+    @Test("the repair runs one epoch past the first that meets the contract and keeps it only if it improves", .tags(.slow))
+    func oneEpochPastMeeting() throws {
+        // The sample MLP forgetting {5, 7}: the projection misses the retain limit and the repair meets it.
+        var request = try AutoMethodTests.request("Samples/mlp.onnx", classes: [5, 7])
+        request.selection.retainSamples = SampleSelection.Configuration(forgetClasses: [5, 7]).retainSamples
+        request.selection.forgetSamples = SampleSelection.Configuration(forgetClasses: [5, 7]).forgetSamples
+        guard case .auto(let auto) = try request.perform().details else { Issue.record("not an auto result"); return }
+        let svd = auto.svd
+        #expect(svd.contractVerdict?.meets == false)
+        func repair(epochsPastMeeting: Int) throws -> (RetainRepair.Outcome, epochsRun: Int) {
+            var settings = RetainRepair.Settings()
+            settings.epochsPastMeeting = epochsPastMeeting
+            var epochsRun = 0
+            let outcome = try RetainRepair.run(request.model, data: request.data, retain: svd.selection.retain, forget: svd.selection.forget,
+                                               validation: svd.selection.validation, forgetClasses: [5, 7], start: svd.editedWeights,
+                                               contract: UnlearningContract(), retainBefore: svd.retainBefore, batchSize: 64, seed: 0,
+                                               settings: settings) { stage, _, _ in if stage == "repair" { epochsRun += 1 } }
+            return (outcome, epochsRun)
+        }
+        let (atMeeting, ranAtMeeting) = try repair(epochsPastMeeting: 0)
+        let (past, ranPast) = try repair(epochsPastMeeting: 1)
+        // Stopping at the first epoch that meets the contract keeps that epoch.
+        #expect(atMeeting.verdict.meets)
+        #expect(atMeeting.epochs.last?.verdict.meets == true && atMeeting.epochs.dropLast().allSatisfy { !$0.verdict.meets })
+        // One more epoch was run (the budget of 6 allowing); the kept one is the first meeting epoch or that next one.
+        try #require(atMeeting.epochs.count - 1 < RetainRepair.Settings().epochs)
+        #expect(ranPast == ranAtMeeting + 1)
+        #expect(past.verdict.meets && past.learningRate == atMeeting.learningRate)
+        #expect(past.epochs.count == atMeeting.epochs.count || past.epochs.count == atMeeting.epochs.count + 1)
+        if past.epochs.count == atMeeting.epochs.count { #expect(past.weights == atMeeting.weights) } else { #expect(past.weights != atMeeting.weights) }
     }
 }
