@@ -17,8 +17,11 @@ import TensorCore
 /// embeddings stay). The step size is chosen by a short range test from the edited weights (the one
 /// whose few steps leave the validation samples closest to the contract, then the next ones while
 /// none meets it); after every epoch the validation samples are scored against the contract, the
-/// runs stop one epoch after the first that meets it (``Settings/epochsPastMeeting``), and the best
-/// epoch of all runs (smallest violation, then highest confidence) is kept.
+/// runs stop one epoch after the first that meets it (``Settings/epochsPastMeeting``; an edit that
+/// meets the contract already gets one run, at the best rate, towards its
+/// ``UnlearningContract/headroom``, half of every limit), and the best
+/// epoch of all runs (``Standing``: smallest violation, then closest to half the limits, then highest
+/// confidence) is kept, which is the edit itself when no epoch ranks above it.
 enum RetainRepair {
     struct Settings: Sendable, Equatable {
         var epochs = 6
@@ -40,6 +43,25 @@ enum RetainRepair {
         var retainTarget = RepairTarget.standard
     }
 
+    /// How a candidate ranks, best first: the contract's violation, then the violation of its
+    /// ``UnlearningContract/headroom`` (half of every limit), then the confidence score (mean
+    /// true-class probability on the retain samples × (1 − the same on the forget samples)).
+    struct Standing: Comparable {
+        var violation: Double
+        var headroomViolation: Double
+        var confidence: Double
+
+        init(_ verdict: UnlearningContract.Verdict, contract: UnlearningContract, confidence: Double) {
+            violation = contract.violation(verdict)
+            headroomViolation = contract.headroom.violation(contract.headroom.rejudge(verdict))
+            self.confidence = confidence
+        }
+
+        static func < (a: Standing, b: Standing) -> Bool {
+            (a.violation, a.headroomViolation, -a.confidence) < (b.violation, b.headroomViolation, -b.confidence)
+        }
+    }
+
     struct Outcome {
         var weights: [String: Tensor]
         var verdict: UnlearningContract.Verdict
@@ -49,6 +71,8 @@ enum RetainRepair {
         var epochs: [(epoch: Int, verdict: UnlearningContract.Verdict)]
         /// Every rate given a full run, in the order tried.
         var ratesTried: [Double]
+        /// Whether an epoch of the repair ranked above the edit it started from (else `weights` are the edit's).
+        var improvedOnStart: Bool { epochs.count > 1 }
     }
 
     /// Repairs `start` (the edited weights, by parameter name; layers absent keep the model's).
@@ -62,11 +86,11 @@ enum RetainRepair {
         let pool = (retain + forgetSamples).sorted()
         let forgetSet = forgetClasses
         let targets = try Self.targets(s.retainTarget, model: model, data: data, retain: retain, batchSize: batchSize)
-        func score(_ parameters: [String: Tensor]) throws -> (UnlearningContract.Verdict, Double, Double) {
+        func score(_ parameters: [String: Tensor]) throws -> (UnlearningContract.Verdict, Standing) {
             let v = try ForgetRetainScores.measure(model, data: data, indices: validation, forget: forgetSet, batchSize: batchSize,
                                                    parameters: parameters)
             let verdict = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore)
-            return (verdict, contract.violation(verdict), v.retainConfidence * (1 - v.forgetConfidence))
+            return (verdict, Standing(verdict, contract: contract, confidence: v.retainConfidence * (1 - v.forgetConfidence)))
         }
         /// One epoch (or `steps` batches) of SGD from `parameters` with `velocity`.
         func train(_ parameters: inout [String: Tensor], _ velocity: inout [String: [Float]], lr: Double, order: [Int], steps: Int?) throws {
@@ -98,42 +122,49 @@ enum RetainRepair {
         // rates on a small validation split, so each rate gets its full run in that order until one
         // meets the contract.
         let probeOrder = pool.shuffled(using: &rng)
-        var ranked: [(lr: Double, violation: Double, confidence: Double)] = []
-        for (index, lr) in s.learningRates.enumerated() {
-            var parameters = initial, velocity: [String: [Float]] = [:]
-            try train(&parameters, &velocity, lr: lr, order: probeOrder, steps: s.rangeTestSteps)
-            let (_, violation, confidence) = try score(parameters)
-            ranked.append((lr, violation, confidence))
-            progress?("repair: step size", index + 1, s.learningRates.count)
+        let (startVerdict, startStanding) = try score(initial)
+        // An edit that meets the contract already is repaired towards half its limits, at the
+        // smallest rate alone (no range test: small steps keep what the edit met).
+        let goal = startVerdict.meets ? contract.headroom : contract
+        let ratesRun = startVerdict.meets ? 1 : s.ratesRun
+        var ranked: [(lr: Double, standing: Standing)] = []
+        if startVerdict.meets {
+            ranked = [(s.learningRates.min() ?? 1e-3, startStanding)]
+        } else {
+            for (index, lr) in s.learningRates.enumerated() {
+                var parameters = initial, velocity: [String: [Float]] = [:]
+                try train(&parameters, &velocity, lr: lr, order: probeOrder, steps: s.rangeTestSteps)
+                ranked.append((lr, try score(parameters).1))
+                progress?("repair: step size", index + 1, s.learningRates.count)
+            }
+            ranked.sort { $0.standing < $1.standing }
         }
-        ranked.sort { $0.violation != $1.violation ? $0.violation < $1.violation : $0.confidence > $1.confidence }
-        let (startVerdict, startViolation, startConfidence) = try score(initial)
-        var kept = (weights: initial, verdict: startVerdict, violation: startViolation, confidence: startConfidence, lr: ranked[0].lr)
+        var kept = (weights: initial, verdict: startVerdict, standing: startStanding, lr: ranked[0].lr)
         var keptHistory: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
         var ratesTried: [Double] = []
         let epochOrders = (0..<max(s.epochs, 1)).map { _ in pool.shuffled(using: &rng) }
-        rates: for candidate in ranked.prefix(max(s.ratesRun, 1)) {
+        rates: for candidate in ranked.prefix(max(ratesRun, 1)) {
             var parameters = initial, velocity: [String: [Float]] = [:]
             var history: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
             ratesTried.append(candidate.lr)
             var metAt: Int?
             for (epoch, order) in epochOrders.enumerated() {
                 try train(&parameters, &velocity, lr: candidate.lr, order: order, steps: nil)
-                let (verdict, violation, confidence) = try score(parameters)
+                let (verdict, standing) = try score(parameters)
                 history.append((epoch + 1, verdict))
                 progress?("repair", epoch + 1, s.epochs)
-                let improved = violation < kept.violation || (violation == kept.violation && confidence > kept.confidence)
+                let improved = standing < kept.standing
                 if improved {
-                    kept = (parameters, verdict, violation, confidence, candidate.lr)
+                    kept = (parameters, verdict, standing, candidate.lr)
                     keptHistory = history
                 }
-                if metAt == nil, verdict.meets { metAt = epoch }
-                // Past the first epoch that meets the contract: on while each epoch improves the kept one.
+                if metAt == nil, goal.rejudge(verdict).meets { metAt = epoch }
+                // Past the first epoch that meets the goal: on while each epoch improves the kept one.
                 if let metAt, !improved || epoch - metAt >= s.epochsPastMeeting { break }
             }
             if metAt != nil { break rates }
         }
-        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.violation, learningRate: kept.lr, epochs: keptHistory,
+        return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.standing.violation, learningRate: kept.lr, epochs: keptHistory,
                        ratesTried: ratesTried)
     }
 }

@@ -64,16 +64,22 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
     /// accuracy `retainBefore` of the original model on the same samples; without them, the
     /// `estimatedRetainDamage` of the edit, if known, is held to ``maxRetainDamage``.
     public func verdict(forget: Double, retain: Double?, retainBefore: Double?, estimatedRetainDamage: Double? = nil) -> Verdict {
+        let drop = retain.flatMap { after in retainBefore.map { ($0 - after) * 100 } }
+        return judge(forget: forget, retain: retain, drop: drop, estimatedRetainDamage: estimatedRetainDamage)
+    }
+
+    /// `verdict`'s figures judged against this contract's limits.
+    public func rejudge(_ verdict: Verdict) -> Verdict {
+        judge(forget: verdict.forgetAccuracy, retain: verdict.retainAccuracy, drop: verdict.retainDrop, estimatedRetainDamage: verdict.estimatedRetainDamage)
+    }
+
+    private func judge(forget: Double, retain: Double?, drop: Double?, estimatedRetainDamage: Double?) -> Verdict {
         var failures: [String] = []
         if forget > maxForgetAccuracy + 1e-12 {
             failures.append("forget accuracy \(Self.percent(forget)) is above the limit \(Self.percent(maxForgetAccuracy))")
         }
-        var drop: Double?
-        if let retain, let retainBefore {
-            drop = (retainBefore - retain) * 100
-            if drop! > maxRetainDrop + 1e-9 {
-                failures.append("retain accuracy dropped \(Self.points(drop!)) points, more than the limit \(Self.points(maxRetainDrop))")
-            }
+        if let drop, drop > maxRetainDrop + 1e-9 {
+            failures.append("retain accuracy dropped \(Self.points(drop)) points, more than the limit \(Self.points(maxRetainDrop))")
         }
         let damage = drop == nil ? estimatedRetainDamage : nil
         if let damage, exceedsRetainDamage(damage) {
@@ -94,6 +100,14 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
         let dropExcess = max(0, (verdict.retainDrop ?? 0) - maxRetainDrop) / max(maxRetainDrop, 1)
         let damageExcess = max(0, (verdict.estimatedRetainDamage ?? 0) - maxRetainDamage) / max(maxRetainDamage, 1e-3)
         return forgetExcess + dropExcess + damageExcess
+    }
+
+    /// The same contract at half of every limit: the headroom `auto` prefers. A result at the
+    /// edge of a limit on the validation split (a drop of exactly 2 points, one forget sample of 50)
+    /// is as likely as not past it on unseen data; the validation samples are ones the original
+    /// model was trained on, which makes it likelier still.
+    public var headroom: UnlearningContract {
+        UnlearningContract(maxForgetAccuracy: maxForgetAccuracy / 2, maxRetainDrop: maxRetainDrop / 2, maxRetainDamage: maxRetainDamage / 2)
     }
 
     /// Whether an estimated retain damage fails ``maxRetainDamage`` (a NaN estimate fails too;

@@ -62,9 +62,12 @@ extension UnlearningRequest {
     }
 
     /// `--method auto`: tries methods in order of cost and keeps the first that meets `contract` on
-    /// the validation split, else the one closest to it:
+    /// the validation split with half of every limit to spare, else the best-ranked that meets it,
+    /// else the one closest to it:
     /// 1. SVD projection with the contract search (scales and edited layers);
-    /// 2. when retain samples are available, that projection followed by ``RetainRepair``;
+    /// 2. when retain samples are available, that projection followed by ``RetainRepair``, also when
+    ///    the projection meets the contract but not its ``UnlearningContract/headroom`` (half of
+    ///    every limit); kept when it ranks above the projection (``RetainRepair/Standing``);
     ///    without them, given statistics and a model without attention, statistics-only PGU
     ///    (``statisticsOnlyPGU(_:svd:into:)``).
     func performAuto(_ contract: UnlearningContract) throws -> AutoResult {
@@ -79,13 +82,14 @@ extension UnlearningRequest {
                                 validation: svdVerdict, violation: contract.violation(svdVerdict), seconds: clock() - started))
         var result = AutoResult(contract: contract, attempts: attempts, kept: 0, editedWeights: svd.editedWeights, selection: svd.selection,
                                 timings: svd.timings, svd: svd, repair: nil)
-        guard !svdVerdict.meets else { return result }
         guard let retainBefore = svd.retainBefore, !svd.selection.retain.isEmpty else {
-            if svd.selection.retain.isEmpty, statistics != nil, !model.graph.containsAttention {
+            if !svdVerdict.meets, svd.selection.retain.isEmpty, statistics != nil, !model.graph.containsAttention {
                 try statisticsOnlyPGU(contract, svd: svdSettings, into: &result)
             }
             return result
         }
+        // A projection at the edge of a limit is repaired too (kept only if the repair ranks above it).
+        guard !contract.headroom.rejudge(svdVerdict).meets else { return result }
         let repairStart = clock()
         var repairSettings = RetainRepair.Settings()
         repairSettings.retainTarget = repairTarget
@@ -97,7 +101,7 @@ extension UnlearningRequest {
         result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s")"
                                            + (outcome.ratesTried.count > 1 ? " (rates run: \(outcome.ratesTried.map { String($0) }.joined(separator: ", ")))" : ""),
                                        validation: outcome.verdict, violation: outcome.violation, seconds: clock() - repairStart))
-        if outcome.violation < contract.violation(svdVerdict) {
+        if outcome.improvedOnStart {
             result.kept = 1
             result.editedWeights = outcome.weights
             result.repair = RepairReport(learningRate: outcome.learningRate, retainTarget: repairTarget.description,

@@ -38,6 +38,10 @@ struct AutoMethodTests {
         // Within the contract's rounding slack (a drop of 2 points is 2 + 2e-15 in floating point).
         #expect(try #require(verdict.forgetAccuracy) <= 0.02 + 1e-12)
         #expect(try #require(verdict.retainDrop) <= 2 + 1e-9)
+        // The projection is repaired when it misses the limits or meets them without half of each to spare.
+        guard case .auto(let auto) = result.details else { Issue.record("not an auto result"); return }
+        let projection = auto.attempts[0].validation
+        #expect((auto.attempts.map(\.method) == ["svd", "svd+repair"]) == !UnlearningContract().headroom.rejudge(projection).meets)
         // The validation samples are none of the samples the edit learnt from.
         let selection = result.selection
         #expect(Set(selection.validation).isDisjoint(with: selection.retain + selection.forget))
@@ -100,6 +104,12 @@ struct AutoMethodTests {
         let both = contract.verdict(forget: 0.05, retain: 0.80, retainBefore: 0.90)
         #expect(!both.meets && both.failures.count == 2)
         #expect(abs(contract.violation(both) - (0.03 / 0.02 + 8.0 / 2)) < 1e-9)
+        // Half of every limit: the headroom auto prefers; the figures judged again against it.
+        #expect(contract.headroom == UnlearningContract(maxForgetAccuracy: 0.01, maxRetainDrop: 1, maxRetainDamage: 0.005))
+        let atLimit = contract.headroom.rejudge(met)
+        #expect(!atLimit.meets && atLimit.failures.count == 2 && atLimit.retainDrop == met.retainDrop && atLimit.forgetAccuracy == 0.02)
+        #expect(abs(contract.headroom.violation(atLimit) - (0.01 / 0.01 + 1.0 / 1)) < 1e-9)
+        #expect(contract.rejudge(met) == met && contract.rejudge(both) == both)
         let unmeasured = contract.verdict(forget: 0.0, retain: nil, retainBefore: nil)
         #expect(unmeasured.meets && unmeasured.retainDrop == nil)
         #expect(unmeasured.line(for: contract).contains("retain accuracy not measured"))

@@ -67,27 +67,35 @@ struct RetainRepairTests {
         #expect(labelLoss == reference.loss && labelGradient == reference.gradient)
     }
 
+    /// The sample MLP's projection for `classes` by `auto` with the default sample counts and seed.
+    static func projection(_ classes: [Int]) throws -> (UnlearningRequest, SVDUnlearning.Result) {
+        var request = try AutoMethodTests.request("Samples/mlp.onnx", classes: classes)
+        request.selection.retainSamples = SampleSelection.Configuration(forgetClasses: classes).retainSamples
+        request.selection.forgetSamples = SampleSelection.Configuration(forgetClasses: classes).forgetSamples
+        guard case .auto(let auto) = try request.perform().details else { throw UnlearningError.noLabels }
+        return (request, auto.svd)
+    }
+
+    /// The repair of `svd`'s edit, and how many epochs it ran.
+    static func repair(_ request: UnlearningRequest, _ svd: SVDUnlearning.Result, settings: RetainRepair.Settings = .init())
+        throws -> (outcome: RetainRepair.Outcome, epochsRun: Int) {
+        var epochsRun = 0
+        let outcome = try RetainRepair.run(request.model, data: request.data, retain: svd.selection.retain, forget: svd.selection.forget,
+                                           validation: svd.selection.validation, forgetClasses: Set(request.classes), start: svd.editedWeights,
+                                           contract: UnlearningContract(), retainBefore: svd.retainBefore, batchSize: 64, seed: 0,
+                                           settings: settings) { stage, _, _ in if stage == "repair" { epochsRun += 1 } }
+        return (outcome, epochsRun)
+    }
+
     @Test("the repair runs one epoch past the first that meets the contract and keeps it only if it improves", .tags(.slow))
     func oneEpochPastMeeting() throws {
         // The sample MLP forgetting {5, 7}: the projection misses the retain limit and the repair meets it.
-        var request = try AutoMethodTests.request("Samples/mlp.onnx", classes: [5, 7])
-        request.selection.retainSamples = SampleSelection.Configuration(forgetClasses: [5, 7]).retainSamples
-        request.selection.forgetSamples = SampleSelection.Configuration(forgetClasses: [5, 7]).forgetSamples
-        guard case .auto(let auto) = try request.perform().details else { Issue.record("not an auto result"); return }
-        let svd = auto.svd
+        let (request, svd) = try Self.projection([5, 7])
         #expect(svd.contractVerdict?.meets == false)
-        func repair(epochsPastMeeting: Int) throws -> (RetainRepair.Outcome, epochsRun: Int) {
-            var settings = RetainRepair.Settings()
-            settings.epochsPastMeeting = epochsPastMeeting
-            var epochsRun = 0
-            let outcome = try RetainRepair.run(request.model, data: request.data, retain: svd.selection.retain, forget: svd.selection.forget,
-                                               validation: svd.selection.validation, forgetClasses: [5, 7], start: svd.editedWeights,
-                                               contract: UnlearningContract(), retainBefore: svd.retainBefore, batchSize: 64, seed: 0,
-                                               settings: settings) { stage, _, _ in if stage == "repair" { epochsRun += 1 } }
-            return (outcome, epochsRun)
-        }
-        let (atMeeting, ranAtMeeting) = try repair(epochsPastMeeting: 0)
-        let (past, ranPast) = try repair(epochsPastMeeting: 1)
+        var settings = RetainRepair.Settings()
+        settings.epochsPastMeeting = 0
+        let (atMeeting, ranAtMeeting) = try Self.repair(request, svd, settings: settings)
+        let (past, ranPast) = try Self.repair(request, svd)
         // Stopping at the first epoch that meets the contract keeps that epoch.
         #expect(atMeeting.verdict.meets)
         #expect(atMeeting.epochs.last?.verdict.meets == true && atMeeting.epochs.dropLast().allSatisfy { !$0.verdict.meets })
@@ -97,5 +105,32 @@ struct RetainRepairTests {
         #expect(past.verdict.meets && past.learningRate == atMeeting.learningRate)
         #expect(past.epochs.count == atMeeting.epochs.count || past.epochs.count == atMeeting.epochs.count + 1)
         if past.epochs.count == atMeeting.epochs.count { #expect(past.weights == atMeeting.weights) } else { #expect(past.weights != atMeeting.weights) }
+    }
+
+    @Test("an edit within the limits but not half of them is repaired towards half, at one rate, and replaced only by an epoch that ranks above it",
+          .tags(.slow))
+    func towardsHeadroom() throws {
+        // The sample MLP forgetting {3}: the projection meets the limits with a drop of 1.79 points (more than half of 2).
+        let (request, svd) = try Self.projection([3])
+        let start = try #require(svd.contractVerdict)
+        let contract = UnlearningContract()
+        #expect(start.meets && !contract.headroom.rejudge(start).meets)
+        let (outcome, epochsRun) = try Self.repair(request, svd)
+        #expect(outcome.ratesTried.count == 1)
+        #expect(epochsRun >= 1 && epochsRun <= RetainRepair.Settings().epochs)
+        #expect(outcome.verdict.meets)
+        if outcome.improvedOnStart {
+            #expect(contract.headroom.violation(contract.headroom.rejudge(outcome.verdict)) <= contract.headroom.violation(contract.headroom.rejudge(start)))
+            #expect(outcome.weights.filter { svd.editedWeights[$0.key] != nil } != svd.editedWeights)
+        } else {
+            #expect(outcome.epochs.count == 1 && outcome.verdict == outcome.epochs[0].verdict)
+            #expect(outcome.weights.filter { svd.editedWeights[$0.key] != nil } == svd.editedWeights)
+        }
+        // Ranking: the contract first, then half its limits, then the confidence.
+        let atLimit = contract.verdict(forget: 0.0, retain: 0.90, retainBefore: 0.92), withHeadroom = contract.verdict(forget: 0.0, retain: 0.915, retainBefore: 0.92)
+        let failing = contract.verdict(forget: 0.05, retain: 0.92, retainBefore: 0.92)
+        #expect(RetainRepair.Standing(withHeadroom, contract: contract, confidence: 0.1) < RetainRepair.Standing(atLimit, contract: contract, confidence: 0.9))
+        #expect(RetainRepair.Standing(atLimit, contract: contract, confidence: 0.1) < RetainRepair.Standing(failing, contract: contract, confidence: 0.9))
+        #expect(RetainRepair.Standing(atLimit, contract: contract, confidence: 0.9) < RetainRepair.Standing(atLimit, contract: contract, confidence: 0.1))
     }
 }
