@@ -14,6 +14,7 @@
 #        Benchmarks/defaults_bench.sh pgu-real [/work/models/trained [model ...]]   (PGU from statistics on the real-library models)
 #        Benchmarks/defaults_bench.sh vector-real [/work/models/trained [model ...]]
 #        Benchmarks/defaults_bench.sh auto-stats | auto-stats-real [/work/models/trained [model ...]]
+#        APPLY_FLAGS="--max-retain-damage 0.005" adds flags to every statistics-only `apply` (pgu, auto-stats)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${MODELFORGET:-.build/release/modelforget}
@@ -54,7 +55,7 @@ if [ "$part" = auto-stats ] || [ "$part" = auto-stats-real ]; then
             before=$(scores "$model" "$classes")
             start=$(date +%s.%N)
             "$bin" apply "$model" --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/stats.safetensors" \
-                -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
+                ${APPLY_FLAGS:-} -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
             status=$?; end=$(date +%s.%N)
             after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
             line auto-stats "$m" "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
@@ -99,7 +100,7 @@ for m in "${pgu_models[@]}"; do
         before=$(scores "$model" "$classes")
         start=$(date +%s.%N)
         "$bin" apply "$model" --method pgu --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/stats.safetensors" \
-            -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
+            ${APPLY_FLAGS:-} -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
         status=$?; end=$(date +%s.%N)
         after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
         line pgu-stats "$m" "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
