@@ -6,7 +6,8 @@
 #   model classes seed target kept met_validation forget_after retain_drop met_test
 # then, per target, how many runs kept svd+repair and how many of those miss on the test data.
 # Usage: Benchmarks/repair_target_seeds.sh [MODELS_DIR] [seeds...]   (release build; default seeds 0 1 2 3)
-#        TARGETS=outputs runs one target only (default: "outputs labels"); MODELFORGET=binary picks the build
+#        MODELS="sample-cnn timm-convnext-atto ..." picks the models (sample-NAME: Samples/NAME.onnx; default: the
+#        sample MLP and ViT, both trained ViTs and the Conv1d); TARGETS=outputs runs one target only (default: "outputs labels"); MODELFORGET=binary picks the build
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-/work/models/trained}; shift || true
@@ -14,10 +15,12 @@ seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2 3)
 bin=${MODELFORGET:-.build/release/modelforget}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
-cases=("sample-mlp Samples/mlp.onnx Samples/digits-train.npz Samples/digits-test.npz"
-       "sample-vit Samples/vit.onnx Samples/digits-train.npz Samples/digits-test.npz")
-for m in torchvision-vit transformers-vit torch-conv1d-mnist1d; do
-    [ -f "$dir/$m/model.onnx" ] && cases+=("$m $dir/$m/model.onnx $dir/$m/train.npz $dir/$m/test.npz")
+cases=()
+for m in ${MODELS:-sample-mlp sample-vit torchvision-vit transformers-vit torch-conv1d-mnist1d}; do
+    case $m in
+        sample-*) cases+=("$m Samples/${m#sample-}.onnx Samples/digits-train.npz Samples/digits-test.npz") ;;
+        *) [ -f "$dir/$m/model.onnx" ] && cases+=("$m $dir/$m/model.onnx $dir/$m/train.npz $dir/$m/test.npz") ;;
+    esac
 done
 for seed in "${seeds[@]}"; do
     for spec in "${cases[@]}"; do

@@ -18,8 +18,8 @@ import TensorCore
 /// whose few steps leave the validation samples closest to the contract, then the next ones while
 /// none meets it); after every epoch the validation samples are scored against the contract, the
 /// runs stop one epoch after the first that meets it (``Settings/epochsPastMeeting``; an edit that
-/// meets the contract already gets one run, at the best rate, towards its
-/// ``UnlearningContract/headroom``, half of every limit), and the best
+/// meets the contract already gets one run, at the smallest rate and without a range test, towards
+/// its ``UnlearningContract/headroom``, half of every limit), and the best
 /// epoch of all runs (``Standing``: smallest violation, then closest to half the limits, then highest
 /// confidence) is kept, which is the edit itself when no epoch ranks above it.
 enum RetainRepair {
@@ -36,8 +36,8 @@ enum RetainRepair {
         /// meet the contract.
         var ratesRun = 4
         /// Epochs run past the first that meets the contract, each only while the one before
-        /// improved the kept epoch (higher confidence within the contract): the first epoch to meet
-        /// it is often at the limit, and the validation samples are ones the model was trained on.
+        /// improved the kept epoch (ranked higher, ``Standing``): the first epoch to meet it is
+        /// often at the limit, and the validation samples are ones the model was trained on.
         var epochsPastMeeting = 1
         /// What the retain samples are fitted to.
         var retainTarget = RepairTarget.standard
@@ -71,6 +71,8 @@ enum RetainRepair {
         var epochs: [(epoch: Int, verdict: UnlearningContract.Verdict)]
         /// Every rate given a full run, in the order tried.
         var ratesTried: [Double]
+        /// Epochs trained over all runs (the range test's steps not counted).
+        var epochsRun: Int
         /// Whether an epoch of the repair ranked above the edit it started from (else `weights` are the edit's).
         var improvedOnStart: Bool { epochs.count > 1 }
     }
@@ -141,7 +143,7 @@ enum RetainRepair {
         }
         var kept = (weights: initial, verdict: startVerdict, standing: startStanding, lr: ranked[0].lr)
         var keptHistory: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
-        var ratesTried: [Double] = []
+        var ratesTried: [Double] = [], epochsRun = 0
         let epochOrders = (0..<max(s.epochs, 1)).map { _ in pool.shuffled(using: &rng) }
         rates: for candidate in ranked.prefix(max(ratesRun, 1)) {
             var parameters = initial, velocity: [String: [Float]] = [:]
@@ -150,6 +152,7 @@ enum RetainRepair {
             var metAt: Int?
             for (epoch, order) in epochOrders.enumerated() {
                 try train(&parameters, &velocity, lr: candidate.lr, order: order, steps: nil)
+                epochsRun += 1
                 let (verdict, standing) = try score(parameters)
                 history.append((epoch + 1, verdict))
                 progress?("repair", epoch + 1, s.epochs)
@@ -165,6 +168,6 @@ enum RetainRepair {
             if metAt != nil { break rates }
         }
         return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.standing.violation, learningRate: kept.lr, epochs: keptHistory,
-                       ratesTried: ratesTried)
+                       ratesTried: ratesTried, epochsRun: epochsRun)
     }
 }

@@ -101,7 +101,7 @@ struct RetainRepairTests {
         #expect(atMeeting.epochs.last?.verdict.meets == true && atMeeting.epochs.dropLast().allSatisfy { !$0.verdict.meets })
         // One more epoch was run (the budget of 6 allowing); the kept one is the first meeting epoch or that next one.
         try #require(atMeeting.epochs.count - 1 < RetainRepair.Settings().epochs)
-        #expect(ranPast == ranAtMeeting + 1)
+        #expect(ranPast == ranAtMeeting + 1 && past.epochsRun == ranPast && atMeeting.epochsRun == ranAtMeeting)
         #expect(past.verdict.meets && past.learningRate == atMeeting.learningRate)
         #expect(past.epochs.count == atMeeting.epochs.count || past.epochs.count == atMeeting.epochs.count + 1)
         if past.epochs.count == atMeeting.epochs.count { #expect(past.weights == atMeeting.weights) } else { #expect(past.weights != atMeeting.weights) }
@@ -117,7 +117,7 @@ struct RetainRepairTests {
         #expect(start.meets && !contract.headroom.rejudge(start).meets)
         let (outcome, epochsRun) = try Self.repair(request, svd)
         #expect(outcome.ratesTried.count == 1)
-        #expect(epochsRun >= 1 && epochsRun <= RetainRepair.Settings().epochs)
+        #expect(epochsRun >= 1 && epochsRun <= RetainRepair.Settings().epochs && outcome.epochsRun == epochsRun)
         #expect(outcome.verdict.meets)
         if outcome.improvedOnStart {
             #expect(contract.headroom.violation(contract.headroom.rejudge(outcome.verdict)) <= contract.headroom.violation(contract.headroom.rejudge(start)))
