@@ -73,6 +73,8 @@ enum RetainRepair {
         var ratesTried: [Double]
         /// Epochs trained over all runs (the range test's steps not counted).
         var epochsRun: Int
+        /// Whether the edit met the contract already, so the repair aimed at its headroom.
+        var towardsHeadroom: Bool
         /// Whether an epoch of the repair ranked above the edit it started from (else `weights` are the edit's).
         var improvedOnStart: Bool { epochs.count > 1 }
     }
@@ -168,6 +170,6 @@ enum RetainRepair {
             if metAt != nil { break rates }
         }
         return Outcome(weights: kept.weights, verdict: kept.verdict, violation: kept.standing.violation, learningRate: kept.lr, epochs: keptHistory,
-                       ratesTried: ratesTried, epochsRun: epochsRun)
+                       ratesTried: ratesTried, epochsRun: epochsRun, towardsHeadroom: startVerdict.meets)
     }
 }

@@ -100,7 +100,8 @@ extension UnlearningRequest {
         let epochs = outcome.epochs.count - 1
         func count(_ n: Int) -> String { "\(n) epoch\(n == 1 ? "" : "s")" }
         let kept = outcome.improvedOnStart ? count(epochs) : "no epoch ranked above the projection (\(count(outcome.epochsRun)) run)"
-        result.attempts.append(Attempt(method: "svd+repair", settings: "learning rate \(outcome.learningRate), \(kept)"
+        result.attempts.append(Attempt(method: "svd+repair", settings: (outcome.towardsHeadroom ? "towards half the limits, " : "")
+                                           + "learning rate \(outcome.learningRate), \(kept)"
                                            + (outcome.ratesTried.count > 1 ? " (rates run: \(outcome.ratesTried.map { String($0) }.joined(separator: ", ")))" : ""),
                                        validation: outcome.verdict, violation: outcome.violation, seconds: clock() - repairStart))
         if outcome.improvedOnStart {

@@ -102,7 +102,7 @@ struct RetainRepairTests {
         // One more epoch was run (the budget of 6 allowing); the kept one is the first meeting epoch or that next one.
         try #require(atMeeting.epochs.count - 1 < RetainRepair.Settings().epochs)
         #expect(ranPast == ranAtMeeting + 1 && past.epochsRun == ranPast && atMeeting.epochsRun == ranAtMeeting)
-        #expect(past.verdict.meets && past.learningRate == atMeeting.learningRate)
+        #expect(past.verdict.meets && past.learningRate == atMeeting.learningRate && !past.towardsHeadroom)
         #expect(past.epochs.count == atMeeting.epochs.count || past.epochs.count == atMeeting.epochs.count + 1)
         if past.epochs.count == atMeeting.epochs.count { #expect(past.weights == atMeeting.weights) } else { #expect(past.weights != atMeeting.weights) }
     }
@@ -116,7 +116,7 @@ struct RetainRepairTests {
         let contract = UnlearningContract()
         #expect(start.meets && !contract.headroom.rejudge(start).meets)
         let (outcome, epochsRun) = try Self.repair(request, svd)
-        #expect(outcome.ratesTried.count == 1)
+        #expect(outcome.ratesTried.count == 1 && outcome.towardsHeadroom)
         #expect(epochsRun >= 1 && epochsRun <= RetainRepair.Settings().epochs && outcome.epochsRun == epochsRun)
         #expect(outcome.verdict.meets)
         if outcome.improvedOnStart {
