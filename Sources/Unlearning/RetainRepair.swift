@@ -121,16 +121,14 @@ enum RetainRepair {
             }
         }
         var rng = SplitMix64(seed: seed ^ 0x5245_5041)
-        // Range test: a few steps from the edit with each rate, ranked by how close they leave the
-        // validation samples to the contract (then by confidence). A few steps rarely separate the
-        // rates on a small validation split, so each rate gets its full run in that order until one
-        // meets the contract.
+        // Range test: a few steps from the edit with each rate, ranked by where they leave the
+        // validation samples (``Standing``). A few steps rarely separate the rates on a small
+        // validation split, so each rate gets its full run in that order until one meets the contract.
         let probeOrder = pool.shuffled(using: &rng)
         let (startVerdict, startStanding) = try score(initial)
         // An edit that meets the contract already is repaired towards half its limits, at the
         // smallest rate alone (no range test: small steps keep what the edit met).
         let goal = startVerdict.meets ? contract.headroom : contract
-        let ratesRun = startVerdict.meets ? 1 : s.ratesRun
         var ranked: [(lr: Double, standing: Standing)] = []
         if startVerdict.meets {
             ranked = [(s.learningRates.min() ?? 1e-3, startStanding)]
@@ -147,7 +145,7 @@ enum RetainRepair {
         var keptHistory: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
         var ratesTried: [Double] = [], epochsRun = 0
         let epochOrders = (0..<max(s.epochs, 1)).map { _ in pool.shuffled(using: &rng) }
-        rates: for candidate in ranked.prefix(max(ratesRun, 1)) {
+        rates: for candidate in ranked.prefix(max(s.ratesRun, 1)) {
             var parameters = initial, velocity: [String: [Float]] = [:]
             var history: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
             ratesTried.append(candidate.lr)
