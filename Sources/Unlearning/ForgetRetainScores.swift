@@ -16,6 +16,13 @@ public struct ForgetRetainScores: Sendable, Equatable {
     public var forgetConfidence: Double
     /// Mean true-class probability on the retain-class samples.
     public var retainConfidence: Double
+    /// The fraction of forget-class samples right or nearly: the true class's logit within
+    /// ``nearMargin`` of the largest other, `z_y > max_{c≠y} z_c − 1`. Never below ``forget``; it
+    /// resolves what a handful of forget samples cannot (those just past the boundary).
+    public var forgetNearlyRight: Double = 0
+
+    /// The logit margin of ``forgetNearlyRight``: the retain repair's τ.
+    public static let nearMargin = 1.0
 
     /// Scores `model` on the samples `indices` of `data` (labelled).
     /// - Parameter offset: added to every sample first (a forget vector in the model's input space).
@@ -54,20 +61,7 @@ public struct ForgetRetainScores: Sendable, Equatable {
     private static func scores(_ data: Dataset, indices: [Int], forget: Set<Int>, _ run: (Dataset) throws -> Tensor) throws -> ForgetRetainScores {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        let logits = try run(subset)
-        let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
-        var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0]
-        for (row, index) in indices.enumerated() {
-            let y = labels[index], side = forget.contains(y) ? 1 : 0
-            let z = logits.data[(row * classes)..<((row + 1) * classes)].map(Double.init)
-            let top = z.max()!
-            confidence[side] += Foundation.exp(z[y] - top) / z.reduce(0) { $0 + Foundation.exp($1 - top) }
-            if predictions[row] == y { correct[side] += 1 }
-            count[side] += 1
-        }
-        func mean(_ total: Double, _ n: Int) -> Double { n > 0 ? total / Double(n) : 0 }
-        return ForgetRetainScores(forget: mean(Double(correct[1]), count[1]), retain: mean(Double(correct[0]), count[0]),
-                                  forgetConfidence: mean(confidence[1], count[1]), retainConfidence: mean(confidence[0], count[0]))
+        return ForgetRetainScores(logits: try run(subset), labels: indices.map { labels[$0] }, forget: forget)
     }
 
     /// Forget-class and retain-class accuracy of `model` on the samples `indices` of `data`.
@@ -87,5 +81,26 @@ public struct ForgetRetainScores: Sendable, Equatable {
         }
         let onTrained = try score(trainedOn)
         return heldOut.isEmpty ? onTrained : max(onTrained, try score(heldOut))
+    }
+}
+
+extension ForgetRetainScores {
+    /// The scores of `logits` (`[samples, classes]`) for samples with these `labels`.
+    init(logits: Tensor, labels: [Int], forget: Set<Int>) {
+        let predictions = Evaluation.predictions(logits), classes = logits.shape[1]
+        var correct = [0, 0], count = [0, 0], confidence = [0.0, 0.0], nearlyRight = 0
+        for (row, y) in labels.enumerated() {
+            let side = forget.contains(y) ? 1 : 0
+            let z = logits.data[(row * classes)..<((row + 1) * classes)].map(Double.init)
+            let top = z.max()!
+            confidence[side] += Foundation.exp(z[y] - top) / z.reduce(0) { $0 + Foundation.exp($1 - top) }
+            if predictions[row] == y { correct[side] += 1 }
+            if side == 1, z[y] > (z.indices.lazy.filter { $0 != y }.map { z[$0] }.max() ?? -.infinity) - Self.nearMargin { nearlyRight += 1 }
+            count[side] += 1
+        }
+        func mean(_ total: Double, _ n: Int) -> Double { n > 0 ? total / Double(n) : 0 }
+        self.init(forget: mean(Double(correct[1]), count[1]), retain: mean(Double(correct[0]), count[0]),
+                  forgetConfidence: mean(confidence[1], count[1]), retainConfidence: mean(confidence[0], count[0]),
+                  forgetNearlyRight: mean(Double(nearlyRight), count[1]))
     }
 }
