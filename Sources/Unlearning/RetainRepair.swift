@@ -18,15 +18,22 @@ import TensorCore
 /// whose few steps leave the validation samples closest to the contract, then the next ones while
 /// none meets it); after every epoch the validation samples are scored against the contract, the
 /// runs stop one epoch after the first that meets it (``Settings/epochsPastMeeting``; an edit that
-/// meets the contract already gets one run, at the smallest rate and without a range test, towards
-/// its ``UnlearningContract/headroom``, half of every limit), and the best
+/// meets the contract already gets one run, at the smallest rate, without a range test and stopped
+/// after ``Settings/headroomPatience`` epochs in a row that do not improve, towards
+/// its headroom: ``UnlearningContract/headroom``, half of every limit, with the forget samples
+/// nearly right, ``ForgetRetainScores/forgetNearlyRight``, held to half the forget limit too), and the best
 /// epoch of all runs (``Standing``: smallest violation, then closest to half the limits, then highest
 /// confidence) is kept, which is the edit itself when no epoch ranks above it.
 enum RetainRepair {
     struct Settings: Sendable, Equatable {
         var epochs = 6
+        /// A run towards the headroom stops after this many epochs in a row that rank no higher
+        /// than the kept candidate: the edit meets the contract already, and a repair at the
+        /// smallest rate that has not improved on it in two epochs rarely does later.
+        var headroomPatience = 2
         var beta = 1.0
-        var tau = 1.0
+        /// The margin the forget samples are held to, the one ``ForgetRetainScores/forgetNearlyRight`` counts within.
+        var tau = ForgetRetainScores.nearMargin
         var momentum = 0.9
         var batchSize = 64
         /// Tried by the range test, each for `rangeTestSteps` steps.
@@ -44,22 +51,37 @@ enum RetainRepair {
     }
 
     /// How a candidate ranks, best first: the contract's violation, then the violation of its
-    /// ``UnlearningContract/headroom`` (half of every limit), then the confidence score (mean
+    /// headroom (``UnlearningContract/headroom``, half of every limit, plus ``nearlyRightExcess(_:contract:)``
+    /// of its forget samples nearly right), then the confidence score (mean
     /// true-class probability on the retain samples × (1 − the same on the forget samples)).
     struct Standing: Comparable {
         var violation: Double
         var headroomViolation: Double
         var confidence: Double
 
-        init(_ verdict: UnlearningContract.Verdict, contract: UnlearningContract, confidence: Double) {
+        init(_ verdict: UnlearningContract.Verdict, contract: UnlearningContract, confidence: Double, forgetNearlyRight: Double = 0) {
             violation = contract.violation(verdict)
             headroomViolation = contract.headroom.violation(contract.headroom.rejudge(verdict))
+                + RetainRepair.nearlyRightExcess(forgetNearlyRight, contract: contract)
             self.confidence = confidence
         }
 
         static func < (a: Standing, b: Standing) -> Bool {
             (a.violation, a.headroomViolation, -a.confidence) < (b.violation, b.headroomViolation, -b.confidence)
         }
+    }
+
+    /// How far the forget samples nearly right (``ForgetRetainScores/forgetNearlyRight``) are past
+    /// the headroom's forget limit, relative to it as in ``UnlearningContract/violation(_:)``; 0 within it.
+    static func nearlyRightExcess(_ nearlyRight: Double, contract: UnlearningContract) -> Double {
+        let limit = contract.headroom.maxForgetAccuracy
+        return max(0, nearlyRight - limit) / max(limit, 0.01)
+    }
+
+    /// Whether `verdict` with `nearlyRight` is within the headroom: half of every limit, and the
+    /// forget samples nearly right within half the forget limit.
+    static func hasHeadroom(_ verdict: UnlearningContract.Verdict, nearlyRight: Double, contract: UnlearningContract) -> Bool {
+        contract.headroom.rejudge(verdict).meets && nearlyRightExcess(nearlyRight, contract: contract) == 0
     }
 
     struct Outcome {
@@ -94,7 +116,8 @@ enum RetainRepair {
             let v = try ForgetRetainScores.measure(model, data: data, indices: validation, forget: forgetSet, batchSize: batchSize,
                                                    parameters: parameters)
             let verdict = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore)
-            return (verdict, Standing(verdict, contract: contract, confidence: v.retainConfidence * (1 - v.forgetConfidence)))
+            return (verdict, Standing(verdict, contract: contract, confidence: v.retainConfidence * (1 - v.forgetConfidence),
+                                      forgetNearlyRight: v.forgetNearlyRight))
         }
         /// One epoch (or `steps` batches) of SGD from `parameters` with `velocity`.
         func train(_ parameters: inout [String: Tensor], _ velocity: inout [String: [Float]], lr: Double, order: [Int], steps: Int?) throws {
@@ -128,7 +151,11 @@ enum RetainRepair {
         let (startVerdict, startStanding) = try score(initial)
         // An edit that meets the contract already is repaired towards half its limits, at the
         // smallest rate alone (no range test: small steps keep what the edit met).
-        let goal = startVerdict.meets ? contract.headroom : contract
+        /// Whether a candidate meets the run's goal: the contract, or for an edit that meets it
+        /// already, the headroom as well (``Standing/headroomViolation`` 0).
+        func meetsGoal(_ verdict: UnlearningContract.Verdict, _ standing: Standing) -> Bool {
+            verdict.meets && (!startVerdict.meets || standing.headroomViolation == 0)
+        }
         var ranked: [(lr: Double, standing: Standing)] = []
         if startVerdict.meets {
             ranked = [(s.learningRates.min() ?? 1e-3, startStanding)]
@@ -149,7 +176,7 @@ enum RetainRepair {
             var parameters = initial, velocity: [String: [Float]] = [:]
             var history: [(Int, UnlearningContract.Verdict)] = [(0, startVerdict)]
             ratesTried.append(candidate.lr)
-            var metAt: Int?
+            var metAt: Int?, sinceImproved = 0
             for (epoch, order) in epochOrders.enumerated() {
                 try train(&parameters, &velocity, lr: candidate.lr, order: order, steps: nil)
                 epochsRun += 1
@@ -161,9 +188,12 @@ enum RetainRepair {
                     kept = (parameters, verdict, standing, candidate.lr)
                     keptHistory = history
                 }
-                if metAt == nil, goal.rejudge(verdict).meets { metAt = epoch }
+                if metAt == nil, meetsGoal(verdict, standing) { metAt = epoch }
                 // Past the first epoch that meets the goal: on while each epoch improves the kept one.
                 if let metAt, !improved || epoch - metAt >= s.epochsPastMeeting { break }
+                // Towards the headroom: stop once `headroomPatience` epochs in a row have not improved.
+                sinceImproved = improved ? 0 : sinceImproved + 1
+                if startVerdict.meets, sinceImproved >= s.headroomPatience { break }
             }
             if metAt != nil { break rates }
         }

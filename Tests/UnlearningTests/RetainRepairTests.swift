@@ -119,6 +119,12 @@ struct RetainRepairTests {
         #expect(outcome.ratesTried.count == 1 && outcome.towardsHeadroom)
         #expect(epochsRun >= 1 && epochsRun <= RetainRepair.Settings().epochs && outcome.epochsRun == epochsRun)
         #expect(outcome.verdict.meets)
+        // Epochs after the kept one did not improve on it: the run stopped within the patience of it.
+        #expect(epochsRun <= outcome.epochs.count - 1 + RetainRepair.Settings().headroomPatience)
+        var impatient = RetainRepair.Settings()
+        impatient.headroomPatience = 1
+        let (quick, quickRun) = try Self.repair(request, svd, settings: impatient)
+        #expect(quickRun <= quick.epochs.count - 1 + 1 && quickRun <= epochsRun)
         if outcome.improvedOnStart {
             #expect(contract.headroom.violation(contract.headroom.rejudge(outcome.verdict)) <= contract.headroom.violation(contract.headroom.rejudge(start)))
             #expect(outcome.weights.filter { svd.editedWeights[$0.key] != nil } != svd.editedWeights)

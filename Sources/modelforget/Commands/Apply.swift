@@ -18,7 +18,8 @@ struct Apply: ParsableCommand {
             SVD projection (gradient-free: each weight is projected away from the part of the \
             forget classes' inputs that the retained classes' inputs do not explain) with a search \
             over its scales and the layers it edits, then SVD followed by a short retain repair \
-            (also after a projection within the limits with less than half of either to spare). \
+            (also after a projection within the limits with less than half of either to spare, \
+            forget samples within one logit of their class counted as nearly right). \
             When no edit meets the limits, nothing is written (unless --keep-best) and the exit \
             status is 2, with the best edit found and the limit that failed.
 
