@@ -72,10 +72,9 @@ enum RetainRepair {
     }
 
     /// How far the forget samples nearly right (``ForgetRetainScores/forgetNearlyRight``) are past
-    /// the headroom's forget limit, relative to it as in ``UnlearningContract/violation(_:)``; 0 within it.
+    /// the headroom's forget limit, measured as ``UnlearningContract/violation(_:)`` measures forget accuracy; 0 within it.
     static func nearlyRightExcess(_ nearlyRight: Double, contract: UnlearningContract) -> Double {
-        let limit = contract.headroom.maxForgetAccuracy
-        return max(0, nearlyRight - limit) / max(limit, 0.01)
+        contract.headroom.forgetExcess(nearlyRight)
     }
 
     /// Whether `verdict` with `nearlyRight` is within the headroom: half of every limit, and the
@@ -149,13 +148,13 @@ enum RetainRepair {
         // validation split, so each rate gets its full run in that order until one meets the contract.
         let probeOrder = pool.shuffled(using: &rng)
         let (startVerdict, startStanding) = try score(initial)
-        // An edit that meets the contract already is repaired towards half its limits, at the
-        // smallest rate alone (no range test: small steps keep what the edit met).
         /// Whether a candidate meets the run's goal: the contract, or for an edit that meets it
         /// already, the headroom as well (``Standing/headroomViolation`` 0).
         func meetsGoal(_ verdict: UnlearningContract.Verdict, _ standing: Standing) -> Bool {
             verdict.meets && (!startVerdict.meets || standing.headroomViolation == 0)
         }
+        // An edit that meets the contract already is repaired towards its headroom, at the
+        // smallest rate alone (no range test: small steps keep what the edit met).
         var ranked: [(lr: Double, standing: Standing)] = []
         if startVerdict.meets {
             ranked = [(s.learningRates.min() ?? 1e-3, startStanding)]

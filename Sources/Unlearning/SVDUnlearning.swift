@@ -124,6 +124,8 @@ public struct SVDUnlearning: WeightEditingEngine {
         /// original model's retain accuracy there.
         public var verdict: SearchPoint?
         public var contractVerdict: UnlearningContract.Verdict?
+        /// With a contract: the written weights' scores on the whole validation split (what the verdict judged).
+        public var contractScores: ForgetRetainScores?
         public var retainBefore: Double?
         public var selection: SampleSelection
         public var layers: [LayerReport]
@@ -177,7 +179,7 @@ public struct SVDUnlearning: WeightEditingEngine {
         var alphaRetain = c.settings.alphaRetain, alphaForget = c.settings.alphaForget
         var grid: [SearchPoint] = []
         var firstLayer = 0
-        var verdict: SearchPoint?, contractVerdict: UnlearningContract.Verdict?, retainBefore: Double?, guardian: RetainDamage?
+        var verdict: SearchPoint?, contractVerdict: UnlearningContract.Verdict?, contractScores: ForgetRetainScores?, retainBefore: Double?, guardian: RetainDamage?
         if let contract = c.settings.contract {
             let found = try contractSearch(model, data: data, validation: selection.validation, forget: forget, projection: projection,
                                            contract: contract, configuration: c, progress: progress)
@@ -209,7 +211,7 @@ public struct SVDUnlearning: WeightEditingEngine {
                                    relativeChange: Self.relativeChange(edited, model.graph.parameters), validationSamples: selection.validation.count)
             (kept.firstLayer, kept.meetsContract, kept.violation) = (searched.firstLayer, exact.meets, contract.violation(exact))
             kept.estimatedRetainDamage = damage
-            (verdict, contractVerdict) = (kept, exact)
+            (verdict, contractVerdict, contractScores) = (kept, exact, v)
             lap("verify")
         }
         var layers: [LayerReport] = []
@@ -226,7 +228,7 @@ public struct SVDUnlearning: WeightEditingEngine {
                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
         }
         return Result(configuration: c, editedWeights: edited, alphaRetain: alphaRetain, alphaForget: alphaForget, firstLayer: firstLayer,
-                      verdict: verdict, contractVerdict: contractVerdict, retainBefore: retainBefore, selection: selection, layers: layers,
+                      verdict: verdict, contractVerdict: contractVerdict, contractScores: contractScores, retainBefore: retainBefore, selection: selection, layers: layers,
                       grid: grid, timings: timings)
     }
 

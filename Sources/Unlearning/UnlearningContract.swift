@@ -96,10 +96,16 @@ public struct UnlearningContract: Sendable, Equatable, Codable {
     /// A verdict that meets the contract (within the verdict's rounding slack) scores exactly 0.
     public func violation(_ verdict: Verdict) -> Double {
         if verdict.meets { return 0 }
-        let forgetExcess = max(0, verdict.forgetAccuracy - maxForgetAccuracy) / max(maxForgetAccuracy, 0.01)
+        let forgetExcess = forgetExcess(verdict.forgetAccuracy)
         let dropExcess = max(0, (verdict.retainDrop ?? 0) - maxRetainDrop) / max(maxRetainDrop, 1)
         let damageExcess = max(0, (verdict.estimatedRetainDamage ?? 0) - maxRetainDamage) / max(maxRetainDamage, 1e-3)
         return forgetExcess + dropExcess + damageExcess
+    }
+
+    /// The forget term of ``violation(_:)``: how far a forget fraction is past ``maxForgetAccuracy``,
+    /// relative to `max(limit, 1 %)`; 0 within it.
+    public func forgetExcess(_ fraction: Double) -> Double {
+        max(0, fraction - maxForgetAccuracy) / max(maxForgetAccuracy, 0.01)
     }
 
     /// The same contract at half of every limit: the headroom `auto` prefers. A result at the

@@ -92,9 +92,7 @@ extension UnlearningRequest {
         // The forget side's headroom also counts the forget samples nearly right (within the
         // repair's margin of their class): a few validation samples all wrong cannot tell a
         // projection that forgets from one that leaves a class at the boundary.
-        let svdScores = try ForgetRetainScores.measure(model, data: data, indices: validation, forget: forget, batchSize: selection.batchSize,
-                                                       parameters: svd.editedWeights)
-        guard !RetainRepair.hasHeadroom(svdVerdict, nearlyRight: svdScores.forgetNearlyRight, contract: contract) else { return result }
+        guard !RetainRepair.hasHeadroom(svdVerdict, nearlyRight: svd.contractScores!.forgetNearlyRight, contract: contract) else { return result }
         let repairStart = clock()
         var repairSettings = RetainRepair.Settings()
         repairSettings.retainTarget = repairTarget
