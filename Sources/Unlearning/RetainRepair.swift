@@ -101,9 +101,11 @@ enum RetainRepair {
     }
 
     /// Repairs `start` (the edited weights, by parameter name; layers absent keep the model's).
+    /// `startScores`: `start`'s scores on `validation` when already measured (else measured here).
     static func run(_ model: Model, data: Dataset, retain: [Int], forget forgetSamples: [Int], validation: [Int], forgetClasses: Set<Int>,
-                    start: [String: Tensor], contract: UnlearningContract, retainBefore: Double?, batchSize: Int, seed: UInt64,
-                    settings s: Settings = Settings(), progress: ((String, Int, Int) -> Void)? = nil) throws -> Outcome {
+                    start: [String: Tensor], startScores: ForgetRetainScores? = nil, contract: UnlearningContract, retainBefore: Double?,
+                    batchSize: Int, seed: UInt64, settings s: Settings = Settings(),
+                    progress: ((String, Int, Int) -> Void)? = nil) throws -> Outcome {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
         let weights = Array(Set(model.graph.weightLayers.map(\.weight))).sorted()
         var initial: [String: Tensor] = [:]
@@ -111,12 +113,14 @@ enum RetainRepair {
         let pool = (retain + forgetSamples).sorted()
         let forgetSet = forgetClasses
         let targets = try Self.targets(s.retainTarget, model: model, data: data, retain: retain, batchSize: batchSize)
-        func score(_ parameters: [String: Tensor]) throws -> (UnlearningContract.Verdict, Standing) {
-            let v = try ForgetRetainScores.measure(model, data: data, indices: validation, forget: forgetSet, batchSize: batchSize,
-                                                   parameters: parameters)
+        func judge(_ v: ForgetRetainScores) -> (UnlearningContract.Verdict, Standing) {
             let verdict = contract.verdict(forget: v.forget, retain: retainBefore == nil ? nil : v.retain, retainBefore: retainBefore)
             return (verdict, Standing(verdict, contract: contract, confidence: v.retainConfidence * (1 - v.forgetConfidence),
                                       forgetNearlyRight: v.forgetNearlyRight))
+        }
+        func score(_ parameters: [String: Tensor]) throws -> (UnlearningContract.Verdict, Standing) {
+            judge(try ForgetRetainScores.measure(model, data: data, indices: validation, forget: forgetSet, batchSize: batchSize,
+                                                 parameters: parameters))
         }
         /// One epoch (or `steps` batches) of SGD from `parameters` with `velocity`.
         func train(_ parameters: inout [String: Tensor], _ velocity: inout [String: [Float]], lr: Double, order: [Int], steps: Int?) throws {
@@ -147,7 +151,7 @@ enum RetainRepair {
         // validation samples (``Standing``). A few steps rarely separate the rates on a small
         // validation split, so each rate gets its full run in that order until one meets the contract.
         let probeOrder = pool.shuffled(using: &rng)
-        let (startVerdict, startStanding) = try score(initial)
+        let (startVerdict, startStanding) = try startScores.map(judge) ?? score(initial)
         /// Whether a candidate meets the run's goal: the contract, or for an edit that meets it
         /// already, the headroom as well (``Standing/headroomViolation`` 0).
         func meetsGoal(_ verdict: UnlearningContract.Verdict, _ standing: Standing) -> Bool {

@@ -97,7 +97,8 @@ extension UnlearningRequest {
         var repairSettings = RetainRepair.Settings()
         repairSettings.retainTarget = repairTarget
         let outcome = try RetainRepair.run(model, data: data, retain: svd.selection.retain, forget: svd.selection.forget, validation: validation,
-                                           forgetClasses: forget, start: svd.editedWeights, contract: contract, retainBefore: retainBefore,
+                                           forgetClasses: forget, start: svd.editedWeights, startScores: svd.contractScores, contract: contract,
+                                           retainBefore: retainBefore,
                                            batchSize: selection.batchSize, seed: selection.seed, settings: repairSettings, progress: progress)
         result.timings["repair"] = clock() - repairStart
         let epochs = outcome.epochs.count - 1
