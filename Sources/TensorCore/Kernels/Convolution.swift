@@ -166,6 +166,30 @@ package struct ConvolutionGeometry: Sendable, Equatable {
     /// depthwise convolutions): each output plane depends on one input plane only.
     public var isDepthwise: Bool { groups > 1 && groups == channels && groups == outChannels }
 
+    /// One kernel tap of a depthwise convolution and the outputs whose window it reads inside the
+    /// input: output (row, column) reads input element `offset + row · strideH · width + column · strideW`
+    /// of its channel's plane.
+    struct TapRead {
+        var tap: Int, offset: Int, rows: Range<Int>, columns: Range<Int>
+    }
+
+    /// The taps that read inside the input (row-major tap order), the same for every channel:
+    /// the direct depthwise loops visit these instead of unfolding windows with their padding.
+    var depthwiseReads: [TapRead] {
+        var reads: [TapRead] = []
+        for ki in 0..<kernelH {
+            let shift = ki * dilationH - padTop
+            let (firstRow, endRow) = inputRows(offset: shift)
+            for kj in 0..<kernelW {
+                let columnOffset = kj * dilationW - padLeft
+                let (first, last) = inputColumns(offset: columnOffset)
+                guard first < last, firstRow < endRow else { continue }
+                reads.append(TapRead(tap: ki * kernelW + kj, offset: shift * width + columnOffset, rows: firstRow..<endRow, columns: first..<last))
+            }
+        }
+        return reads
+    }
+
     /// Stride 1 and an output grid the size of the input ("same" padding): a kernel tap then
     /// reads the input plane shifted by a fixed offset, so its im2col row is one contiguous run of
     /// the plane with the columns that wrap around a row edge set to 0 (``SameGridSpan``).
@@ -376,19 +400,7 @@ package enum Convolution {
                                         channelsLast: Bool? = nil) -> Tensor {
         let oh = gm.outHeight, ow = gm.outWidth, taps = gm.kernelH * gm.kernelW, plane = gm.height * gm.width
         var y = Tensor(shape: [gm.batch, gm.outChannels, oh, ow], data: uninitializedFloats(gm.batch * gm.outChannels * oh * ow))
-        // The taps that read inside the input, with their output rows and columns (the same for
-        // every channel): tap index, input offset of output (row 0, column 0), rows, columns.
-        var reads: [(tap: Int, offset: Int, rows: Range<Int>, columns: Range<Int>)] = []
-        for ki in 0..<gm.kernelH {
-            let shift = ki * gm.dilationH - gm.padTop
-            let (firstRow, endRow) = gm.inputRows(offset: shift)
-            for kj in 0..<gm.kernelW {
-                let columnOffset = kj * gm.dilationW - gm.padLeft
-                let (first, last) = gm.inputColumns(offset: columnOffset)
-                guard first < last, firstRow < endRow else { continue }
-                reads.append((ki * gm.kernelW + kj, shift * gm.width + columnOffset, firstRow..<endRow, first..<last))
-            }
-        }
+        let reads = gm.depthwiseReads
         let rowStep = gm.strideH * gm.width, columnStep = gm.strideW
         if channelsLast ?? usesChannelsLastDepthwise(gm) {
             depthwiseChannelsLast(x, weight: weight, bias: bias, geometry: gm, reads: reads, into: &y)
@@ -430,7 +442,7 @@ package enum Convolution {
     /// Each output element sums the bias and the taps in the same order as the plane loops of
     /// ``depthwiseForward(_:weight:bias:geometry:)``, so the two agree bit for bit.
     private static func depthwiseChannelsLast(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry gm: ConvolutionGeometry,
-                                              reads: [(tap: Int, offset: Int, rows: Range<Int>, columns: Range<Int>)], into y: inout Tensor) {
+                                              reads: [ConvolutionGeometry.TapRead], into y: inout Tensor) {
         let c = gm.channels, oh = gm.outHeight, ow = gm.outWidth, taps = gm.kernelH * gm.kernelW
         let plane = gm.height * gm.width, outPlane = oh * ow
         let rowStep = gm.strideH * gm.width, columnStep = gm.strideW
@@ -476,9 +488,19 @@ package enum Convolution {
 
     /// Gradients with respect to input, weight and bias (shapes as given to ``forward``).
     /// Without `inputGradient` the returned input gradient is all zeros and costs nothing (for
-    /// graph inputs whose gradient nobody asked for).
+    /// graph inputs whose gradient nobody asked for). Depthwise convolutions run as direct loops
+    /// (``depthwiseBackward(_:weight:geometry:outputGradient:inputGradient:channelsLast:)``), the rest
+    /// by ``im2colBackward(_:weight:geometry:outputGradient:inputGradient:)``.
     public static func backward(_ x: Tensor, weight: Tensor, geometry gm: ConvolutionGeometry, outputGradient dy: Tensor,
-                                inputGradient: Bool = true) -> (input: Tensor, weight: Tensor, bias: Tensor)
+                                inputGradient: Bool = true) -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        gm.isDepthwise ? depthwiseBackward(x, weight: weight, geometry: gm, outputGradient: dy, inputGradient: inputGradient)
+            : im2colBackward(x, weight: weight, geometry: gm, outputGradient: dy, inputGradient: inputGradient)
+    }
+
+    /// ``backward(_:weight:geometry:outputGradient:inputGradient:)`` by unfolding, for any groups:
+    /// per chunk of samples and group, `dW_g += dY_g · colsᵀ` and `dcols = W_gᵀ · dY_g` folded back by col2im.
+    public static func im2colBackward(_ x: Tensor, weight: Tensor, geometry gm: ConvolutionGeometry, outputGradient dy: Tensor,
+                                      inputGradient: Bool = true) -> (input: Tensor, weight: Tensor, bias: Tensor)
     {
         var dx = Tensor(zeros: x.shape)
         var dw = Tensor(zeros: weight.shape)
