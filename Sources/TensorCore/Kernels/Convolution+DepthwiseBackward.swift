@@ -86,8 +86,8 @@ extension Convolution {
         let c = gm.channels, ow = gm.outWidth, taps = gm.kernelH * gm.kernelW
         let plane = gm.height * gm.width, outPlane = gm.positions
         let rowStep = gm.strideH * gm.width, columnStep = gm.strideW
-        var tapWeights = [Float](repeating: 0, count: taps * c), tapGradients = [Float](repeating: 0, count: taps * c)
-        for channel in 0..<c { for tap in 0..<taps { tapWeights[tap * c + channel] = weight.data[channel * taps + tap] } }
+        let tapWeights = channelsLast(weight.data, channels: c, positions: taps)
+        var tapGradients = [Float](repeating: 0, count: taps * c)
         var inputs = uninitializedFloats(plane * c), gradients = uninitializedFloats(outPlane * c)
         var inputGradients = [Float](repeating: 0, count: inputGradient ? plane * c : 0)
         let vectors = c / 8 * 8
@@ -98,10 +98,8 @@ extension Convolution {
                         let ins = ip.baseAddress!, grads = gradp.baseAddress!
                         for n in 0..<gm.batch {
                             let planes = xp.baseAddress! + n * c * plane, gradientPlanes = gp.baseAddress! + n * c * outPlane
-                            for channel in 0..<c {
-                                for i in 0..<plane { ins[i * c + channel] = planes[channel * plane + i] }
-                                for i in 0..<outPlane { grads[i * c + channel] = gradientPlanes[channel * outPlane + i] }
-                            }
+                            toChannelsLast(planes, channels: c, positions: plane, into: ins)
+                            toChannelsLast(gradientPlanes, channels: c, positions: outPlane, into: grads)
                             if inputGradient { dip.baseAddress!.update(repeating: 0, count: plane * c) }
                             for read in reads {
                                 let w = wp.baseAddress! + read.tap * c, acc = twp.baseAddress! + read.tap * c
@@ -134,12 +132,12 @@ extension Convolution {
                             }
                             guard inputGradient else { continue }
                             let target = dxp.baseAddress! + n * c * plane
-                            for channel in 0..<c { for i in 0..<plane { target[channel * plane + i] = dip[i * c + channel] } }
+                            fromChannelsLast(dip.baseAddress!, channels: c, positions: plane, into: target)
                         }
                     }
                 } }
             } }
         } } }
-        for channel in 0..<c { for tap in 0..<taps { dw[channel * taps + tap] = tapGradients[tap * c + channel] } }
+        tapGradients.withUnsafeBufferPointer { g in dw.withUnsafeMutableBufferPointer { fromChannelsLast(g.baseAddress!, channels: c, positions: taps, into: $0.baseAddress!) } }
     }
 }

@@ -447,8 +447,7 @@ package enum Convolution {
         let plane = gm.height * gm.width, outPlane = oh * ow
         let rowStep = gm.strideH * gm.width, columnStep = gm.strideW
         // Weights as [taps, C] and the bias as one row of C.
-        var tapWeights = [Float](repeating: 0, count: taps * c)
-        for channel in 0..<c { for tap in 0..<taps { tapWeights[tap * c + channel] = weight.data[channel * taps + tap] } }
+        let tapWeights = channelsLast(weight.data, channels: c, positions: taps)
         let biasRow = bias?.data ?? [Float](repeating: 0, count: c)
         var input = uninitializedFloats(plane * c), output = uninitializedFloats(outPlane * c)
         let vectors = c / 8 * 8
@@ -458,7 +457,7 @@ package enum Convolution {
                     let inputs = ip.baseAddress!, outputs = op.baseAddress!
                     for n in 0..<gm.batch {
                         let planes = xp.baseAddress! + n * c * plane
-                        for channel in 0..<c { for i in 0..<plane { inputs[i * c + channel] = planes[channel * plane + i] } }
+                        toChannelsLast(planes, channels: c, positions: plane, into: inputs)
                         for position in 0..<outPlane { (outputs + position * c).update(from: bp.baseAddress!, count: c) }
                         for read in reads {
                             let w = wp.baseAddress! + read.tap * c
@@ -479,11 +478,28 @@ package enum Convolution {
                             }
                         }
                         let target = yp.baseAddress! + n * c * outPlane
-                        for channel in 0..<c { for i in 0..<outPlane { target[channel * outPlane + i] = outputs[i * c + channel] } }
+                        fromChannelsLast(outputs, channels: c, positions: outPlane, into: target)
                     }
                 } }
             } }
         } }
+    }
+
+    /// `channels` planes of `positions` floats (`[C, P]`) copied channels innermost (`[P, C]`).
+    static func toChannelsLast(_ planes: UnsafePointer<Float>, channels c: Int, positions: Int, into out: UnsafeMutablePointer<Float>) {
+        for channel in 0..<c { for i in 0..<positions { out[i * c + channel] = planes[channel * positions + i] } }
+    }
+
+    /// The inverse of ``toChannelsLast(_:channels:positions:into:)``: `[P, C]` back to `[C, P]`.
+    static func fromChannelsLast(_ rows: UnsafePointer<Float>, channels c: Int, positions: Int, into planes: UnsafeMutablePointer<Float>) {
+        for channel in 0..<c { for i in 0..<positions { planes[channel * positions + i] = rows[i * c + channel] } }
+    }
+
+    /// ``toChannelsLast(_:channels:positions:into:)`` of a whole array.
+    static func channelsLast(_ planes: [Float], channels: Int, positions: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: planes.count)
+        planes.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { toChannelsLast(p.baseAddress!, channels: channels, positions: positions, into: $0.baseAddress!) } }
+        return out
     }
 
     /// Gradients with respect to input, weight and bias (shapes as given to ``forward``).
