@@ -498,7 +498,9 @@ package enum Convolution {
     /// ``toChannelsLast(_:channels:positions:into:)`` of a whole array.
     static func channelsLast(_ planes: [Float], channels: Int, positions: Int) -> [Float] {
         var out = [Float](repeating: 0, count: planes.count)
-        planes.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { toChannelsLast(p.baseAddress!, channels: channels, positions: positions, into: $0.baseAddress!) } }
+        planes.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { toChannelsLast(p.baseAddress!, channels: channels, positions: positions, into: $0.baseAddress!) }
+        }
         return out
     }
 
