@@ -65,8 +65,9 @@ let package = Package(
                           path: "Benchmarks/InProcess"),
         // Image decoding + preprocessing throughput, the counterpart of image_bench.py's PIL + torchvision side.
         .executableTarget(name: "image-loading", dependencies: ["ImageData", "TensorCore"], path: "Benchmarks/ImageLoading"),
-        // Forward throughput (images/s), the counterpart of forward_bench.py's PyTorch and onnxruntime sides.
-        .executableTarget(name: "forward-bench", dependencies: ["ModelRuntime", "TensorCore"], path: "Benchmarks/Forward"),
+        // Forward throughput (images/s), the counterpart of forward_bench.py's PyTorch and onnxruntime sides; with
+        // --backward, forward and backward passes (the engines' batch gradients), the counterpart of train_step_bench.py.
+        .executableTarget(name: "forward-bench", dependencies: ["ModelRuntime", "TensorCore", "Unlearning"], path: "Benchmarks/Forward"),
         // The apply output write alone (one tensor replaced, the rest copied), for copy_bench.py.
         .executableTarget(name: "edited-write", dependencies: ["TensorCore", "Unlearning", "WeightFormats"], path: "Benchmarks/EditedWrite"),
 
