@@ -19,8 +19,7 @@ extension Convolution {
                                          inputGradient: Bool = true, channelsLast: Bool? = nil) -> (input: Tensor, weight: Tensor, bias: Tensor) {
         var dx = Tensor(zeros: x.shape)
         var dw = [Float](repeating: 0, count: weight.count)
-        var db = [Float](repeating: 0, count: gm.outChannels)
-        guard gm.batch > 0, gm.positions > 0 else { return (dx, Tensor(shape: weight.shape, data: dw), Tensor(shape: [gm.outChannels], data: db)) }
+        guard gm.batch > 0, gm.positions > 0 else { return (dx, Tensor(shape: weight.shape, data: dw), Tensor(zeros: [gm.outChannels])) }
         let reads = gm.depthwiseReads
         if channelsLast ?? usesChannelsLastDepthwise(gm) {
             depthwiseBackwardChannelsLast(x, weight: weight, geometry: gm, outputGradient: dy, reads: reads, inputGradient: inputGradient,
@@ -29,18 +28,7 @@ extension Convolution {
             depthwiseBackwardPlanes(x, weight: weight, geometry: gm, outputGradient: dy, reads: reads, inputGradient: inputGradient,
                                     dx: &dx, dw: &dw)
         }
-        let outPlane = gm.positions
-        dy.data.withUnsafeBufferPointer { gp in
-            for n in 0..<gm.batch {
-                for c in 0..<gm.channels {
-                    let plane = gp.baseAddress! + (n * gm.channels + c) * outPlane
-                    var sum: Float = 0
-                    for i in 0..<outPlane { sum += plane[i] }
-                    db[c] += sum
-                }
-            }
-        }
-        return (dx, Tensor(shape: weight.shape, data: dw), Tensor(shape: [gm.outChannels], data: db))
+        return (dx, Tensor(shape: weight.shape, data: dw), biasGradient(dy, geometry: gm))
     }
 
     /// The plane loops: per sample and channel, per tap, the rows of outputs it reads inside.

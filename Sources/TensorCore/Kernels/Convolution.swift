@@ -522,9 +522,8 @@ package enum Convolution {
     {
         var dx = Tensor(zeros: x.shape)
         var dw = Tensor(zeros: weight.shape)
-        var db = [Float](repeating: 0, count: gm.outChannels)
         let k = gm.patchLength, p = gm.positions, mg = gm.groupOutChannels
-        guard gm.batch > 0, p > 0 else { return (dx, dw, Tensor(shape: [gm.outChannels], data: db)) }
+        guard gm.batch > 0, p > 0 else { return (dx, dw, Tensor(zeros: [gm.outChannels])) }
         // Chunks of samples as in forward: cols [k, S·p], dY_g gathered to [mg, S·p], so that each
         // sgemm is wide; all three buffers are fully written before they are read.
         let chunk = chunkSize(gm)
@@ -559,6 +558,15 @@ package enum Convolution {
                     }
                 } }
             } }
+        } } }
+        return (dx, dw, biasGradient(dy, geometry: gm))
+    }
+
+    /// The bias gradient `∂L/∂b_m = Σ_n Σ_positions dy[n, m, ·]` (per sample, then over samples in order).
+    static func biasGradient(_ dy: Tensor, geometry gm: ConvolutionGeometry) -> Tensor {
+        var db = [Float](repeating: 0, count: gm.outChannels)
+        let p = gm.positions
+        dy.data.withUnsafeBufferPointer { gp in
             for n in 0..<gm.batch {
                 for m in 0..<gm.outChannels {
                     let row = gp.baseAddress! + (n * gm.outChannels + m) * p
@@ -567,8 +575,8 @@ package enum Convolution {
                     db[m] += sum
                 }
             }
-        } } }
-        return (dx, dw, Tensor(shape: [gm.outChannels], data: db))
+        }
+        return Tensor(shape: [gm.outChannels], data: db)
     }
 }
 
