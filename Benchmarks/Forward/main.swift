@@ -69,17 +69,12 @@ do {
         for start in stride(from: 0, to: samples, by: batch) {
             let indices = Array(start..<min(start + batch, samples))
             _ = try BatchGradients.compute(model, parameters: [:], data: data, batch: indices) { logits, rows, total in
-                // Mean cross-entropy: the gradient with respect to the logits is (softmax − one-hot) / batch size.
-                let classes = logits.shape[1]
-                var gradient = Normalization.softmax(logits, axis: 1)
-                var loss = 0.0
-                for (row, index) in rows.enumerated() {
-                    let label = labels[index] % classes
-                    loss -= log(Double(max(gradient.data[row * classes + label], .leastNormalMagnitude))) / Double(total)
-                    gradient.data[row * classes + label] -= 1
-                }
-                for i in gradient.data.indices { gradient.data[i] /= Float(total) }
-                return (loss, gradient)
+                // The half's mean cross-entropy, weighted by its share of the batch: the batch's mean.
+                let (loss, halfGradient) = Normalization.crossEntropy(logits: logits, labels: rows.map { labels[$0] % logits.shape[1] })
+                var gradient = halfGradient
+                let share = Float(rows.count) / Float(total)
+                for i in gradient.data.indices { gradient.data[i] *= share }
+                return (Double(loss * share), gradient)
             }
         }
     }

@@ -60,8 +60,8 @@ public struct ForgetRetainScores: Sendable, Equatable {
     /// The scores of the logits `run` computes for the samples `indices` of `data` (as one data set, in that order).
     private static func scores(_ data: Dataset, indices: [Int], forget: Set<Int>, _ run: (Dataset) throws -> Tensor) throws -> ForgetRetainScores {
         guard let labels = data.labels else { throw UnlearningError.noLabels }
-        let subset = Dataset(x: try data.samples(indices), labels: indices.map { labels[$0] })
-        return ForgetRetainScores(logits: try run(subset), labels: indices.map { labels[$0] }, forget: forget)
+        let subsetLabels = indices.map { labels[$0] }
+        return ForgetRetainScores(logits: try run(Dataset(x: try data.samples(indices), labels: subsetLabels)), labels: subsetLabels, forget: forget)
     }
 
     /// Forget-class and retain-class accuracy of `model` on the samples `indices` of `data`.
