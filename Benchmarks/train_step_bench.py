@@ -36,15 +36,11 @@ def torch_side(name, folder, batch, samples, threads):
     torch.set_num_threads(threads)
     spec = next(s for s in mrm.trained_specs() if s.name == name)
     model = spec.build()
-    path = os.path.join(folder, "model.safetensors")
-    if spec.library in ("torchvision", "torch"):
-        from safetensors.torch import load_file
-        model.load_state_dict(load_file(path))
-    elif spec.library == "timm":
-        from safetensors.torch import load_file
-        model.load_state_dict(load_file(path))
-    else:
+    if spec.library == "transformers":
         model = type(model).from_pretrained(folder)
+    else:   # torchvision, torch and timm checkpoints hold the module's own state dict
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(os.path.join(folder, "model.safetensors")))
     model.eval()
     generator = torch.Generator().manual_seed(0)
     x = torch.rand([samples] + spec.input_shape, generator=generator) * 2 - 1
