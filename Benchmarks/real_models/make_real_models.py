@@ -274,6 +274,16 @@ def trained_specs():
                   lambda: tv_efficientnet_b0(), epochs=10, lr=2e-3, default=False))
     S.append(Spec("torch-conv1d-mnist1d", "torch", "conv1d", "torch.Conv1dNet", "Conv1dNet",
                   lambda: Conv1dNet(), data="mnist1d", epochs=30, lr=3e-3, weight_decay=1e-4))
+    # Held out from every default: trained only when named in --only, to check that the defaults
+    # chosen on the models above carry over to architectures they were not measured on.
+    S.append(Spec("timm-resnet10t", "timm", "resnet", "timm.resnet", "resnet10t",
+                  lambda: timm_model("resnet10t"), epochs=4, lr=1e-3, default=False,
+                  note="deep tiered stem and average-pool shortcuts (ResNet-D); held out"))
+    S.append(Spec("torchvision-mobilenet-v2", "torchvision", "mobilenet", "torchvision.mobilenet_v2", "mobilenet_v2(width_mult=0.5)",
+                  lambda: tv_mobilenet("v2", 0.5), epochs=10, lr=2e-3, default=False, note="held out"))
+    S.append(Spec("transformers-convnext", "transformers", "convnext", "transformers.convnext", "ConvNextForImageClassification",
+                  lambda: hf_model("convnext", hidden_sizes=[32, 64, 128, 256], depths=[2, 2, 2, 2], image_size=32),
+                  hf_kind="convnext", epochs=6, lr=1e-3, default=False, note="held out"))
     return S
 
 

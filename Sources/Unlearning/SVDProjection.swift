@@ -172,8 +172,12 @@ package struct SVDProjection: Sendable {
     /// parameters whose spaces are all small are spread over the workers, the others run one after
     /// the other with the work inside each space split. Which thread edits a parameter does not
     /// change its result.
-    public func editedWeights(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: Double, alphaForget: Double) throws -> [String: Tensor] {
-        let units = Self.weightUnits(graph, original: original)
+    ///
+    /// - Parameter firstLayer: edit only the weight parameters whose every layer is at or after
+    ///   this weight layer (a search scope); the others are left out of the result, not computed.
+    public func editedWeights(_ graph: ComputeGraph, original: [String: Tensor], alphaRetain: Double, alphaForget: Double,
+                              from firstLayer: Int = 0) throws -> [String: Tensor] {
+        let units = Self.weightUnits(graph, original: original).filter { $0.layers.allSatisfy { $0 >= firstLayer } }
         let isSmall = units.map { unit in
             unit.layers.allSatisfy { index in
                 (0..<graph.weightLayers[index].groups).allSatisfy { (retain[GramKey(layer: index, group: $0)]?.dimension ?? 0) <= Self.smallDimension }

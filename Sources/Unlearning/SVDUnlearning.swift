@@ -196,9 +196,9 @@ public struct SVDUnlearning: WeightEditingEngine {
             alphaForget = best.alphaForget
             lap("search")
         }
-        let edited = restricted(try projection.editedWeights(model.graph, original: model.graph.parameters, alphaRetain: alphaRetain,
-                                                             alphaForget: alphaForget),
-                                to: firstLayer, layers: model.graph.weightLayers)
+        // Only the scope's layers: the ones before it keep the original weights, so their edits are not computed.
+        let edited = try projection.editedWeights(model.graph, original: model.graph.parameters, alphaRetain: alphaRetain,
+                                                  alphaForget: alphaForget, from: firstLayer)
         lap("update_weights")
         if let contract = c.settings.contract, let searched = verdict {
             // The search scored float32 edits; the verdict is that of the weights written.
