@@ -37,7 +37,11 @@ extension SVDProjection {
         let retainUsed = alphaRetain.indices.map { ri in alphaForget.indices.contains { isWanted(ri, $0) } }
         let units = Self.weightUnits(graph, original: original)
         struct GridSpace {
-            var unit: Int, key: GramKey, group: Int, groups: Int, layout: ComputeGraph.WeightLayer.Layout, dimension: Int
+            var unit: Int, key: GramKey, group: Int, groups: Int, layout: ComputeGraph.WeightLayer.Layout
+            /// The spaces on the coordinates some sample reached (``support(_:)``, all of them when `support` is `nil`).
+            var retain: Space, forget: Space, support: [Int]?
+            /// The weight rows' length, and the spaces' (`support.count` when there is a support).
+            var rowLength: Int, dimension: Int
         }
         var spaces: [GridSpace] = []
         var chained: [Int] = []
@@ -46,8 +50,11 @@ extension SVDProjection {
             let layer = graph.weightLayers[unit.layers[0]]
             for group in 0..<layer.groups {
                 let key = GramKey(layer: unit.layers[0], group: group)
-                guard let d = retain[key]?.dimension, forget[key] != nil else { continue }
-                spaces.append(GridSpace(unit: u, key: key, group: group, groups: layer.groups, layout: layer.layout, dimension: d))
+                guard let r = retain[key], let f = forget[key] else { continue }
+                let support = support(key)
+                spaces.append(GridSpace(unit: u, key: key, group: group, groups: layer.groups, layout: layer.layout,
+                                        retain: support.map { r.restricted(to: $0) } ?? r, forget: support.map { f.restricted(to: $0) } ?? f,
+                                        support: support, rowLength: r.dimension, dimension: support?.count ?? r.dimension))
             }
         }
         // Small spaces are spread over the workers; each large one splits its α values over them.
@@ -62,12 +69,13 @@ extension SVDProjection {
         func eachAlpha<T>(_ count: Int, parallel: Bool, _ body: (Int) throws -> T) throws -> [T] {
             parallel ? try Parallel.map(count, body) : try (0..<count).map(body)
         }
-        // Phase 1: each space's rows X and V(α_r) for every α_r.
-        let prepared: [(rows: [Float], count: Int, retained: [[Float]])] = try eachSpace { index, parallel in
+        // Phase 1: each space's rows X (on its support; `full`: all of them, when that is less) and V(α_r) for every α_r.
+        let prepared: [(rows: [Float], full: [Float], count: Int, retained: [[Float]])] = try eachSpace { index, parallel in
             let s = spaces[index]
             let weight = original[units[s.unit].weight]!
-            let (x, count): ([Float], Int) = Self.rows(of: weight, layout: s.layout, group: s.group, groups: s.groups, dimension: s.dimension)
-            let r = retain[s.key]!, f = forget[s.key]!
+            let (full, count): ([Float], Int) = Self.rows(of: weight, layout: s.layout, group: s.group, groups: s.groups, dimension: s.rowLength)
+            let x = s.support.map { Self.columns(full, count: count, dimension: s.rowLength, $0) } ?? full
+            let r = s.retain, f = s.forget
             let retainGram = r.isZero ? [] : r.normalized32, forgetGram = f.isZero ? [] : f.normalized32
             let z = r.isZero ? [] : Self.product(x, count: count, retainGram, d: s.dimension)
             let retained = try eachAlpha(alphaRetain.count, parallel: parallel) { ri -> [Float] in
@@ -79,12 +87,12 @@ extension SVDProjection {
                 }
                 return f.isZero ? [] : Self.product(y, count: count, forgetGram, d: s.dimension)
             }
-            return (x, count, retained)
+            return (x, s.support == nil ? [] : full, count, retained)
         }
         // Phase 2: per α_f, one factorisation per space and one solve per α_r; as many α_f at a
         // time as there are workers, so that a large space's factorisations run side by side.
         func editedRows(_ index: Int, _ fi: Int) throws -> [[Float]] {
-            let s = spaces[index], p = prepared[index], f = forget[s.key]!, alphaF = alphaForget[fi]
+            let s = spaces[index], p = prepared[index], f = s.forget, alphaF = alphaForget[fi]
             guard !f.isZero else { return alphaRetain.indices.map { isWanted($0, fi) ? p.rows : [] } }
             guard alphaRetain.indices.contains(where: { isWanted($0, fi) }) else { return alphaRetain.map { _ in [] } }
             let factor = try Self.factor(f.normalized.map { Float($0) * Float(alphaF - 1) }, d: s.dimension, layer: s.key.layer)
@@ -111,8 +119,10 @@ extension SVDProjection {
                     var set: [String: Tensor] = [:]
                     for unit in units where unit.layers.count == 1 { set[unit.weight] = original[unit.weight] }
                     for (index, s) in spaces.enumerated() {
-                        Self.setRows(rows[index][position][ri], of: &set[units[s.unit].weight]!, layout: s.layout, group: s.group, groups: s.groups,
-                                     dimension: s.dimension)
+                        let edited = s.support.map { Self.scattered(rows[index][position][ri], into: prepared[index].full, count: prepared[index].count,
+                                                                    dimension: s.rowLength, $0) } ?? rows[index][position][ri]
+                        Self.setRows(edited, of: &set[units[s.unit].weight]!, layout: s.layout, group: s.group, groups: s.groups,
+                                     dimension: s.rowLength)
                         rows[index][position][ri] = []
                     }
                     for u in chained {

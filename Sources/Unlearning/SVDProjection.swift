@@ -120,15 +120,27 @@ package struct SVDProjection: Sendable {
     ///
     /// With `parallel`, the two factorisations run in parallel, then the two halves of the rows
     /// (``Parallel``); otherwise everything runs on the calling thread. The rows' results do not
-    /// depend on the choice beyond rounding order inside BLAS.
+    /// depend on the choice beyond rounding order inside BLAS. Coordinates no sample reached are left out of the arithmetic (``support(_:)``): the same edit.
     public func editedRows(_ key: GramKey, _ x: [Double], count: Int, alphaRetain: Double, alphaForget: Double,
                            parallel: Bool = true) throws -> [Double] {
         guard let r = retain[key], let f = forget[key] else { return x }
+        precondition(x.count == count * r.dimension)
+        guard let support = support(key) else {
+            return try Self.editedRows(r, f, layer: key.layer, x, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
+        }
+        let compact = try Self.editedRows(r.restricted(to: support), f.restricted(to: support), layer: key.layer,
+                                          Self.columns(x, count: count, dimension: r.dimension, support), count: count,
+                                          alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
+        return Self.scattered(compact, into: x, count: count, dimension: r.dimension, support)
+    }
+
+    /// ``editedRows(_:_:count:alphaRetain:alphaForget:parallel:)`` with the spaces given, on every one of their coordinates.
+    static func editedRows(_ r: Space, _ f: Space, layer: Int, _ x: [Double], count: Int, alphaRetain: Double, alphaForget: Double,
+                                   parallel: Bool) throws -> [Double] {
         let d = r.dimension
-        precondition(x.count == count * d)
         let factor = { (i: Int) throws -> [Double] in
             let (space, alpha) = i == 0 ? (r, alphaRetain) : (f, alphaForget)
-            guard let factor = space.factor(alpha: alpha) else { throw UnlearningError.factorizationFailed(layer: key.layer) }
+            guard let factor = space.factor(alpha: alpha) else { throw UnlearningError.factorizationFailed(layer: layer) }
             return factor
         }
         let factors = parallel ? try Parallel.map(2, factor) : [try factor(0), try factor(1)]
@@ -180,7 +192,10 @@ package struct SVDProjection: Sendable {
         let units = Self.weightUnits(graph, original: original).filter { $0.layers.allSatisfy { $0 >= firstLayer } }
         let isSmall = units.map { unit in
             unit.layers.allSatisfy { index in
-                (0..<graph.weightLayers[index].groups).allSatisfy { (retain[GramKey(layer: index, group: $0)]?.dimension ?? 0) <= Self.smallDimension }
+                (0..<graph.weightLayers[index].groups).allSatisfy { group in
+                    let key = GramKey(layer: index, group: group)
+                    return (support(key)?.count ?? retain[key]?.dimension ?? 0) <= Self.smallDimension
+                }
             }
         }
         func edited(_ unit: WeightUnit, parallel: Bool) throws -> Tensor {

@@ -107,6 +107,70 @@ struct SVDProjectionTests {
         #expect(some == [[1, 0], [0, 2]])
     }
 
+    @Test("coordinates no input reached are left out of the arithmetic: the edit still equals the eigendecomposition route (1e-10) and leaves those columns unchanged")
+    func unreachedCoordinatesKeepTheEdit() throws {
+        var rng = SeededGenerator(seed: 11)
+        let d = 12, unreached: Set = [2, 5, 9]
+        // Coordinate 10 is reached by the retain samples alone: it stays in the support.
+        func rows(_ n: Int, zero: Set<Int>) -> [[Double]] {
+            (0..<n).map { _ in (0..<d).map { zero.contains($0) ? 0 : Double.random(in: -1...1, using: &rng) } }
+        }
+        let retain = gram(rows(20, zero: unreached)), forget = gram(rows(6, zero: unreached.union([10])))
+        let key = GramKey(layer: 0, group: 0)
+        let projection = SVDProjection(retainGrams: [key: retain], forgetGrams: [key: forget])
+        #expect(projection.support(key) == (0..<d).filter { !unreached.contains($0) })
+        let w = (0..<(5 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
+        for (alphaRetain, alphaForget) in [(30.0, 3.0), (100, 1), (10, 100)] {
+            let mr = try Self.eigenSpace(retain, alpha: alphaRetain), mf = try Self.eigenSpace(forget, alpha: alphaForget)
+            var y = w
+            for r in 0..<5 { for c in 0..<d { for k in 0..<d { y[r * d + c] -= w[r * d + k] * mr[k * d + c] } } }
+            var expected = w
+            for r in 0..<5 { for c in 0..<d { for k in 0..<d { expected[r * d + c] -= y[r * d + k] * mf[k * d + c] } } }
+            let edited = try projection.editedRows(key, w, count: 5, alphaRetain: alphaRetain, alphaForget: alphaForget)
+            let error = zip(edited, expected).map { abs($0 - $1) }.max()!
+            #expect(error < 1e-10, "α_r \(alphaRetain), α_f \(alphaForget): max error \(error)")
+            for r in 0..<5 { for c in unreached { #expect(edited[r * d + c] == w[r * d + c]) } }
+        }
+    }
+
+    /// A timm ResNet at 32 × 32 ends on a 1 × 1 feature map: its last 3 × 3 convolutions only ever
+    /// read the centre tap, so 8 of every 9 inputs are zero padding.
+    @Test("on a real network whose last convolutions read padding, the edits on the support equal the edits on every coordinate (float64 1e-12, grid float32 1e-3 of the change)")
+    func supportEditsMatchFullEditsOnARealNetwork() throws {
+        let folder = Fixtures.path("Tests/Fixtures/RealModels/timm-resnet-basic")
+        let model = try Model.load(folder + "/model.onnx")
+        var rng = SeededGenerator(seed: 2)
+        let x = Tensor(shape: [12, 3, 32, 32], data: (0..<(12 * 3 * 32 * 32)).map { _ in Float.random(in: 0...1, using: &rng) })
+        let data = Dataset(x: x, labels: nil)
+        let projection = SVDProjection(
+            retainGrams: try ActivationStatistics.collect(model, data: data, indices: Array(0..<8), batchSize: 4, sampling: .all),
+            forgetGrams: try ActivationStatistics.collect(model, data: data, indices: Array(8..<12), batchSize: 4, sampling: .all))
+        let layers = model.graph.weightLayers, original = model.graph.parameters
+        let reduced = layers.indices.filter { projection.support(GramKey(layer: $0, group: 0)) != nil }
+        #expect(reduced.count >= 2, "layers with unreached inputs: \(reduced)")
+        let (alphaRetain, alphaForget) = (100.0, 30.0)
+        let edited = try projection.editedWeights(model.graph, original: original, alphaRetain: alphaRetain, alphaForget: alphaForget)
+        var grid: [String: Tensor] = [:]
+        try projection.gridEdits(model.graph, original: original, alphaRetain: [alphaRetain], alphaForget: [alphaForget]) { _, _, edits in grid = edits }
+        for index in reduced {
+            let key = GramKey(layer: index, group: 0), layer = layers[index]
+            let r = try #require(projection.retain[key]), f = try #require(projection.forget[key])
+            let weight = try #require(original[layer.weight])
+            let (rows, count): ([Double], Int) = SVDProjection.rows(of: weight, layout: layer.layout, group: 0, groups: 1, dimension: r.dimension)
+            let full = try SVDProjection.editedRows(r, f, layer: index, rows, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget,
+                                                    parallel: false)
+            var expected = weight
+            SVDProjection.setRows(full, of: &expected, layout: layer.layout, group: 0, groups: 1, dimension: r.dimension)
+            let got = try #require(edited[layer.weight]), fromGrid = try #require(grid[layer.weight])
+            let change = zip(expected.data, weight.data).map { abs($0 - $1) }.max() ?? 0
+            #expect(change > 0)
+            let error = zip(got.data, expected.data).map { abs($0 - $1) }.max() ?? 0
+            #expect(error <= 1e-12 * max(change, 1) + 1e-7, "\(layer.weight): \(error) against a change of \(change)")
+            let gridError = zip(fromGrid.data, expected.data).map { abs($0 - $1) }.max() ?? 0
+            #expect(gridError <= 1e-3 * change + 1e-6, "\(layer.weight) grid: \(gridError) against a change of \(change)")
+        }
+    }
+
     @Test("participation ratio: 1 for one direction, d for isotropic inputs")
     func effectiveRank() {
         let single = SVDProjection.Space(gram([[1, 2, 0], [2, 4, 0]]))
