@@ -10,18 +10,38 @@ import TensorCore
 /// ```
 /// — cumulative square roots of the eigenvalues, not energies. The projector is `P = U_k U_kᵀ`,
 /// applied as `G − (G U_k) U_kᵀ` without forming it.
+///
+/// Coordinates whose row of `C` is zero (inputs no sample reached: padding-only convolution taps,
+/// channels that never fire) are axes of eigenvalue 0. The decomposition runs on the other
+/// coordinates alone and those axes are added back, so `U` is the same up to the choice of basis
+/// within repeated eigenvalues, at a cost in the reached coordinates; while every protected
+/// direction lies on them (always when γ < 1: a direction of eigenvalue 0 adds nothing to the
+/// cumulative sum, so the `+ 1` lands on a nonzero one), the projection works on them alone too.
 package struct RetainSpace: Sendable {
     public var dimension: Int
     /// `k`, the number of protected directions.
     public var rank: Int
     /// `U_k`, row-major d × k.
     public var basis: [Double]
+    /// The reached coordinates, when they are fewer than `d` and carry every protected direction:
+    /// with `U_k` restricted to them (row-major `|support| × k`), the projection's arithmetic.
+    var support: (coordinates: [Int], basis: [Double])?
 
     /// - Returns: `nil` when LAPACK does not converge.
     public init?(gram: [Double], dimension d: Int, gamma: Double) {
-        guard let (values, vectors) = LinearAlgebra.symmetricEigen(gram, d: d) else { return nil }
-        let order = (0..<d).sorted { (abs(values[$0]), -$0) > (abs(values[$1]), -$1) }
-        let roots = order.map { abs(values[$0]).squareRoot() }
+        let isReached = (0..<d).map { i in (0..<d).contains { gram[i * d + $0] != 0 } }
+        let reached = (0..<d).filter { isReached[$0] }, unreached = (0..<d).filter { !isReached[$0] }
+        let n = reached.count
+        var values = [Double](repeating: 0, count: n), vectors: [Double] = []
+        if n > 0 {
+            let compact = n == d ? gram : reached.flatMap { i in reached.map { j in gram[i * d + j] } }
+            guard let (v, u) = LinearAlgebra.symmetricEigen(compact, d: n) else { return nil }
+            (values, vectors) = (v, u)
+        }
+        // Eigenpairs 0..<n on the reached coordinates, then the unreached axes (eigenvalue 0).
+        let all = values + [Double](repeating: 0, count: d - n)
+        let order = (0..<d).sorted { (abs(all[$0]), -$0) > (abs(all[$1]), -$1) }
+        let roots = order.map { abs(all[$0]).squareRoot() }
         let total = roots.reduce(0, +)
         var k = 0
         if total > 0 {
@@ -36,13 +56,29 @@ package struct RetainSpace: Sendable {
         dimension = d
         rank = k
         basis = [Double](repeating: 0, count: d * k)
-        for i in 0..<d { for (j, column) in order.prefix(k).enumerated() { basis[i * k + j] = vectors[i * d + column] } }
+        for (j, column) in order.prefix(k).enumerated() {
+            if column < n {
+                for (i, coordinate) in reached.enumerated() { basis[coordinate * k + j] = vectors[i * n + column] }
+            } else {
+                basis[unreached[column - n] * k + j] = 1
+            }
+        }
+        if n < d, k > 0, order.prefix(k).allSatisfy({ $0 < n }) {
+            support = (reached, reached.flatMap { i in basis[(i * k)..<((i + 1) * k)] })
+        }
     }
 
     /// `G − G P = G − (G U_k) U_kᵀ` for the `count` rows of `g` (row-major `count × d`).
     public func removingRetainComponent(_ g: [Double], count: Int) -> [Double] {
-        let d = dimension, k = rank
-        guard k > 0, count > 0 else { return g }
+        guard rank > 0, count > 0 else { return g }
+        guard let support else { return Self.removing(g, count: count, basis: basis, dimension: dimension, rank: rank) }
+        let columns = Columns.gathered(g, count: count, dimension: dimension, support.coordinates)
+        let removed = Self.removing(columns, count: count, basis: support.basis, dimension: support.coordinates.count, rank: rank)
+        return Columns.scattered(removed, into: g, count: count, dimension: dimension, support.coordinates)
+    }
+
+    /// `G − (G U) Uᵀ` for `count` rows of length `d`, `U` row-major `d × k`.
+    private static func removing(_ g: [Double], count: Int, basis: [Double], dimension d: Int, rank k: Int) -> [Double] {
         var coordinates = [Double](repeating: 0, count: count * k)
         var result = g
         g.withUnsafeBufferPointer { gp in basis.withUnsafeBufferPointer { u in

@@ -74,7 +74,7 @@ extension SVDProjection {
             let s = spaces[index]
             let weight = original[units[s.unit].weight]!
             let (full, count): ([Float], Int) = Self.rows(of: weight, layout: s.layout, group: s.group, groups: s.groups, dimension: s.rowLength)
-            let x = s.support.map { Self.columns(full, count: count, dimension: s.rowLength, $0) } ?? full
+            let x = s.support.map { Columns.gathered(full, count: count, dimension: s.rowLength, $0) } ?? full
             let r = s.retain, f = s.forget
             let retainGram = r.isZero ? [] : r.normalized32, forgetGram = f.isZero ? [] : f.normalized32
             let z = r.isZero ? [] : Self.product(x, count: count, retainGram, d: s.dimension)
@@ -119,7 +119,7 @@ extension SVDProjection {
                     var set: [String: Tensor] = [:]
                     for unit in units where unit.layers.count == 1 { set[unit.weight] = original[unit.weight] }
                     for (index, s) in spaces.enumerated() {
-                        let edited = s.support.map { Self.scattered(rows[index][position][ri], into: prepared[index].full, count: prepared[index].count,
+                        let edited = s.support.map { Columns.scattered(rows[index][position][ri], into: prepared[index].full, count: prepared[index].count,
                                                                     dimension: s.rowLength, $0) } ?? rows[index][position][ri]
                         Self.setRows(edited, of: &set[units[s.unit].weight]!, layout: s.layout, group: s.group, groups: s.groups,
                                      dimension: s.rowLength)

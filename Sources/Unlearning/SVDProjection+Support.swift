@@ -19,23 +19,6 @@ extension SVDProjection {
         let support = (0..<d).filter { r.normalized[$0 * d + $0] != 0 || f.normalized[$0 * d + $0] != 0 }
         return support.isEmpty || support.count == d ? nil : support
     }
-
-    /// The columns `support` of the row-major `count × d` matrix `rows`.
-    static func columns<T>(_ rows: [T], count: Int, dimension d: Int, _ support: [Int]) -> [T] {
-        var out: [T] = []
-        out.reserveCapacity(count * support.count)
-        for i in 0..<count { for j in support { out.append(rows[i * d + j]) } }
-        return out
-    }
-
-    /// `rows` (row-major `count × d`) with its columns `support` replaced by those of `compact`
-    /// (row-major `count × |support|`).
-    static func scattered<T>(_ compact: [T], into rows: [T], count: Int, dimension d: Int, _ support: [Int]) -> [T] {
-        var out = rows
-        let k = support.count
-        for i in 0..<count { for (c, j) in support.enumerated() { out[i * d + j] = compact[i * k + c] } }
-        return out
-    }
 }
 
 extension SVDProjection.Space {

@@ -129,9 +129,9 @@ package struct SVDProjection: Sendable {
             return try Self.editedRows(r, f, layer: key.layer, x, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
         }
         let compact = try Self.editedRows(r.restricted(to: support), f.restricted(to: support), layer: key.layer,
-                                          Self.columns(x, count: count, dimension: r.dimension, support), count: count,
+                                          Columns.gathered(x, count: count, dimension: r.dimension, support), count: count,
                                           alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
-        return Self.scattered(compact, into: x, count: count, dimension: r.dimension, support)
+        return Columns.scattered(compact, into: x, count: count, dimension: r.dimension, support)
     }
 
     /// ``editedRows(_:_:count:alphaRetain:alphaForget:parallel:)`` with the spaces given, on every one of their coordinates.

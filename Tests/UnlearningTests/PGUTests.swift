@@ -1,7 +1,7 @@
 import Testing
 import ModelRuntime
 import TensorCore
-import Unlearning
+@testable import Unlearning
 import WeightFormats
 import _TestSupport
 
@@ -59,6 +59,39 @@ struct PGUTests {
         }
         let twice = space.removingRetainComponent(projected, count: 3)
         #expect(zip(twice, projected).allSatisfy { abs($0 - $1) < 1e-12 })
+    }
+
+    @Test("coordinates no sample reached: the same rank and projection as the decomposition of the whole Gram (1e-10), their columns untouched")
+    func unreachedCoordinatesKeepTheProjection() throws {
+        var rng = SeededGenerator(seed: 9)
+        let d = 11, unreached: Set = [0, 4, 7]
+        var gram = [Double](repeating: 0, count: d * d)
+        for _ in 0..<5 {
+            let x = (0..<d).map { unreached.contains($0) ? 0 : Double.random(in: -1...1, using: &rng) }
+            for i in 0..<d { for j in 0..<d { gram[i * d + j] += x[i] * x[j] } }
+        }
+        // The reference: U_k from the eigendecomposition of all d coordinates.
+        let (values, vectors) = try #require(LinearAlgebra.symmetricEigen(gram, d: d))
+        let order = (0..<d).sorted { abs(values[$0]) > abs(values[$1]) }
+        let g = (0..<(3 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
+        for gamma in [0.5, 0.8, 0.95] {
+            let space = try #require(RetainSpace(gram: gram, dimension: d, gamma: gamma))
+            #expect(space.support?.coordinates == (0..<d).filter { !unreached.contains($0) })
+            let roots = order.map { abs(values[$0]).squareRoot() }, total = roots.reduce(0, +)
+            var k = 0, cumulative = 0.0
+            for root in roots { cumulative += root; if cumulative / total > gamma { break }; k += 1 }
+            #expect(space.rank == min(k + 1, d))
+            var expected = g
+            for row in 0..<3 {
+                for column in order.prefix(space.rank) {
+                    let dot = (0..<d).reduce(0.0) { $0 + g[row * d + $1] * vectors[$1 * d + column] }
+                    for i in 0..<d { expected[row * d + i] -= dot * vectors[i * d + column] }
+                }
+            }
+            let projected = space.removingRetainComponent(g, count: 3)
+            #expect(zip(projected, expected).allSatisfy { abs($0 - $1) < 1e-10 }, "γ \(gamma)")
+            for row in 0..<3 { for c in unreached { #expect(projected[row * d + c] == g[row * d + c]) } }
+        }
     }
 
     @Test("statistics: the retained classes' sum equals a pass over their samples; removing classes drops exactly those", .tags(.slow))
