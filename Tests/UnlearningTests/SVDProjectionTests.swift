@@ -36,6 +36,15 @@ struct SVDProjectionTests {
         return m
     }
 
+    /// `W − (W (I − M_r)) M_f` in plain loops, for `count` rows of length `d`.
+    static func referenceEdit(_ w: [Double], count: Int, d: Int, mr: [Double], mf: [Double]) -> [Double] {
+        var y = w
+        for r in 0..<count { for c in 0..<d { for k in 0..<d { y[r * d + c] -= w[r * d + k] * mr[k * d + c] } } }
+        var edited = w
+        for r in 0..<count { for c in 0..<d { for k in 0..<d { edited[r * d + c] -= y[r * d + k] * mf[k * d + c] } } }
+        return edited
+    }
+
     @Test("W Pᵀ equals W − W (I − M_r) M_f with M from the eigendecomposition (1e-10), for rank-deficient spaces and α = 1")
     func updateMatchesEigenRoute() throws {
         var rng = SeededGenerator(seed: 3)
@@ -47,11 +56,7 @@ struct SVDProjectionTests {
         let w = (0..<(5 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
         for (alphaRetain, alphaForget) in [(30.0, 3.0), (100, 1), (10, 100)] {
             let mr = try Self.eigenSpace(retain, alpha: alphaRetain), mf = try Self.eigenSpace(forget, alpha: alphaForget)
-            // W (I − M_r) in plain loops, then W − (W (I − M_r)) M_f.
-            var y = w
-            for r in 0..<5 { for c in 0..<d { for k in 0..<d { y[r * d + c] -= w[r * d + k] * mr[k * d + c] } } }
-            var expected = w
-            for r in 0..<5 { for c in 0..<d { for k in 0..<d { expected[r * d + c] -= y[r * d + k] * mf[k * d + c] } } }
+            let expected = Self.referenceEdit(w, count: 5, d: d, mr: mr, mf: mf)
             let edited = try projection.editedRows(key, w, count: 5, alphaRetain: alphaRetain, alphaForget: alphaForget)
             let error = zip(edited, expected).map { abs($0 - $1) }.max()!
             #expect(error < 1e-10, "α_r \(alphaRetain), α_f \(alphaForget): max error \(error)")
@@ -122,10 +127,7 @@ struct SVDProjectionTests {
         let w = (0..<(5 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
         for (alphaRetain, alphaForget) in [(30.0, 3.0), (100, 1), (10, 100)] {
             let mr = try Self.eigenSpace(retain, alpha: alphaRetain), mf = try Self.eigenSpace(forget, alpha: alphaForget)
-            var y = w
-            for r in 0..<5 { for c in 0..<d { for k in 0..<d { y[r * d + c] -= w[r * d + k] * mr[k * d + c] } } }
-            var expected = w
-            for r in 0..<5 { for c in 0..<d { for k in 0..<d { expected[r * d + c] -= y[r * d + k] * mf[k * d + c] } } }
+            let expected = Self.referenceEdit(w, count: 5, d: d, mr: mr, mf: mf)
             let edited = try projection.editedRows(key, w, count: 5, alphaRetain: alphaRetain, alphaForget: alphaForget)
             let error = zip(edited, expected).map { abs($0 - $1) }.max()!
             #expect(error < 1e-10, "α_r \(alphaRetain), α_f \(alphaForget): max error \(error)")
