@@ -17,8 +17,10 @@ import TensorCore
 struct RetainDamage {
     /// `tr(W G_r Wᵀ)` of the original weights, per layer index.
     private var reference: [Int: Double] = [:]
-    /// Each group's Gram as `scale × values`.
-    private let grams: [GramKey: (values: [Double], dimension: Int, scale: Double)]
+    /// Each group's Gram as `scale × values` on the coordinates `support` of its input (those
+    /// whose row is not zero: `tr(R G Rᵀ) = tr(R_S G_S R_Sᵀ)`), `nil` when that is all of the
+    /// `inputs`; `dimension` is the support's size.
+    private let grams: [GramKey: (values: [Double], dimension: Int, scale: Double, support: [Int]?, inputs: Int)]
     private let layers: [ComputeGraph.WeightLayer]
 
     init(grams: [GramKey: LayerGram], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
@@ -33,7 +35,12 @@ struct RetainDamage {
 
     private init(_ grams: [GramKey: (values: [Double], dimension: Int, scale: Double)], layers: [ComputeGraph.WeightLayer],
                  original: [String: Tensor]) {
-        self.grams = grams
+        self.grams = grams.mapValues { gram in
+            let d = gram.dimension
+            let support = (0..<d).filter { i in (0..<d).contains { gram.values[i * d + $0] != 0 } }
+            guard support.count < d else { return (gram.values, d, gram.scale, nil, d) }
+            return (support.flatMap { i in support.map { j in gram.values[i * d + j] } }, support.count, gram.scale, support, d)
+        }
         self.layers = layers
         for (index, layer) in layers.enumerated() {
             guard let w = original[layer.weight] else { continue }
@@ -46,9 +53,12 @@ struct RetainDamage {
         let layer = layers[index]
         var total = 0.0
         for group in 0..<layer.groups {
-            guard let gram = grams[GramKey(layer: index, group: group)] else { continue }
-            let d = gram.dimension
-            _ = SVDProjection.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: d) { rows, count in
+            // A Gram of zeros (no retain input reached the group) adds nothing.
+            guard let gram = grams[GramKey(layer: index, group: group)], gram.dimension > 0 else { continue }
+            let full = gram.inputs
+            _ = SVDProjection.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: full) { all, count in
+                let d = gram.dimension
+                let rows = gram.support.map { Columns.gathered(all, count: count, dimension: full, $0) } ?? all
                 var product = [Double](repeating: 0, count: count * d)
                 rows.withUnsafeBufferPointer { r in gram.values.withUnsafeBufferPointer { g in product.withUnsafeMutableBufferPointer { p in
                     BLAS.dgemm(transA: false, transB: false, m: count, n: d, k: d, a: r.baseAddress!, lda: d, b: g.baseAddress!, ldb: d,
@@ -57,7 +67,7 @@ struct RetainDamage {
                 var sum = 0.0
                 for i in 0..<(count * d) { sum += product[i] * rows[i] }
                 total += gram.scale * sum
-                return rows
+                return all
             }
         }
         return total
