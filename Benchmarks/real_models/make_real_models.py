@@ -26,7 +26,10 @@ Tiers (see README.md beside this script):
                    commit go to /work/models/tiny/; writes manifest.json in each
   --tier trained   trained on scikit-learn digits (upscaled to 3x32x32) and MNIST-1D, into
                    /work/models/trained/ (train.npz, test.npz, accuracy.json per model);
-                   --without 5,7 trains the same model from scratch without those classes
+                   --without 5,7 trains the same model from scratch without those classes;
+                   four models are held out of every default (timm DeiT distilled, timm
+                   ResNet-10t, torchvision MobileNetV2, transformers ConvNeXt): trained only
+                   when named in --only, to check defaults on models they were not chosen on
   --tier large     torchvision ResNet-50 and ViT-B/16 at 224x224, random init, into /work/models/large/
   --tier inventory rewrites OPERATORS.md and the layout section of README.md from the manifests
 
