@@ -36,6 +36,20 @@ struct SVDProjectionTests {
         return m
     }
 
+    /// For three α pairs: `projection`'s edit of the rows `w` against ``referenceEdit(_:count:d:mr:mf:)`` with `M` from
+    /// the eigendecomposition (1e-10); each pair with its `M_r`, `M_f` and edited rows.
+    static func editsMatchEigenRoute(_ projection: SVDProjection, _ key: GramKey, retain: LayerGram, forget: LayerGram, _ w: [Double],
+                                     count: Int) throws -> [(Double, Double, [Double], [Double], [Double])] {
+        try [(30.0, 3.0), (100, 1), (10, 100)].map { alphaRetain, alphaForget in
+            let mr = try eigenSpace(retain, alpha: alphaRetain), mf = try eigenSpace(forget, alpha: alphaForget)
+            let expected = referenceEdit(w, count: count, d: retain.dimension, mr: mr, mf: mf)
+            let edited = try projection.editedRows(key, w, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget)
+            let error = zip(edited, expected).map { abs($0 - $1) }.max()!
+            #expect(error < 1e-10, "α_r \(alphaRetain), α_f \(alphaForget): max error \(error)")
+            return (alphaRetain, alphaForget, mr, mf, edited)
+        }
+    }
+
     /// `W − (W (I − M_r)) M_f` in plain loops, for `count` rows of length `d`.
     static func referenceEdit(_ w: [Double], count: Int, d: Int, mr: [Double], mf: [Double]) -> [Double] {
         var y = w
@@ -54,12 +68,7 @@ struct SVDProjectionTests {
         let key = GramKey(layer: 0, group: 0)
         let projection = SVDProjection(retainGrams: [key: retain], forgetGrams: [key: forget])
         let w = (0..<(5 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
-        for (alphaRetain, alphaForget) in [(30.0, 3.0), (100, 1), (10, 100)] {
-            let mr = try Self.eigenSpace(retain, alpha: alphaRetain), mf = try Self.eigenSpace(forget, alpha: alphaForget)
-            let expected = Self.referenceEdit(w, count: 5, d: d, mr: mr, mf: mf)
-            let edited = try projection.editedRows(key, w, count: 5, alphaRetain: alphaRetain, alphaForget: alphaForget)
-            let error = zip(edited, expected).map { abs($0 - $1) }.max()!
-            #expect(error < 1e-10, "α_r \(alphaRetain), α_f \(alphaForget): max error \(error)")
+        for (alphaRetain, alphaForget, mr, mf, _) in try Self.editsMatchEigenRoute(projection, key, retain: retain, forget: forget, w, count: 5) {
             // P itself: I − (M_f − M_f M_r).
             let p = try #require(try projection.projection(key, alphaRetain: alphaRetain, alphaForget: alphaForget))
             for i in 0..<d {
@@ -125,12 +134,7 @@ struct SVDProjectionTests {
         let projection = SVDProjection(retainGrams: [key: retain], forgetGrams: [key: forget])
         #expect(projection.support(key) == (0..<d).filter { !unreached.contains($0) })
         let w = (0..<(5 * d)).map { _ in Double.random(in: -1...1, using: &rng) }
-        for (alphaRetain, alphaForget) in [(30.0, 3.0), (100, 1), (10, 100)] {
-            let mr = try Self.eigenSpace(retain, alpha: alphaRetain), mf = try Self.eigenSpace(forget, alpha: alphaForget)
-            let expected = Self.referenceEdit(w, count: 5, d: d, mr: mr, mf: mf)
-            let edited = try projection.editedRows(key, w, count: 5, alphaRetain: alphaRetain, alphaForget: alphaForget)
-            let error = zip(edited, expected).map { abs($0 - $1) }.max()!
-            #expect(error < 1e-10, "α_r \(alphaRetain), α_f \(alphaForget): max error \(error)")
+        for (_, _, _, _, edited) in try Self.editsMatchEigenRoute(projection, key, retain: retain, forget: forget, w, count: 5) {
             for r in 0..<5 { for c in unreached { #expect(edited[r * d + c] == w[r * d + c]) } }
         }
     }
