@@ -37,9 +37,9 @@ struct RetainDamage {
                  original: [String: Tensor]) {
         self.grams = grams.mapValues { gram in
             let d = gram.dimension
-            let support = (0..<d).filter { i in (0..<d).contains { gram.values[i * d + $0] != 0 } }
+            let support = Coordinates.nonzeroRows(of: gram.values, dimension: d)
             guard support.count < d else { return (gram.values, d, gram.scale, nil, d) }
-            return (support.flatMap { i in support.map { j in gram.values[i * d + j] } }, support.count, gram.scale, support, d)
+            return (Coordinates.principalSubmatrix(gram.values, dimension: d, support), support.count, gram.scale, support, d)
         }
         self.layers = layers
         for (index, layer) in layers.enumerated() {
@@ -55,20 +55,19 @@ struct RetainDamage {
         for group in 0..<layer.groups {
             // A Gram of zeros (no retain input reached the group) adds nothing.
             guard let gram = grams[GramKey(layer: index, group: group)], gram.dimension > 0 else { continue }
-            let full = gram.inputs
-            _ = SVDProjection.edit(weight, layout: layer.layout, group: group, groups: layer.groups, dimension: full) { all, count in
-                let d = gram.dimension
-                let rows = gram.support.map { Columns.gathered(all, count: count, dimension: full, $0) } ?? all
-                var product = [Double](repeating: 0, count: count * d)
-                rows.withUnsafeBufferPointer { r in gram.values.withUnsafeBufferPointer { g in product.withUnsafeMutableBufferPointer { p in
-                    BLAS.dgemm(transA: false, transB: false, m: count, n: d, k: d, a: r.baseAddress!, lda: d, b: g.baseAddress!, ldb: d,
-                               c: p.baseAddress!, ldc: d)
-                } } }
-                var sum = 0.0
-                for i in 0..<(count * d) { sum += product[i] * rows[i] }
-                total += gram.scale * sum
-                return all
-            }
+            // The rows alone: nothing is written back.
+            let (all, count): ([Double], Int) = SVDProjection.rows(of: weight, layout: layer.layout, group: group, groups: layer.groups,
+                                                                   dimension: gram.inputs)
+            let d = gram.dimension
+            let rows = gram.support.map { Coordinates.gatheredColumns(all, count: count, dimension: gram.inputs, $0) } ?? all
+            var product = [Double](repeating: 0, count: count * d)
+            rows.withUnsafeBufferPointer { r in gram.values.withUnsafeBufferPointer { g in product.withUnsafeMutableBufferPointer { p in
+                BLAS.dgemm(transA: false, transB: false, m: count, n: d, k: d, a: r.baseAddress!, lda: d, b: g.baseAddress!, ldb: d,
+                           c: p.baseAddress!, ldc: d)
+            } } }
+            var sum = 0.0
+            for i in 0..<(count * d) { sum += product[i] * rows[i] }
+            total += gram.scale * sum
         }
         return total
     }

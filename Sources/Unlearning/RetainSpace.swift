@@ -29,12 +29,12 @@ package struct RetainSpace: Sendable {
 
     /// - Returns: `nil` when LAPACK does not converge.
     public init?(gram: [Double], dimension d: Int, gamma: Double) {
-        let isReached = (0..<d).map { i in (0..<d).contains { gram[i * d + $0] != 0 } }
-        let reached = (0..<d).filter { isReached[$0] }, unreached = (0..<d).filter { !isReached[$0] }
+        let reached = Coordinates.nonzeroRows(of: gram, dimension: d), reachedSet = Set(reached)
+        let unreached = (0..<d).filter { !reachedSet.contains($0) }
         let n = reached.count
         var values = [Double](repeating: 0, count: n), vectors: [Double] = []
         if n > 0 {
-            let compact = n == d ? gram : reached.flatMap { i in reached.map { j in gram[i * d + j] } }
+            let compact = n == d ? gram : Coordinates.principalSubmatrix(gram, dimension: d, reached)
             guard let (v, u) = LinearAlgebra.symmetricEigen(compact, d: n) else { return nil }
             (values, vectors) = (v, u)
         }
@@ -72,9 +72,9 @@ package struct RetainSpace: Sendable {
     public func removingRetainComponent(_ g: [Double], count: Int) -> [Double] {
         guard rank > 0, count > 0 else { return g }
         guard let support else { return Self.removing(g, count: count, basis: basis, dimension: dimension, rank: rank) }
-        let columns = Columns.gathered(g, count: count, dimension: dimension, support.coordinates)
+        let columns = Coordinates.gatheredColumns(g, count: count, dimension: dimension, support.coordinates)
         let removed = Self.removing(columns, count: count, basis: support.basis, dimension: support.coordinates.count, rank: rank)
-        return Columns.scattered(removed, into: g, count: count, dimension: dimension, support.coordinates)
+        return Coordinates.scatteredColumns(removed, into: g, count: count, dimension: dimension, support.coordinates)
     }
 
     /// `G − (G U) Uᵀ` for `count` rows of length `d`, `U` row-major `d × k`.

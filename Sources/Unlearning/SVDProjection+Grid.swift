@@ -40,8 +40,9 @@ extension SVDProjection {
             var unit: Int, key: GramKey, group: Int, groups: Int, layout: ComputeGraph.WeightLayer.Layout
             /// The spaces on the coordinates some sample reached (``support(_:)``, all of them when `support` is `nil`).
             var retain: Space, forget: Space, support: [Int]?
-            /// The weight rows' length, and the spaces' (`support.count` when there is a support).
-            var rowLength: Int, dimension: Int
+            /// The weight rows' length (the spaces' is `dimension`, `support.count` when there is a support).
+            var rowLength: Int
+            var dimension: Int { retain.dimension }
         }
         var spaces: [GridSpace] = []
         var chained: [Int] = []
@@ -54,7 +55,7 @@ extension SVDProjection {
                 let support = support(key)
                 spaces.append(GridSpace(unit: u, key: key, group: group, groups: layer.groups, layout: layer.layout,
                                         retain: support.map { r.restricted(to: $0) } ?? r, forget: support.map { f.restricted(to: $0) } ?? f,
-                                        support: support, rowLength: r.dimension, dimension: support?.count ?? r.dimension))
+                                        support: support, rowLength: r.dimension))
             }
         }
         // Small spaces are spread over the workers; each large one splits its α values over them.
@@ -74,7 +75,7 @@ extension SVDProjection {
             let s = spaces[index]
             let weight = original[units[s.unit].weight]!
             let (full, count): ([Float], Int) = Self.rows(of: weight, layout: s.layout, group: s.group, groups: s.groups, dimension: s.rowLength)
-            let x = s.support.map { Columns.gathered(full, count: count, dimension: s.rowLength, $0) } ?? full
+            let x = s.support.map { Coordinates.gatheredColumns(full, count: count, dimension: s.rowLength, $0) } ?? full
             let r = s.retain, f = s.forget
             let retainGram = r.isZero ? [] : r.normalized32, forgetGram = f.isZero ? [] : f.normalized32
             let z = r.isZero ? [] : Self.product(x, count: count, retainGram, d: s.dimension)
@@ -119,7 +120,7 @@ extension SVDProjection {
                     var set: [String: Tensor] = [:]
                     for unit in units where unit.layers.count == 1 { set[unit.weight] = original[unit.weight] }
                     for (index, s) in spaces.enumerated() {
-                        let edited = s.support.map { Columns.scattered(rows[index][position][ri], into: prepared[index].full, count: prepared[index].count,
+                        let edited = s.support.map { Coordinates.scatteredColumns(rows[index][position][ri], into: prepared[index].full, count: prepared[index].count,
                                                                     dimension: s.rowLength, $0) } ?? rows[index][position][ri]
                         Self.setRows(edited, of: &set[units[s.unit].weight]!, layout: s.layout, group: s.group, groups: s.groups,
                                      dimension: s.rowLength)

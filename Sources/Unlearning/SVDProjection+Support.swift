@@ -27,7 +27,7 @@ extension SVDProjection.Space {
     func restricted(to support: [Int]) -> Self {
         var space = self
         let d = dimension
-        space.normalized = support.flatMap { i in support.map { j in normalized[i * d + j] } }
+        space.normalized = Coordinates.principalSubmatrix(normalized, dimension: d, support)
         space.dimension = support.count
         return space
     }

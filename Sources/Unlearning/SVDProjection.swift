@@ -120,7 +120,8 @@ package struct SVDProjection: Sendable {
     ///
     /// With `parallel`, the two factorisations run in parallel, then the two halves of the rows
     /// (``Parallel``); otherwise everything runs on the calling thread. The rows' results do not
-    /// depend on the choice beyond rounding order inside BLAS. Coordinates no sample reached are left out of the arithmetic (``support(_:)``): the same edit.
+    /// depend on the choice beyond rounding order inside BLAS. Coordinates no sample reached are
+    /// left out of the arithmetic (``support(_:)``): the same edit.
     public func editedRows(_ key: GramKey, _ x: [Double], count: Int, alphaRetain: Double, alphaForget: Double,
                            parallel: Bool = true) throws -> [Double] {
         guard let r = retain[key], let f = forget[key] else { return x }
@@ -129,14 +130,14 @@ package struct SVDProjection: Sendable {
             return try Self.editedRows(r, f, layer: key.layer, x, count: count, alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
         }
         let compact = try Self.editedRows(r.restricted(to: support), f.restricted(to: support), layer: key.layer,
-                                          Columns.gathered(x, count: count, dimension: r.dimension, support), count: count,
+                                          Coordinates.gatheredColumns(x, count: count, dimension: r.dimension, support), count: count,
                                           alphaRetain: alphaRetain, alphaForget: alphaForget, parallel: parallel)
-        return Columns.scattered(compact, into: x, count: count, dimension: r.dimension, support)
+        return Coordinates.scatteredColumns(compact, into: x, count: count, dimension: r.dimension, support)
     }
 
     /// ``editedRows(_:_:count:alphaRetain:alphaForget:parallel:)`` with the spaces given, on every one of their coordinates.
     static func editedRows(_ r: Space, _ f: Space, layer: Int, _ x: [Double], count: Int, alphaRetain: Double, alphaForget: Double,
-                                   parallel: Bool) throws -> [Double] {
+                           parallel: Bool) throws -> [Double] {
         let d = r.dimension
         let factor = { (i: Int) throws -> [Double] in
             let (space, alpha) = i == 0 ? (r, alphaRetain) : (f, alphaForget)
