@@ -161,10 +161,13 @@ public struct PGUUnlearning: WeightEditingEngine {
         public var retainVectors: Int
         public var changeNorm: Double
         public var relativeChange: Double
+        /// Statistics-only runs: the layer's estimated retain damage (``RetainDamage``) at the kept
+        /// epoch; `nil` when retain accuracy was measured or the layer is not guarded.
+        public var estimatedRetainDamage: Double?
 
         enum CodingKeys: String, CodingKey {
             case weight, node, kind, dimension, groups, retainRank = "retain_rank", retainVectors = "retain_vectors"
-            case changeNorm = "change_norm", relativeChange = "relative_change"
+            case changeNorm = "change_norm", relativeChange = "relative_change", estimatedRetainDamage = "estimated_retain_damage"
         }
     }
 
@@ -376,6 +379,8 @@ public struct PGUUnlearning: WeightEditingEngine {
             if damageGuard != nil { throw UnlearningError.noEpochWithinRetainDamage(limit: c.settings.maxRetainDamage) }
             throw UnlearningError.noEpochWithinRetainLimit(maxDrop: c.settings.maxRetainDrop)
         }
+        let keptDamages = Dictionary(uniqueKeysWithValues: (damageGuard?.perLayer(current: best.weights, original: original) ?? []).map {
+            ($0.layer, $0.damage) })
         var reports: [LayerReport] = []
         for (index, layer) in layers.enumerated() {
             guard let before = original[layer.weight], let after = best.weights[layer.weight] else { continue }
@@ -385,7 +390,8 @@ public struct PGUUnlearning: WeightEditingEngine {
                                        dimension: retainSpaces[keys[0]]?.dimension ?? 0, groups: layer.groups,
                                        retainRank: keys.compactMap { retainSpaces[$0]?.rank }.reduce(0, +),
                                        retainVectors: keys.compactMap { retainGrams[$0]?.rows }.reduce(0, +),
-                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0))
+                                       changeNorm: change.squareRoot(), relativeChange: norm > 0 ? (change / norm).squareRoot() : 0,
+                                       estimatedRetainDamage: keptDamages[index]))
         }
         return Result(configuration: c, editedWeights: best.weights, selection: selection, layers: reports, epochs: epochs, bestEpoch: best.epoch,
                       stopReason: stopReason, timings: timings, retainDamageLimit: damageGuard == nil ? nil : c.settings.maxRetainDamage,

@@ -68,6 +68,12 @@ struct PGURetainDamageTests {
         #expect(result.epochs.dropFirst().allSatisfy { $0.retainDamage != nil && $0.retainAccuracy == nil })
         let kept = try #require(result.epochs.first { $0.epoch == result.bestEpoch })
         #expect(try #require(kept.retainDamage) <= configuration.settings.maxRetainDamage)
+        // Every layer's report carries its estimate at the kept weights; the largest is the kept epoch's figure.
+        let estimates = result.layers.compactMap(\.estimatedRetainDamage)
+        #expect(estimates.count == result.layers.count && estimates.allSatisfy { $0 >= 0 && $0 <= configuration.settings.maxRetainDamage })
+        let largest = try #require(estimates.max())
+        #expect(abs(largest - kept.retainDamage!) <= 1e-12 * max(largest, 1e-12))
+        #expect(result.layers.first?.estimatedRetainDamage == 0, "the input layer stays unedited")
     }
 
     @Test("a damage limit the first epoch already exceeds: no epoch is kept, the error says retain accuracy was not measured")

@@ -129,6 +129,8 @@ struct PGUTests {
         #expect(result.epochs.dropLast().dropFirst().allSatisfy { $0.forgetAccuracy > 0.1 })
         #expect(result.bestEpoch == last.epoch && result.epochs.count - 1 < configuration.settings.epochs)
         #expect(result.layers.allSatisfy { $0.relativeChange > 0 && $0.retainRank > 0 })
+        // Retain accuracy measured: no layer carries an estimated damage.
+        #expect(result.layers.allSatisfy { $0.estimatedRetainDamage == nil })
         // The run leaves the model's own weights alone.
         #expect(model.graph.parameters == (try Model.fromONNXFile(Fixtures.path("Samples/mlp.onnx"))).graph.parameters)
         var harsh = configuration
