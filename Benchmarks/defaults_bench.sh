@@ -15,6 +15,7 @@
 #        Benchmarks/defaults_bench.sh vector-real [/work/models/trained [model ...]]
 #        Benchmarks/defaults_bench.sh auto-stats | auto-stats-real [/work/models/trained [model ...]]
 #        APPLY_FLAGS="--max-retain-damage 0.005" adds flags to every statistics-only `apply` (pgu, auto-stats)
+#        AUDIT_DIR=dir keeps each statistics-only PGU run's audit record there as MODEL-CLASSES-pgu-stats.json (pgu, pgu-real)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${MODELFORGET:-.build/release/modelforget}
@@ -100,7 +101,7 @@ for m in "${pgu_models[@]}"; do
         before=$(scores "$model" "$classes")
         start=$(date +%s.%N)
         "$bin" apply "$model" --method pgu --classes "$classes" --data "$scratch/forget.npz" --stats "$scratch/stats.safetensors" \
-            ${APPLY_FLAGS:-} -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
+            ${APPLY_FLAGS:-} ${AUDIT_DIR:+--report "$AUDIT_DIR/$m-${classes/,/}-pgu-stats.json"} -o "$scratch/out.onnx" --quiet >/dev/null 2>"$scratch/stderr"
         status=$?; end=$(date +%s.%N)
         after=""; [ -f "$scratch/out.onnx" ] && after=$(scores "$scratch/out.onnx" "$classes")
         line pgu-stats "$m" "$classes" $status "$before" "$after" "$start" "$end" "$scratch/stderr"
