@@ -17,10 +17,14 @@ import TensorCore
 struct RetainDamage {
     /// `tr(W G_r Wᵀ)` of the original weights, per layer index.
     private var reference: [Int: Double] = [:]
-    /// Each group's Gram as `scale × values` on the coordinates `support` of its input (those
-    /// whose row is not zero: `tr(R G Rᵀ) = tr(R_S G_S R_Sᵀ)`), `nil` when that is all of the
-    /// `inputs`; `dimension` is the support's size.
-    private let grams: [GramKey: (values: [Double], dimension: Int, scale: Double, support: [Int]?, inputs: Int)]
+    /// A group's Gram as `scale × values` on the coordinates `support` of its `inputs` (those whose
+    /// row is not zero: `tr(R G Rᵀ) = tr(R_S G_S R_Sᵀ)`), `nil` when that is all of them.
+    private struct SupportedGram {
+        var values: [Double], scale: Double, support: [Int]?, inputs: Int
+        /// The side of `values`: the support's size.
+        var dimension: Int { support?.count ?? inputs }
+    }
+    private let grams: [GramKey: SupportedGram]
     private let layers: [ComputeGraph.WeightLayer]
 
     init(grams: [GramKey: LayerGram], layers: [ComputeGraph.WeightLayer], original: [String: Tensor]) {
@@ -38,8 +42,9 @@ struct RetainDamage {
         self.grams = grams.mapValues { gram in
             let d = gram.dimension
             let support = Coordinates.nonzeroRows(of: gram.values, dimension: d)
-            guard support.count < d else { return (gram.values, d, gram.scale, nil, d) }
-            return (Coordinates.principalSubmatrix(gram.values, dimension: d, support), support.count, gram.scale, support, d)
+            guard support.count < d else { return SupportedGram(values: gram.values, scale: gram.scale, support: nil, inputs: d) }
+            return SupportedGram(values: Coordinates.principalSubmatrix(gram.values, dimension: d, support), scale: gram.scale,
+                                 support: support, inputs: d)
         }
         self.layers = layers
         for (index, layer) in layers.enumerated() {
